@@ -1,0 +1,94 @@
+"""How well the rules cover the input: lines per rule, and the lines nobody understood.
+
+This is what ``relaywatch patterns check`` prints, and what a run reports about bad input.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analyzer import schema as s
+
+MATCHED = "matched"
+BUCKETS = (MATCHED, s.EV_IGNORED, s.EV_UNMATCHED, s.EV_MALFORMED)
+
+
+def bucket_of(events: pd.DataFrame) -> pd.Series:
+    """matched / ignored / unmatched / malformed for each line."""
+    event = events[s.EVENT].astype(str)
+    return event.where(event.isin([s.EV_IGNORED, s.EV_UNMATCHED, s.EV_MALFORMED]), MATCHED)
+
+
+def line_summary(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
+    """Per input file: ``path``, ``lines`` and one count column per bucket (ints)."""
+    counts = pd.crosstab(events[s.SOURCE], bucket_of(events)).reindex(columns=list(BUCKETS),
+                                                                       fill_value=0)
+    table = sources[[s.SOURCE, "path"]].set_index(s.SOURCE).join(counts).fillna(0)
+    table[list(BUCKETS)] = table[list(BUCKETS)].astype("int64")
+    table.insert(1, "lines", table[list(BUCKETS)].sum(axis=1))
+    return table.reset_index()
+
+
+def rule_counts(events: pd.DataFrame) -> pd.DataFrame:
+    """Lines per rule (``rule``, ``event``, ``lines``, first ``source``/``line_no`` as example),
+    most frequent first; ties by rule name so the output is repeatable."""
+    matched = events[events[s.RULE].notna().to_numpy()]
+    if matched.empty:
+        return pd.DataFrame(columns=[s.RULE, s.EVENT, "lines", s.SOURCE, s.LINE_NO])
+    grouped = matched.groupby(s.RULE, sort=True).agg(
+        event=(s.EVENT, "first"), lines=(s.EVENT, "size"),
+        source=(s.SOURCE, "first"), line_no=(s.LINE_NO, "first"))
+    return (grouped.reset_index()
+            .sort_values(["lines", s.RULE], ascending=[False, True], kind="stable")
+            .reset_index(drop=True))
+
+
+def ignored_programs(events: pd.DataFrame) -> pd.Series:
+    """Lines per program for programs that are not Postfix (CRON, dovecot, ...)."""
+    ignored = events[(events[s.EVENT] == s.EV_IGNORED).fillna(False).to_numpy()]
+    return ignored[s.PROGRAM].fillna("(syslog itself)").astype(str).value_counts().sort_index()
+
+
+def render_check(events: pd.DataFrame, counts: pd.DataFrame, programs: pd.Series,
+                 sources: pd.DataFrame, each: bool = False, limit: int = 50) -> str:
+    """The text of ``relaywatch patterns check``: totals, lines per rule, the misses."""
+    names = sources.set_index(s.SOURCE)["path"]
+
+    def where(source: int, line_no: int) -> str:
+        return f"{names[source]}:{line_no}"
+
+    out: list[str] = []
+    buckets = bucket_of(events).value_counts().reindex(list(BUCKETS), fill_value=0)
+    out.append(f"{len(events)} lines in {len(sources)} file(s)")
+    for bucket, count in buckets.items():
+        out.append(f"  {bucket:<10} {count:>9}")
+    out.append("")
+    out.append(f"{'rule':<28} {'event':<14} {'lines':>9}  first match")
+    for row in counts.itertuples(index=False):
+        out.append(f"{row.rule:<28} {row.event:<14} {row.lines:>9}  {where(row.source, row.line_no)}")
+    if len(programs):
+        out.append("")
+        out.append("other programs (ignored): "
+                   + ", ".join(f"{name} {count}" for name, count in programs.items()))
+    for bucket in (s.EV_UNMATCHED, s.EV_MALFORMED):
+        misses = events[(events[s.EVENT] == bucket).fillna(False).to_numpy()]
+        out.append("")
+        out.append(f"{bucket} lines: {len(misses)}")
+        shown = misses if limit == 0 else misses.head(limit)
+        for row in shown.itertuples(index=False):
+            out.append(f"  {where(row.source, row.line_no)}: {_printable(row.raw)}")
+        if len(shown) < len(misses):
+            out.append(f"  ... {len(misses) - len(shown)} more (--limit 0 shows all)")
+    if each:
+        out.append("")
+        out.append("every line:")
+        for row in events.itertuples(index=False):
+            label = row.rule if isinstance(row.rule, str) else row.event
+            out.append(f"{where(row.source, row.line_no)}\t{label}\t{_printable(row.raw)}")
+    return "\n".join(out) + "\n"
+
+
+def _printable(text: object) -> str:
+    """Control characters (NUL, escape sequences) shown escaped, never sent to the terminal."""
+    value = "" if not isinstance(text, str) else text
+    return "".join(ch if ch.isprintable() or ch == "\t" else repr(ch)[1:-1] for ch in value)

@@ -1,0 +1,139 @@
+"""Log files in: globs, compression, decoding, one frame of lines per run.
+
+Compression is recognised by magic bytes, not by name, so a rotated file that was
+compressed later, or a ``.1`` file that is really gzip, still reads.
+"""
+
+from __future__ import annotations
+
+import bz2
+import glob
+import gzip
+import lzma
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from analyzer import schema as s
+from analyzer.errors import InputError
+
+PATH = "path"
+MTIME = "mtime"
+
+_MAGIC = (
+    (b"\x1f\x8b", gzip.open),
+    (b"BZh", bz2.open),
+    (b"\xfd7zXZ\x00", lzma.open),
+)
+# Read compressed and plain files in blocks of this many bytes (bounded memory per block).
+BLOCK_BYTES = 64 * 1024 * 1024
+
+
+def expand_logs(patterns: Iterable[str | os.PathLike[str]], base_dir: Path | None = None) -> list[Path]:
+    """Expand globs (relative ones against ``base_dir``) into existing files, sorted, unique.
+
+    Raises:
+        InputError: a pattern that names no readable file (a typo must not yield an empty run).
+    """
+    found: dict[Path, None] = {}
+    for pattern in patterns:
+        text = os.path.expanduser(os.fspath(pattern))
+        if base_dir is not None and not os.path.isabs(text) and text != "-":
+            text = os.fspath(base_dir / text)
+        matches = sorted(glob.glob(text)) if glob.has_magic(text) else [text]
+        matches = [m for m in matches if not os.path.isdir(m)]
+        if not matches:
+            raise InputError(f"no log file matches {os.fspath(pattern)!r}")
+        for match in matches:
+            path = Path(match)
+            if not path.is_file():
+                raise InputError(f"log file not found: {path}")
+            if not os.access(path, os.R_OK):
+                raise InputError(f"log file is not readable: {path}")
+            found[path] = None
+    return list(found)
+
+
+def open_log(path: Path):
+    """Open a log for binary reading, decompressing gzip, bzip2 or xz by magic bytes."""
+    try:
+        with open(path, "rb") as probe:
+            head = probe.read(6)
+        for magic, opener in _MAGIC:
+            if head.startswith(magic):
+                return opener(path, "rb")
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[list[str]]:
+    """Yield the lines of one file in blocks, decoded as UTF-8 (bad bytes become U+FFFD).
+
+    A block always ends at a line end; the last line is kept even without a newline
+    (a truncated line is a line to count, not to lose). Trailing CR is removed.
+    """
+    carry = b""
+    try:
+        with open_log(path) as handle:
+            while True:
+                block = handle.read(block_bytes)
+                if not block:
+                    break
+                data = carry + block
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    carry = data
+                    continue
+                carry = data[cut + 1 :]
+                yield _decode_lines(data[:cut])
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    if carry:
+        yield _decode_lines(carry)
+
+
+def _decode_lines(data: bytes) -> list[str]:
+    text = data.decode("utf-8", errors="replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    return text.split("\n")
+
+
+def read_logs(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read files into one frame of lines and a frame describing the files.
+
+    Returns:
+        lines: ``source`` (index into sources), ``line_no`` (1-based), ``raw`` (string).
+        sources: ``source``, ``path``, ``mtime`` (UTC) for each file, in the given order.
+    """
+    frames = []
+    meta = []
+    for index, path in enumerate(paths):
+        try:
+            mtime = pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC")
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+        meta.append({s.SOURCE: index, PATH: str(path), MTIME: mtime})
+        first = 1
+        for block in iter_line_blocks(path):
+            frames.append(_lines_frame(block, index, first))
+            first += len(block)
+    sources = pd.DataFrame(meta, columns=[s.SOURCE, PATH, MTIME])
+    if not frames:
+        return _lines_frame([], 0, 1), sources
+    return pd.concat(frames, ignore_index=True), sources
+
+
+def _lines_frame(block: list[str], source: int, first_line_no: int) -> pd.DataFrame:
+    count = len(block)
+    return pd.DataFrame(
+        {
+            s.SOURCE: pd.Series([source] * count, dtype="int32"),
+            s.LINE_NO: pd.RangeIndex(first_line_no, first_line_no + count).to_numpy("int64"),
+            s.RAW: pd.Series(pa.array(block, pa.large_string()), dtype=pd.ArrowDtype(pa.large_string())),
+        }
+    )

@@ -1,0 +1,44 @@
+"""Regexes as data: tables of named, tested rules per log format.
+
+Each ``Rule`` is matched only against the message part of lines from its own daemon
+(after the syslog header has been split off), so a rule never pays for another program's
+lines. Group names are column names from ``analyzer.schema``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One log message pattern.
+
+    Attributes:
+        name: unique, stable name shown by ``relaywatch patterns check``.
+        daemons: Postfix daemon names (last part of the syslog program) the rule applies to.
+        event: the event kind a match produces (``analyzer.schema.EV_*``).
+        regex: anchored RE2-compatible pattern with named groups only.
+        examples: real-format message parts (header removed) the rule must match.
+    """
+
+    name: str
+    daemons: tuple[str, ...]
+    event: str
+    regex: str
+    examples: tuple[str, ...] = field(default=())
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(re.compile(self.regex).groupindex)
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonRule:
+    """A category of reject or bounce text, matched with a search (not anchored)."""
+
+    name: str
+    kind: str
+    regex: str
+    examples: tuple[str, ...] = field(default=())

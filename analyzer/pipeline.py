@@ -1,0 +1,75 @@
+"""The chain: lines -> events -> sessions -> customers -> classes -> periods.
+
+Pure: takes frames and settings, does no file or network work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analyzer import schema as s
+from analyzer.classify import assign_period, classify_sessions, enforcement_instant
+from analyzer.config import Settings
+from analyzer.coverage import line_summary
+from analyzer.customers import attribute_customers, local_domains
+from analyzer.parse import StampOptions, parse_lines
+from analyzer.sessions import build_sessions
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What one run found.
+
+    Attributes:
+        sessions: one classified row per SMTP session (``analyzer.schema`` columns).
+        lines: per input file, how many lines matched a rule, were ignored (other programs),
+            unmatched (a Postfix line no rule knows) or malformed.
+        problems: the unmatched and malformed lines themselves (source, line_no, event, raw).
+    """
+
+    sessions: pd.DataFrame
+    lines: pd.DataFrame
+    problems: pd.DataFrame
+
+
+def analyse(lines: pd.DataFrame, sources: pd.DataFrame, customers: pd.DataFrame,
+            settings: Settings) -> Analysis:
+    """Parse, sessionise, attribute and classify.
+
+    Args:
+        lines: ``source``, ``line_no``, ``raw`` (see ``analyzer.io.sources.read_logs``).
+        sources: ``source``, ``path``, ``mtime``.
+        customers: a checked customers table (``analyzer.customers.check_customers``).
+        settings: time zone, year, enforcement dates, local domains.
+    """
+    events = parse_lines(lines, sources, StampOptions(settings.timezone, settings.year))
+    return analyse_events(events, sources, customers, settings)
+
+
+def analyse_events(events: pd.DataFrame, sources: pd.DataFrame, customers: pd.DataFrame,
+                   settings: Settings) -> Analysis:
+    """The steps after parsing (see ``analyse``)."""
+    domains = local_domains(customers, settings.local_domains)
+    sessions = build_sessions(events, domains)
+    sessions = attribute_customers(sessions, customers)
+    sessions = classify_sessions(sessions)
+    sessions = assign_period(sessions, settings.enforcement_date, settings.timezone,
+                             settings.server_enforcement())
+    s.check_sessions(sessions)
+    problems = events.loc[events[s.EVENT].isin([s.EV_UNMATCHED, s.EV_MALFORMED]).to_numpy(),
+                          [s.SOURCE, s.LINE_NO, s.EVENT, s.RAW]].reset_index(drop=True)
+    return Analysis(sessions=sessions, lines=line_summary(events, sources), problems=problems)
+
+
+def select_period(sessions: pd.DataFrame, since: dt.date | None, until: dt.date | None,
+                  timezone: str) -> pd.DataFrame:
+    """Sessions that start on or after ``since`` and on or before ``until`` (whole local days)."""
+    keep = pd.Series(True, index=sessions.index)
+    if since is not None:
+        keep &= sessions[s.START] >= enforcement_instant(since, timezone)
+    if until is not None:
+        keep &= sessions[s.START] < enforcement_instant(until + dt.timedelta(days=1), timezone)
+    return sessions[keep.to_numpy()]

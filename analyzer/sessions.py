@@ -1,0 +1,253 @@
+"""Events -> sessions: one row per SMTP connection, with what happened in it.
+
+smtpd: one process serves connections one after another, so a session is the run of lines of
+one (server, pid) from a ``connect from`` up to the next one; lines of a pid seen before its
+first connect form a session cut at the input's start. postscreen: one process serves many
+clients at once, so its connections are told apart by client ip:port; a connection that
+postscreen PASSes is handed to smtpd, whose session is the one that counts.
+
+Queue ids join a session to its messages (cleanup, qmgr, deliveries), numbered per server and
+queue id because short queue ids are reused over weeks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analyzer import schema as s
+
+SMTPD_SESSION_EVENTS = (
+    s.EV_CONNECT, s.EV_DISCONNECT, s.EV_CLIENT, s.EV_REJECT, s.EV_WARN, s.EV_SASL_FAIL,
+    s.EV_SASL_OUTAGE, s.EV_LOST, s.EV_PROTOCOL,
+)
+POSTSCREEN_SESSION_EVENTS = (
+    s.EV_PS_CONNECT, s.EV_PS_PASS, s.EV_PS_DNSBL, s.EV_PS_END, s.EV_REJECT, s.EV_PROTOCOL,
+    s.EV_LOST,
+)
+MESSAGE_EVENTS = (s.EV_CLIENT, s.EV_PICKUP, s.EV_MESSAGE_ID, s.EV_QUEUED, s.EV_DELIVERY,
+                  s.EV_REMOVED, s.EV_BOUNCE)
+LOCAL_TRANSPORTS = ("virtual", "local", "lmtp", "pipe")
+_KEY = "_session"
+_MSG = "_message"
+PS_CLIENT_PORT = "ps_client_port"
+CONTENT_REJECTED = "content_rejected"
+
+
+def _flag(frame: pd.DataFrame, column: str, value: str) -> np.ndarray:
+    return (frame[column] == value).fillna(False).to_numpy(dtype=bool)
+
+
+def _stat(stats: pd.Series, name: str) -> pd.DataFrame:
+    """Counts "name=ok" or "name=ok/total" from Postfix >= 3 disconnect statistics."""
+    found = stats.str.extract(rf"(?:^| ){name}=(?P<ok>\d+)(?:/(?P<total>\d+))?")
+    ok = pd.to_numeric(found["ok"], errors="coerce")
+    total = pd.to_numeric(found["total"], errors="coerce").fillna(ok)
+    return pd.DataFrame({"ok": ok, "total": total}, index=stats.index)
+
+
+def smtpd_session_keys(events: pd.DataFrame) -> pd.DataFrame:
+    """smtpd session events with ``_session`` (int) assigned, in line order.
+
+    Requires: ``daemon``, ``event``, ``server``, ``pid``, ``seq``.
+    """
+    mask = _flag(events, s.DAEMON, "smtpd") & events[s.EVENT].isin(SMTPD_SESSION_EVENTS).to_numpy()
+    smtpd = events.loc[mask].sort_values([s.SERVER, s.PID, s.SEQ], kind="stable")
+    connect = _flag(smtpd, s.EVENT, s.EV_CONNECT).astype(np.int64)
+    process = smtpd.groupby([s.SERVER, s.PID], sort=False, observed=True).ngroup().to_numpy()
+    number = pd.Series(connect).groupby(process).cumsum().to_numpy()
+    keys = pd.MultiIndex.from_arrays([process, number])
+    return smtpd.assign(**{_KEY: pd.factorize(keys)[0]})
+
+
+def postscreen_session_keys(events: pd.DataFrame) -> pd.DataFrame:
+    """postscreen events with ``_session`` per client ip:port connection, in line order."""
+    mask = (_flag(events, s.DAEMON, "postscreen")
+            & events[s.EVENT].isin(POSTSCREEN_SESSION_EVENTS).to_numpy()
+            & events[s.CLIENT_PORT].notna().to_numpy())
+    ps = events.loc[mask].sort_values([s.SERVER, s.CLIENT_IP, s.CLIENT_PORT, s.SEQ], kind="stable")
+    connect = _flag(ps, s.EVENT, s.EV_PS_CONNECT).astype(np.int64)
+    client = ps.groupby([s.SERVER, s.CLIENT_IP, s.CLIENT_PORT], sort=False).ngroup().to_numpy()
+    number = pd.Series(connect).groupby(client).cumsum().to_numpy()
+    keys = pd.MultiIndex.from_arrays([client, number])
+    return ps.assign(**{_KEY: pd.factorize(keys)[0]})
+
+
+def build_messages(events: pd.DataFrame, local_domains: frozenset[str]) -> pd.DataFrame:
+    """One row per message instance (server, queue id, n-th use of that id).
+
+    Returns: ``server``, ``queue_id``, ``_message``, ``nrcpt``, ``recipients`` (distinct
+    delivered-to addresses), ``external_recipients``, ``local_recipients``, ``sender``,
+    ``size``, ``content_rejected`` (1 if cleanup refused it after DATA) and ``first_seq``
+    (the line that opened it).
+    """
+    content_reject = _flag(events, s.EVENT, s.EV_REJECT) & _flag(events, s.DAEMON, "cleanup")
+    mask = events[s.QUEUE_ID].notna().to_numpy() & (
+        events[s.EVENT].isin(MESSAGE_EVENTS).to_numpy() | content_reject)
+    lines = events.loc[mask].sort_values([s.SERVER, s.QUEUE_ID, s.SEQ], kind="stable")
+    opens = (_flag(lines, s.EVENT, s.EV_CLIENT) | _flag(lines, s.EVENT, s.EV_PICKUP)).astype(np.int64)
+    ident = lines.groupby([s.SERVER, s.QUEUE_ID], sort=False).ngroup().to_numpy()
+    number = pd.Series(opens).groupby(ident).cumsum().to_numpy()
+    lines = lines.assign(**{_MSG: pd.factorize(pd.MultiIndex.from_arrays([ident, number]))[0]})
+
+    grouped = lines.groupby(_MSG, sort=True)
+    messages = grouped.agg(
+        server=(s.SERVER, "first"), queue_id=(s.QUEUE_ID, "first"), first_seq=(s.SEQ, "min"),
+        sender=(s.SENDER, "first"),
+    )
+    refused = lines[_flag(lines, s.EVENT, s.EV_REJECT)]
+    messages[CONTENT_REJECTED] = (refused.groupby(_MSG).size().reindex(messages.index, fill_value=0)
+                                  > 0).astype(np.int64)
+    queued = lines[_flag(lines, s.EVENT, s.EV_QUEUED)]
+    messages[s.NRCPT] = pd.to_numeric(queued[s.NRCPT], errors="coerce").groupby(queued[_MSG]).max()
+    messages[s.SIZE] = pd.to_numeric(queued[s.SIZE], errors="coerce").groupby(queued[_MSG]).max()
+
+    deliveries = lines[_flag(lines, s.EVENT, s.EV_DELIVERY)]
+    rcpt = deliveries[[_MSG, s.RECIPIENT, s.RELAY, s.DAEMON]].drop_duplicates([_MSG, s.RECIPIENT])
+    is_external = external_recipients(rcpt, local_domains)
+    per_message = pd.DataFrame({
+        _MSG: rcpt[_MSG].to_numpy(),
+        "external": is_external.astype(np.int64),
+        "local": (~is_external).astype(np.int64),
+    }).groupby(_MSG).sum()
+    messages[s.RECIPIENTS] = per_message["external"] + per_message["local"]
+    messages[s.EXTERNAL_RECIPIENTS] = per_message["external"]
+    messages[s.LOCAL_RECIPIENTS] = per_message["local"]
+    counts = [s.RECIPIENTS, s.EXTERNAL_RECIPIENTS, s.LOCAL_RECIPIENTS]
+    messages[counts] = messages[counts].fillna(0).astype(np.int64)
+    return messages.rename_axis(_MSG).reset_index()
+
+
+def external_recipients(deliveries: pd.DataFrame, local_domains: frozenset[str]) -> np.ndarray:
+    """True where a delivered-to address leaves the provider.
+
+    With known local domains (the provider's and its customers'), the recipient's domain
+    decides; without them, the transport does (smtp out vs. virtual/local/lmtp/pipe).
+    """
+    if local_domains:
+        domain = deliveries[s.RECIPIENT].str.extract(r"@(?P<domain>[^@]*)$")["domain"].str.lower()
+        return ~domain.isin(local_domains).fillna(False).to_numpy(dtype=bool)
+    relay = deliveries[s.RELAY].fillna("").str.split("[", n=1).str[0]
+    return ~(relay.isin(LOCAL_TRANSPORTS) | deliveries[s.DAEMON].isin(LOCAL_TRANSPORTS)).to_numpy(bool)
+
+
+def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
+    """Per ``_session``: times, client, counts of each kind of event."""
+    ev = keyed[s.EVENT]
+    kind = keyed[s.REJECT_KIND]
+    is_reject = (ev == s.EV_REJECT).fillna(False)
+    stats = keyed[s.STATS].where(ev == s.EV_DISCONNECT)
+    auth = _stat(stats, "auth")
+    mail = _stat(stats, "mail")
+    flags = pd.DataFrame({
+        _KEY: keyed[_KEY].to_numpy(),
+        "connects": ((ev == s.EV_CONNECT) | (ev == s.EV_PS_CONNECT)).fillna(False).to_numpy(),
+        "ends": ((ev == s.EV_DISCONNECT) | (ev == s.EV_PS_END)).fillna(False).to_numpy(),
+        "passes": (ev == s.EV_PS_PASS).fillna(False).to_numpy(),
+        s.MESSAGES: (ev == s.EV_CLIENT).fillna(False).to_numpy(),
+        "sasl_ok_lines": ((ev == s.EV_CLIENT) & keyed[s.SASL_USERNAME].notna()).fillna(False).to_numpy(),
+        "stat_auth_ok": auth["ok"].fillna(0).to_numpy(),
+        "stat_auth_failed": (auth["total"] - auth["ok"]).fillna(0).to_numpy(),
+        "stat_mail": mail["total"].fillna(0).to_numpy(),
+        "sasl_fail_lines": (ev == s.EV_SASL_FAIL).fillna(False).to_numpy(),
+        s.AUTH_OUTAGES: (ev == s.EV_SASL_OUTAGE).fillna(False).to_numpy(),
+        s.REJECTED: is_reject.to_numpy(),
+        s.RELAY_DENIED: (is_reject & (kind == s.RK_RELAY)).fillna(False).to_numpy(),
+        s.UNKNOWN_USER: (is_reject & (kind == s.RK_UNKNOWN_USER)).fillna(False).to_numpy(),
+        s.DNSBL_HITS: ((is_reject & (kind == s.RK_DNSBL)) | (ev == s.EV_PS_DNSBL)).fillna(False).to_numpy(),
+        s.POLICY_REJECTS: (is_reject & (kind == s.RK_POLICY)).fillna(False).to_numpy(),
+        s.PROTOCOL_ERRORS: (ev == s.EV_PROTOCOL).fillna(False).to_numpy(),
+    })
+    sums = flags.groupby(_KEY, sort=True).sum()
+    firsts = keyed.groupby(_KEY, sort=True).agg(
+        server=(s.SERVER, "first"), service=(s.PROGRAM, "first"), pid=(s.PID, "first"),
+        start=(s.TS, "min"), end=(s.TS, "max"), first_seq=(s.SEQ, "min"),
+        client_ip=(s.CLIENT_IP, "first"), client_host=(s.CLIENT_HOST, "first"),
+        helo=(s.HELO, "first"),
+    )
+    users = keyed[_flag(keyed, s.EVENT, s.EV_CLIENT)].groupby(_KEY)[s.SASL_USERNAME].first()
+    out = firsts.join(sums)
+    out[s.SASL_USERNAME] = users.reindex(out.index)
+    out[s.AUTH_SUCCESSES] = np.maximum(out.pop("sasl_ok_lines"), out.pop("stat_auth_ok"))
+    # "auth=0/1" also counts an AUTH that failed because our auth server was down.
+    stat_failed = np.maximum(out.pop("stat_auth_failed") - out[s.AUTH_OUTAGES], 0)
+    out[s.AUTH_FAILURES] = np.maximum(out.pop("sasl_fail_lines"), stat_failed)
+    out[s.MAIL_COMMANDS] = np.maximum(out.pop("stat_mail"), out[s.MESSAGES])
+    out[s.HAS_CONNECT] = out.pop("connects") > 0
+    out[s.HAS_END] = out.pop("ends") > 0
+    return out
+
+
+def build_sessions(events: pd.DataFrame, local_domains: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """One row per SMTP session, before classification.
+
+    Requires: parsed events (``analyzer.parse.parse_lines``). Adds, per session:
+    ``session_id``, ``server``, ``service``, ``pid``, ``start``, ``end``, ``client_ip``,
+    ``client_host``, ``helo``, ``sasl_username``, ``auth_successes``, ``auth_failures``,
+    ``auth_outages``, ``messages``, ``recipients``, ``external_recipients``,
+    ``local_recipients``, ``relay_denied``, ``rejected``, ``unknown_user``, ``dnsbl_hits``,
+    ``policy_rejects``, ``protocol_errors``, ``mail_commands``, ``cut``.
+    """
+    s.require_columns(events, (s.EVENT, s.DAEMON, s.SERVER, s.PID, s.SEQ, s.TS), "build_sessions")
+    smtpd = smtpd_session_keys(events)
+    ps = postscreen_session_keys(events)
+    smtpd_sessions = _aggregate(smtpd)
+    ps_sessions = _aggregate(ps)
+    # Handed over to smtpd after PASS: that smtpd session is the one of record.
+    ps_sessions = ps_sessions[ps_sessions.pop("passes") == 0]
+    smtpd_sessions = smtpd_sessions.drop(columns="passes")
+    ps_ports = ps.groupby(_KEY)[s.CLIENT_PORT].first()
+    ps_sessions = ps_sessions.assign(**{PS_CLIENT_PORT: ps_ports.reindex(ps_sessions.index)})
+
+    messages = build_messages(events, local_domains)
+    per_session = _messages_per_session(smtpd, messages)
+    smtpd_sessions = smtpd_sessions.join(per_session)
+    # A message refused after DATA (header/body checks, milter) was never accepted.
+    refused = smtpd_sessions.pop(CONTENT_REJECTED).fillna(0).astype(np.int64)
+    smtpd_sessions[s.MESSAGES] -= refused
+    smtpd_sessions[s.REJECTED] += refused
+    smtpd_sessions[s.POLICY_REJECTS] += refused
+    for column in (s.RECIPIENTS, s.EXTERNAL_RECIPIENTS, s.LOCAL_RECIPIENTS):
+        smtpd_sessions[column] = smtpd_sessions[column].fillna(0).astype(np.int64)
+        ps_sessions[column] = 0
+    sessions = pd.concat([smtpd_sessions, ps_sessions], ignore_index=True)
+    return _finish(sessions)
+
+
+def _messages_per_session(smtpd: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
+    """Recipient counts per session, joining client= lines to messages by queue id."""
+    clients = smtpd[_flag(smtpd, s.EVENT, s.EV_CLIENT)][[_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]]
+    # A client= line opens the message instance whose first line it is.
+    joined = clients.merge(messages, left_on=[s.SERVER, s.QUEUE_ID, s.SEQ],
+                           right_on=[s.SERVER, s.QUEUE_ID, "first_seq"], how="left")
+    # qmgr's nrcpt also counts recipients whose delivery lines fall outside the input.
+    counted = np.maximum(joined[s.NRCPT].fillna(0).to_numpy(),
+                         joined[s.RECIPIENTS].fillna(0).to_numpy())
+    frame = pd.DataFrame({
+        _KEY: joined[_KEY].to_numpy(),
+        s.RECIPIENTS: counted,
+        s.EXTERNAL_RECIPIENTS: joined[s.EXTERNAL_RECIPIENTS].fillna(0).to_numpy(),
+        s.LOCAL_RECIPIENTS: joined[s.LOCAL_RECIPIENTS].fillna(0).to_numpy(),
+        CONTENT_REJECTED: joined[CONTENT_REJECTED].fillna(0).to_numpy(),
+    })
+    return frame.groupby(_KEY).sum().astype(np.int64)
+
+
+def _finish(sessions: pd.DataFrame) -> pd.DataFrame:
+    cut = np.select(
+        [~sessions[s.HAS_CONNECT] & ~sessions[s.HAS_END], ~sessions[s.HAS_CONNECT],
+         ~sessions[s.HAS_END]],
+        ["both", "start", "end"], default="")
+    sessions = sessions.assign(**{s.CUT: cut})
+    sessions = sessions.sort_values([s.START, "first_seq"], kind="stable", ignore_index=True)
+    start = sessions[s.START]
+    stamp = start.dt.strftime("%Y%m%dT%H%M%S") + np.where(
+        start.dt.microsecond > 0, "." + start.dt.strftime("%f"), "")
+    port = sessions.get(PS_CLIENT_PORT)
+    base = (sessions[s.SERVER].astype(str) + "-" + sessions[s.PID].astype("Int64").astype(str)
+            + np.where(port.notna() if port is not None else False,
+                       "-" + port.astype(str), "") + "-" + stamp.astype(str))
+    repeat = base.groupby(base).cumcount()
+    session_id = base.where(repeat == 0, base + "-" + (repeat + 1).astype(str))
+    return sessions.assign(**{s.SESSION_ID: session_id.to_numpy()}).drop(
+        columns=[PS_CLIENT_PORT], errors="ignore")

@@ -1,0 +1,1 @@
+"""relaywatch's Dash dashboard: views of the analyzer's session table."""

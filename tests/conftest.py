@@ -1,0 +1,59 @@
+"""Shared fixtures: paths, small frames built in code, settings for the bundled samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from analyzer import schema as s
+from analyzer.config import DEMO_CONFIG, Settings, load_settings
+from analyzer.parse import StampOptions, parse_lines
+
+DATA = Path(__file__).parent / "data"
+PROJECT = Path(__file__).resolve().parent.parent
+SAMPLES = PROJECT / "sample_logs"
+
+
+def lines_frame(texts: list[str], source: int = 0) -> pd.DataFrame:
+    """A lines frame as ``analyzer.io.sources.read_logs`` makes it, from strings."""
+    return pd.DataFrame({
+        s.SOURCE: pd.Series([source] * len(texts), dtype="int32"),
+        s.LINE_NO: pd.Series(range(1, len(texts) + 1), dtype="int64"),
+        s.RAW: pd.Series(pa.array(texts, pa.large_string()),
+                         dtype=pd.ArrowDtype(pa.large_string())),
+    })
+
+
+def sources_frame(count: int = 1, mtime: str = "2003-12-31T00:00:00Z") -> pd.DataFrame:
+    return pd.DataFrame({s.SOURCE: list(range(count)), "path": [f"test{i}.log" for i in range(count)],
+                         "mtime": [pd.Timestamp(mtime)] * count})
+
+
+def parse_texts(texts: list[str], year: int | None = 2003, timezone: str = "UTC") -> pd.DataFrame:
+    """Parse log lines given as strings (one file)."""
+    return parse_lines(lines_frame(texts), sources_frame(), StampOptions(timezone, year))
+
+
+def read_annotated(path: Path) -> list[tuple[int, dict, str]]:
+    """Cases of an annotated lines file: (line number, expectation, line)."""
+    cases = []
+    expect = None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith("# expect:"):
+            expect = json.loads(line.removeprefix("# expect:"))
+        elif line.startswith("#") or not line.strip():
+            continue
+        else:
+            assert expect is not None, f"{path.name}:{number}: line without # expect:"
+            cases.append((number, expect, line))
+            expect = None
+    return cases
+
+
+@pytest.fixture(scope="session")
+def demo_settings() -> Settings:
+    return load_settings(DEMO_CONFIG, environ={})

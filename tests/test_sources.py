@@ -1,0 +1,92 @@
+"""Reading logs: compression by magic bytes, globs, CRLF, bad bytes, year inference."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analyzer import schema as s
+from analyzer.errors import InputError
+from analyzer.io.sources import expand_logs, read_logs
+from analyzer.parse import StampOptions, parse_lines
+
+LINE = "Nov 21 09:00:00 mail1 postfix/smtpd[1]: connect from a.example[100.64.0.1]\n"
+
+
+@pytest.mark.parametrize("opener", [open, gzip.open, bz2.open, lzma.open],
+                         ids=["plain", "gzip", "bzip2", "xz"])
+def test_every_compression_reads_the_same_lines(tmp_path: Path, opener):
+    # A rotated file keeps a misleading name: the magic bytes decide.
+    path = tmp_path / "mail.log.1"
+    with opener(path, "wb") as handle:
+        handle.write((LINE * 3).encode())
+    lines, sources = read_logs([path])
+    assert lines[s.RAW].tolist() == [LINE.rstrip("\n")] * 3
+    assert lines[s.LINE_NO].tolist() == [1, 2, 3]
+    assert sources["path"].tolist() == [str(path)]
+
+
+def test_crlf_invalid_utf8_and_a_truncated_last_line(tmp_path: Path):
+    path = tmp_path / "mail.log"
+    path.write_bytes(LINE.replace("\n", "\r\n").encode() + b"bad \xff\xfe bytes\nNov 21 09:00")
+    lines, _ = read_logs([path])
+    assert lines[s.RAW].tolist() == [LINE.rstrip("\n"), "bad \ufffd\ufffd bytes", "Nov 21 09:00"]
+
+
+def test_globs_expand_sorted_and_a_missing_file_is_an_error(tmp_path: Path):
+    for name in ("mail.log", "mail.log.1", "mail.log.2.gz"):
+        (tmp_path / name).write_text(LINE)
+    assert [p.name for p in expand_logs(["mail.log*"], tmp_path)] == [
+        "mail.log", "mail.log.1", "mail.log.2.gz"]
+    with pytest.raises(InputError, match=r"no log file matches 'nothing\*'"):
+        expand_logs(["nothing*"], tmp_path)
+    with pytest.raises(InputError, match="log file not found"):
+        expand_logs([tmp_path / "absent.log"])
+
+
+def _years(texts: list[str], mtime: str, year: int | None) -> list[int]:
+    lines = pd.DataFrame({s.SOURCE: [0] * len(texts), s.LINE_NO: range(1, len(texts) + 1),
+                          s.RAW: pd.Series(texts, dtype="string[pyarrow]")})
+    sources = pd.DataFrame({s.SOURCE: [0], "path": ["x"], "mtime": [pd.Timestamp(mtime)]})
+    events = parse_lines(lines, sources, StampOptions("UTC", year))
+    return events[s.TS].dt.year.tolist()
+
+
+DEC_JAN = [
+    "Dec 31 23:59:59 mail1 postfix/smtpd[1]: connect from a.example[100.64.0.1]",
+    "Jan  1 00:00:01 mail1 postfix/smtpd[1]: disconnect from a.example[100.64.0.1]",
+]
+
+
+def test_year_from_modification_time_counts_back_over_new_year():
+    assert _years(DEC_JAN, "2004-01-01T06:25:00Z", None) == [2003, 2004]
+
+
+def test_year_option_is_the_year_of_the_first_line():
+    assert _years(DEC_JAN, "2026-01-01T00:00:00Z", 2003) == [2003, 2004]
+
+
+def test_a_file_written_before_new_year_but_read_after_keeps_its_year():
+    # last line in November, file touched in January: the lines are from last year
+    texts = ["Nov 30 10:00:00 mail1 postfix/smtpd[1]: connect from a.example[100.64.0.1]"]
+    assert _years(texts, "2004-01-02T00:00:00Z", None) == [2003]
+
+
+def test_local_time_zone_converts_classic_stamps_to_utc():
+    lines = pd.DataFrame({s.SOURCE: [0], s.LINE_NO: [1], s.RAW: pd.Series([DEC_JAN[0]], dtype="string[pyarrow]")})
+    sources = pd.DataFrame({s.SOURCE: [0], "path": ["x"], "mtime": [pd.Timestamp("2004-01-01", tz="UTC")]})
+    events = parse_lines(lines, sources, StampOptions("America/New_York", 2003))
+    assert events[s.TS].iloc[0].isoformat() == "2004-01-01T04:59:59+00:00"
+
+
+def test_a_corrupt_compressed_file_is_an_input_error(tmp_path: Path):
+    path = tmp_path / "mail.log.2.gz"
+    path.write_bytes(gzip.compress((LINE * 100).encode())[:60])  # cut off mid-stream
+    with pytest.raises(InputError, match="cannot read .*mail.log.2.gz"):
+        read_logs([path])
