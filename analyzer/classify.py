@@ -35,8 +35,11 @@ DECISIONS: tuple[tuple[Condition, str, str], ...] = (
     (lambda f: _n(s.MESSAGES)(f) & _n(s.EXTERNAL_RECIPIENTS)(f), s.UNAUTHENTICATED, s.R_RELAY),
     # Accepted, but no delivery line in the input tells where it went: a customer's office
     # relays, anybody else delivers to us.
-    (lambda f: _n(s.MESSAGES)(f) & ~_n(s.LOCAL_RECIPIENTS)(f) & _customer_ip(f),
-     s.UNAUTHENTICATED, s.R_RELAY),
+    (
+        lambda f: _n(s.MESSAGES)(f) & ~_n(s.LOCAL_RECIPIENTS)(f) & _customer_ip(f),
+        s.UNAUTHENTICATED,
+        s.R_RELAY,
+    ),
     (_n(s.MESSAGES), s.UNAUTHENTICATED, s.R_INBOUND),
     (_n(s.AUTH_OUTAGES), s.UNAUTHENTICATED, s.R_AUTH_UNAVAILABLE),
     (_n(s.DNSBL_HITS), s.SPAM_PROBE, s.R_RBL),
@@ -52,10 +55,24 @@ def classify_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
 
     Requires: the counts of ``analyzer.sessions.build_sessions`` and ``customer_ip``.
     """
-    s.require_columns(sessions, (s.AUTH_SUCCESSES, s.AUTH_FAILURES, s.RELAY_DENIED, s.MESSAGES,
-                                 s.EXTERNAL_RECIPIENTS, s.LOCAL_RECIPIENTS, s.AUTH_OUTAGES,
-                                 s.DNSBL_HITS, s.UNKNOWN_USER, s.REJECTED, s.PROTOCOL_ERRORS,
-                                 CUSTOMER_IP), "classify_sessions")
+    s.require_columns(
+        sessions,
+        (
+            s.AUTH_SUCCESSES,
+            s.AUTH_FAILURES,
+            s.RELAY_DENIED,
+            s.MESSAGES,
+            s.EXTERNAL_RECIPIENTS,
+            s.LOCAL_RECIPIENTS,
+            s.AUTH_OUTAGES,
+            s.DNSBL_HITS,
+            s.UNKNOWN_USER,
+            s.REJECTED,
+            s.PROTOCOL_ERRORS,
+            CUSTOMER_IP,
+        ),
+        "classify_sessions",
+    )
     conditions = [cond(sessions).to_numpy(dtype=bool) for cond, _, _ in DECISIONS]
     klass = np.select(conditions, [c for _, c, _ in DECISIONS], default=s.SPAM_PROBE)
     reason = np.select(conditions, [r for _, _, r in DECISIONS], default=s.R_SCAN)
@@ -67,14 +84,20 @@ def enforcement_instant(day: dt.date, timezone: str) -> pd.Timestamp:
     return pd.Timestamp(day).tz_localize(timezone).tz_convert("UTC")
 
 
-def assign_period(sessions: pd.DataFrame, enforcement: dt.date, timezone: str,
-                  per_server: Mapping[str, dt.date] | None = None) -> pd.DataFrame:
+def assign_period(
+    sessions: pd.DataFrame,
+    enforcement: dt.date,
+    timezone: str,
+    per_server: Mapping[str, dt.date] | None = None,
+) -> pd.DataFrame:
     """Add ``period``: ``before`` or ``after`` the enforcement date of the session's server.
 
     Requires: ``start``, ``server``.
     """
     default = enforcement_instant(enforcement, timezone)
-    instants = {name: enforcement_instant(day, timezone) for name, day in (per_server or {}).items()}
+    instants = {
+        name: enforcement_instant(day, timezone) for name, day in (per_server or {}).items()
+    }
     cutoff = sessions[s.SERVER].map(instants).fillna(default) if instants else default
     if isinstance(cutoff, pd.Series):
         cutoff = pd.to_datetime(cutoff, utc=True)

@@ -112,8 +112,11 @@ class Settings:
 
     def server_enforcement(self) -> dict[str, dt.date]:
         """Per-server enforcement dates that override the global one."""
-        return {name: cfg.enforcement_date for name, cfg in self.servers.items()
-                if cfg.enforcement_date is not None}
+        return {
+            name: cfg.enforcement_date
+            for name, cfg in self.servers.items()
+            if cfg.enforcement_date is not None
+        }
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with CLI flags applied (None means: flag not given)."""
@@ -175,8 +178,22 @@ def find_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str])
     return chosen.resolve()
 
 
-_TOP_KEYS = {"logs", "customers", "asn_db", "as_names", "enforcement_date", "year", "timezone",
-             "store", "outbound_ips", "local_domains", "servers", "dnsbl", "mail", "dashboard"}
+_TOP_KEYS = {
+    "logs",
+    "customers",
+    "asn_db",
+    "as_names",
+    "enforcement_date",
+    "year",
+    "timezone",
+    "store",
+    "outbound_ips",
+    "local_domains",
+    "servers",
+    "dnsbl",
+    "mail",
+    "dashboard",
+}
 _SECTION_KEYS = {
     "dnsbl": {"zones", "nameservers"},
     "mail": {"host", "port", "starttls", "username", "password_env", "from", "to"},
@@ -185,8 +202,9 @@ _SECTION_KEYS = {
 }
 
 
-def load_settings(path: str | os.PathLike[str] | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Read settings (defaults < TOML < environment). Raises ConfigError naming a bad key."""
     environ = os.environ if environ is None else environ
     config_path = find_config(path, environ)
@@ -228,7 +246,9 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
 def _check_keys(mapping: Mapping[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(mapping) - allowed)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+        )
 
 
 def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> Settings:
@@ -277,8 +297,9 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
             customers=path_of("customers"),
             asn_db=path_of("asn_db"),
             as_names=path_of("as_names"),
-            enforcement_date=parse_date(data.get("enforcement_date", DEFAULT_ENFORCEMENT),
-                                        "enforcement_date"),
+            enforcement_date=parse_date(
+                data.get("enforcement_date", DEFAULT_ENFORCEMENT), "enforcement_date"
+            ),
             year=check_year(year, "year") if year not in (None, "") else None,
             timezone=check_timezone(data.get("timezone", "UTC"), "timezone"),
             store=path_of("store"),

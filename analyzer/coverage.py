@@ -21,8 +21,9 @@ def bucket_of(events: pd.DataFrame) -> pd.Series:
 
 def line_summary(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
     """Per input file: ``path``, ``lines`` and one count column per bucket (ints)."""
-    counts = pd.crosstab(events[s.SOURCE], bucket_of(events)).reindex(columns=list(BUCKETS),
-                                                                       fill_value=0)
+    counts = pd.crosstab(events[s.SOURCE], bucket_of(events)).reindex(
+        columns=list(BUCKETS), fill_value=0
+    )
     table = sources[[s.SOURCE, "path"]].set_index(s.SOURCE).join(counts).fillna(0)
     table[list(BUCKETS)] = table[list(BUCKETS)].astype("int64")
     table.insert(1, "lines", table[list(BUCKETS)].sum(axis=1))
@@ -32,15 +33,20 @@ def line_summary(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
 def rule_counts(events: pd.DataFrame) -> pd.DataFrame:
     """Lines per rule (``rule``, ``event``, ``lines``, first ``source``/``line_no`` as example),
     most frequent first; ties by rule name so the output is repeatable."""
-    matched = events[events[s.RULE].notna().to_numpy()]
+    matched = events[events[s.RULE].notna().to_numpy()].sort_values(s.SEQ, kind="stable")
     if matched.empty:
         return pd.DataFrame(columns=[s.RULE, s.EVENT, "lines", s.SOURCE, s.LINE_NO])
     grouped = matched.groupby(s.RULE, sort=True).agg(
-        event=(s.EVENT, "first"), lines=(s.EVENT, "size"),
-        source=(s.SOURCE, "first"), line_no=(s.LINE_NO, "first"))
-    return (grouped.reset_index()
-            .sort_values(["lines", s.RULE], ascending=[False, True], kind="stable")
-            .reset_index(drop=True))
+        event=(s.EVENT, "first"),
+        lines=(s.EVENT, "size"),
+        source=(s.SOURCE, "first"),
+        line_no=(s.LINE_NO, "first"),
+    )
+    return (
+        grouped.reset_index()
+        .sort_values(["lines", s.RULE], ascending=[False, True], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def ignored_programs(events: pd.DataFrame) -> pd.Series:
@@ -49,14 +55,21 @@ def ignored_programs(events: pd.DataFrame) -> pd.Series:
     return ignored[s.PROGRAM].fillna("(syslog itself)").astype(str).value_counts().sort_index()
 
 
-def render_check(events: pd.DataFrame, counts: pd.DataFrame, programs: pd.Series,
-                 sources: pd.DataFrame, each: bool = False, limit: int = 50) -> str:
+def render_check(
+    events: pd.DataFrame,
+    counts: pd.DataFrame,
+    programs: pd.Series,
+    sources: pd.DataFrame,
+    each: bool = False,
+    limit: int = 50,
+) -> str:
     """The text of ``relaywatch patterns check``: totals, lines per rule, the misses."""
     names = sources.set_index(s.SOURCE)["path"]
 
     def where(source: int, line_no: int) -> str:
         return f"{names[source]}:{line_no}"
 
+    events = events.sort_values(s.SEQ, kind="stable")
     out: list[str] = []
     buckets = bucket_of(events).value_counts().reindex(list(BUCKETS), fill_value=0)
     out.append(f"{len(events)} lines in {len(sources)} file(s)")
@@ -65,11 +78,15 @@ def render_check(events: pd.DataFrame, counts: pd.DataFrame, programs: pd.Series
     out.append("")
     out.append(f"{'rule':<28} {'event':<14} {'lines':>9}  first match")
     for row in counts.itertuples(index=False):
-        out.append(f"{row.rule:<28} {row.event:<14} {row.lines:>9}  {where(row.source, row.line_no)}")
+        out.append(
+            f"{row.rule:<28} {row.event:<14} {row.lines:>9}  {where(row.source, row.line_no)}"
+        )
     if len(programs):
         out.append("")
-        out.append("other programs (ignored): "
-                   + ", ".join(f"{name} {count}" for name, count in programs.items()))
+        out.append(
+            "other programs (ignored): "
+            + ", ".join(f"{name} {count}" for name, count in programs.items())
+        )
     for bucket in (s.EV_UNMATCHED, s.EV_MALFORMED):
         misses = events[(events[s.EVENT] == bucket).fillna(False).to_numpy()]
         out.append("")

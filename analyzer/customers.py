@@ -36,12 +36,15 @@ def check_customers(customers: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ConfigError(
             f"customers file lacks column(s) {', '.join(missing)}; "
-            f"expected header: {','.join(CUSTOMER_COLUMNS)}")
+            f"expected header: {','.join(CUSTOMER_COLUMNS)}"
+        )
     table = customers.fillna("").astype(str).apply(lambda col: col.str.strip())
     table["domains"] = table["domains"].str.lower()
     empty = table["customer_id"] == ""
     if empty.any():
-        raise ConfigError(f"customers file row {int(np.flatnonzero(empty)[0]) + 2}: empty customer_id")
+        raise ConfigError(
+            f"customers file row {int(np.flatnonzero(empty)[0]) + 2}: empty customer_id"
+        )
     duplicated = table["customer_id"][table["customer_id"].duplicated()]
     if len(duplicated):
         raise ConfigError(f"customers file: customer_id {duplicated.iloc[0]!r} appears twice")
@@ -68,9 +71,9 @@ def customer_networks(customers: pd.DataFrame) -> pd.DataFrame:
             hi = _split(network.broadcast_address)
             prefix = network.prefixlen + (96 if network.version == 4 else 0)
             rows.append((customer_id, str(network), *lo, *hi, prefix))
-    return pd.DataFrame(rows, columns=["customer_id", NETWORK, "lo_hi", "lo_lo", "hi_hi",
-                                       "hi_lo", "prefix"]).astype(
-        {"lo_hi": "uint64", "lo_lo": "uint64", "hi_hi": "uint64", "hi_lo": "uint64"})
+    return pd.DataFrame(
+        rows, columns=["customer_id", NETWORK, "lo_hi", "lo_lo", "hi_hi", "hi_lo", "prefix"]
+    ).astype({"lo_hi": "uint64", "lo_lo": "uint64", "hi_hi": "uint64", "hi_lo": "uint64"})
 
 
 def ip_halves(ips: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,9 +111,11 @@ def match_networks(ips: pd.Series, networks: pd.DataFrame) -> pd.Series:
 
 def customer_domains(customers: pd.DataFrame) -> pd.DataFrame:
     """One row per (domain, customer_id)."""
-    pairs = [(domain, cid) for cid, domains in zip(customers["customer_id"],
-                                                   customers["domains"], strict=True)
-             for domain in split_list(domains)]
+    pairs = [
+        (domain, cid)
+        for cid, domains in zip(customers["customer_id"], customers["domains"], strict=True)
+        for domain in split_list(domains)
+    ]
     return pd.DataFrame(pairs, columns=["domain", "customer_id"]).drop_duplicates("domain")
 
 

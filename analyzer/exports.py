@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from analyzer import schema as s
@@ -19,10 +20,18 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def to_iso(times: pd.Series, timezone: str) -> pd.Series:
     """``2003-11-21T09:15:02-05:00``: local time with its UTC offset, whole seconds."""
-    local = times.dt.tz_convert(timezone)
-    text = local.dt.strftime("%Y-%m-%dT%H:%M:%S%z")
-    # strftime's %z has no colon; ISO 8601 extended format wants one.
-    return text.str.replace(r"([+-]\d\d)(\d\d)$", r"\1:\2", regex=True).where(times.notna(), "")
+    utc = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+    wall = times.dt.tz_convert(timezone).dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+    text = np.datetime_as_string(wall, unit="s").astype(object)
+    minutes = (wall - utc).astype("timedelta64[m]").astype(np.int64)
+    codes, offsets = pd.factorize(minutes)
+    labels = np.array(
+        [f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in map(int, offsets)]
+        + [""],
+        dtype=object,
+    )
+    text = text + labels[codes]
+    return pd.Series(np.where(np.isnat(utc), "", text), index=times.index, dtype="string")
 
 
 def neutralise_formulas(text: pd.Series) -> pd.Series:

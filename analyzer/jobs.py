@@ -34,8 +34,9 @@ def log_paths(settings: Settings, logs: Sequence[str] = ()) -> list[Path]:
     return expand_logs(settings.logs, settings.base_dir)
 
 
-def read_inputs(paths: Sequence[Path], progress: Progress | None = None
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_inputs(
+    paths: Sequence[Path], progress: Progress | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read log files (reporting each to ``progress``) into lines and sources frames."""
     frames, metas = [], []
     for offset, path in enumerate(paths):
@@ -47,8 +48,9 @@ def read_inputs(paths: Sequence[Path], progress: Progress | None = None
     return pd.concat(frames, ignore_index=True), pd.concat(metas, ignore_index=True)
 
 
-def analyse_logs(settings: Settings, logs: Sequence[str] = (),
-                 progress: Progress | None = None) -> Analysis:
+def analyse_logs(
+    settings: Settings, logs: Sequence[str] = (), progress: Progress | None = None
+) -> Analysis:
     """Read the logs and customers the settings name and run the whole pipeline."""
     customers = read_customers(settings.customers)
     paths = log_paths(settings, logs)
@@ -58,12 +60,14 @@ def analyse_logs(settings: Settings, logs: Sequence[str] = (),
     return analysis
 
 
-def check_patterns(settings: Settings, logs: Sequence[str], progress: Progress | None = None
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.DataFrame]:
+def check_patterns(
+    settings: Settings, logs: Sequence[str], progress: Progress | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.DataFrame]:
     """For ``patterns check``: every line with its rule (text kept), per-rule counts, other
     programs' line counts, and the sources."""
     paths = log_paths(settings, logs)
     lines, sources = read_inputs(paths, progress)
-    events = parse_lines(lines, sources, StampOptions(settings.timezone, settings.year),
-                         keep_all_text=True)
+    events = parse_lines(
+        lines, sources, StampOptions(settings.timezone, settings.year), keep_all_text=True
+    )
     return events, rule_counts(events), ignored_programs(events), sources

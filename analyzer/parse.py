@@ -1,8 +1,9 @@
 """Lines -> events: split the syslog header, stamp times, run each daemon's rules.
 
-The hot path is vectorised over pyarrow strings: one anchored header regex per line (its
-message part is cut off with a second, group-free regex, which is far cheaper than capturing
-``(.*)``), then each rule runs only on the not-yet-matched lines of its own daemons.
+The hot path is vectorised over pyarrow strings (RE2): a header regex per line (a cheap
+pattern for the usual shape first), then each rule runs only on the not-yet-matched lines
+of its own daemons, on the whole line behind a cheap skip of the header, so no separate
+message column is ever copied out of the lines.
 
 Every input line ends up counted in exactly one bucket: a rule, ``unmatched`` (a Postfix
 daemon's line no rule knows), ``ignored`` (another program) or ``malformed`` (no syslog
@@ -11,6 +12,7 @@ header, e.g. truncated or binary). Unmatched and malformed lines keep their text
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,17 +22,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer import schema as s
+from analyzer import stamps
 from analyzer.patterns import Rule
-from analyzer.patterns._fragments import SYSLOG_HEADER, SYSLOG_HEADER_BARE, SYSLOG_INTERNAL
+from analyzer.patterns._fragments import (
+    SKIP_HEADER_NO_PID,
+    SKIP_HEADER_PID,
+    SYSLOG_HEADER,
+    SYSLOG_HEADER_CLASSIC,
+    SYSLOG_HEADER_ISO,
+    SYSLOG_INTERNAL,
+)
 from analyzer.patterns.postfix import POSTFIX_RULES, REJECT_KINDS
 
 STRING = pa.large_string()
-_MONTHS = {m: i for i, m in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 # Daemons whose lines belong to Postfix (any syslog_name prefix: "postfix-in/smtpd").
-POSTFIX_DAEMONS = frozenset(
-    {d for rule in POSTFIX_RULES for d in rule.daemons}
-)
+POSTFIX_DAEMONS = frozenset({d for rule in POSTFIX_RULES for d in rule.daemons})
 _ROW = "_row"
 
 
@@ -49,8 +55,11 @@ class StampOptions:
 
 
 def _arrow(column: pd.Series) -> pa.ChunkedArray:
-    array = pa.chunked_array([column.array.__arrow_array__()]) if not isinstance(
-        column.array, pd.arrays.ArrowExtensionArray) else column.array._pa_array
+    array = (
+        pa.chunked_array([column.array.__arrow_array__()])
+        if not isinstance(column.array, pd.arrays.ArrowExtensionArray)
+        else column.array._pa_array
+    )
     return array.cast(STRING) if array.type != STRING else array
 
 
@@ -59,97 +68,84 @@ def _blank_to_null(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Ar
     return pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)
 
 
-def split_header(lines: pd.DataFrame) -> pd.DataFrame:
-    """Split each raw line into syslog header fields and its message.
+def _single(column: pd.Series) -> pa.Array:
+    """One contiguous arrow array: ``take`` on a chunked array is several times slower."""
+    return _arrow(column).combine_chunks()
+
+
+def split_header(lines: pd.DataFrame, raw: pa.Array | None = None) -> pd.DataFrame:
+    """Split each raw line's syslog header into its fields.
 
     Requires: ``raw``. Adds (same index): ``stamp_classic``, ``stamp_iso``, ``server``,
-    ``program``, ``pid`` (nullable int), ``message``; all null where a line has no header.
+    ``program``, ``pid`` (nullable int); all null where a line has no header.
     """
-    raw = _arrow(lines[s.RAW])
-    header = pc.extract_regex(raw, SYSLOG_HEADER)
-    message = pc.replace_substring_regex(raw, SYSLOG_HEADER_BARE, "", max_replacements=1)
-    valid = header.is_valid()
-    out = {}
-    for name in (s.STAMP_CLASSIC, s.STAMP_ISO, s.SERVER, s.PROGRAM):
-        out[name] = _blank_to_null(pc.struct_field(header, name))
-    pid = _blank_to_null(pc.struct_field(header, s.PID))
-    out[s.PID] = pc.cast(pid, pa.int64())
-    out[s.MESSAGE] = pc.if_else(valid, message, pa.scalar(None, STRING))
-    return pd.DataFrame(
-        {k: pd.Series(v, dtype=pd.ArrowDtype(v.type), index=lines.index) for k, v in out.items()}
+    raw = _single(lines[s.RAW]) if raw is None else raw
+    fields = (s.STAMP_CLASSIC, s.STAMP_ISO, s.SERVER, s.PROGRAM, s.PID)
+    columns = {name: pa.nulls(len(raw), STRING) for name in fields}
+    done = pa.array(np.zeros(len(raw), dtype=bool))
+    # The two usual shapes over all lines (cheap for RE2), then the general pattern over
+    # whatever they left (usually nothing but damaged lines).
+    for pattern in (SYSLOG_HEADER_ISO, SYSLOG_HEADER_CLASSIC):
+        if pc.all(done).as_py():
+            break
+        found = pc.extract_regex(raw, pattern)
+        hit = pc.and_(found.is_valid(), pc.invert(done))
+        for name in re.compile(pattern).groupindex:
+            columns[name] = pc.if_else(
+                hit, _blank_to_null(pc.struct_field(found, name)), columns[name]
+            )
+        done = pc.or_(done, hit)
+    out = pd.DataFrame(
+        {
+            name: pd.arrays.ArrowExtensionArray(
+                pa.chunked_array(columns[name])
+                if isinstance(columns[name], pa.Array)
+                else columns[name]
+            )
+            for name in fields
+        },
+        index=lines.index,
     )
+    pending = np.flatnonzero(~done.to_numpy(zero_copy_only=False))
+    if len(pending):
+        found = pc.extract_regex(raw.take(pa.array(pending)), SYSLOG_HEADER)
+        hit = found.is_valid().to_numpy(zero_copy_only=False)
+        for name in fields:
+            values = _blank_to_null(pc.struct_field(found, name)).to_pylist()
+            out.iloc[pending[hit], out.columns.get_loc(name)] = [
+                v for v, h in zip(values, hit, strict=True) if h
+            ]
+    out[s.PID] = out[s.PID].astype(pd.ArrowDtype(pa.int64()))
+    return out
 
 
-def stamp_times(lines: pd.DataFrame, header: pd.DataFrame, sources: pd.DataFrame,
-                options: StampOptions) -> pd.Series:
+def stamp_times(
+    lines: pd.DataFrame, header: pd.DataFrame, sources: pd.DataFrame, options: StampOptions
+) -> pd.Series:
     """UTC timestamps of lines from their classic or RFC 3339 stamps (NaT where neither).
 
     Requires: lines ``source``; header ``stamp_classic``, ``stamp_iso``; sources ``source``,
     ``mtime``. Returns a ``datetime64[us, UTC]`` series on the lines' index.
     """
-    result = pd.Series(pd.NaT, index=lines.index, dtype="datetime64[us, UTC]")
+    result = np.full(len(lines), stamps.NAT)
     iso = header[s.STAMP_ISO]
     has_iso = iso.notna().to_numpy()
     if has_iso.any():
-        result[has_iso] = _iso_times(iso[has_iso], options.timezone)
+        result[has_iso] = stamps.iso_times(_arrow(iso[has_iso]), options.timezone)
     classic = header[s.STAMP_CLASSIC]
     has_classic = classic.notna().to_numpy()
     if has_classic.any():
-        result[has_classic] = _classic_times(
-            classic[has_classic], lines.loc[has_classic, s.SOURCE], sources, options)
-    return result
+        fields = stamps.classic_fields(_arrow(classic[has_classic]))
+        year = _classic_years(fields[0], lines[s.SOURCE].to_numpy()[has_classic], sources, options)
+        result[has_classic] = stamps.classic_times(fields, year, options.timezone)
+    return pd.Series(pd.DatetimeIndex(result).tz_localize("UTC"), index=lines.index)
 
 
-def _iso_times(stamps: pd.Series, timezone: str) -> pd.Series:
-    codes, uniques = pd.factorize(stamps)
-    text = pd.Series(uniques.astype(str))
-    has_offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).to_numpy()
-    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us, UTC]")
-    if has_offset.any():
-        parsed[has_offset] = pd.to_datetime(text[has_offset], format="ISO8601", utc=True)
-    if (~has_offset).any():
-        naive = pd.to_datetime(text[~has_offset], format="ISO8601")
-        parsed[~has_offset] = _localize(naive, timezone)
-    return pd.Series(parsed.to_numpy()[codes], index=stamps.index, dtype="datetime64[us, UTC]")
-
-
-def _localize(naive: pd.Series, timezone: str) -> pd.Series:
-    # In the repeated autumn hour we cannot know which of the two was meant: take the first.
-    ambiguous = np.ones(len(naive), dtype=bool)
-    return (naive.dt.tz_localize(timezone, ambiguous=ambiguous, nonexistent="shift_forward")
-            .dt.tz_convert("UTC").astype("datetime64[us, UTC]"))
-
-
-def _classic_times(stamps: pd.Series, source: pd.Series, sources: pd.DataFrame,
-                   options: StampOptions) -> pd.Series:
-    arr = _arrow(stamps)
-    month_name = pc.utf8_slice_codeunits(arr, 0, 3).to_pandas()
-    month = month_name.map(_MONTHS).to_numpy(dtype="float64")
-    fields = {
-        "day": pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(arr, 4, 6)),
-        "hour": pc.utf8_slice_codeunits(arr, 7, 9),
-        "minute": pc.utf8_slice_codeunits(arr, 10, 12),
-        "second": pc.utf8_slice_codeunits(arr, 13, 15),
-    }
-    parts = {k: pc.cast(v, pa.int64()).to_numpy() for k, v in fields.items()}
-    fraction = pc.utf8_slice_codeunits(arr, 15, 25)
-    micro = pc.utf8_rpad(pc.utf8_slice_codeunits(pc.utf8_ltrim(fraction, "."), 0, 6), 6, "0")
-    parts["microsecond"] = pc.cast(pc.if_else(pc.equal(fraction, ""), "000000", micro),
-                                   pa.int64()).to_numpy()
-    year = _classic_years(month, source.to_numpy(), sources, options)
-    ok = ~np.isnan(month)
-    frame = pd.DataFrame({"year": year, "month": np.where(ok, month, 1), **parts})
-    naive = pd.to_datetime(frame, errors="coerce")
-    naive[~ok] = pd.NaT
-    local = _localize(naive, options.timezone)
-    local.index = stamps.index
-    return local
-
-
-def _classic_years(month: np.ndarray, source: np.ndarray, sources: pd.DataFrame,
-                   options: StampOptions) -> np.ndarray:
-    """Year per classic line: a file's lines are in order, so a drop from Dec to Jan is a new year."""
-    filled = pd.Series(month).ffill().bfill().to_numpy()
+def _classic_years(
+    month: np.ndarray, source: np.ndarray, sources: pd.DataFrame, options: StampOptions
+) -> np.ndarray:
+    """Year per classic line: a file's lines are in order, so Dec -> Jan starts a new year."""
+    filled = pd.Series(np.where(month > 0, month, np.nan)).ffill().bfill().to_numpy()
     previous = np.roll(filled, 1)
     new_file = np.r_[True, source[1:] != source[:-1]]
     rollover = ((previous - filled) > 6) & ~new_file
@@ -174,41 +170,55 @@ def daemon_of(program: pd.Series) -> pd.Series:
     """
     codes, uniques = pd.factorize(program)
     names = [str(p).rsplit("/", 1)[-1] if "/" in str(p) else "" for p in uniques]
-    daemons = np.array([n if n in POSTFIX_DAEMONS else None for n in names] + [None],
-                       dtype=object)
+    daemons = np.array([n if n in POSTFIX_DAEMONS else None for n in names] + [None], dtype=object)
     return pd.Series(daemons[codes], index=program.index, dtype=pd.ArrowDtype(STRING))
 
 
-def match_rules(message: pd.Series, daemon: pd.Series,
-                rules: Sequence[Rule] = POSTFIX_RULES) -> pa.Table:
-    """Run each rule on the unmatched messages of its daemons, first match wins.
+def match_rules(
+    raw: pd.Series | pa.Array,
+    daemon: pd.Series,
+    has_pid: np.ndarray,
+    rules: Sequence[Rule] = POSTFIX_RULES,
+) -> pa.Table:
+    """Run each rule on the still unmatched lines of its daemons, first match wins.
 
-    Returns a table with one row per matched line: ``_row`` (position in ``message``),
+    A cheap match (RE2's DFA, no groups) finds a rule's lines; groups are extracted from
+    those lines only, so every line is extracted once at most.
+
+    Returns a table with one row per matched line: ``_row`` (position in ``raw``),
     ``rule``, ``event`` and every field of ``analyzer.schema.EVENT_FIELDS`` (null where the
     rule has no such group).
     """
-    msg = _arrow(message)
-    daemon_codes, daemon_names = pd.factorize(daemon)
-    positions_by_daemon = {
-        name: np.flatnonzero(daemon_codes == code) for code, name in enumerate(daemon_names)
-    }
-    remaining = {name: pos for name, pos in positions_by_daemon.items()}
+    lines = _single(raw) if isinstance(raw, pd.Series) else raw
+    codes, names = pd.factorize(daemon)
+    remaining: dict[tuple[str, bool], tuple[np.ndarray, pa.Array]] = {}
+    for code, name in enumerate(names):
+        for pid in (True, False):
+            rows = np.flatnonzero((codes == code) & (has_pid == pid))
+            if len(rows):
+                remaining[(name, pid)] = (rows, lines.take(pa.array(rows)))
     pieces = []
     for rule in rules:
-        for name in rule.daemons:
-            rows = remaining.get(name)
-            if rows is None or len(rows) == 0:
+        for (name, pid), (rows, subset) in list(remaining.items()):
+            if name not in rule.daemons or len(rows) == 0:
                 continue
-            taken = msg.take(pa.array(rows))
-            found = pc.extract_regex(taken, rule.regex)
-            hit = found.is_valid().to_numpy(zero_copy_only=False)
+            pattern = whole_line_pattern(rule.regex, pid)
+            hit = pc.match_substring_regex(subset, pattern).to_numpy(zero_copy_only=False)
             if not hit.any():
                 continue
-            pieces.append(_rule_table(rule, rows[hit], found.filter(pa.array(hit))))
-            remaining[name] = rows[~hit]
+            mask = pa.array(hit)
+            found = pc.extract_regex(subset.filter(mask), pattern)
+            pieces.append(_rule_table(rule, rows[hit], found))
+            remaining[(name, pid)] = (rows[~hit], subset.filter(pc.invert(mask)))
     if not pieces:
         return _rule_table(None, np.array([], dtype=np.int64), None)
     return pa.concat_tables(pieces)
+
+
+def whole_line_pattern(regex: str, has_pid: bool = True) -> str:
+    """A rule's message pattern (``^...$``) made to match the whole line, header included."""
+    skip = SKIP_HEADER_PID if has_pid else SKIP_HEADER_NO_PID
+    return f"{skip}(?:{regex[1:-1]})$"
 
 
 def _rule_table(rule: Rule | None, rows: np.ndarray, found: pa.ChunkedArray | None) -> pa.Table:
@@ -227,9 +237,15 @@ def _rule_table(rule: Rule | None, rows: np.ndarray, found: pa.ChunkedArray | No
     return pa.table(columns)
 
 
-def parse_lines(lines: pd.DataFrame, sources: pd.DataFrame, options: StampOptions,
-                rules: Sequence[Rule] = POSTFIX_RULES, keep_all_text: bool = False) -> pd.DataFrame:
-    """Turn a frame of lines into one row per line that matters, in input order.
+def parse_lines(
+    lines: pd.DataFrame,
+    sources: pd.DataFrame,
+    options: StampOptions,
+    rules: Sequence[Rule] = POSTFIX_RULES,
+    keep_all_text: bool = False,
+) -> pd.DataFrame:
+    """Turn a frame of lines into one row per line, matched lines first (sort by ``seq`` for
+    input order: nothing downstream needs it, and sorting every column costs).
 
     Requires: lines ``source``, ``line_no``, ``raw``; sources ``source``, ``mtime``.
     Returns: ``source``, ``line_no``, ``seq``, ``ts``, ``server``, ``program``, ``daemon``,
@@ -238,10 +254,11 @@ def parse_lines(lines: pd.DataFrame, sources: pd.DataFrame, options: StampOption
     ``ignored`` row each, without text, so they are counted but cost little.
     """
     s.require_columns(lines, (s.SOURCE, s.LINE_NO, s.RAW), "parse_lines")
-    header = split_header(lines)
+    raw = _single(lines[s.RAW])
+    header = split_header(lines, raw)
     ts = stamp_times(lines, header, sources, options)
     daemon = daemon_of(header[s.PROGRAM])
-    matched = match_rules(header[s.MESSAGE], daemon, rules)
+    matched = match_rules(raw, daemon, header[s.PID].notna().to_numpy(), rules)
     matched_rows = matched.column(_ROW).to_numpy()
 
     n = len(lines)
@@ -249,48 +266,61 @@ def parse_lines(lines: pd.DataFrame, sources: pd.DataFrame, options: StampOption
     has_header = header[s.SERVER].notna().to_numpy()
     is_postfix = daemon.notna().to_numpy()
     event[~has_header] = s.EV_MALFORMED
-    raw = _arrow(lines[s.RAW])
-    if (~has_header).any():
+    headless = np.flatnonzero(~has_header)
+    if len(headless):
         # syslog's own lines ("-- MARK --", "last message repeated 3 times") are not damage
-        internal = pc.match_substring_regex(raw, SYSLOG_INTERNAL).to_numpy(zero_copy_only=False)
-        event[~has_header & internal] = s.EV_IGNORED
+        internal = pc.match_substring_regex(raw.take(pa.array(headless)), SYSLOG_INTERNAL)
+        event[headless[internal.to_numpy(zero_copy_only=False)]] = s.EV_IGNORED
     event[has_header & is_postfix] = s.EV_UNMATCHED
     # A header whose stamp did not convert (e.g. "Feb 30") is as unusable as no header.
     event[has_header & ts.isna().to_numpy()] = s.EV_MALFORMED
-    position = np.full(n, -1, dtype=np.int64)
-    position[matched_rows] = np.arange(len(matched_rows))
-    matched_ok = matched_rows[event[matched_rows] != s.EV_MALFORMED]
-    event[matched_ok] = np.asarray(matched.column(s.EVENT).to_numpy(zero_copy_only=False),
-                                   dtype=object)[position[matched_ok]]
-    position[event == s.EV_MALFORMED] = -1
+    # Matched lines keep their rule's fields; every other line gets a row without fields.
+    kept = event[matched_rows] != s.EV_MALFORMED
+    if not kept.all():  # filtering every column is not free: only when needed
+        matched = matched.filter(pa.array(kept))
+    claimed = np.zeros(n, dtype=bool)
+    claimed[matched_rows[kept]] = True
+    others = np.flatnonzero(~claimed)
+    rest = {
+        _ROW: pa.array(others, pa.int64()),
+        s.RULE: pa.nulls(len(others), STRING),
+        s.EVENT: pa.array(event[others], STRING),
+    }
+    rest.update({name: pa.nulls(len(others), STRING) for name in s.EVENT_FIELDS})
+    table = pa.concat_tables([matched, pa.table(rest)])
+    rows = table.column(_ROW).to_numpy()
+    taken = pa.array(rows)
 
-    index = pa.array(np.where(position >= 0, position, 0))
-    null_mask = pa.array(position < 0)
-    fields = {}
-    for name in (s.RULE, *s.EVENT_FIELDS):
-        column = matched.column(name)
-        taken = column.take(index) if len(column) else pa.nulls(n, STRING)
-        fields[name] = pc.if_else(null_mask, pa.scalar(None, STRING), taken)
-
-    keep_text = (event == s.EV_UNMATCHED) | (event == s.EV_MALFORMED) | keep_all_text
-    seq = _sequence(lines, ts, sources)
-    out = pd.DataFrame({
-        s.SOURCE: lines[s.SOURCE].to_numpy(),
-        s.LINE_NO: lines[s.LINE_NO].to_numpy(),
-        s.SEQ: seq,
-        s.TS: ts.array,
-        s.SERVER: header[s.SERVER].array,
-        s.PROGRAM: header[s.PROGRAM].array,
-        s.DAEMON: daemon.array,
-        s.PID: header[s.PID].array,
-        s.EVENT: pd.array(event, dtype=pd.ArrowDtype(STRING)),
-        **{k: pd.arrays.ArrowExtensionArray(v) for k, v in fields.items()},
-        s.RAW: pd.arrays.ArrowExtensionArray(pc.if_else(pa.array(keep_text), raw,
-                                                        pa.scalar(None, STRING))),
-    })
-    out[s.TS] = out[s.TS].astype("datetime64[us, UTC]")
-    out = classify_rejects(out)
-    return out.sort_values(s.SEQ, kind="stable", ignore_index=True)
+    keep_text = (
+        np.isin(
+            table.column(s.EVENT).to_numpy(zero_copy_only=False), [s.EV_UNMATCHED, s.EV_MALFORMED]
+        )
+        | keep_all_text
+    )
+    out = pd.DataFrame(
+        {
+            s.SOURCE: lines[s.SOURCE].to_numpy()[rows],
+            s.LINE_NO: lines[s.LINE_NO].to_numpy()[rows],
+            s.SEQ: _sequence(lines, ts, sources)[rows],
+            s.TS: ts.array.take(rows),
+            **{
+                name: pd.arrays.ArrowExtensionArray(_single(column).take(taken))
+                for name, column in (
+                    (s.SERVER, header[s.SERVER]),
+                    (s.PROGRAM, header[s.PROGRAM]),
+                    (s.DAEMON, daemon),
+                )
+            },
+            s.PID: header[s.PID].array.take(rows),
+            **{
+                name: pd.arrays.ArrowExtensionArray(table.column(name))
+                for name in (s.EVENT, s.RULE, *s.EVENT_FIELDS)
+            },
+            # only the text of lines someone must look at is copied (null index: null text)
+            s.RAW: pd.arrays.ArrowExtensionArray(raw.take(pa.array(rows, mask=~keep_text))),
+        }
+    )
+    return classify_rejects(out)
 
 
 def _sequence(lines: pd.DataFrame, ts: pd.Series, sources: pd.DataFrame) -> np.ndarray:
@@ -299,8 +329,9 @@ def _sequence(lines: pd.DataFrame, ts: pd.Series, sources: pd.DataFrame) -> np.n
     first = ts.groupby(lines[s.SOURCE].to_numpy()).min().reindex(sources[s.SOURCE])
     # Files without a single time stamp go last; ties keep the order they were given in.
     rank = first.rank(method="first", na_option="bottom").astype(np.int64) - 1
-    return rank.reindex(lines[s.SOURCE].to_numpy()).to_numpy(np.int64) * (1 << 32) + \
-        lines[s.LINE_NO].to_numpy(np.int64)
+    return rank.reindex(lines[s.SOURCE].to_numpy()).to_numpy(np.int64) * (1 << 32) + lines[
+        s.LINE_NO
+    ].to_numpy(np.int64)
 
 
 def classify_rejects(events: pd.DataFrame) -> pd.DataFrame:

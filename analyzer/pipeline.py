@@ -35,8 +35,9 @@ class Analysis:
     problems: pd.DataFrame
 
 
-def analyse(lines: pd.DataFrame, sources: pd.DataFrame, customers: pd.DataFrame,
-            settings: Settings) -> Analysis:
+def analyse(
+    lines: pd.DataFrame, sources: pd.DataFrame, customers: pd.DataFrame, settings: Settings
+) -> Analysis:
     """Parse, sessionise, attribute and classify.
 
     Args:
@@ -49,23 +50,33 @@ def analyse(lines: pd.DataFrame, sources: pd.DataFrame, customers: pd.DataFrame,
     return analyse_events(events, sources, customers, settings)
 
 
-def analyse_events(events: pd.DataFrame, sources: pd.DataFrame, customers: pd.DataFrame,
-                   settings: Settings) -> Analysis:
+def analyse_events(
+    events: pd.DataFrame, sources: pd.DataFrame, customers: pd.DataFrame, settings: Settings
+) -> Analysis:
     """The steps after parsing (see ``analyse``)."""
     domains = local_domains(customers, settings.local_domains)
     sessions = build_sessions(events, domains)
     sessions = attribute_customers(sessions, customers)
     sessions = classify_sessions(sessions)
-    sessions = assign_period(sessions, settings.enforcement_date, settings.timezone,
-                             settings.server_enforcement())
+    sessions = assign_period(
+        sessions, settings.enforcement_date, settings.timezone, settings.server_enforcement()
+    )
     s.check_sessions(sessions)
-    problems = events.loc[events[s.EVENT].isin([s.EV_UNMATCHED, s.EV_MALFORMED]).to_numpy(),
-                          [s.SOURCE, s.LINE_NO, s.EVENT, s.RAW]].reset_index(drop=True)
+    problems = (
+        events.loc[
+            events[s.EVENT].isin([s.EV_UNMATCHED, s.EV_MALFORMED]).to_numpy(),
+            [s.SEQ, s.SOURCE, s.LINE_NO, s.EVENT, s.RAW],
+        ]
+        .sort_values(s.SEQ)
+        .drop(columns=s.SEQ)
+        .reset_index(drop=True)
+    )
     return Analysis(sessions=sessions, lines=line_summary(events, sources), problems=problems)
 
 
-def select_period(sessions: pd.DataFrame, since: dt.date | None, until: dt.date | None,
-                  timezone: str) -> pd.DataFrame:
+def select_period(
+    sessions: pd.DataFrame, since: dt.date | None, until: dt.date | None, timezone: str
+) -> pd.DataFrame:
     """Sessions that start on or after ``since`` and on or before ``until`` (whole local days)."""
     keep = pd.Series(True, index=sessions.index)
     if since is not None:

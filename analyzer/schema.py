@@ -71,10 +71,40 @@ LOCAL_PORT = "local_port"
 REJECT_KIND = "reject_kind"  # relay_denied / unknown_user / dnsbl / policy / other
 
 EVENT_FIELDS: tuple[str, ...] = (
-    CLIENT_HOST, CLIENT_IP, CLIENT_PORT, QUEUE_ID, SASL_METHOD, SASL_USERNAME, SASL_SENDER,
-    SASL_REASON, HELO, SENDER, RECIPIENT, ORIG_RECIPIENT, ACTION, STAGE, SMTP_CODE, DSN, REPLY,
-    PROTO, COMMAND, DETAIL, STATS, RELAY, DELAY, DELAYS, STATUS, SIZE, NRCPT, MESSAGE_ID,
-    NEW_QUEUE_ID, DNSBL_ZONE, DNSBL_RANK, PS_VERDICT, LOCAL_IP, LOCAL_PORT,
+    CLIENT_HOST,
+    CLIENT_IP,
+    CLIENT_PORT,
+    QUEUE_ID,
+    SASL_METHOD,
+    SASL_USERNAME,
+    SASL_SENDER,
+    SASL_REASON,
+    HELO,
+    SENDER,
+    RECIPIENT,
+    ORIG_RECIPIENT,
+    ACTION,
+    STAGE,
+    SMTP_CODE,
+    DSN,
+    REPLY,
+    PROTO,
+    COMMAND,
+    DETAIL,
+    STATS,
+    RELAY,
+    DELAY,
+    DELAYS,
+    STATUS,
+    SIZE,
+    NRCPT,
+    MESSAGE_ID,
+    NEW_QUEUE_ID,
+    DNSBL_ZONE,
+    DNSBL_RANK,
+    PS_VERDICT,
+    LOCAL_IP,
+    LOCAL_PORT,
 )
 
 # Event kinds (values of EVENT). Rules map to these; sessions count them.
@@ -119,9 +149,25 @@ PERIOD = "period"
 CUT = "cut"  # "start", "end", "both": the connect or disconnect line lies outside the input
 
 SESSION_EXPORT_COLUMNS: tuple[str, ...] = (
-    SESSION_ID, SERVER, SERVICE, START, END, CLIENT_IP, CLIENT_HOST, HELO, CLASS, REASON,
-    SASL_USERNAME, AUTH_FAILURES, MESSAGES, RECIPIENTS, RELAY_DENIED, REJECTED, CUSTOMER_ID,
-    PERIOD, CUT,
+    SESSION_ID,
+    SERVER,
+    SERVICE,
+    START,
+    END,
+    CLIENT_IP,
+    CLIENT_HOST,
+    HELO,
+    CLASS,
+    REASON,
+    SASL_USERNAME,
+    AUTH_FAILURES,
+    MESSAGES,
+    RECIPIENTS,
+    RELAY_DENIED,
+    REJECTED,
+    CUSTOMER_ID,
+    PERIOD,
+    CUT,
 )
 
 # Session aggregate columns used between stages (not all exported).

@@ -18,15 +18,34 @@ import pandas as pd
 from analyzer import schema as s
 
 SMTPD_SESSION_EVENTS = (
-    s.EV_CONNECT, s.EV_DISCONNECT, s.EV_CLIENT, s.EV_REJECT, s.EV_WARN, s.EV_SASL_FAIL,
-    s.EV_SASL_OUTAGE, s.EV_LOST, s.EV_PROTOCOL,
+    s.EV_CONNECT,
+    s.EV_DISCONNECT,
+    s.EV_CLIENT,
+    s.EV_REJECT,
+    s.EV_WARN,
+    s.EV_SASL_FAIL,
+    s.EV_SASL_OUTAGE,
+    s.EV_LOST,
+    s.EV_PROTOCOL,
 )
 POSTSCREEN_SESSION_EVENTS = (
-    s.EV_PS_CONNECT, s.EV_PS_PASS, s.EV_PS_DNSBL, s.EV_PS_END, s.EV_REJECT, s.EV_PROTOCOL,
+    s.EV_PS_CONNECT,
+    s.EV_PS_PASS,
+    s.EV_PS_DNSBL,
+    s.EV_PS_END,
+    s.EV_REJECT,
+    s.EV_PROTOCOL,
     s.EV_LOST,
 )
-MESSAGE_EVENTS = (s.EV_CLIENT, s.EV_PICKUP, s.EV_MESSAGE_ID, s.EV_QUEUED, s.EV_DELIVERY,
-                  s.EV_REMOVED, s.EV_BOUNCE)
+MESSAGE_EVENTS = (
+    s.EV_CLIENT,
+    s.EV_PICKUP,
+    s.EV_MESSAGE_ID,
+    s.EV_QUEUED,
+    s.EV_DELIVERY,
+    s.EV_REMOVED,
+    s.EV_BOUNCE,
+)
 LOCAL_TRANSPORTS = ("virtual", "local", "lmtp", "pipe")
 _KEY = "_session"
 _MSG = "_message"
@@ -46,31 +65,90 @@ def _stat(stats: pd.Series, name: str) -> pd.DataFrame:
     return pd.DataFrame({"ok": ok, "total": total}, index=stats.index)
 
 
+def _codes(column: pd.Series) -> np.ndarray:
+    """Integer codes of a column's values (nulls -1), for sorting without comparing strings."""
+    return pd.factorize(column, use_na_sentinel=True)[0]
+
+
+def number_runs(
+    frame: pd.DataFrame, keys: list[str], opens: np.ndarray, columns: list[str]
+) -> pd.DataFrame:
+    """Sort ``frame`` by ``keys`` then ``seq`` and number the runs: a run starts where the
+    keys change or where ``opens`` is true (a connect, a message's first line).
+
+    Returns ``columns`` of the sorted rows plus ``_session`` (0, 1, ... in sorted order).
+    """
+    codes = [_codes(frame[key]) for key in keys]
+    order = np.lexsort((frame[s.SEQ].to_numpy(), *reversed(codes)))
+    changed = np.zeros(len(order), dtype=bool)
+    if len(order):
+        changed[0] = True
+        for code in codes:
+            ordered = code[order]
+            changed[1:] |= ordered[1:] != ordered[:-1]
+    run = np.cumsum(changed | opens[order]) - 1
+    picked = frame[columns].take(order)
+    return picked.assign(**{_KEY: run}).reset_index(drop=True)
+
+
+SESSION_COLUMNS = [
+    s.SERVER,
+    s.PROGRAM,
+    s.PID,
+    s.TS,
+    s.SEQ,
+    s.EVENT,
+    s.REJECT_KIND,
+    s.STATS,
+    s.SASL_USERNAME,
+    s.CLIENT_IP,
+    s.CLIENT_HOST,
+    s.CLIENT_PORT,
+    s.HELO,
+    s.QUEUE_ID,
+]
+
+
 def smtpd_session_keys(events: pd.DataFrame) -> pd.DataFrame:
-    """smtpd session events with ``_session`` (int) assigned, in line order.
+    """smtpd session events with ``_session`` (int) assigned, in line order per process.
 
     Requires: ``daemon``, ``event``, ``server``, ``pid``, ``seq``.
     """
     mask = _flag(events, s.DAEMON, "smtpd") & events[s.EVENT].isin(SMTPD_SESSION_EVENTS).to_numpy()
-    smtpd = events.loc[mask].sort_values([s.SERVER, s.PID, s.SEQ], kind="stable")
-    connect = _flag(smtpd, s.EVENT, s.EV_CONNECT).astype(np.int64)
-    process = smtpd.groupby([s.SERVER, s.PID], sort=False, observed=True).ngroup().to_numpy()
-    number = pd.Series(connect).groupby(process).cumsum().to_numpy()
-    keys = pd.MultiIndex.from_arrays([process, number])
-    return smtpd.assign(**{_KEY: pd.factorize(keys)[0]})
+    smtpd = events.loc[mask, SESSION_COLUMNS]
+    return number_runs(
+        smtpd, [s.SERVER, s.PID], _flag(smtpd, s.EVENT, s.EV_CONNECT), SESSION_COLUMNS
+    )
 
 
 def postscreen_session_keys(events: pd.DataFrame) -> pd.DataFrame:
     """postscreen events with ``_session`` per client ip:port connection, in line order."""
-    mask = (_flag(events, s.DAEMON, "postscreen")
-            & events[s.EVENT].isin(POSTSCREEN_SESSION_EVENTS).to_numpy()
-            & events[s.CLIENT_PORT].notna().to_numpy())
-    ps = events.loc[mask].sort_values([s.SERVER, s.CLIENT_IP, s.CLIENT_PORT, s.SEQ], kind="stable")
-    connect = _flag(ps, s.EVENT, s.EV_PS_CONNECT).astype(np.int64)
-    client = ps.groupby([s.SERVER, s.CLIENT_IP, s.CLIENT_PORT], sort=False).ngroup().to_numpy()
-    number = pd.Series(connect).groupby(client).cumsum().to_numpy()
-    keys = pd.MultiIndex.from_arrays([client, number])
-    return ps.assign(**{_KEY: pd.factorize(keys)[0]})
+    mask = (
+        _flag(events, s.DAEMON, "postscreen")
+        & events[s.EVENT].isin(POSTSCREEN_SESSION_EVENTS).to_numpy()
+        & events[s.CLIENT_PORT].notna().to_numpy()
+    )
+    ps = events.loc[mask, SESSION_COLUMNS]
+    return number_runs(
+        ps,
+        [s.SERVER, s.CLIENT_IP, s.CLIENT_PORT],
+        _flag(ps, s.EVENT, s.EV_PS_CONNECT),
+        SESSION_COLUMNS,
+    )
+
+
+MESSAGE_COLUMNS = [
+    s.SERVER,
+    s.QUEUE_ID,
+    s.SEQ,
+    s.EVENT,
+    s.DAEMON,
+    s.SENDER,
+    s.NRCPT,
+    s.SIZE,
+    s.RECIPIENT,
+    s.RELAY,
+]
 
 
 def build_messages(events: pd.DataFrame, local_domains: frozenset[str]) -> pd.DataFrame:
@@ -83,21 +161,25 @@ def build_messages(events: pd.DataFrame, local_domains: frozenset[str]) -> pd.Da
     """
     content_reject = _flag(events, s.EVENT, s.EV_REJECT) & _flag(events, s.DAEMON, "cleanup")
     mask = events[s.QUEUE_ID].notna().to_numpy() & (
-        events[s.EVENT].isin(MESSAGE_EVENTS).to_numpy() | content_reject)
-    lines = events.loc[mask].sort_values([s.SERVER, s.QUEUE_ID, s.SEQ], kind="stable")
-    opens = (_flag(lines, s.EVENT, s.EV_CLIENT) | _flag(lines, s.EVENT, s.EV_PICKUP)).astype(np.int64)
-    ident = lines.groupby([s.SERVER, s.QUEUE_ID], sort=False).ngroup().to_numpy()
-    number = pd.Series(opens).groupby(ident).cumsum().to_numpy()
-    lines = lines.assign(**{_MSG: pd.factorize(pd.MultiIndex.from_arrays([ident, number]))[0]})
+        events[s.EVENT].isin(MESSAGE_EVENTS).to_numpy() | content_reject
+    )
+    picked = events.loc[mask, MESSAGE_COLUMNS]
+    opens = _flag(picked, s.EVENT, s.EV_CLIENT) | _flag(picked, s.EVENT, s.EV_PICKUP)
+    lines = number_runs(picked, [s.SERVER, s.QUEUE_ID], opens, MESSAGE_COLUMNS).rename(
+        columns={_KEY: _MSG}
+    )
 
     grouped = lines.groupby(_MSG, sort=True)
     messages = grouped.agg(
-        server=(s.SERVER, "first"), queue_id=(s.QUEUE_ID, "first"), first_seq=(s.SEQ, "min"),
+        server=(s.SERVER, "first"),
+        queue_id=(s.QUEUE_ID, "first"),
+        first_seq=(s.SEQ, "min"),
         sender=(s.SENDER, "first"),
     )
     refused = lines[_flag(lines, s.EVENT, s.EV_REJECT)]
-    messages[CONTENT_REJECTED] = (refused.groupby(_MSG).size().reindex(messages.index, fill_value=0)
-                                  > 0).astype(np.int64)
+    messages[CONTENT_REJECTED] = (
+        refused.groupby(_MSG).size().reindex(messages.index, fill_value=0) > 0
+    ).astype(np.int64)
     queued = lines[_flag(lines, s.EVENT, s.EV_QUEUED)]
     messages[s.NRCPT] = pd.to_numeric(queued[s.NRCPT], errors="coerce").groupby(queued[_MSG]).max()
     messages[s.SIZE] = pd.to_numeric(queued[s.SIZE], errors="coerce").groupby(queued[_MSG]).max()
@@ -105,11 +187,17 @@ def build_messages(events: pd.DataFrame, local_domains: frozenset[str]) -> pd.Da
     deliveries = lines[_flag(lines, s.EVENT, s.EV_DELIVERY)]
     rcpt = deliveries[[_MSG, s.RECIPIENT, s.RELAY, s.DAEMON]].drop_duplicates([_MSG, s.RECIPIENT])
     is_external = external_recipients(rcpt, local_domains)
-    per_message = pd.DataFrame({
-        _MSG: rcpt[_MSG].to_numpy(),
-        "external": is_external.astype(np.int64),
-        "local": (~is_external).astype(np.int64),
-    }).groupby(_MSG).sum()
+    per_message = (
+        pd.DataFrame(
+            {
+                _MSG: rcpt[_MSG].to_numpy(),
+                "external": is_external.astype(np.int64),
+                "local": (~is_external).astype(np.int64),
+            }
+        )
+        .groupby(_MSG)
+        .sum()
+    )
     messages[s.RECIPIENTS] = per_message["external"] + per_message["local"]
     messages[s.EXTERNAL_RECIPIENTS] = per_message["external"]
     messages[s.LOCAL_RECIPIENTS] = per_message["local"]
@@ -128,7 +216,9 @@ def external_recipients(deliveries: pd.DataFrame, local_domains: frozenset[str])
         domain = deliveries[s.RECIPIENT].str.extract(r"@(?P<domain>[^@]*)$")["domain"].str.lower()
         return ~domain.isin(local_domains).fillna(False).to_numpy(dtype=bool)
     relay = deliveries[s.RELAY].fillna("").str.split("[", n=1).str[0]
-    return ~(relay.isin(LOCAL_TRANSPORTS) | deliveries[s.DAEMON].isin(LOCAL_TRANSPORTS)).to_numpy(bool)
+    return ~(relay.isin(LOCAL_TRANSPORTS) | deliveries[s.DAEMON].isin(LOCAL_TRANSPORTS)).to_numpy(
+        bool
+    )
 
 
 def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
@@ -139,30 +229,41 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
     stats = keyed[s.STATS].where(ev == s.EV_DISCONNECT)
     auth = _stat(stats, "auth")
     mail = _stat(stats, "mail")
-    flags = pd.DataFrame({
-        _KEY: keyed[_KEY].to_numpy(),
-        "connects": ((ev == s.EV_CONNECT) | (ev == s.EV_PS_CONNECT)).fillna(False).to_numpy(),
-        "ends": ((ev == s.EV_DISCONNECT) | (ev == s.EV_PS_END)).fillna(False).to_numpy(),
-        "passes": (ev == s.EV_PS_PASS).fillna(False).to_numpy(),
-        s.MESSAGES: (ev == s.EV_CLIENT).fillna(False).to_numpy(),
-        "sasl_ok_lines": ((ev == s.EV_CLIENT) & keyed[s.SASL_USERNAME].notna()).fillna(False).to_numpy(),
-        "stat_auth_ok": auth["ok"].fillna(0).to_numpy(),
-        "stat_auth_failed": (auth["total"] - auth["ok"]).fillna(0).to_numpy(),
-        "stat_mail": mail["total"].fillna(0).to_numpy(),
-        "sasl_fail_lines": (ev == s.EV_SASL_FAIL).fillna(False).to_numpy(),
-        s.AUTH_OUTAGES: (ev == s.EV_SASL_OUTAGE).fillna(False).to_numpy(),
-        s.REJECTED: is_reject.to_numpy(),
-        s.RELAY_DENIED: (is_reject & (kind == s.RK_RELAY)).fillna(False).to_numpy(),
-        s.UNKNOWN_USER: (is_reject & (kind == s.RK_UNKNOWN_USER)).fillna(False).to_numpy(),
-        s.DNSBL_HITS: ((is_reject & (kind == s.RK_DNSBL)) | (ev == s.EV_PS_DNSBL)).fillna(False).to_numpy(),
-        s.POLICY_REJECTS: (is_reject & (kind == s.RK_POLICY)).fillna(False).to_numpy(),
-        s.PROTOCOL_ERRORS: (ev == s.EV_PROTOCOL).fillna(False).to_numpy(),
-    })
+    flags = pd.DataFrame(
+        {
+            _KEY: keyed[_KEY].to_numpy(),
+            "connects": ((ev == s.EV_CONNECT) | (ev == s.EV_PS_CONNECT)).fillna(False).to_numpy(),
+            "ends": ((ev == s.EV_DISCONNECT) | (ev == s.EV_PS_END)).fillna(False).to_numpy(),
+            "passes": (ev == s.EV_PS_PASS).fillna(False).to_numpy(),
+            s.MESSAGES: (ev == s.EV_CLIENT).fillna(False).to_numpy(),
+            "sasl_ok_lines": ((ev == s.EV_CLIENT) & keyed[s.SASL_USERNAME].notna())
+            .fillna(False)
+            .to_numpy(),
+            "stat_auth_ok": auth["ok"].fillna(0).to_numpy(),
+            "stat_auth_failed": (auth["total"] - auth["ok"]).fillna(0).to_numpy(),
+            "stat_mail": mail["total"].fillna(0).to_numpy(),
+            "sasl_fail_lines": (ev == s.EV_SASL_FAIL).fillna(False).to_numpy(),
+            s.AUTH_OUTAGES: (ev == s.EV_SASL_OUTAGE).fillna(False).to_numpy(),
+            s.REJECTED: is_reject.to_numpy(),
+            s.RELAY_DENIED: (is_reject & (kind == s.RK_RELAY)).fillna(False).to_numpy(),
+            s.UNKNOWN_USER: (is_reject & (kind == s.RK_UNKNOWN_USER)).fillna(False).to_numpy(),
+            s.DNSBL_HITS: ((is_reject & (kind == s.RK_DNSBL)) | (ev == s.EV_PS_DNSBL))
+            .fillna(False)
+            .to_numpy(),
+            s.POLICY_REJECTS: (is_reject & (kind == s.RK_POLICY)).fillna(False).to_numpy(),
+            s.PROTOCOL_ERRORS: (ev == s.EV_PROTOCOL).fillna(False).to_numpy(),
+        }
+    )
     sums = flags.groupby(_KEY, sort=True).sum()
     firsts = keyed.groupby(_KEY, sort=True).agg(
-        server=(s.SERVER, "first"), service=(s.PROGRAM, "first"), pid=(s.PID, "first"),
-        start=(s.TS, "min"), end=(s.TS, "max"), first_seq=(s.SEQ, "min"),
-        client_ip=(s.CLIENT_IP, "first"), client_host=(s.CLIENT_HOST, "first"),
+        server=(s.SERVER, "first"),
+        service=(s.PROGRAM, "first"),
+        pid=(s.PID, "first"),
+        start=(s.TS, "min"),
+        end=(s.TS, "max"),
+        first_seq=(s.SEQ, "min"),
+        client_ip=(s.CLIENT_IP, "first"),
+        client_host=(s.CLIENT_HOST, "first"),
         helo=(s.HELO, "first"),
     )
     users = keyed[_flag(keyed, s.EVENT, s.EV_CLIENT)].groupby(_KEY)[s.SASL_USERNAME].first()
@@ -178,7 +279,9 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def build_sessions(events: pd.DataFrame, local_domains: frozenset[str] = frozenset()) -> pd.DataFrame:
+def build_sessions(
+    events: pd.DataFrame, local_domains: frozenset[str] = frozenset()
+) -> pd.DataFrame:
     """One row per SMTP session, before classification.
 
     Requires: parsed events (``analyzer.parse.parse_lines``). Adds, per session:
@@ -218,36 +321,55 @@ def _messages_per_session(smtpd: pd.DataFrame, messages: pd.DataFrame) -> pd.Dat
     """Recipient counts per session, joining client= lines to messages by queue id."""
     clients = smtpd[_flag(smtpd, s.EVENT, s.EV_CLIENT)][[_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]]
     # A client= line opens the message instance whose first line it is.
-    joined = clients.merge(messages, left_on=[s.SERVER, s.QUEUE_ID, s.SEQ],
-                           right_on=[s.SERVER, s.QUEUE_ID, "first_seq"], how="left")
+    joined = clients.merge(
+        messages,
+        left_on=[s.SERVER, s.QUEUE_ID, s.SEQ],
+        right_on=[s.SERVER, s.QUEUE_ID, "first_seq"],
+        how="left",
+    )
     # qmgr's nrcpt also counts recipients whose delivery lines fall outside the input.
-    counted = np.maximum(joined[s.NRCPT].fillna(0).to_numpy(),
-                         joined[s.RECIPIENTS].fillna(0).to_numpy())
-    frame = pd.DataFrame({
-        _KEY: joined[_KEY].to_numpy(),
-        s.RECIPIENTS: counted,
-        s.EXTERNAL_RECIPIENTS: joined[s.EXTERNAL_RECIPIENTS].fillna(0).to_numpy(),
-        s.LOCAL_RECIPIENTS: joined[s.LOCAL_RECIPIENTS].fillna(0).to_numpy(),
-        CONTENT_REJECTED: joined[CONTENT_REJECTED].fillna(0).to_numpy(),
-    })
+    counted = np.maximum(
+        joined[s.NRCPT].fillna(0).to_numpy(), joined[s.RECIPIENTS].fillna(0).to_numpy()
+    )
+    frame = pd.DataFrame(
+        {
+            _KEY: joined[_KEY].to_numpy(),
+            s.RECIPIENTS: counted,
+            s.EXTERNAL_RECIPIENTS: joined[s.EXTERNAL_RECIPIENTS].fillna(0).to_numpy(),
+            s.LOCAL_RECIPIENTS: joined[s.LOCAL_RECIPIENTS].fillna(0).to_numpy(),
+            CONTENT_REJECTED: joined[CONTENT_REJECTED].fillna(0).to_numpy(),
+        }
+    )
     return frame.groupby(_KEY).sum().astype(np.int64)
 
 
 def _finish(sessions: pd.DataFrame) -> pd.DataFrame:
     cut = np.select(
-        [~sessions[s.HAS_CONNECT] & ~sessions[s.HAS_END], ~sessions[s.HAS_CONNECT],
-         ~sessions[s.HAS_END]],
-        ["both", "start", "end"], default="")
+        [
+            ~sessions[s.HAS_CONNECT] & ~sessions[s.HAS_END],
+            ~sessions[s.HAS_CONNECT],
+            ~sessions[s.HAS_END],
+        ],
+        ["both", "start", "end"],
+        default="",
+    )
     sessions = sessions.assign(**{s.CUT: cut})
     sessions = sessions.sort_values([s.START, "first_seq"], kind="stable", ignore_index=True)
     start = sessions[s.START]
     stamp = start.dt.strftime("%Y%m%dT%H%M%S") + np.where(
-        start.dt.microsecond > 0, "." + start.dt.strftime("%f"), "")
+        start.dt.microsecond > 0, "." + start.dt.strftime("%f"), ""
+    )
     port = sessions.get(PS_CLIENT_PORT)
-    base = (sessions[s.SERVER].astype(str) + "-" + sessions[s.PID].astype("Int64").astype(str)
-            + np.where(port.notna() if port is not None else False,
-                       "-" + port.astype(str), "") + "-" + stamp.astype(str))
+    base = (
+        sessions[s.SERVER].astype(str)
+        + "-"
+        + sessions[s.PID].astype("Int64").astype(str)
+        + np.where(port.notna() if port is not None else False, "-" + port.astype(str), "")
+        + "-"
+        + stamp.astype(str)
+    )
     repeat = base.groupby(base).cumcount()
     session_id = base.where(repeat == 0, base + "-" + (repeat + 1).astype(str))
     return sessions.assign(**{s.SESSION_ID: session_id.to_numpy()}).drop(
-        columns=[PS_CLIENT_PORT], errors="ignore")
+        columns=[PS_CLIENT_PORT], errors="ignore"
+    )

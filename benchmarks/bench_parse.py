@@ -68,21 +68,43 @@ def measure(command: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=35.0, help="sample traffic multiplier")
-    parser.add_argument("--keep", type=Path, help="keep the generated log in this folder")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the generated log in this folder (and reuse it next time)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool (best is shown)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="relaywatch-bench-")) if args.keep is None else args.keep
     work.mkdir(parents=True, exist_ok=True)
-    log, customers, lines = build_log(work, args.scale)
+    if (work / "mail.log").is_file() and args.keep is not None:  # reuse a kept log
+        log, customers = work / "mail.log", work / "samples" / "customers.csv"
+        with open(log, "rb") as handle:
+            lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
+    else:
+        log, customers, lines = build_log(work, args.scale)
     size_mb = log.stat().st_size / 1e6
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"log: {lines:,} lines, {size_mb:,.0f} MB ({log})")
 
     tools = {
-        "relaywatch": [sys.executable, "-m", "analyzer", "export", "sessions", str(log),
-                       "--customers", str(customers), "--year", "2003",
-                       "--timezone", "America/New_York", "-o", os.devnull],
+        "relaywatch": [
+            sys.executable,
+            "-m",
+            "analyzer",
+            "export",
+            "sessions",
+            str(log),
+            "--customers",
+            str(customers),
+            "--year",
+            "2003",
+            "--timezone",
+            "America/New_York",
+            "-o",
+            os.devnull,
+        ],
     }
     if shutil.which("pflogsumm"):
         tools["pflogsumm"] = ["pflogsumm", str(log)]
@@ -94,9 +116,12 @@ def main() -> None:
         runs = [measure(command) for _ in range(args.repeat)]
         seconds, rss = min(runs)
         results[name] = seconds
-        print(f"{name:<12} {seconds:8.2f} s  {lines / seconds:12,.0f} lines/s  peak RSS {rss:7.0f} MiB")
+        rate = lines / seconds
+        print(f"{name:<12} {seconds:8.2f} s  {rate:12,.0f} lines/s  peak RSS {rss:7.0f} MiB")
     if "pflogsumm" in results:
-        print(f"relaywatch is {results['pflogsumm'] / results['relaywatch']:.1f}x pflogsumm's speed")
+        print(
+            f"relaywatch is {results['pflogsumm'] / results['relaywatch']:.1f}x pflogsumm's speed"
+        )
     if args.keep is None:
         shutil.rmtree(work)
 

@@ -45,12 +45,17 @@ def daily_class_counts(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
     """Sessions per local day and class: ``day`` (date), ``class``, ``sessions``; every class
     appears on every day (zeros included) so stacked bars line up."""
     if sessions.empty:
-        return pd.DataFrame({DAY: pd.Series(dtype="datetime64[ns]"),
-                             s.CLASS: pd.Series(dtype="string"),
-                             SESSIONS: pd.Series(dtype="int64")})
+        return pd.DataFrame(
+            {
+                DAY: pd.Series(dtype="datetime64[ns]"),
+                s.CLASS: pd.Series(dtype="string"),
+                SESSIONS: pd.Series(dtype="int64"),
+            }
+        )
     day = sessions[s.START].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
-    counts = pd.crosstab(day.rename(DAY), sessions[s.CLASS]).reindex(columns=list(s.CLASSES),
-                                                                       fill_value=0)
+    counts = pd.crosstab(day.rename(DAY), sessions[s.CLASS]).reindex(
+        columns=list(s.CLASSES), fill_value=0
+    )
     full = pd.date_range(counts.index.min(), counts.index.max(), freq="D", name=DAY)
     counts = counts.reindex(full, fill_value=0)
     return counts.stack().rename(SESSIONS).reset_index().rename(columns={"level_1": s.CLASS})

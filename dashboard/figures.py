@@ -28,19 +28,36 @@ def sessions_per_day(daily: pd.DataFrame, enforcement: dt.date) -> go.Figure:
     figure = go.Figure()
     for klass in s.CLASSES:
         part = daily[daily[s.CLASS] == klass]
-        figure.add_bar(x=part[DAY], y=part[SESSIONS], name=CLASS_LABELS[klass],
-                       marker_color=CLASS_COLORS[klass],
-                       hovertemplate="%{x|%a %Y-%m-%d}<br>%{y} sessions<extra>"
-                                     + CLASS_LABELS[klass] + "</extra>")
+        figure.add_bar(
+            x=part[DAY],
+            y=part[SESSIONS],
+            name=CLASS_LABELS[klass],
+            marker_color=CLASS_COLORS[klass],
+            hovertemplate="%{x|%a %Y-%m-%d}<br>%{y} sessions<extra>"
+            + CLASS_LABELS[klass]
+            + "</extra>",
+        )
     # Bars are centred on noon; the line sits at 00:00 of the enforcement day.
     marker = pd.Timestamp(enforcement) - pd.Timedelta(hours=12)
     figure.add_vline(x=marker.timestamp() * 1000, line_dash="dash", line_color="#37474f")
-    figure.add_annotation(x=marker, y=1, yref="paper", text=f"SMTP AUTH required from {enforcement}",
-                          showarrow=False, xanchor="left", yanchor="bottom", font_size=12)
+    figure.add_annotation(
+        x=marker,
+        y=1,
+        yref="paper",
+        text=f"SMTP AUTH required from {enforcement}",
+        showarrow=False,
+        xanchor="left",
+        yanchor="bottom",
+        font_size=12,
+    )
     figure.update_layout(
-        barmode="stack", title="SMTP sessions per day, by class",
-        xaxis_title="Day (server local time)", yaxis_title="Sessions",
-        legend_title_text="Class", template="plotly_white",
-        margin={"l": 60, "r": 20, "t": 70, "b": 50}, height=460,
+        barmode="stack",
+        title="SMTP sessions per day, by class",
+        xaxis_title="Day (server local time)",
+        yaxis_title="Sessions",
+        legend_title_text="Class",
+        template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 70, "b": 50},
+        height=460,
     )
     return figure

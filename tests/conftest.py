@@ -20,17 +20,25 @@ SAMPLES = PROJECT / "sample_logs"
 
 def lines_frame(texts: list[str], source: int = 0) -> pd.DataFrame:
     """A lines frame as ``analyzer.io.sources.read_logs`` makes it, from strings."""
-    return pd.DataFrame({
-        s.SOURCE: pd.Series([source] * len(texts), dtype="int32"),
-        s.LINE_NO: pd.Series(range(1, len(texts) + 1), dtype="int64"),
-        s.RAW: pd.Series(pa.array(texts, pa.large_string()),
-                         dtype=pd.ArrowDtype(pa.large_string())),
-    })
+    return pd.DataFrame(
+        {
+            s.SOURCE: pd.Series([source] * len(texts), dtype="int32"),
+            s.LINE_NO: pd.Series(range(1, len(texts) + 1), dtype="int64"),
+            s.RAW: pd.Series(
+                pa.array(texts, pa.large_string()), dtype=pd.ArrowDtype(pa.large_string())
+            ),
+        }
+    )
 
 
 def sources_frame(count: int = 1, mtime: str = "2003-12-31T00:00:00Z") -> pd.DataFrame:
-    return pd.DataFrame({s.SOURCE: list(range(count)), "path": [f"test{i}.log" for i in range(count)],
-                         "mtime": [pd.Timestamp(mtime)] * count})
+    return pd.DataFrame(
+        {
+            s.SOURCE: list(range(count)),
+            "path": [f"test{i}.log" for i in range(count)],
+            "mtime": [pd.Timestamp(mtime)] * count,
+        }
+    )
 
 
 def parse_texts(texts: list[str], year: int | None = 2003, timezone: str = "UTC") -> pd.DataFrame:

@@ -11,28 +11,50 @@ from analyzer import schema as s
 from analyzer.classify import assign_period, classify_sessions
 from analyzer.customers import CUSTOMER_IP
 
-COUNTS = (s.AUTH_SUCCESSES, s.AUTH_FAILURES, s.AUTH_OUTAGES, s.RELAY_DENIED, s.MESSAGES,
-          s.EXTERNAL_RECIPIENTS, s.LOCAL_RECIPIENTS, s.DNSBL_HITS, s.UNKNOWN_USER, s.REJECTED,
-          s.PROTOCOL_ERRORS)
+COUNTS = (
+    s.AUTH_SUCCESSES,
+    s.AUTH_FAILURES,
+    s.AUTH_OUTAGES,
+    s.RELAY_DENIED,
+    s.MESSAGES,
+    s.EXTERNAL_RECIPIENTS,
+    s.LOCAL_RECIPIENTS,
+    s.DNSBL_HITS,
+    s.UNKNOWN_USER,
+    s.REJECTED,
+    s.PROTOCOL_ERRORS,
+)
 
 # (what happened, from a customer network?, expected class, expected reason)
 CASES = [
-    ({s.AUTH_SUCCESSES: 1, s.MESSAGES: 1, s.EXTERNAL_RECIPIENTS: 1}, False,
-     s.AUTHENTICATED, s.R_SUBMISSION),
+    (
+        {s.AUTH_SUCCESSES: 1, s.MESSAGES: 1, s.EXTERNAL_RECIPIENTS: 1},
+        False,
+        s.AUTHENTICATED,
+        s.R_SUBMISSION,
+    ),
     # AUTH failed twice, then the right password: a person who mistyped
     ({s.AUTH_SUCCESSES: 1, s.AUTH_FAILURES: 2}, False, s.AUTHENTICATED, s.R_SUBMISSION),
     ({s.AUTH_SUCCESSES: 1}, True, s.AUTHENTICATED, s.R_SUBMISSION),  # AUTH then QUIT
     ({s.MESSAGES: 1, s.LOCAL_RECIPIENTS: 2}, False, s.UNAUTHENTICATED, s.R_INBOUND),
     # accepted with one unknown recipient: still inbound mail
-    ({s.MESSAGES: 1, s.LOCAL_RECIPIENTS: 1, s.UNKNOWN_USER: 1, s.REJECTED: 1}, False,
-     s.UNAUTHENTICATED, s.R_INBOUND),
+    (
+        {s.MESSAGES: 1, s.LOCAL_RECIPIENTS: 1, s.UNKNOWN_USER: 1, s.REJECTED: 1},
+        False,
+        s.UNAUTHENTICATED,
+        s.R_INBOUND,
+    ),
     ({s.MESSAGES: 1, s.EXTERNAL_RECIPIENTS: 3}, True, s.UNAUTHENTICATED, s.R_RELAY),
     # accepted from a customer office, deliveries outside the input: a relay
     ({s.MESSAGES: 1}, True, s.UNAUTHENTICATED, s.R_RELAY),
     ({s.MESSAGES: 1}, False, s.UNAUTHENTICATED, s.R_INBOUND),
     ({s.RELAY_DENIED: 2, s.REJECTED: 2}, True, s.UNAUTHENTICATED, s.R_RELAY_DENIED),
-    ({s.RELAY_DENIED: 1, s.REJECTED: 1, s.MESSAGES: 1, s.EXTERNAL_RECIPIENTS: 1}, True,
-     s.UNAUTHENTICATED, s.R_RELAY_DENIED),
+    (
+        {s.RELAY_DENIED: 1, s.REJECTED: 1, s.MESSAGES: 1, s.EXTERNAL_RECIPIENTS: 1},
+        True,
+        s.UNAUTHENTICATED,
+        s.R_RELAY_DENIED,
+    ),
     ({s.AUTH_OUTAGES: 1}, True, s.UNAUTHENTICATED, s.R_AUTH_UNAVAILABLE),
     ({s.AUTH_FAILURES: 5}, False, s.SPAM_PROBE, s.R_AUTH_FAILURE),
     # a customer with a wrong password is still a failed login (SPEC: any AUTH failure)
@@ -51,8 +73,11 @@ def session_row(counts: dict, customer_ip: bool) -> dict:
     return {**{c: 0 for c in COUNTS}, **counts, CUSTOMER_IP: customer_ip}
 
 
-@pytest.mark.parametrize(("counts", "customer_ip", "klass", "reason"), CASES,
-                         ids=[f"{c[2]}-{c[3]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("counts", "customer_ip", "klass", "reason"),
+    CASES,
+    ids=[f"{c[2]}-{c[3]}-{i}" for i, c in enumerate(CASES)],
+)
 def test_class_and_reason(counts, customer_ip, klass, reason):
     sessions = pd.DataFrame([session_row(counts, customer_ip)])
     result = classify_sessions(sessions).iloc[0]
@@ -66,9 +91,17 @@ def test_every_reason_of_the_spec_is_covered():
 
 
 def test_period_starts_at_local_midnight_and_servers_may_differ():
-    starts = pd.to_datetime(["2003-11-21T04:59:59Z", "2003-11-21T05:00:00Z",
-                             "2003-11-23T12:00:00Z", "2003-11-24T05:00:00Z"], utc=True)
+    starts = pd.to_datetime(
+        [
+            "2003-11-21T04:59:59Z",
+            "2003-11-21T05:00:00Z",
+            "2003-11-23T12:00:00Z",
+            "2003-11-24T05:00:00Z",
+        ],
+        utc=True,
+    )
     sessions = pd.DataFrame({s.START: starts, s.SERVER: ["mail1", "mail1", "mail2", "mail2"]})
-    result = assign_period(sessions, dt.date(2003, 11, 21), "America/New_York",
-                           {"mail2": dt.date(2003, 11, 24)})
+    result = assign_period(
+        sessions, dt.date(2003, 11, 21), "America/New_York", {"mail2": dt.date(2003, 11, 24)}
+    )
     assert list(result[s.PERIOD]) == [s.BEFORE, s.AFTER, s.BEFORE, s.AFTER]

@@ -31,7 +31,8 @@ def workdir(tmp_path: Path) -> Path:
     (tmp_path / "customers.csv").write_text(CUSTOMERS)
     (tmp_path / "relaywatch.toml").write_text(
         'logs = ["mail.log"]\ncustomers = "customers.csv"\nyear = 2003\n'
-        'timezone = "America/New_York"\nenforcement_date = "2003-11-21"\n')
+        'timezone = "America/New_York"\nenforcement_date = "2003-11-21"\n'
+    )
     return tmp_path
 
 
@@ -48,7 +49,11 @@ def test_export_sessions_writes_the_spec_columns(workdir: Path):
     assert len(rows) == 1
     row = rows[0]
     assert (row["class"], row["reason"], row["customer_id"], row["period"]) == (
-        "unauthenticated", "relay_denied", "acme", "after")
+        "unauthenticated",
+        "relay_denied",
+        "acme",
+        "after",
+    )
     assert row["start"] == "2003-11-21T09:00:00-05:00"
     assert row["helo"] == "'=cmd|calc"  # neutralised for spreadsheets
     assert "2 line(s) unmatched or malformed" in result.stderr
@@ -56,8 +61,15 @@ def test_export_sessions_writes_the_spec_columns(workdir: Path):
 
 def test_log_arguments_and_flags_override_the_config(workdir: Path):
     config = str(workdir / "relaywatch.toml")
-    result = run("export", "sessions", str(workdir / "mail.log"), "--config", config,
-                 "--enforcement", "2003-11-22")
+    result = run(
+        "export",
+        "sessions",
+        str(workdir / "mail.log"),
+        "--config",
+        config,
+        "--enforcement",
+        "2003-11-22",
+    )
     assert ",before," in result.stdout
     result = run("export", "sessions", "--config", config, "--since", "2003-11-22")
     assert result.stdout.count("\n") == 1  # header only
@@ -68,21 +80,34 @@ def test_patterns_check_lists_rules_and_misses(workdir: Path):
     result = run("patterns", "check", str(workdir / "mail.log"), *config)
     assert result.exit_code == 0
     assert "smtpd_noqueue_reject" in result.stdout
-    assert "mail.log:4: Nov 21 09:00:03 mail1 postfix/smtpd[100]: this is not a Postfix message" in result.stdout
+    assert (
+        "mail.log:4: Nov 21 09:00:03 mail1 postfix/smtpd[100]: this is not a Postfix message"
+        in result.stdout
+    )
     assert "mail.log:5: garbage" in result.stdout
-    strict = CliRunner().invoke(cli, ["patterns", "check", str(workdir / "mail.log"), "--strict",
-                                      *config])
+    strict = CliRunner().invoke(
+        cli, ["patterns", "check", str(workdir / "mail.log"), "--strict", *config]
+    )
     assert strict.exit_code == 1
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["export", "sessions", "/nonexistent/mail.log"], "log file not found: /nonexistent/mail.log"),
-    (["export", "sessions", "--enforcement", "2003-02-30"], "--enforcement: '2003-02-30' is not a date"),
-    (["export", "sessions", "--since", "yesterday"], "--since: 'yesterday' is not a date"),
-    (["export", "sessions", "--config", "/nonexistent.toml"], "config file not found"),
-    (["export", "sessions", "--customers", "/nonexistent.csv"], "customers file not found"),
-    (["export", "nonsense"], "Invalid value for 'KIND'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["export", "sessions", "/nonexistent/mail.log"],
+            "log file not found: /nonexistent/mail.log",
+        ),
+        (
+            ["export", "sessions", "--enforcement", "2003-02-30"],
+            "--enforcement: '2003-02-30' is not a date",
+        ),
+        (["export", "sessions", "--since", "yesterday"], "--since: 'yesterday' is not a date"),
+        (["export", "sessions", "--config", "/nonexistent.toml"], "config file not found"),
+        (["export", "sessions", "--customers", "/nonexistent.csv"], "customers file not found"),
+        (["export", "nonsense"], "Invalid value for 'KIND'"),
+    ],
+)
 def test_user_mistakes_are_one_line_and_status_2(workdir: Path, args, message):
     config = [] if "--config" in args else ["--config", str(workdir / "relaywatch.toml")]
     result = CliRunner().invoke(cli, [*args, *config])
@@ -95,6 +120,8 @@ def test_user_mistakes_are_one_line_and_status_2(workdir: Path, args, message):
 
 def test_a_bad_cidr_in_customers_names_the_customer(workdir: Path):
     (workdir / "customers.csv").write_text(CUSTOMERS.replace("198.18.0.0/28", "198.18.0.0/99"))
-    result = CliRunner().invoke(cli, ["export", "sessions", "--config", str(workdir / "relaywatch.toml")])
+    result = CliRunner().invoke(
+        cli, ["export", "sessions", "--config", str(workdir / "relaywatch.toml")]
+    )
     assert result.exit_code == 2
     assert "customer acme: bad network '198.18.0.0/99'" in result.stderr

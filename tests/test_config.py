@@ -30,27 +30,33 @@ def test_without_any_config_the_demo_is_used(tmp_path: Path, monkeypatch):
 
 def test_environment_names_the_file_and_overrides_keys(tmp_path: Path):
     path = write(tmp_path, 'enforcement_date = "2003-11-21"\ntimezone = "UTC"\n')
-    settings = load_settings(None, environ={"RELAYWATCH_CONFIG": str(path),
-                                            "RELAYWATCH_TIMEZONE": "Europe/Berlin"})
+    settings = load_settings(
+        None, environ={"RELAYWATCH_CONFIG": str(path), "RELAYWATCH_TIMEZONE": "Europe/Berlin"}
+    )
     assert settings.timezone == "Europe/Berlin"
     assert settings.enforcement_date == dt.date(2003, 11, 21)
 
 
 def test_per_server_dates(tmp_path: Path):
-    path = write(tmp_path, '[servers.mail1]\nenforcement_date = 2003-11-24\noutbound_ip = "192.0.2.10"\n')
+    path = write(
+        tmp_path, '[servers.mail1]\nenforcement_date = 2003-11-24\noutbound_ip = "192.0.2.10"\n'
+    )
     settings = load_settings(path, environ={})
     assert settings.server_enforcement() == {"mail1": dt.date(2003, 11, 24)}
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('enforcment_date = "2003-11-21"\n', "unknown key 'enforcment_date'"),
-    ('enforcement_date = "2003-13-01"\n', "'2003-13-01' is not a date"),
-    ('timezone = "Mars/Olympus"\n', "unknown time zone 'Mars/Olympus'"),
-    ('year = 1492\n', "year 1492 is out of range"),
-    ('logs = "a" "b"\n', "invalid TOML"),
-    ('[mail]\nstarttls = "maybe"\n', "mail.starttls: 'maybe' is not true or false"),
-    ('[servers.mail1]\nip = "x"\n', r"\[servers.mail1\]: unknown key 'ip'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('enforcment_date = "2003-11-21"\n', "unknown key 'enforcment_date'"),
+        ('enforcement_date = "2003-13-01"\n', "'2003-13-01' is not a date"),
+        ('timezone = "Mars/Olympus"\n', "unknown time zone 'Mars/Olympus'"),
+        ("year = 1492\n", "year 1492 is out of range"),
+        ('logs = "a" "b"\n', "invalid TOML"),
+        ('[mail]\nstarttls = "maybe"\n', "mail.starttls: 'maybe' is not true or false"),
+        ('[servers.mail1]\nip = "x"\n', r"\[servers.mail1\]: unknown key 'ip'"),
+    ],
+)
 def test_bad_settings_name_the_problem(tmp_path: Path, text: str, message: str):
     with pytest.raises(ConfigError, match=message):
         load_settings(write(tmp_path, text), environ={})
@@ -63,6 +69,8 @@ def test_a_named_config_that_does_not_exist(tmp_path: Path):
 
 def test_cli_overrides_are_checked():
     settings = load_settings(DEMO_CONFIG, environ={})
-    assert settings.with_overrides(enforcement_date="2003-11-24").enforcement_date == dt.date(2003, 11, 24)
+    assert settings.with_overrides(enforcement_date="2003-11-24").enforcement_date == dt.date(
+        2003, 11, 24
+    )
     with pytest.raises(ConfigError, match="--enforcement: 'tomorrow' is not a date"):
         settings.with_overrides(enforcement_date="tomorrow")

@@ -16,14 +16,23 @@ def test_iso_times_carry_the_local_offset():
 def test_spreadsheet_formulas_are_neutralised():
     cells = pd.Series(["=cmd|' /C calc'!A0", "+1", "-x", "@SUM(1)", "\tx", "mail.example", None])
     assert neutralise_formulas(cells).tolist() == [
-        "'=cmd|' /C calc'!A0", "'+1", "'-x", "'@SUM(1)", "'\tx", "mail.example", pd.NA]
+        "'=cmd|' /C calc'!A0",
+        "'+1",
+        "'-x",
+        "'@SUM(1)",
+        "'\tx",
+        "mail.example",
+        pd.NA,
+    ]
 
 
 def test_csv_has_empty_cells_integers_and_fixed_order():
-    frame = pd.DataFrame({
-        s.START: pd.to_datetime(["2003-11-21T14:15:02Z"], utc=True),
-        s.HELO: pd.Series([None], dtype="string"),
-        s.MESSAGES: [3],
-    })
+    frame = pd.DataFrame(
+        {
+            s.START: pd.to_datetime(["2003-11-21T14:15:02Z"], utc=True),
+            s.HELO: pd.Series([None], dtype="string"),
+            s.MESSAGES: [3],
+        }
+    )
     text = frame_to_csv(frame, [s.MESSAGES, s.START, s.HELO], "UTC")
     assert text == "messages,start,helo\n3,2003-11-21T14:15:02+00:00,\n"

@@ -25,8 +25,12 @@ def test_core_modules_stay_pure():
     core = [p for p in ANALYZER.rglob("*.py") if p.name not in EDGE and "io" not in p.parts]
     assert core, "no core modules found"
     for path in core:
-        bad = {n for n in imported_names(path) if n.split(".")[0] in FORBIDDEN or
-               any(n == f or n.startswith(f + ".") for f in FORBIDDEN)}
+        bad = {
+            n
+            for n in imported_names(path)
+            if n.split(".")[0] in FORBIDDEN
+            or any(n == f or n.startswith(f + ".") for f in FORBIDDEN)
+        }
         assert not bad, f"{path.relative_to(ANALYZER)} imports {sorted(bad)}"
 
 

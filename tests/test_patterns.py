@@ -63,8 +63,10 @@ def test_reject_kind_examples(reason):
 
 
 @pytest.mark.parametrize(
-    ("path", "number", "expect", "line"), ALL_CASES,
-    ids=[f"{p.name}:{n}" for p, n, _, _ in ALL_CASES])
+    ("path", "number", "expect", "line"),
+    ALL_CASES,
+    ids=[f"{p.name}:{n}" for p, n, _, _ in ALL_CASES],
+)
 def test_annotated_line(path: Path, number: int, expect: dict, line: str):
     row = parse_texts([line]).iloc[0]
     if expect.get("match") is False:

@@ -17,29 +17,33 @@ def sessions_of(texts: list[str]) -> pd.DataFrame:
 
 
 def test_pid_reuse_makes_two_sessions():
-    sessions = sessions_of([
-        "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from a.example[100.64.0.1]",
-        "Nov 21 09:00:01 mail1 postfix/smtpd[100]: lost connection after EHLO from a.example[100.64.0.1]",
-        "Nov 21 09:00:01 mail1 postfix/smtpd[100]: disconnect from a.example[100.64.0.1]",
-        # the same smtpd process serves the next client
-        "Nov 21 09:00:05 mail1 postfix/smtpd[100]: connect from b.example[100.64.0.2]",
-        "Nov 21 09:00:06 mail1 postfix/smtpd[100]: disconnect from b.example[100.64.0.2]",
-    ])
+    sessions = sessions_of(
+        [
+            "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from a.example[100.64.0.1]",
+            "Nov 21 09:00:01 mail1 postfix/smtpd[100]: lost connection after EHLO from a.example[100.64.0.1]",
+            "Nov 21 09:00:01 mail1 postfix/smtpd[100]: disconnect from a.example[100.64.0.1]",
+            # the same smtpd process serves the next client
+            "Nov 21 09:00:05 mail1 postfix/smtpd[100]: connect from b.example[100.64.0.2]",
+            "Nov 21 09:00:06 mail1 postfix/smtpd[100]: disconnect from b.example[100.64.0.2]",
+        ]
+    )
     assert list(sessions[s.CLIENT_IP]) == ["100.64.0.1", "100.64.0.2"]
     assert list(sessions[s.CUT]) == ["", ""]
     assert sessions[s.SESSION_ID].is_unique
 
 
 def test_interleaved_servers_with_the_same_pid_stay_apart():
-    sessions = sessions_of([
-        "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from a.example[100.64.0.1]",
-        "Nov 21 09:00:00 mail2 postfix/smtpd[100]: connect from b.example[100.64.0.2]",
-        "Nov 21 09:00:01 mail2 postfix/smtpd[100]: NOQUEUE: reject: RCPT from b.example[100.64.0.2]: "
-        "554 5.7.1 <x@aol.com>: Relay access denied; from=<y@b.example> to=<x@aol.com> proto=ESMTP "
-        "helo=<b.example>",
-        "Nov 21 09:00:02 mail1 postfix/smtpd[100]: disconnect from a.example[100.64.0.1]",
-        "Nov 21 09:00:02 mail2 postfix/smtpd[100]: disconnect from b.example[100.64.0.2]",
-    ])
+    sessions = sessions_of(
+        [
+            "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from a.example[100.64.0.1]",
+            "Nov 21 09:00:00 mail2 postfix/smtpd[100]: connect from b.example[100.64.0.2]",
+            "Nov 21 09:00:01 mail2 postfix/smtpd[100]: NOQUEUE: reject: RCPT from b.example[100.64.0.2]: "
+            "554 5.7.1 <x@aol.com>: Relay access denied; from=<y@b.example> to=<x@aol.com> proto=ESMTP "
+            "helo=<b.example>",
+            "Nov 21 09:00:02 mail1 postfix/smtpd[100]: disconnect from a.example[100.64.0.1]",
+            "Nov 21 09:00:02 mail2 postfix/smtpd[100]: disconnect from b.example[100.64.0.2]",
+        ]
+    )
     by_server = sessions.set_index(s.SERVER)
     assert by_server.loc["mail1", s.RELAY_DENIED] == 0
     assert by_server.loc["mail2", s.RELAY_DENIED] == 1
@@ -47,13 +51,15 @@ def test_interleaved_servers_with_the_same_pid_stay_apart():
 
 
 def test_sessions_cut_at_the_start_and_end_of_the_input():
-    sessions = sessions_of([
-        # the connect of this one lies before the file
-        "Nov 21 09:00:00 mail1 postfix/smtpd[100]: lost connection after AUTH from a.example[100.64.0.1]",
-        "Nov 21 09:00:00 mail1 postfix/smtpd[100]: disconnect from a.example[100.64.0.1]",
-        # and the disconnect of this one after it
-        "Nov 21 09:00:09 mail1 postfix/smtpd[101]: connect from b.example[100.64.0.2]",
-    ])
+    sessions = sessions_of(
+        [
+            # the connect of this one lies before the file
+            "Nov 21 09:00:00 mail1 postfix/smtpd[100]: lost connection after AUTH from a.example[100.64.0.1]",
+            "Nov 21 09:00:00 mail1 postfix/smtpd[100]: disconnect from a.example[100.64.0.1]",
+            # and the disconnect of this one after it
+            "Nov 21 09:00:09 mail1 postfix/smtpd[101]: connect from b.example[100.64.0.2]",
+        ]
+    )
     assert list(sessions[s.CUT]) == ["start", "end"]
 
 
@@ -69,92 +75,108 @@ def test_a_session_spanning_two_rotated_files_is_one_session():
 
 
 def test_queue_ids_join_messages_and_deliveries():
-    sessions = sessions_of([
-        "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from office.acme.example[198.18.0.10]",
-        "Nov 21 09:00:01 mail1 postfix/smtpd[100]: 3F2A41C0B2: client=office.acme.example[198.18.0.10]",
-        "Nov 21 09:00:01 mail1 postfix/cleanup[200]: 3F2A41C0B2: message-id=<1@acme.example>",
-        "Nov 21 09:00:01 mail1 postfix/qmgr[300]: 3F2A41C0B2: from=<a@acme.example>, size=100, nrcpt=2 (queue active)",
-        "Nov 21 09:00:02 mail1 postfix/smtpd[100]: disconnect from office.acme.example[198.18.0.10]",
-        "Nov 21 09:00:03 mail1 postfix/smtp[400]: 3F2A41C0B2: to=<x@aol.com>, relay=mx.aol.com[198.51.100.20]:25, "
-        "delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)",
-        "Nov 21 09:00:03 mail1 postfix/virtual[401]: 3F2A41C0B2: to=<b@acme.example>, relay=virtual, delay=1, "
-        "delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)",
-        "Nov 21 09:00:03 mail1 postfix/qmgr[300]: 3F2A41C0B2: removed",
-    ])
+    sessions = sessions_of(
+        [
+            "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from office.acme.example[198.18.0.10]",
+            "Nov 21 09:00:01 mail1 postfix/smtpd[100]: 3F2A41C0B2: client=office.acme.example[198.18.0.10]",
+            "Nov 21 09:00:01 mail1 postfix/cleanup[200]: 3F2A41C0B2: message-id=<1@acme.example>",
+            "Nov 21 09:00:01 mail1 postfix/qmgr[300]: 3F2A41C0B2: from=<a@acme.example>, size=100, nrcpt=2 (queue active)",
+            "Nov 21 09:00:02 mail1 postfix/smtpd[100]: disconnect from office.acme.example[198.18.0.10]",
+            "Nov 21 09:00:03 mail1 postfix/smtp[400]: 3F2A41C0B2: to=<x@aol.com>, relay=mx.aol.com[198.51.100.20]:25, "
+            "delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)",
+            "Nov 21 09:00:03 mail1 postfix/virtual[401]: 3F2A41C0B2: to=<b@acme.example>, relay=virtual, delay=1, "
+            "delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)",
+            "Nov 21 09:00:03 mail1 postfix/qmgr[300]: 3F2A41C0B2: removed",
+        ]
+    )
     row = sessions.iloc[0]
     assert (row[s.MESSAGES], row[s.RECIPIENTS]) == (1, 2)
     assert (row[s.EXTERNAL_RECIPIENTS], row[s.LOCAL_RECIPIENTS]) == (1, 1)
 
 
 def test_a_reused_short_queue_id_opens_a_new_message():
-    sessions = sessions_of([
-        "Nov 21 09:00:00 mail2 postfix/smtpd[100]: connect from a.example[100.64.0.1]",
-        "Nov 21 09:00:01 mail2 postfix/smtpd[100]: 3F2A41C0B2: client=a.example[100.64.0.1]",
-        "Nov 21 09:00:02 mail2 postfix/smtpd[100]: disconnect from a.example[100.64.0.1]",
-        "Nov 21 09:00:03 mail2 postfix/virtual[401]: 3F2A41C0B2: to=<b@acme.example>, relay=virtual, delay=1, "
-        "delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)",
-        # two weeks later the same id names another message, from another client
-        "Dec  5 09:00:00 mail2 postfix/smtpd[100]: connect from b.example[100.64.0.2]",
-        "Dec  5 09:00:01 mail2 postfix/smtpd[100]: 3F2A41C0B2: client=b.example[100.64.0.2]",
-        "Dec  5 09:00:02 mail2 postfix/smtpd[100]: disconnect from b.example[100.64.0.2]",
-        "Dec  5 09:00:03 mail2 postfix/smtp[401]: 3F2A41C0B2: to=<x@aol.com>, relay=mx.aol.com[198.51.100.20]:25, "
-        "delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)",
-    ])
+    sessions = sessions_of(
+        [
+            "Nov 21 09:00:00 mail2 postfix/smtpd[100]: connect from a.example[100.64.0.1]",
+            "Nov 21 09:00:01 mail2 postfix/smtpd[100]: 3F2A41C0B2: client=a.example[100.64.0.1]",
+            "Nov 21 09:00:02 mail2 postfix/smtpd[100]: disconnect from a.example[100.64.0.1]",
+            "Nov 21 09:00:03 mail2 postfix/virtual[401]: 3F2A41C0B2: to=<b@acme.example>, relay=virtual, delay=1, "
+            "delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)",
+            # two weeks later the same id names another message, from another client
+            "Dec  5 09:00:00 mail2 postfix/smtpd[100]: connect from b.example[100.64.0.2]",
+            "Dec  5 09:00:01 mail2 postfix/smtpd[100]: 3F2A41C0B2: client=b.example[100.64.0.2]",
+            "Dec  5 09:00:02 mail2 postfix/smtpd[100]: disconnect from b.example[100.64.0.2]",
+            "Dec  5 09:00:03 mail2 postfix/smtp[401]: 3F2A41C0B2: to=<x@aol.com>, relay=mx.aol.com[198.51.100.20]:25, "
+            "delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)",
+        ]
+    )
     assert list(sessions[s.EXTERNAL_RECIPIENTS]) == [0, 1]
     assert list(sessions[s.LOCAL_RECIPIENTS]) == [1, 0]
 
 
 def test_auth_statistics_count_successes_and_failures():
-    sessions = sessions_of([
-        "Nov 21 09:00:00 mail1 postfix/submission/smtpd[100]: connect from a.example[100.64.0.1]",
-        "Nov 21 09:00:02 mail1 postfix/submission/smtpd[100]: disconnect from a.example[100.64.0.1] "
-        "ehlo=1 auth=1 quit=1 commands=3",
-        "Nov 21 09:01:00 mail1 postfix/smtpd[101]: connect from b.example[100.64.0.2]",
-        "Nov 21 09:01:02 mail1 postfix/smtpd[101]: disconnect from b.example[100.64.0.2] "
-        "ehlo=1 auth=0/3 commands=1/4",
-    ])
+    sessions = sessions_of(
+        [
+            "Nov 21 09:00:00 mail1 postfix/submission/smtpd[100]: connect from a.example[100.64.0.1]",
+            "Nov 21 09:00:02 mail1 postfix/submission/smtpd[100]: disconnect from a.example[100.64.0.1] "
+            "ehlo=1 auth=1 quit=1 commands=3",
+            "Nov 21 09:01:00 mail1 postfix/smtpd[101]: connect from b.example[100.64.0.2]",
+            "Nov 21 09:01:02 mail1 postfix/smtpd[101]: disconnect from b.example[100.64.0.2] "
+            "ehlo=1 auth=0/3 commands=1/4",
+        ]
+    )
     assert list(sessions[s.AUTH_SUCCESSES]) == [1, 0]
     assert list(sessions[s.AUTH_FAILURES]) == [0, 3]
     assert list(sessions[s.SERVICE]) == ["postfix/submission/smtpd", "postfix/smtpd"]
 
 
 def test_postscreen_pass_hands_over_and_rejects_stay():
-    sessions = sessions_of([
-        "Nov 21 09:00:00 mail2 postfix/postscreen[900]: CONNECT from [100.64.3.4]:5000 to [192.0.2.11]:25",
-        "Nov 21 09:00:00 mail2 postfix/postscreen[900]: CONNECT from [100.64.9.9]:6000 to [192.0.2.11]:25",
-        "Nov 21 09:00:01 mail2 postfix/postscreen[900]: PASS NEW [100.64.3.4]:5000",
-        "Nov 21 09:00:01 mail2 postfix/smtpd[100]: connect from a.example[100.64.3.4]",
-        "Nov 21 09:00:02 mail2 postfix/postscreen[900]: DNSBL rank 3 for [100.64.9.9]:6000",
-        "Nov 21 09:00:03 mail2 postfix/postscreen[900]: NOQUEUE: reject: RCPT from [100.64.9.9]:6000: 550 5.7.1 "
-        "Service unavailable; client [100.64.9.9] blocked using zen.spamhaus.org; from=<a@b.example>, "
-        "to=<c@acme.example>, proto=ESMTP, helo=<b.example>",
-        "Nov 21 09:00:03 mail2 postfix/postscreen[900]: DISCONNECT [100.64.9.9]:6000",
-        "Nov 21 09:00:04 mail2 postfix/smtpd[100]: disconnect from a.example[100.64.3.4]",
-    ])
+    sessions = sessions_of(
+        [
+            "Nov 21 09:00:00 mail2 postfix/postscreen[900]: CONNECT from [100.64.3.4]:5000 to [192.0.2.11]:25",
+            "Nov 21 09:00:00 mail2 postfix/postscreen[900]: CONNECT from [100.64.9.9]:6000 to [192.0.2.11]:25",
+            "Nov 21 09:00:01 mail2 postfix/postscreen[900]: PASS NEW [100.64.3.4]:5000",
+            "Nov 21 09:00:01 mail2 postfix/smtpd[100]: connect from a.example[100.64.3.4]",
+            "Nov 21 09:00:02 mail2 postfix/postscreen[900]: DNSBL rank 3 for [100.64.9.9]:6000",
+            "Nov 21 09:00:03 mail2 postfix/postscreen[900]: NOQUEUE: reject: RCPT from [100.64.9.9]:6000: 550 5.7.1 "
+            "Service unavailable; client [100.64.9.9] blocked using zen.spamhaus.org; from=<a@b.example>, "
+            "to=<c@acme.example>, proto=ESMTP, helo=<b.example>",
+            "Nov 21 09:00:03 mail2 postfix/postscreen[900]: DISCONNECT [100.64.9.9]:6000",
+            "Nov 21 09:00:04 mail2 postfix/smtpd[100]: disconnect from a.example[100.64.3.4]",
+        ]
+    )
     # the postscreen connection that passed is the smtpd session; the refused one stays
     assert list(sessions[s.SERVICE]) == ["postfix/postscreen", "postfix/smtpd"]
     probe = sessions.iloc[0]
     assert (probe[s.CLIENT_IP], probe[s.DNSBL_HITS], probe[s.REJECTED], probe[s.HELO]) == (
-        "100.64.9.9", 2, 1, "b.example")
+        "100.64.9.9",
+        2,
+        1,
+        "b.example",
+    )
     assert probe[s.SESSION_ID] == "mail2-900-6000-20031121T090000"
 
 
 def test_a_hostname_warning_before_connect_does_not_make_a_session():
-    sessions = sessions_of([
-        "Nov 21 09:00:00 mail1 postfix/smtpd[100]: warning: hostname x.example does not resolve to "
-        "address 100.64.0.1: Name or service not known",
-        "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from unknown[100.64.0.1]",
-        "Nov 21 09:00:01 mail1 postfix/smtpd[100]: disconnect from unknown[100.64.0.1]",
-    ])
+    sessions = sessions_of(
+        [
+            "Nov 21 09:00:00 mail1 postfix/smtpd[100]: warning: hostname x.example does not resolve to "
+            "address 100.64.0.1: Name or service not known",
+            "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from unknown[100.64.0.1]",
+            "Nov 21 09:00:01 mail1 postfix/smtpd[100]: disconnect from unknown[100.64.0.1]",
+        ]
+    )
     assert len(sessions) == 1 and sessions[s.CUT].iloc[0] == ""
 
 
 def test_content_rejected_message_is_not_accepted():
-    sessions = sessions_of([
-        "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from a.example[100.64.0.1]",
-        "Nov 21 09:00:01 mail1 postfix/smtpd[100]: 3F2A41C0B2: client=a.example[100.64.0.1]",
-        "Nov 21 09:00:02 mail1 postfix/cleanup[200]: 3F2A41C0B2: milter-reject: END-OF-MESSAGE from "
-        "a.example[100.64.0.1]: 5.7.1 Spam; from=<x@a.example> to=<b@acme.example> proto=ESMTP helo=<a>",
-        "Nov 21 09:00:02 mail1 postfix/smtpd[100]: disconnect from a.example[100.64.0.1]",
-    ])
+    sessions = sessions_of(
+        [
+            "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from a.example[100.64.0.1]",
+            "Nov 21 09:00:01 mail1 postfix/smtpd[100]: 3F2A41C0B2: client=a.example[100.64.0.1]",
+            "Nov 21 09:00:02 mail1 postfix/cleanup[200]: 3F2A41C0B2: milter-reject: END-OF-MESSAGE from "
+            "a.example[100.64.0.1]: 5.7.1 Spam; from=<x@a.example> to=<b@acme.example> proto=ESMTP helo=<a>",
+            "Nov 21 09:00:02 mail1 postfix/smtpd[100]: disconnect from a.example[100.64.0.1]",
+        ]
+    )
     assert (sessions[s.MESSAGES].iloc[0], sessions[s.REJECTED].iloc[0]) == (0, 1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -19,8 +18,9 @@ from analyzer.parse import StampOptions, parse_lines
 LINE = "Nov 21 09:00:00 mail1 postfix/smtpd[1]: connect from a.example[100.64.0.1]\n"
 
 
-@pytest.mark.parametrize("opener", [open, gzip.open, bz2.open, lzma.open],
-                         ids=["plain", "gzip", "bzip2", "xz"])
+@pytest.mark.parametrize(
+    "opener", [open, gzip.open, bz2.open, lzma.open], ids=["plain", "gzip", "bzip2", "xz"]
+)
 def test_every_compression_reads_the_same_lines(tmp_path: Path, opener):
     # A rotated file keeps a misleading name: the magic bytes decide.
     path = tmp_path / "mail.log.1"
@@ -43,7 +43,10 @@ def test_globs_expand_sorted_and_a_missing_file_is_an_error(tmp_path: Path):
     for name in ("mail.log", "mail.log.1", "mail.log.2.gz"):
         (tmp_path / name).write_text(LINE)
     assert [p.name for p in expand_logs(["mail.log*"], tmp_path)] == [
-        "mail.log", "mail.log.1", "mail.log.2.gz"]
+        "mail.log",
+        "mail.log.1",
+        "mail.log.2.gz",
+    ]
     with pytest.raises(InputError, match=r"no log file matches 'nothing\*'"):
         expand_logs(["nothing*"], tmp_path)
     with pytest.raises(InputError, match="log file not found"):
@@ -51,8 +54,13 @@ def test_globs_expand_sorted_and_a_missing_file_is_an_error(tmp_path: Path):
 
 
 def _years(texts: list[str], mtime: str, year: int | None) -> list[int]:
-    lines = pd.DataFrame({s.SOURCE: [0] * len(texts), s.LINE_NO: range(1, len(texts) + 1),
-                          s.RAW: pd.Series(texts, dtype="string[pyarrow]")})
+    lines = pd.DataFrame(
+        {
+            s.SOURCE: [0] * len(texts),
+            s.LINE_NO: range(1, len(texts) + 1),
+            s.RAW: pd.Series(texts, dtype="string[pyarrow]"),
+        }
+    )
     sources = pd.DataFrame({s.SOURCE: [0], "path": ["x"], "mtime": [pd.Timestamp(mtime)]})
     events = parse_lines(lines, sources, StampOptions("UTC", year))
     return events[s.TS].dt.year.tolist()
@@ -79,8 +87,12 @@ def test_a_file_written_before_new_year_but_read_after_keeps_its_year():
 
 
 def test_local_time_zone_converts_classic_stamps_to_utc():
-    lines = pd.DataFrame({s.SOURCE: [0], s.LINE_NO: [1], s.RAW: pd.Series([DEC_JAN[0]], dtype="string[pyarrow]")})
-    sources = pd.DataFrame({s.SOURCE: [0], "path": ["x"], "mtime": [pd.Timestamp("2004-01-01", tz="UTC")]})
+    lines = pd.DataFrame(
+        {s.SOURCE: [0], s.LINE_NO: [1], s.RAW: pd.Series([DEC_JAN[0]], dtype="string[pyarrow]")}
+    )
+    sources = pd.DataFrame(
+        {s.SOURCE: [0], "path": ["x"], "mtime": [pd.Timestamp("2004-01-01", tz="UTC")]}
+    )
     events = parse_lines(lines, sources, StampOptions("America/New_York", 2003))
     assert events[s.TS].iloc[0].isoformat() == "2004-01-01T04:59:59+00:00"
 

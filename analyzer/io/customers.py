@@ -19,8 +19,9 @@ def read_customers(path: Path | None) -> pd.DataFrame:
     if path is None:
         return empty_customers()
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                            encoding="utf-8-sig")
+        table = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig"
+        )
     except FileNotFoundError:
         raise InputError(f"customers file not found: {path}") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:

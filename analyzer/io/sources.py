@@ -11,9 +11,11 @@ import glob
 import gzip
 import lzma
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -32,7 +34,9 @@ _MAGIC = (
 BLOCK_BYTES = 64 * 1024 * 1024
 
 
-def expand_logs(patterns: Iterable[str | os.PathLike[str]], base_dir: Path | None = None) -> list[Path]:
+def expand_logs(
+    patterns: Iterable[str | os.PathLike[str]], base_dir: Path | None = None
+) -> list[Path]:
     """Expand globs (relative ones against ``base_dir``) into existing files, sorted, unique.
 
     Raises:
@@ -70,7 +74,7 @@ def open_log(path: Path):
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[list[str]]:
+def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.LargeStringArray]:
     """Yield the lines of one file in blocks, decoded as UTF-8 (bad bytes become U+FFFD).
 
     A block always ends at a line end; the last line is kept even without a newline
@@ -89,18 +93,31 @@ def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[lis
                     carry = data
                     continue
                 carry = data[cut + 1 :]
-                yield _decode_lines(data[:cut])
-    except (OSError, EOFError, lzma.LZMAError) as exc:
+                yield lines_from_bytes(data[:cut])
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
         raise InputError(f"cannot read {path}: {exc}") from exc
     if carry:
-        yield _decode_lines(carry)
+        yield lines_from_bytes(carry)
 
 
-def _decode_lines(data: bytes) -> list[str]:
-    text = data.decode("utf-8", errors="replace")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-    return text.split("\n")
+def lines_from_bytes(data: bytes) -> pa.LargeStringArray:
+    """Split newline-separated bytes into a string array (CRLF read as LF).
+
+    The lines' bytes are joined into one buffer and the array is built from that buffer and
+    the line offsets, without a Python string per line; bad UTF-8 becomes U+FFFD.
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        data = data.decode("utf-8", errors="replace").encode("utf-8")
+    if b"\r\n" in data:
+        data = data.replace(b"\r\n", b"\n")
+    parts = data.split(b"\n")
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)), out=offsets[1:])
+    return pa.LargeStringArray.from_buffers(
+        len(parts), pa.py_buffer(offsets), pa.py_buffer(b"".join(parts))
+    )
 
 
 def read_logs(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -124,16 +141,16 @@ def read_logs(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             first += len(block)
     sources = pd.DataFrame(meta, columns=[s.SOURCE, PATH, MTIME])
     if not frames:
-        return _lines_frame([], 0, 1), sources
+        return _lines_frame(pa.array([], pa.large_string()), 0, 1), sources
     return pd.concat(frames, ignore_index=True), sources
 
 
-def _lines_frame(block: list[str], source: int, first_line_no: int) -> pd.DataFrame:
+def _lines_frame(block: pa.LargeStringArray, source: int, first_line_no: int) -> pd.DataFrame:
     count = len(block)
     return pd.DataFrame(
         {
-            s.SOURCE: pd.Series([source] * count, dtype="int32"),
-            s.LINE_NO: pd.RangeIndex(first_line_no, first_line_no + count).to_numpy("int64"),
-            s.RAW: pd.Series(pa.array(block, pa.large_string()), dtype=pd.ArrowDtype(pa.large_string())),
+            s.SOURCE: np.full(count, source, dtype=np.int32),
+            s.LINE_NO: np.arange(first_line_no, first_line_no + count, dtype=np.int64),
+            s.RAW: pd.arrays.ArrowExtensionArray(block),
         }
     )

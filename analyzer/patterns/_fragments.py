@@ -18,12 +18,24 @@ STAMP_ISO = (
 PROGRAM_TAG = r"(?P<program>[^\s\[\]:]+)(?:\[(?P<pid>[0-9]+)\])?"
 SYSLOG_HEADER = (
     rf"^(?:(?P<stamp_classic>{STAMP_CLASSIC})|(?P<stamp_iso>{STAMP_ISO})) +"
-    rf"(?P<server>[^\s:]+) {PROGRAM_TAG}: ?"
+    rf"(?P<server>[^\s:]+) {PROGRAM_TAG}: "
 )
-# The same header without groups: removed from the line to leave the message.
-SYSLOG_HEADER_BARE = (
-    rf"^(?:{STAMP_CLASSIC}|{STAMP_ISO}) +[^\s:]+ [^\s\[\]:]+(?:\[[0-9]+\])?: ?"
+# Fast paths for the two usual shapes (single spaces): far cheaper for RE2 than the
+# alternation above, which only reads the lines these two leave.
+SYSLOG_HEADER_ISO = (
+    r"^(?P<stamp_iso>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9:]+)?) "
+    rf"(?P<server>[^\s:]+) {PROGRAM_TAG}: "
 )
+SYSLOG_HEADER_CLASSIC = (
+    rf"^(?P<stamp_classic>[A-Z][a-z]{{2}} [ 0-9][0-9] [0-9:]{{8}}(?:\.[0-9]+)?) "
+    rf"(?P<server>[^\s:]+) {PROGRAM_TAG}: "
+)
+
+# Rules run on whole lines behind this skip of the header: the first "]: " ends the tag of a
+# process with a pid (a stamp and a host never contain "]"); lines without a pid skip to the
+# first " word: ". Cheaper than cutting a separate message column out of every line.
+SKIP_HEADER_PID = r"^[^\]]*\]: "
+SKIP_HEADER_NO_PID = r"^.*? [^\s\[\]:]+: "
 
 # syslog's own lines, which carry a stamp and a host but no program tag:
 #   "Nov 15 15:51:34 mail2 -- MARK --"   "... mail1 last message repeated 3 times"

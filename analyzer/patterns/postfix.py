@@ -25,241 +25,334 @@ DELIVERY_DAEMONS = ("smtp", "lmtp", "virtual", "local", "pipe", "error", "discar
 
 SMTPD_RULES: tuple[Rule, ...] = (
     Rule(
-        "smtpd_connect", SMTPD, s.EV_CONNECT,
+        "smtpd_connect",
+        SMTPD,
+        s.EV_CONNECT,
         rf"^connect from {HOST_ADDR}$",
-        ("connect from dsl-1-2.isp.example[100.64.1.2]",
-         "connect from unknown[2001:db8:10::25]"),
+        ("connect from dsl-1-2.isp.example[100.64.1.2]", "connect from unknown[2001:db8:10::25]"),
     ),
     Rule(
-        "smtpd_disconnect", SMTPD, s.EV_DISCONNECT,
+        "smtpd_disconnect",
+        SMTPD,
+        s.EV_DISCONNECT,
         # Postfix >= 3.0 appends command statistics: "name=ok" or "name=ok/total".
         rf"^disconnect from {HOST_ADDR}(?: (?P<stats>[a-z]+=[0-9]+(?:/[0-9]+)?"
         r"(?: [a-z]+=[0-9]+(?:/[0-9]+)?)*))?$",
-        ("disconnect from unknown[100.64.7.9]",
-         "disconnect from mail.acme.example[198.18.0.10] ehlo=1 auth=0/1 quit=1 commands=2/3"),
+        (
+            "disconnect from unknown[100.64.7.9]",
+            "disconnect from mail.acme.example[198.18.0.10] ehlo=1 auth=0/1 quit=1 commands=2/3",
+        ),
     ),
     Rule(
-        "smtpd_client", SMTPD, s.EV_CLIENT,
+        "smtpd_client",
+        SMTPD,
+        s.EV_CLIENT,
         # "NOQUEUE: client=" is the front smtpd of a before-queue proxy filter.
         rf"^(?:NOQUEUE|{QUEUE_ID}): client={HOST_ADDR}"
         r"(?:, sasl_method=(?P<sasl_method>[^,\s]+))?"
         r"(?:, sasl_username=(?P<sasl_username>.*?))?"
         r"(?:, sasl_sender=(?P<sasl_sender>.*?))?"
         r"(?:, orig_queue_id=[^,\s]+)?(?:, orig_client=\S+)?$",
-        ("3F2A41C0B2: client=mail.acme.example[198.18.0.10]",
-         "4Hd2Qx3TQdzVkpF: client=unknown[100.64.1.2], sasl_method=PLAIN, "
-         "sasl_username=alice@acme.example"),
+        (
+            "3F2A41C0B2: client=mail.acme.example[198.18.0.10]",
+            "4Hd2Qx3TQdzVkpF: client=unknown[100.64.1.2], sasl_method=PLAIN, "
+            "sasl_username=alice@acme.example",
+        ),
     ),
     Rule(
-        "smtpd_sasl_outage", SMTPD, s.EV_SASL_OUTAGE,
+        "smtpd_sasl_outage",
+        SMTPD,
+        s.EV_SASL_OUTAGE,
         # The provider's auth server is down: not the client's fault, not an attack.
         rf"^warning: {HOST_ADDR}: SASL (?P<sasl_method>[A-Za-z0-9_-]+) authentication failed: "
         r"(?P<sasl_reason>Connection lost to authentication server)"
         r"(?:, sasl_username=(?P<sasl_username>.*))?$",
-        ("warning: office.acme.example[198.18.0.10]: SASL PLAIN authentication failed: "
-         "Connection lost to authentication server",),
+        (
+            "warning: office.acme.example[198.18.0.10]: SASL PLAIN authentication failed: "
+            "Connection lost to authentication server",
+        ),
     ),
     Rule(
-        "smtpd_sasl_failed", SMTPD, s.EV_SASL_FAIL,
+        "smtpd_sasl_failed",
+        SMTPD,
+        s.EV_SASL_FAIL,
         # Postfix >= 3.9 adds ", sasl_username=..." when the client sent one.
         rf"^warning: {HOST_ADDR}: SASL (?P<sasl_method>[A-Za-z0-9_-]+) authentication failed: "
         r"(?P<sasl_reason>.*?)(?:, sasl_username=(?P<sasl_username>.*))?$",
-        ("warning: unknown[100.64.9.9]: SASL LOGIN authentication failed: authentication failure",
-         "warning: unknown[100.64.9.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
-         "warning: unknown[100.64.9.9]: SASL PLAIN authentication failed: "
-         "authentication failure, sasl_username=admin"),
+        (
+            "warning: unknown[100.64.9.9]: SASL LOGIN authentication failed: "
+            "authentication failure",
+            "warning: unknown[100.64.9.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+            "warning: unknown[100.64.9.9]: SASL PLAIN authentication failed: "
+            "authentication failure, sasl_username=admin",
+        ),
     ),
     Rule(
-        "smtpd_sasl_aborted", SMTPD, s.EV_INFO,
+        "smtpd_sasl_aborted",
+        SMTPD,
+        s.EV_INFO,
         # The client gave up its own AUTH exchange ("*"): clumsy clients, not password guessing.
         rf"^warning: {HOST_ADDR}: SASL (?P<sasl_method>[A-Za-z0-9_-]+) authentication aborted$",
         ("warning: unknown[100.64.9.9]: SASL LOGIN authentication aborted",),
     ),
     Rule(
-        "smtpd_noqueue_reject", SMTPD, s.EV_REJECT,
+        "smtpd_noqueue_reject",
+        SMTPD,
+        s.EV_REJECT,
         rf"^(?:NOQUEUE|{QUEUE_ID}): (?P<action>reject|defer|proxy-reject|milter-reject): "
         rf"(?P<stage>[A-Z][A-Z-]*) from {HOST_ADDR}: {SMTP_STATUS} (?P<reply>.*?){ENVELOPE_TAIL}$",
-        ("NOQUEUE: reject: RCPT from unknown[100.64.9.9]: 554 5.7.1 <victim@aol.com>: "
-         "Relay access denied; from=<spam@x.example> to=<victim@aol.com> proto=ESMTP "
-         "helo=<100.64.9.9>",
-         "NOQUEUE: reject: RCPT from unknown[100.64.2.2]: 550 5.1.1 <bob@acme.example>: "
-         "Recipient address rejected: User unknown in virtual mailbox table; "
-         "from=<x@y.example> to=<bob@acme.example> proto=ESMTP helo=<y.example>",
-         "NOQUEUE: reject: RCPT from unknown[100.64.2.2]: 554 5.7.1 Service unavailable; "
-         "Client host [100.64.2.2] blocked using sbl-xbl.spamhaus.org; "
-         "http://www.spamhaus.org/SBL/sbl.lasso?query=SBL1234; from=<x@y.example> "
-         "to=<bob@acme.example> proto=ESMTP helo=<y.example>",
-         "NOQUEUE: defer: RCPT from unknown[100.64.2.2]: 450 4.7.1 Client host rejected: "
-         "cannot find your hostname, [100.64.2.2]; from=<x@y.example> to=<bob@acme.example> "
-         "proto=ESMTP helo=<y.example>",
-         "NOQUEUE: reject: CONNECT from unknown[100.64.2.2]: 554 5.7.1 <unknown[100.64.2.2]>: "
-         "Client host rejected: Access denied; proto=SMTP"),
+        (
+            "NOQUEUE: reject: RCPT from unknown[100.64.9.9]: 554 5.7.1 <victim@aol.com>: "
+            "Relay access denied; from=<spam@x.example> to=<victim@aol.com> proto=ESMTP "
+            "helo=<100.64.9.9>",
+            "NOQUEUE: reject: RCPT from unknown[100.64.2.2]: 550 5.1.1 <bob@acme.example>: "
+            "Recipient address rejected: User unknown in virtual mailbox table; "
+            "from=<x@y.example> to=<bob@acme.example> proto=ESMTP helo=<y.example>",
+            "NOQUEUE: reject: RCPT from unknown[100.64.2.2]: 554 5.7.1 Service unavailable; "
+            "Client host [100.64.2.2] blocked using sbl-xbl.spamhaus.org; "
+            "http://www.spamhaus.org/SBL/sbl.lasso?query=SBL1234; from=<x@y.example> "
+            "to=<bob@acme.example> proto=ESMTP helo=<y.example>",
+            "NOQUEUE: defer: RCPT from unknown[100.64.2.2]: 450 4.7.1 Client host rejected: "
+            "cannot find your hostname, [100.64.2.2]; from=<x@y.example> to=<bob@acme.example> "
+            "proto=ESMTP helo=<y.example>",
+            "NOQUEUE: reject: CONNECT from unknown[100.64.2.2]: 554 5.7.1 <unknown[100.64.2.2]>: "
+            "Client host rejected: Access denied; proto=SMTP",
+        ),
     ),
     Rule(
-        "smtpd_noqueue_other", SMTPD, s.EV_WARN,
+        "smtpd_noqueue_other",
+        SMTPD,
+        s.EV_WARN,
         # warn/discard/hold/filter/redirect and soft-bounce "reject_warning" refuse nothing.
         rf"^(?:NOQUEUE|{QUEUE_ID}): (?P<action>warn|discard|hold|filter|redirect|"
         rf"reject_warning|prepend|info): (?P<stage>[A-Z][A-Z-]*) from {HOST_ADDR}: "
         rf"(?:{SMTP_STATUS} )?(?P<reply>.*?){ENVELOPE_TAIL}$",
-        ("NOQUEUE: warn: RCPT from unknown[100.64.2.2]: Suspicious client; from=<x@y.example> "
-         "to=<bob@acme.example> proto=ESMTP helo=<y.example>",),
+        (
+            "NOQUEUE: warn: RCPT from unknown[100.64.2.2]: Suspicious client; from=<x@y.example> "
+            "to=<bob@acme.example> proto=ESMTP helo=<y.example>",
+        ),
     ),
     Rule(
-        "smtpd_lost_connection", SMTPD, s.EV_LOST,
+        "smtpd_lost_connection",
+        SMTPD,
+        s.EV_LOST,
         rf"^lost connection after {AFTER_COMMAND} from {HOST_ADDR}$",
-        ("lost connection after EHLO from unknown[100.64.4.4]",
-         "lost connection after DATA (0 bytes) from unknown[100.64.4.4]"),
+        (
+            "lost connection after EHLO from unknown[100.64.4.4]",
+            "lost connection after DATA (0 bytes) from unknown[100.64.4.4]",
+        ),
     ),
     Rule(
-        "smtpd_timeout", SMTPD, s.EV_LOST,
+        "smtpd_timeout",
+        SMTPD,
+        s.EV_LOST,
         rf"^timeout after {AFTER_COMMAND} from {HOST_ADDR}$",
         ("timeout after CONNECT from unknown[100.64.4.4]",),
     ),
     Rule(
-        "smtpd_too_many_errors", SMTPD, s.EV_PROTOCOL,
+        "smtpd_too_many_errors",
+        SMTPD,
+        s.EV_PROTOCOL,
         rf"^too many errors after {AFTER_COMMAND} from {HOST_ADDR}$",
         ("too many errors after RCPT from unknown[100.64.4.4]",),
     ),
     Rule(
-        "smtpd_pipelining", SMTPD, s.EV_PROTOCOL,
-        rf"^improper command pipelining after {AFTER_COMMAND} from {HOST_ADDR}(?::(?: (?P<detail>.*))?)?$",
+        "smtpd_pipelining",
+        SMTPD,
+        s.EV_PROTOCOL,
+        rf"^improper command pipelining after {AFTER_COMMAND} from {HOST_ADDR}"
+        r"(?::(?: (?P<detail>.*))?)?$",
         ("improper command pipelining after CONNECT from unknown[100.64.4.4]: EHLO x\\r\\n",),
     ),
     Rule(
-        "smtpd_non_smtp", SMTPD, s.EV_PROTOCOL,
+        "smtpd_non_smtp",
+        SMTPD,
+        s.EV_PROTOCOL,
         rf"^warning: non-SMTP command from {HOST_ADDR}: (?P<detail>.*)$",
         ("warning: non-SMTP command from unknown[100.64.4.4]: GET / HTTP/1.1",),
     ),
     Rule(
-        "smtpd_illegal_address", SMTPD, s.EV_PROTOCOL,
+        "smtpd_illegal_address",
+        SMTPD,
+        s.EV_PROTOCOL,
         rf"^warning: Illegal address syntax from {HOST_ADDR} in (?P<stage>[A-Z]+) command: "
         r"(?P<detail>.*)$",
         ("warning: Illegal address syntax from unknown[100.64.4.4] in RCPT command: <a@b@c>",),
     ),
     Rule(
-        "smtpd_rate_limit", SMTPD, s.EV_PROTOCOL,
+        "smtpd_rate_limit",
+        SMTPD,
+        s.EV_PROTOCOL,
         rf"^warning: (?:Connection|Message delivery request|Recipient address|New TLS session|"
-        rf"AUTH command) (?:rate|count|concurrency) limit exceeded: (?P<detail>[0-9]+) from {HOST_ADDR} "
-        r"for service (?P<command>\S+)$",
+        r"AUTH command) (?:rate|count|concurrency) limit exceeded: (?P<detail>[0-9]+) "
+        rf"from {HOST_ADDR} for service (?P<command>\S+)$",
         ("warning: Connection rate limit exceeded: 31 from unknown[100.64.4.4] for service smtp",),
     ),
     Rule(
-        "smtpd_too_many_connections", SMTPD, s.EV_PROTOCOL,
+        "smtpd_too_many_connections",
+        SMTPD,
+        s.EV_PROTOCOL,
         rf"^too many connections from {HOST_ADDR}$",
         ("too many connections from unknown[100.64.4.4]",),
     ),
     Rule(
-        "smtpd_hostname_mismatch", SMTPD, s.EV_INFO,
+        "smtpd_hostname_mismatch",
+        SMTPD,
+        s.EV_INFO,
         # Logged before "connect from unknown[...]": the name is the client's PTR, not ours.
         # (one old version swapped the name and the address in the first form)
         r"^warning: (?:hostname (?P<detail>\S+) does not resolve to address \S+?"
         r"|(?:smtpd_peer_init: )?[0-9A-Fa-f:.]+: hostname \S+ verification failed"
         r"|[0-9A-Fa-f:.]+: address not listed for hostname \S+)(?::? .*)?$",
-        ("warning: hostname dsl-1-2.isp.example does not resolve to address 100.64.1.2: "
-         "Name or service not known",
-         "warning: 100.64.1.2: hostname dsl-1-2.isp.example verification failed: "
-         "Name or service not known",
-         "warning: 100.64.1.2: address not listed for hostname dsl-1-2.isp.example"),
+        (
+            "warning: hostname dsl-1-2.isp.example does not resolve to address 100.64.1.2: "
+            "Name or service not known",
+            "warning: 100.64.1.2: hostname dsl-1-2.isp.example verification failed: "
+            "Name or service not known",
+            "warning: 100.64.1.2: address not listed for hostname dsl-1-2.isp.example",
+        ),
     ),
     Rule(
-        "smtpd_tls_established", SMTPD, s.EV_INFO,
+        "smtpd_tls_established",
+        SMTPD,
+        s.EV_INFO,
         rf"^(?:Anonymous|Untrusted|Trusted|Verified) TLS connection established from {HOST_ADDR}:"
         r" (?P<detail>.*)$",
-        ("Anonymous TLS connection established from unknown[100.64.1.2]: TLSv1 with cipher "
-         "EDH-RSA-DES-CBC3-SHA (168/168 bits)",),
+        (
+            "Anonymous TLS connection established from unknown[100.64.1.2]: TLSv1 with cipher "
+            "EDH-RSA-DES-CBC3-SHA (168/168 bits)",
+        ),
     ),
     Rule(
-        "smtpd_tls_error", SMTPD, s.EV_INFO,
+        "smtpd_tls_error",
+        SMTPD,
+        s.EV_INFO,
         rf"^(?:SSL_accept error from {HOST_ADDR}: (?P<detail>.*)"
         r"|warning: TLS library problem: .*|warning: .*TLS.*handshake.*)$",
-        ("SSL_accept error from unknown[100.64.4.4]: lost connection",
-         "warning: TLS library problem: error:0A000412:SSL routines::ssl/tls alert bad "
-         "certificate:../ssl/record/rec_layer_s3.c:1586:SSL alert number 42:"),
+        (
+            "SSL_accept error from unknown[100.64.4.4]: lost connection",
+            "warning: TLS library problem: error:0A000412:SSL routines::ssl/tls alert bad "
+            "certificate:../ssl/record/rec_layer_s3.c:1586:SSL alert number 42:",
+        ),
     ),
     Rule(
-        "smtpd_sasl_backend", SMTPD, s.EV_INFO,
+        "smtpd_sasl_backend",
+        SMTPD,
+        s.EV_INFO,
         # Back-end chatter around a failure that is logged on its own line with the client.
         r"^warning: (?:SASL authentication failure: .*|SASL: Connect to \S+ failed: .*"
         r"|xsasl_\w+: .*)$",
-        ("warning: SASL authentication failure: Password verification failed",
-         "warning: SASL: Connect to private/auth failed: Connection refused"),
+        (
+            "warning: SASL authentication failure: Password verification failed",
+            "warning: SASL: Connect to private/auth failed: Connection refused",
+        ),
     ),
 )
 
 POSTSCREEN = ("postscreen",)
 POSTSCREEN_RULES: tuple[Rule, ...] = (
     Rule(
-        "postscreen_connect", POSTSCREEN, s.EV_PS_CONNECT,
+        "postscreen_connect",
+        POSTSCREEN,
+        s.EV_PS_CONNECT,
         rf"^CONNECT from {PS_ADDR} to \[(?P<local_ip>[0-9A-Fa-f:.]+)\]:(?P<local_port>[0-9]+)$",
         ("CONNECT from [100.64.3.4]:51234 to [192.0.2.11]:25",),
     ),
     Rule(
-        "postscreen_pass", POSTSCREEN, s.EV_PS_PASS,
+        "postscreen_pass",
+        POSTSCREEN,
+        s.EV_PS_PASS,
         # The client is handed to smtpd, whose session is the one that counts.
         rf"^(?P<ps_verdict>PASS NEW|PASS OLD|WHITELISTED|ALLOWLISTED) {PS_ADDR}$",
         ("PASS NEW [100.64.3.4]:51234", "PASS OLD [198.18.0.10]:4711"),
     ),
     Rule(
-        "postscreen_disconnect", POSTSCREEN, s.EV_PS_END,
+        "postscreen_disconnect",
+        POSTSCREEN,
+        s.EV_PS_END,
         rf"^DISCONNECT {PS_ADDR}$",
         ("DISCONNECT [100.64.3.4]:51234",),
     ),
     Rule(
-        "postscreen_dnsbl", POSTSCREEN, s.EV_PS_DNSBL,
+        "postscreen_dnsbl",
+        POSTSCREEN,
+        s.EV_PS_DNSBL,
         rf"^DNSBL rank (?P<dnsbl_rank>[0-9]+) for {PS_ADDR}$",
         ("DNSBL rank 3 for [100.64.3.4]:51234",),
     ),
     Rule(
-        "postscreen_noqueue", POSTSCREEN, s.EV_REJECT,
+        "postscreen_noqueue",
+        POSTSCREEN,
+        s.EV_REJECT,
         rf"^NOQUEUE: (?P<action>reject|defer): (?P<stage>[A-Z][A-Z-]*) from {PS_ADDR}: "
         rf"(?:{SMTP_STATUS} )?(?P<reply>.*?){ENVELOPE_TAIL}$",
-        ("NOQUEUE: reject: RCPT from [100.64.3.4]:51234: 550 5.7.1 Service unavailable; "
-         "client [100.64.3.4] blocked using zen.spamhaus.org; from=<a@spam.example>, "
-         "to=<bob@acme.example>, proto=ESMTP, helo=<spam.example>",
-         "NOQUEUE: reject: CONNECT from [100.64.3.4]:51234: too many connections"),
+        (
+            "NOQUEUE: reject: RCPT from [100.64.3.4]:51234: 550 5.7.1 Service unavailable; "
+            "client [100.64.3.4] blocked using zen.spamhaus.org; from=<a@spam.example>, "
+            "to=<bob@acme.example>, proto=ESMTP, helo=<spam.example>",
+            "NOQUEUE: reject: CONNECT from [100.64.3.4]:51234: too many connections",
+        ),
     ),
     Rule(
-        "postscreen_ports_busy", POSTSCREEN, s.EV_REJECT,
+        "postscreen_ports_busy",
+        POSTSCREEN,
+        s.EV_REJECT,
         # No "NOQUEUE:", lower-case "connect": postscreen.c writes this one differently.
         rf"^reject: connect from {PS_ADDR}: (?P<reply>all screening ports busy)$",
         ("reject: connect from [100.64.3.4]:51234: all screening ports busy",),
     ),
     Rule(
-        "postscreen_pregreet", POSTSCREEN, s.EV_PROTOCOL,
+        "postscreen_pregreet",
+        POSTSCREEN,
+        s.EV_PROTOCOL,
         rf"^PREGREET [0-9]+ after [0-9.]+ from {PS_ADDR}: (?P<detail>.*)$",
         ("PREGREET 11 after 0.1 from [100.64.3.4]:51234: EHLO x\\r\\n",),
     ),
     Rule(
-        "postscreen_hangup", POSTSCREEN, s.EV_LOST,
+        "postscreen_hangup",
+        POSTSCREEN,
+        s.EV_LOST,
         rf"^HANGUP after [0-9.]+ from {PS_ADDR} in (?P<detail>.*)$",
         ("HANGUP after 0.6 from [100.64.3.4]:51234 in tests after SMTP handshake",),
     ),
     Rule(
-        "postscreen_protocol", POSTSCREEN, s.EV_PROTOCOL,
+        "postscreen_protocol",
+        POSTSCREEN,
+        s.EV_PROTOCOL,
         rf"^(?P<detail>NON-SMTP COMMAND|BARE NEWLINE|COMMAND PIPELINING|COMMAND TIME LIMIT|"
         rf"COMMAND COUNT LIMIT|COMMAND LENGTH LIMIT) from {PS_ADDR}"
         rf"(?: after {AFTER_COMMAND})?(?::? .*)?$",
-        ("NON-SMTP COMMAND from [100.64.3.4]:51234 after CONNECT: GET / HTTP/1.1",
-         "BARE NEWLINE from [100.64.3.4]:51234 after DATA",
-         "COMMAND PIPELINING from [100.64.3.4]:51234 after EHLO: MAIL FROM:<a@b>\\r\\n"),
+        (
+            "NON-SMTP COMMAND from [100.64.3.4]:51234 after CONNECT: GET / HTTP/1.1",
+            "BARE NEWLINE from [100.64.3.4]:51234 after DATA",
+            "COMMAND PIPELINING from [100.64.3.4]:51234 after EHLO: MAIL FROM:<a@b>\\r\\n",
+        ),
     ),
     Rule(
-        "postscreen_denylisted", POSTSCREEN, s.EV_REJECT,
+        "postscreen_denylisted",
+        POSTSCREEN,
+        s.EV_REJECT,
         rf"^(?P<ps_verdict>BLACKLISTED|DENYLISTED) {PS_ADDR}$",
         ("DENYLISTED [100.64.3.4]:51234",),
     ),
     Rule(
-        "postscreen_veto", POSTSCREEN, s.EV_INFO,
+        "postscreen_veto",
+        POSTSCREEN,
+        s.EV_INFO,
         rf"^(?:WHITELIST|ALLOWLIST) VETO {PS_ADDR}$",
         ("WHITELIST VETO [100.64.3.4]:51234",),
     ),
     Rule(
-        "postscreen_housekeeping", POSTSCREEN, s.EV_INFO,
+        "postscreen_housekeeping",
+        POSTSCREEN,
+        s.EV_INFO,
         # Cache and resolver chatter: about postscreen itself, never about a client.
         r"^(?:cache \S+ full cleanup: .*|warning: (?:psc_|dnsblog|getpeername|"
         r"connect to private/|.*DNSBL).*)$",
-        ("cache btree:/var/lib/postfix/postscreen_cache full cleanup: retained=12 dropped=3 "
-         "entries",),
+        (
+            "cache btree:/var/lib/postfix/postscreen_cache full cleanup: retained=12 dropped=3 "
+            "entries",
+        ),
     ),
 )
 
@@ -267,60 +360,81 @@ CLEANUP = ("cleanup",)
 QMGR = ("qmgr", "nqmgr")
 OTHER_POSTFIX_RULES: tuple[Rule, ...] = (
     Rule(
-        "cleanup_message_id", CLEANUP, s.EV_MESSAGE_ID,
+        "cleanup_message_id",
+        CLEANUP,
+        s.EV_MESSAGE_ID,
         rf"^{QUEUE_ID}: (?:resent-)?message-id=<?(?P<message_id>[^>]*)>?$",
-        ("3F2A41C0B2: message-id=<20031121091503.1234@acme.example>",
-         "3F2A41C0B2: message-id="),
+        ("3F2A41C0B2: message-id=<20031121091503.1234@acme.example>", "3F2A41C0B2: message-id="),
     ),
     Rule(
-        "cleanup_content_reject", CLEANUP, s.EV_REJECT,
+        "cleanup_content_reject",
+        CLEANUP,
+        s.EV_REJECT,
         # header_checks / body_checks / milters refusing a message after DATA. The client is
         # "host[ip]" or "local"; the queue id already ties the line to its session.
         rf"^{QUEUE_ID}: (?P<action>reject|milter-reject): (?P<stage>header|body|END-OF-MESSAGE|"
         r"DATA|[A-Z][A-Z-]+) (?P<detail>.*)$",
-        ("3F2A41C0B2: reject: header Subject: cheap pills from unknown[100.64.2.2]; "
-         "from=<x@y.example> to=<bob@acme.example> proto=ESMTP helo=<y.example>: "
-         "5.7.1 message content rejected",
-         "4104E3D: milter-reject: END-OF-MESSAGE from unknown[100.64.2.2]: 5.7.1 Blocked by "
-         "SpamAssassin; from=<x@y.example> to=<bob@acme.example> proto=ESMTP helo=<y.example>"),
+        (
+            "3F2A41C0B2: reject: header Subject: cheap pills from unknown[100.64.2.2]; "
+            "from=<x@y.example> to=<bob@acme.example> proto=ESMTP helo=<y.example>: "
+            "5.7.1 message content rejected",
+            "4104E3D: milter-reject: END-OF-MESSAGE from unknown[100.64.2.2]: 5.7.1 Blocked by "
+            "SpamAssassin; from=<x@y.example> to=<bob@acme.example> proto=ESMTP helo=<y.example>",
+        ),
     ),
     Rule(
-        "cleanup_content_action", CLEANUP, s.EV_INFO,
+        "cleanup_content_action",
+        CLEANUP,
+        s.EV_INFO,
         rf"^{QUEUE_ID}: (?P<action>warning|hold|discard|redirect|filter|replace|prepend|info|"
         r"milter-[a-z-]+): (?P<detail>.*)$",
-        ("9804DB31C2: hold: header Message-ID: <u@acme.example> from unknown[100.64.2.2]; "
-         "from=<x@y.example> to=<u@acme.example> proto=ESMTP helo=<y.example>: held",),
+        (
+            "9804DB31C2: hold: header Message-ID: <u@acme.example> from unknown[100.64.2.2]; "
+            "from=<x@y.example> to=<u@acme.example> proto=ESMTP helo=<y.example>: held",
+        ),
     ),
     Rule(
-        "qmgr_queued", QMGR, s.EV_QUEUED,
+        "qmgr_queued",
+        QMGR,
+        s.EV_QUEUED,
         rf"^{QUEUE_ID}: from=<(?P<sender>[^>]*)>, size=(?P<size>[0-9]+), "
         r"nrcpt=(?P<nrcpt>[0-9]+) \(queue active\)$",
         ("3F2A41C0B2: from=<alice@acme.example>, size=2345, nrcpt=2 (queue active)",),
     ),
     Rule(
-        "qmgr_removed", QMGR, s.EV_REMOVED,
+        "qmgr_removed",
+        QMGR,
+        s.EV_REMOVED,
         rf"^{QUEUE_ID}: removed$",
         ("3F2A41C0B2: removed",),
     ),
     Rule(
-        "qmgr_expired", QMGR, s.EV_INFO,
+        "qmgr_expired",
+        QMGR,
+        s.EV_INFO,
         rf"^{QUEUE_ID}: from=<(?P<sender>[^>]*)>, status=(?P<status>expired), returned to sender$",
         ("3F2A41C0B2: from=<alice@acme.example>, status=expired, returned to sender",),
     ),
     Rule(
-        "delivery", DELIVERY_DAEMONS, s.EV_DELIVERY,
+        "delivery",
+        DELIVERY_DAEMONS,
+        s.EV_DELIVERY,
         # The remote reply in parentheses is kept whole: bounce and blocklist analysis reads it.
         rf"^{QUEUE_ID}: to=<?(?P<recipient>[^>,]*)>?,(?: orig_to=<?(?P<orig_recipient>[^>,]*)>?,)? "
         r"relay=(?P<relay>[^,]+),(?: conn_use=[0-9]+,)? delay=(?P<delay>[0-9.]+), "
         r"delays=(?P<delays>[0-9./]+), dsn=(?P<dsn>[245]\.[0-9]{1,3}\.[0-9]{1,3}), "
         r"status=(?P<status>[A-Za-z]+) \((?P<reply>.*)\)$",
-        ("3F2A41C0B2: to=<bob@aol.com>, relay=mx.aol.com[198.51.100.20]:25, delay=2.1, "
-         "delays=0.1/0.01/0.9/1.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9A)",
-         "3F2A41C0B2: to=<bob@acme.example>, relay=virtual, delay=0.1, delays=0.05/0/0/0.05, "
-         "dsn=2.0.0, status=sent (delivered to maildir)"),
+        (
+            "3F2A41C0B2: to=<bob@aol.com>, relay=mx.aol.com[198.51.100.20]:25, delay=2.1, "
+            "delays=0.1/0.01/0.9/1.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9A)",
+            "3F2A41C0B2: to=<bob@acme.example>, relay=virtual, delay=0.1, delays=0.05/0/0/0.05, "
+            "dsn=2.0.0, status=sent (delivered to maildir)",
+        ),
     ),
     Rule(
-        "delivery_chatter", DELIVERY_DAEMONS, s.EV_INFO,
+        "delivery_chatter",
+        DELIVERY_DAEMONS,
+        s.EV_INFO,
         # Connection trouble and TLS notes of the delivery agents; the status line follows.
         rf"^(?:(?:{QUEUE_ID}: )?(?:host \S+ said: .*|lost connection with \S+ while .*|"
         r"conversation with \S+ timed out while .*|enabling PIX workarounds: .*|"
@@ -328,51 +442,82 @@ OTHER_POSTFIX_RULES: tuple[Rule, ...] = (
         r"Cannot start TLS: .*)|connect to \S+: .*|"
         r"(?:Anonymous|Untrusted|Trusted|Verified) TLS connection established to \S+: .*|"
         r"warning: .*)$",
-        ("connect to mx.example.net[198.51.100.9]:25: Connection timed out",
-         "3F2A41C0B2: host mx.aol.com[198.51.100.20] said: 421 4.7.0 try later (in reply to "
-         "MAIL FROM command)"),
+        (
+            "connect to mx.example.net[198.51.100.9]:25: Connection timed out",
+            "3F2A41C0B2: host mx.aol.com[198.51.100.20] said: 421 4.7.0 try later (in reply to "
+            "MAIL FROM command)",
+        ),
     ),
     Rule(
-        "postsuper_removed", ("postsuper",), s.EV_REMOVED,
+        "postsuper_removed",
+        ("postsuper",),
+        s.EV_REMOVED,
         # An admin deleting queued mail (postsuper -d), e.g. a cracked account's spam.
         rf"^{QUEUE_ID}: removed$",
         ("2pJR9Z36VVzlSCl: removed",),
     ),
     Rule(
-        "bounce_notification", ("bounce",), s.EV_BOUNCE,
+        "bounce_notification",
+        ("bounce",),
+        s.EV_BOUNCE,
         rf"^{QUEUE_ID}: sender (?P<detail>non-delivery notification|delivery status "
         rf"notification|delay notification): {NEW_QUEUE_ID}$",
         ("3F2A41C0B2: sender non-delivery notification: 4B1C2D3E4F",),
     ),
     Rule(
-        "pickup", ("pickup",), s.EV_PICKUP,
+        "pickup",
+        ("pickup",),
+        s.EV_PICKUP,
         rf"^{QUEUE_ID}: uid=(?P<detail>[0-9]+) from=<(?P<sender>[^>]*)>$",
         ("3F2A41C0B2: uid=1000 from=<root>",),
     ),
     Rule(
-        "dnsblog_listed", ("dnsblog",), s.EV_INFO,
+        "dnsblog_listed",
+        ("dnsblog",),
+        s.EV_INFO,
         # postscreen's DNS helper; postscreen itself logs the verdict per client.
         r"^addr (?P<client_ip>[0-9A-Fa-f:.]+) listed by domain (?P<dnsbl_zone>\S+) as \S+$",
         ("addr 100.64.3.4 listed by domain zen.spamhaus.org as 127.0.0.4",),
     ),
     Rule(
-        "tlsproxy_connection", ("tlsproxy",), s.EV_INFO,
+        "tlsproxy_connection",
+        ("tlsproxy",),
+        s.EV_INFO,
         # tlsproxy uses postscreen's words for its own hand-over: not a new session.
         rf"^(?:CONNECT from|DISCONNECT) {PS_ADDR}$",
         ("CONNECT from [100.64.3.4]:51234",),
     ),
     Rule(
         "daemon_housekeeping",
-        ("master", "anvil", "scache", "postfix-script", "tlsmgr", "verify", "postlog",
-         "trivial-rewrite", "dnsblog", "tlsproxy", "qmgr", "cleanup", "bounce", "pickup",
-         "sendmail", "postdrop", "postsuper", "postqueue"),
+        (
+            "master",
+            "anvil",
+            "scache",
+            "postfix-script",
+            "tlsmgr",
+            "verify",
+            "postlog",
+            "trivial-rewrite",
+            "dnsblog",
+            "tlsproxy",
+            "qmgr",
+            "cleanup",
+            "bounce",
+            "pickup",
+            "sendmail",
+            "postdrop",
+            "postsuper",
+            "postqueue",
+        ),
         s.EV_INFO,
         r"^(?:statistics: .*|daemon started .*|terminating on signal .*|reload .*|"
         r"starting the Postfix mail system|stopping the Postfix mail system|"
         r"refreshing the Postfix mail system|Deleted: [0-9]+ messages?|Requeued: [0-9]+ messages?|"
         r"warning: .*|fatal: .*|panic: .*)$",
-        ("daemon started -- version 2.0.16, configuration /etc/postfix",
-         "statistics: max connection rate 4/60s for (smtp:100.64.3.4) at Nov 21 09:10:01"),
+        (
+            "daemon started -- version 2.0.16, configuration /etc/postfix",
+            "statistics: max connection rate 4/60s for (smtp:100.64.3.4) at Nov 21 09:10:01",
+        ),
     ),
 )
 
@@ -380,14 +525,21 @@ POSTFIX_RULES: tuple[Rule, ...] = SMTPD_RULES + POSTSCREEN_RULES + OTHER_POSTFIX
 
 # Categories of reject replies (first match wins). Read with a search over the reply text.
 REJECT_KINDS: tuple[ReasonRule, ...] = (
-    ReasonRule("relay_access_denied", s.RK_RELAY, r"Relay access denied",
-               ("<victim@aol.com>: Relay access denied",)),
     ReasonRule(
-        "dnsbl_blocked", s.RK_DNSBL, r"blocked using (?P<dnsbl_zone>[A-Za-z0-9_.-]+)",
+        "relay_access_denied",
+        s.RK_RELAY,
+        r"Relay access denied",
+        ("<victim@aol.com>: Relay access denied",),
+    ),
+    ReasonRule(
+        "dnsbl_blocked",
+        s.RK_DNSBL,
+        r"blocked using (?P<dnsbl_zone>[A-Za-z0-9_.-]+)",
         ("Service unavailable; Client host [100.64.2.2] blocked using sbl-xbl.spamhaus.org",),
     ),
     ReasonRule(
-        "unknown_recipient", s.RK_UNKNOWN_USER,
+        "unknown_recipient",
+        s.RK_UNKNOWN_USER,
         r"(?:User unknown|Recipient address rejected: (?:undeliverable address|"
         r"unverified address|Unknown user|Mailbox unavailable))",
         ("<bob@acme.example>: Recipient address rejected: User unknown in virtual mailbox table",),

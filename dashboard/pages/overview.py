@@ -18,15 +18,25 @@ def layout(**_query: str) -> html.Div:
     sessions = data.sessions
     if sessions.empty:
         return html.Div(
-            html.P("No SMTP sessions in the configured logs. Check `logs` in the config and "
-                   "run `relaywatch patterns check` to see what was read."),
-            id=ids.OVERVIEW_EMPTY)
+            html.P(
+                "No SMTP sessions in the configured logs. Check `logs` in the config and "
+                "run `relaywatch patterns check` to see what was read."
+            ),
+            id=ids.OVERVIEW_EMPTY,
+        )
     daily = daily_class_counts(sessions, data.settings.timezone)
     totals = sessions[s.CLASS].value_counts()
-    summary = html.Ul([
-        html.Li(f"{CLASS_LABELS[klass]}: {int(totals.get(klass, 0)):,} sessions")
-        for klass in s.CLASSES
-    ], id=ids.OVERVIEW_SUMMARY)
+    summary = html.Ul(
+        [
+            html.Li(f"{CLASS_LABELS[klass]}: {int(totals.get(klass, 0)):,} sessions")
+            for klass in s.CLASSES
+        ],
+        id=ids.OVERVIEW_SUMMARY,
+    )
     figure = sessions_per_day(daily, data.settings.enforcement_date)
-    return html.Div([summary, dcc.Graph(id=ids.OVERVIEW_CLASS_CHART, figure=figure,
-                                        config={"displaylogo": False})])
+    return html.Div(
+        [
+            summary,
+            dcc.Graph(id=ids.OVERVIEW_CLASS_CHART, figure=figure, config={"displaylogo": False}),
+        ]
+    )

@@ -19,12 +19,15 @@ pytestmark = pytest.mark.e2e
 if not shutil.which("chromedriver"):
     if os.environ.get("CI"):
         raise RuntimeError("CI needs chromedriver: .ci/run installs chromium-driver")
-    pytest.skip("chromedriver not installed (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
+    pytest.skip(
+        "chromedriver not installed (apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
 
 
 def test_overview_loads_with_the_chart_and_no_console_errors(dash_duo):
     app = create_app(load_settings(DEMO_CONFIG, environ={}))
+    dash_duo.driver.set_window_size(1280, 900)
     dash_duo.start_server(app)
     dash_duo.wait_for_element(f"#{ids.OVERVIEW_CLASS_CHART} .bars", timeout=20)
     assert len(dash_duo.find_elements(f"#{ids.OVERVIEW_CLASS_CHART} g.trace.bars")) == 3

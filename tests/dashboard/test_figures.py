@@ -12,11 +12,14 @@ from dashboard.figures import CLASS_COLORS, sessions_per_day
 
 
 def sample_sessions() -> pd.DataFrame:
-    return pd.DataFrame({
-        s.START: pd.to_datetime(["2003-11-20T15:00:00Z", "2003-11-20T16:00:00Z",
-                                 "2003-11-22T04:30:00Z"], utc=True),
-        s.CLASS: [s.AUTHENTICATED, s.SPAM_PROBE, s.UNAUTHENTICATED],
-    })
+    return pd.DataFrame(
+        {
+            s.START: pd.to_datetime(
+                ["2003-11-20T15:00:00Z", "2003-11-20T16:00:00Z", "2003-11-22T04:30:00Z"], utc=True
+            ),
+            s.CLASS: [s.AUTHENTICATED, s.SPAM_PROBE, s.UNAUTHENTICATED],
+        }
+    )
 
 
 def test_daily_counts_use_local_days_and_fill_gaps():

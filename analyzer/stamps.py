@@ -1,0 +1,138 @@
+"""Syslog time stamps -> UTC, by integer arithmetic on fixed-position slices.
+
+Classic stamps (``Nov 21 09:15:02``, maybe ``.123456``) have no year and no zone; RFC 3339
+stamps (``2003-11-21T09:15:02.123456-05:00``) carry both, or only the first. Parsing a
+million stamps with ``pd.to_datetime`` costs about a second; slicing fixed positions and
+computing days from the civil date with numpy costs a few hundredths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_US_PER_S = 1_000_000
+_ISO_TAIL = r"^(?:\.(?P<fraction>[0-9]{1,9}))?(?P<zone>Z|[+-][0-9]{2}:?[0-9]{2})?$"
+NAT = np.datetime64("NaT", "us")
+
+
+def _number(stamps: pa.ChunkedArray, start: int, stop: int) -> np.ndarray:
+    """Digits at [start, stop) as int64; -1 where they are not all digits."""
+    part = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(stamps, start, stop))
+    digits = pc.and_(pc.utf8_is_digit(part), pc.greater(pc.utf8_length(part), 0))
+    value = pc.cast(pc.if_else(digits, part, pa.scalar(None, part.type)), pa.int64())
+    return pc.fill_null(value, -1).to_numpy()
+
+
+def _micro(fraction: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """ "5" -> 500000, "123456789" -> 123456, null -> 0."""
+    padded = pc.utf8_rpad(pc.utf8_slice_codeunits(pc.fill_null(fraction, ""), 0, 6), 6, "0")
+    return pc.cast(padded, pa.int64()).to_numpy()
+
+
+def days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm)."""
+    y = year - (month <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    mp = (month + 9) % 12
+    doy = (153 * mp + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _valid(year, month, day, hour, minute, second) -> np.ndarray:
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    length = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 1, 12) - 1]
+    length = length + (leap & (month == 2))
+    return (
+        (month >= 1)
+        & (month <= 12)
+        & (day >= 1)
+        & (day <= length)
+        & (hour >= 0)
+        & (hour < 24)
+        & (minute >= 0)
+        & (minute < 60)
+        & (second >= 0)
+        & (second < 61)
+    )
+
+
+def _epoch_us(year, month, day, hour, minute, second, micro) -> np.ndarray:
+    """Wall-clock fields -> microseconds since the epoch (as if UTC); NaT where invalid."""
+    ok = _valid(year, month, day, hour, minute, second)
+    days = days_from_civil(year, np.clip(month, 1, 12), day)
+    seconds = ((days * 24 + hour) * 60 + minute) * 60 + np.minimum(second, 59)
+    out = (seconds * _US_PER_S + micro).astype("datetime64[us]")
+    out[~ok] = NAT
+    return out
+
+
+def localize(wall: np.ndarray, timezone: str) -> np.ndarray:
+    """Wall-clock times in ``timezone`` -> UTC (``datetime64[us]``, naive, UTC meant).
+
+    In the repeated autumn hour we cannot know which of the two was meant: the first wins.
+    """
+    if timezone in ("UTC", "Etc/UTC"):
+        return wall
+    index = pd.DatetimeIndex(wall)
+    aware = index.tz_localize(
+        timezone, ambiguous=np.ones(len(index), dtype=bool), nonexistent="shift_forward"
+    )
+    return aware.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[us]")
+
+
+def iso_times(stamps: pa.ChunkedArray, timezone: str) -> np.ndarray:
+    """RFC 3339 stamps -> UTC; stamps without an offset are wall clock in ``timezone``."""
+    fields = [
+        _number(stamps, a, b) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
+    ]
+    tail = pc.extract_regex(pc.utf8_slice_codeunits(stamps, 19, 64), _ISO_TAIL)
+    micro = _micro(pc.struct_field(tail, "fraction"))
+    wall = _epoch_us(*fields, micro)
+    wall[~tail.is_valid().to_numpy(zero_copy_only=False)] = NAT
+    zone = pc.struct_field(tail, "zone")
+    has_zone = pc.fill_null(pc.greater(pc.utf8_length(zone), 0), False).to_numpy(
+        zero_copy_only=False
+    )
+    digits = pc.replace_substring(pc.replace_substring(zone, "Z", "+0000"), ":", "")
+    sign = np.where(
+        pc.fill_null(pc.starts_with(digits, "-"), False).to_numpy(zero_copy_only=False), -1, 1
+    )
+    offset_min = sign * (
+        np.maximum(_number(digits, 1, 3), 0) * 60 + np.maximum(_number(digits, 3, 5), 0)
+    )
+    utc = wall - (offset_min * 60 * _US_PER_S).astype("timedelta64[us]")
+    if (~has_zone).any():
+        utc[~has_zone] = localize(wall[~has_zone], timezone)
+    return utc
+
+
+def classic_fields(stamps: pa.ChunkedArray) -> tuple[np.ndarray, ...]:
+    """(month, day, hour, minute, second, microsecond) of classic stamps; month 0 if unknown."""
+    names = pc.utf8_slice_codeunits(stamps, 0, 3)
+    month = pc.fill_null(pc.index_in(names, pa.array(MONTHS)), -1).to_numpy() + 1
+    day = _number(stamps, 4, 6)
+    hour, minute, second = (_number(stamps, a, a + 2) for a in (7, 10, 13))
+    fraction = pc.struct_field(
+        pc.extract_regex(
+            pc.utf8_slice_codeunits(stamps, 15, 32), r"^(?:\.(?P<fraction>[0-9]{1,9}))?$"
+        ),
+        "fraction",
+    )
+    return month, day, hour, minute, second, _micro(fraction)
+
+
+def classic_times(fields: tuple[np.ndarray, ...], year: np.ndarray, timezone: str) -> np.ndarray:
+    """Classic stamp fields and a year per line -> UTC (NaT where the date is impossible)."""
+    month, day, hour, minute, second, micro = fields
+    wall = _epoch_us(year, month, day, hour, minute, second, micro)
+    ok = ~np.isnat(wall)
+    utc = np.full(len(wall), NAT)
+    if ok.any():
+        utc[ok] = localize(wall[ok], timezone)
+    return utc
