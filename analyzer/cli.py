@@ -18,6 +18,7 @@ import click
 from analyzer import __version__
 from analyzer.config import Settings, load_settings, parse_date
 from analyzer.errors import AnalyzerError
+from analyzer.io.sources import FORMATS
 
 EXPORT_KINDS = ("sessions",)
 
@@ -66,6 +67,15 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="year of year-less syslog stamps (default: from the file's modification time).",
         ),
         click.option("--timezone", help="IANA time zone of stamps without offset."),
+        click.option(
+            "--format",
+            "log_format",
+            type=click.Choice(FORMATS),
+            default="auto",
+            show_default=True,
+            help="log format: syslog (Postfix, syslog-wrapped Exim), exim (an Exim "
+            "mainlog) or auto (detected per file).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -134,6 +144,7 @@ def export(
     since: str | None,
     until: str | None,
     output: Any,
+    log_format: str,
     **overrides: Any,
 ) -> None:
     """Export a CSV: KIND is one of: sessions.
@@ -151,7 +162,7 @@ def export(
     settings = _settings(config_path, **overrides)
     first = parse_date(since, "--since") if since else None
     last = parse_date(until, "--until") if until else None
-    analysis = jobs.analyse_logs(settings, logs, _progress())
+    analysis = jobs.analyse_logs(settings, logs, _progress(), log_format)
     sessions = select_period(analysis.sessions, first, last, settings.timezone)
     output.write(sessions_to_csv(sessions, settings.timezone))
     _warn_about_problems(analysis.lines)
@@ -195,6 +206,7 @@ def check(
     each: bool,
     limit: int,
     strict: bool,
+    log_format: str,
     **overrides: Any,
 ) -> None:
     """Lines per rule, other programs, and the lines no rule matched.
@@ -209,7 +221,7 @@ def check(
     from analyzer.coverage import render_check
 
     settings = _settings(config_path, **overrides)
-    events, counts, programs, sources = jobs.check_patterns(settings, logs, _progress())
+    events, counts, programs, sources = jobs.check_patterns(settings, logs, _progress(), log_format)
     click.echo(render_check(events, counts, programs, sources, each=each, limit=limit), nl=False)
     if strict and (events["event"] == "unmatched").any():
         sys.exit(1)

@@ -73,6 +73,21 @@ class DashboardConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EximConfig:
+    """``[exim]``: how Exim logs without ``+pid +smtp_connection`` are cut into sessions.
+
+    Attributes:
+        session_gap_seconds: rejects and AUTH failures of one client closer than this form
+            one attempt (one session).
+    """
+
+    session_gap_seconds: int = 60
+
+
+REJECT_KIND_KEYS = ("relay_denied", "unknown_user", "dnsbl", "policy")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a run needs.
 
@@ -90,7 +105,9 @@ class Settings:
         outbound_ips: the provider's own sending addresses.
         local_domains: the provider's own mail domains (customers' domains are added).
         servers: per-server settings by syslog host name.
-        dnsbl, mail, dashboard: their sections.
+        reject_patterns: extra regexes (RE2) per reject kind for servers' own ACL texts
+            (``[reject_patterns] relay_denied = ["..."]``); tried before the built-in ones.
+        dnsbl, mail, dashboard, exim: their sections.
     """
 
     config_path: Path | None = None
@@ -109,6 +126,12 @@ class Settings:
     dnsbl: DnsblConfig = DnsblConfig()
     mail: MailConfig = MailConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    exim: EximConfig = EximConfig()
+    reject_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def server_log_globs(self) -> dict[str, tuple[str, ...]]:
+        """Per server, the globs of its log files (for Exim logs, which name no host)."""
+        return {name: cfg.logs for name, cfg in self.servers.items() if cfg.logs}
 
     def server_enforcement(self) -> dict[str, dt.date]:
         """Per-server enforcement dates that override the global one."""
@@ -193,8 +216,12 @@ _TOP_KEYS = {
     "dnsbl",
     "mail",
     "dashboard",
+    "exim",
+    "reject_patterns",
 }
 _SECTION_KEYS = {
+    "exim": {"session_gap_seconds"},
+    "reject_patterns": set(REJECT_KIND_KEYS),
     "dnsbl": {"zones", "nameservers"},
     "mail": {"host", "port", "starttls", "username", "password_env", "from", "to"},
     "dashboard": {"host", "port", "url"},
@@ -279,7 +306,7 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
             logs=_strings(raw.get("logs", []), f"servers.{name}.logs"),
         )
     sections = {}
-    for section in ("dnsbl", "mail", "dashboard"):
+    for section in ("dnsbl", "mail", "dashboard", "exim", "reject_patterns"):
         raw = data.get(section, {})
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: [{section}] must be a table")
@@ -288,6 +315,13 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
     dnsbl = sections["dnsbl"]
     mail = sections["mail"]
     dashboard = sections["dashboard"]
+    patterns = {
+        kind: tuple(
+            _check_regex(p, f"reject_patterns.{kind}")
+            for p in _strings(value, f"reject_patterns.{kind}")
+        )
+        for kind, value in sections["reject_patterns"].items()
+    }
     try:
         year = data.get("year")
         return Settings(
@@ -324,6 +358,10 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
                 port=int(dashboard.get("port", DashboardConfig().port)),
                 url=dashboard.get("url"),
             ),
+            exim=EximConfig(
+                session_gap_seconds=int(sections["exim"].get("session_gap_seconds", 60)),
+            ),
+            reject_patterns=patterns,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
@@ -338,3 +376,15 @@ def _boolean(value: Any, where: str) -> bool:
     if text in {"0", "false", "no", "off"}:
         return False
     raise ConfigError(f"{where}: {value!r} is not true or false")
+
+
+def _check_regex(pattern: str, where: str) -> str:
+    """A regex the log engine (RE2, through pyarrow) accepts, or ConfigError naming it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        pc.match_substring_regex(pa.array([""]), pattern)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ConfigError(f"{where}: invalid regex {pattern!r} ({exc})") from None
+    return pattern

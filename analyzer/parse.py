@@ -23,8 +23,10 @@ import pyarrow.compute as pc
 
 from analyzer import schema as s
 from analyzer import stamps
-from analyzer.patterns import Rule
+from analyzer.patterns import ReasonRule, Rule
 from analyzer.patterns._fragments import (
+    EXIM_HEADER,
+    SKIP_HEADER_EXIM,
     SKIP_HEADER_NO_PID,
     SKIP_HEADER_PID,
     SYSLOG_HEADER,
@@ -32,11 +34,19 @@ from analyzer.patterns._fragments import (
     SYSLOG_HEADER_ISO,
     SYSLOG_INTERNAL,
 )
+from analyzer.patterns.exim import EXIM_REJECT_KINDS, EXIM_RULES
 from analyzer.patterns.postfix import POSTFIX_RULES, REJECT_KINDS
 
 STRING = pa.large_string()
+ALL_RULES: tuple[Rule, ...] = POSTFIX_RULES + EXIM_RULES
+DEFAULT_REJECT_KINDS: tuple[ReasonRule, ...] = REJECT_KINDS + EXIM_REJECT_KINDS
 # Daemons whose lines belong to Postfix (any syslog_name prefix: "postfix-in/smtpd").
 POSTFIX_DAEMONS = frozenset({d for rule in POSTFIX_RULES for d in rule.daemons})
+EXIM = "exim"
+EXIM_PROGRAMS = frozenset({"exim", "exim4"})
+# How a line's header is skipped before its rules run (see _fragments).
+SHAPE_PID, SHAPE_NO_PID, SHAPE_EXIM = "pid", "nopid", "exim"
+SKIPS = {SHAPE_PID: SKIP_HEADER_PID, SHAPE_NO_PID: SKIP_HEADER_NO_PID, SHAPE_EXIM: SKIP_HEADER_EXIM}
 _ROW = "_row"
 
 
@@ -73,16 +83,31 @@ def _single(column: pd.Series) -> pa.Array:
     return _arrow(column).combine_chunks()
 
 
-def split_header(lines: pd.DataFrame, raw: pa.Array | None = None) -> pd.DataFrame:
-    """Split each raw line's syslog header into its fields.
+def split_header(
+    lines: pd.DataFrame, raw: pa.Array | None = None, exim_servers: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Split each raw line's header into its fields.
 
-    Requires: ``raw``. Adds (same index): ``stamp_classic``, ``stamp_iso``, ``server``,
-    ``program``, ``pid`` (nullable int); all null where a line has no header.
+    Requires: ``raw``. ``exim_servers`` names, per line, the server of an Exim mainlog line
+    (None for syslog lines): those lines have Exim's own header and name no host.
+    Adds (same index): ``stamp_classic``, ``stamp_iso``, ``server``, ``program``, ``pid``
+    (nullable int); all null where a line has no header.
     """
     raw = _single(lines[s.RAW]) if raw is None else raw
     fields = (s.STAMP_CLASSIC, s.STAMP_ISO, s.SERVER, s.PROGRAM, s.PID)
     columns = {name: pa.nulls(len(raw), STRING) for name in fields}
     done = pa.array(np.zeros(len(raw), dtype=bool))
+    if exim_servers is not None and pd.notna(exim_servers).any():
+        is_exim = pa.array(pd.notna(exim_servers))
+        found = pc.extract_regex(raw, EXIM_HEADER)
+        hit = pc.and_(found.is_valid(), is_exim)
+        for name in (s.STAMP_ISO, s.PID):
+            columns[name] = pc.if_else(
+                hit, _blank_to_null(pc.struct_field(found, name)), columns[name]
+            )
+        columns[s.SERVER] = pc.if_else(hit, pa.array(exim_servers, STRING), columns[s.SERVER])
+        columns[s.PROGRAM] = pc.if_else(hit, pa.scalar(EXIM, STRING), columns[s.PROGRAM])
+        done = is_exim  # a damaged mainlog line is malformed, not a syslog line
     # The two usual shapes over all lines (cheap for RE2), then the general pattern over
     # whatever they left (usually nothing but damaged lines).
     for pattern in (SYSLOG_HEADER_ISO, SYSLOG_HEADER_CLASSIC):
@@ -164,26 +189,34 @@ def _classic_years(
 
 
 def daemon_of(program: pd.Series) -> pd.Series:
-    """The Postfix daemon of a syslog program ("postfix/submission/smtpd" -> "smtpd").
+    """The daemon of a syslog program ("postfix/submission/smtpd" -> "smtpd", "exim4" -> "exim").
 
-    Null for programs that are not Postfix (CRON, dovecot, ...).
+    Null for programs we have no rules for (CRON, dovecot, ...).
     """
     codes, uniques = pd.factorize(program)
     names = [str(p).rsplit("/", 1)[-1] if "/" in str(p) else "" for p in uniques]
-    daemons = np.array([n if n in POSTFIX_DAEMONS else None for n in names] + [None], dtype=object)
+    daemons = np.array(
+        [
+            EXIM if str(p) in EXIM_PROGRAMS else n if n in POSTFIX_DAEMONS else None
+            for p, n in zip(uniques, names, strict=True)
+        ]
+        + [None],
+        dtype=object,
+    )
     return pd.Series(daemons[codes], index=program.index, dtype=pd.ArrowDtype(STRING))
 
 
 def match_rules(
     raw: pd.Series | pa.Array,
     daemon: pd.Series,
-    has_pid: np.ndarray,
-    rules: Sequence[Rule] = POSTFIX_RULES,
+    shape: np.ndarray,
+    rules: Sequence[Rule] = ALL_RULES,
 ) -> pa.Table:
     """Run each rule on the still unmatched lines of its daemons, first match wins.
 
-    A cheap match (RE2's DFA, no groups) finds a rule's lines; groups are extracted from
-    those lines only, so every line is extracted once at most.
+    ``shape`` (per line: "pid", "nopid" or "exim") says how the header is skipped. A cheap
+    match (RE2's DFA, no groups) finds a rule's lines; groups are extracted from those lines
+    only, so every line is extracted once at most.
 
     Returns a table with one row per matched line: ``_row`` (position in ``raw``),
     ``rule``, ``event`` and every field of ``analyzer.schema.EVENT_FIELDS`` (null where the
@@ -191,34 +224,33 @@ def match_rules(
     """
     lines = _single(raw) if isinstance(raw, pd.Series) else raw
     codes, names = pd.factorize(daemon)
-    remaining: dict[tuple[str, bool], tuple[np.ndarray, pa.Array]] = {}
+    remaining: dict[tuple[str, str], tuple[np.ndarray, pa.Array]] = {}
     for code, name in enumerate(names):
-        for pid in (True, False):
-            rows = np.flatnonzero((codes == code) & (has_pid == pid))
+        for kind in SKIPS:
+            rows = np.flatnonzero((codes == code) & (shape == kind))
             if len(rows):
-                remaining[(name, pid)] = (rows, lines.take(pa.array(rows)))
+                remaining[(name, kind)] = (rows, lines.take(pa.array(rows)))
     pieces = []
     for rule in rules:
-        for (name, pid), (rows, subset) in list(remaining.items()):
+        for (name, kind), (rows, subset) in list(remaining.items()):
             if name not in rule.daemons or len(rows) == 0:
                 continue
-            pattern = whole_line_pattern(rule.regex, pid)
+            pattern = whole_line_pattern(rule.regex, kind)
             hit = pc.match_substring_regex(subset, pattern).to_numpy(zero_copy_only=False)
             if not hit.any():
                 continue
             mask = pa.array(hit)
             found = pc.extract_regex(subset.filter(mask), pattern)
             pieces.append(_rule_table(rule, rows[hit], found))
-            remaining[(name, pid)] = (rows[~hit], subset.filter(pc.invert(mask)))
+            remaining[(name, kind)] = (rows[~hit], subset.filter(pc.invert(mask)))
     if not pieces:
         return _rule_table(None, np.array([], dtype=np.int64), None)
     return pa.concat_tables(pieces)
 
 
-def whole_line_pattern(regex: str, has_pid: bool = True) -> str:
+def whole_line_pattern(regex: str, shape: str = SHAPE_PID) -> str:
     """A rule's message pattern (``^...$``) made to match the whole line, header included."""
-    skip = SKIP_HEADER_PID if has_pid else SKIP_HEADER_NO_PID
-    return f"{skip}(?:{regex[1:-1]})$"
+    return f"{SKIPS[shape]}(?:{regex[1:-1]})$"
 
 
 def _rule_table(rule: Rule | None, rows: np.ndarray, found: pa.ChunkedArray | None) -> pa.Table:
@@ -229,8 +261,11 @@ def _rule_table(rule: Rule | None, rows: np.ndarray, found: pa.ChunkedArray | No
         s.EVENT: pa.array([rule.event if rule else None] * count, STRING),
     }
     groups = set(rule.groups) if rule else set()
+    constants = dict(rule.constants) if rule else {}
     for field in s.EVENT_FIELDS:
-        if field in groups:
+        if field in constants:
+            columns[field] = pa.array([constants[field]] * count, STRING)
+        elif field in groups:
             columns[field] = _blank_to_null(pc.struct_field(found, field)).cast(STRING)
         else:
             columns[field] = pa.nulls(count, STRING)
@@ -241,8 +276,9 @@ def parse_lines(
     lines: pd.DataFrame,
     sources: pd.DataFrame,
     options: StampOptions,
-    rules: Sequence[Rule] = POSTFIX_RULES,
+    rules: Sequence[Rule] = ALL_RULES,
     keep_all_text: bool = False,
+    reject_kinds: Sequence[ReasonRule] = DEFAULT_REJECT_KINDS,
 ) -> pd.DataFrame:
     """Turn a frame of lines into one row per line, matched lines first (sort by ``seq`` for
     input order: nothing downstream needs it, and sorting every column costs).
@@ -255,10 +291,14 @@ def parse_lines(
     """
     s.require_columns(lines, (s.SOURCE, s.LINE_NO, s.RAW), "parse_lines")
     raw = _single(lines[s.RAW])
-    header = split_header(lines, raw)
+    exim_servers = exim_server_per_line(lines, sources)
+    header = split_header(lines, raw, exim_servers)
     ts = stamp_times(lines, header, sources, options)
     daemon = daemon_of(header[s.PROGRAM])
-    matched = match_rules(raw, daemon, header[s.PID].notna().to_numpy(), rules)
+    shape = np.where(header[s.PID].notna().to_numpy(), SHAPE_PID, SHAPE_NO_PID)
+    if exim_servers is not None:
+        shape[pd.notna(exim_servers)] = SHAPE_EXIM
+    matched = match_rules(raw, daemon, shape, rules)
     matched_rows = matched.column(_ROW).to_numpy()
 
     n = len(lines)
@@ -320,7 +360,29 @@ def parse_lines(
             s.RAW: pd.arrays.ArrowExtensionArray(raw.take(pa.array(rows, mask=~keep_text))),
         }
     )
-    return classify_rejects(out)
+    return classify_rejects(out, reject_kinds)
+
+
+def exim_server_per_line(lines: pd.DataFrame, sources: pd.DataFrame) -> np.ndarray | None:
+    """The server of each Exim-mainlog line (None for syslog lines); None if there are none.
+
+    Requires: sources ``format`` and ``server`` (see ``analyzer.io.sources.label_sources``);
+    sources without them are all syslog.
+    """
+    if "format" not in sources.columns or not (sources["format"] == "exim").any():
+        return None
+    named = sources.set_index(s.SOURCE)
+    server = named[s.SERVER].where(named["format"] == "exim")
+    return server.reindex(lines[s.SOURCE].to_numpy()).to_numpy(dtype=object)
+
+
+def detect_formats(lines: pd.DataFrame, sample: int = 50) -> dict[int, str]:
+    """Per source: "exim" if most of its first non-empty lines start with Exim's stamp
+    ("2003-11-21 09:15:02"), else "syslog"."""
+    head = lines[lines[s.RAW].str.len() > 0].groupby(s.SOURCE, sort=False).head(sample)
+    exim = pc.match_substring_regex(_arrow(head[s.RAW]), EXIM_HEADER).to_numpy(zero_copy_only=False)
+    share = pd.Series(exim, index=head[s.SOURCE].to_numpy()).groupby(level=0).mean()
+    return {int(src): ("exim" if value > 0.5 else "syslog") for src, value in share.items()}
 
 
 def _sequence(lines: pd.DataFrame, ts: pd.Series, sources: pd.DataFrame) -> np.ndarray:
@@ -334,16 +396,19 @@ def _sequence(lines: pd.DataFrame, ts: pd.Series, sources: pd.DataFrame) -> np.n
     ].to_numpy(np.int64)
 
 
-def classify_rejects(events: pd.DataFrame) -> pd.DataFrame:
+def classify_rejects(
+    events: pd.DataFrame, reasons: Sequence[ReasonRule] = DEFAULT_REJECT_KINDS
+) -> pd.DataFrame:
     """Add ``reject_kind`` (relay_denied, unknown_user, dnsbl, policy) to reject events and fill
-    ``dnsbl_zone`` from "blocked using ZONE". Requires: ``event``, ``reply``."""
+    ``dnsbl_zone`` (e.g. from "blocked using ZONE"); the first matching reason wins, and a
+    reject no reason knows is ``policy``. Requires: ``event``, ``reply``."""
     kind = pd.Series(pd.NA, index=events.index, dtype=pd.ArrowDtype(STRING))
     zone = events[s.DNSBL_ZONE].copy()
     rejects = (events[s.EVENT] == s.EV_REJECT).fillna(False).to_numpy()
     if rejects.any():
         reply = _arrow(events.loc[rejects, s.REPLY].fillna(""))
         chosen = pa.nulls(len(reply), STRING)
-        for reason in REJECT_KINDS:
+        for reason in reasons:
             undecided = chosen.is_null()
             hit = pc.and_(undecided, pc.match_substring_regex(reply, reason.regex))
             chosen = pc.if_else(hit, pa.scalar(reason.kind, STRING), chosen)

@@ -15,7 +15,8 @@ from analyzer.classify import assign_period, classify_sessions, enforcement_inst
 from analyzer.config import Settings
 from analyzer.coverage import line_summary
 from analyzer.customers import attribute_customers, local_domains
-from analyzer.parse import StampOptions, parse_lines
+from analyzer.parse import DEFAULT_REJECT_KINDS, StampOptions, parse_lines
+from analyzer.patterns import ReasonRule
 from analyzer.sessions import build_sessions
 
 
@@ -46,8 +47,23 @@ def analyse(
         customers: a checked customers table (``analyzer.customers.check_customers``).
         settings: time zone, year, enforcement dates, local domains.
     """
-    events = parse_lines(lines, sources, StampOptions(settings.timezone, settings.year))
+    events = parse_lines(
+        lines,
+        sources,
+        StampOptions(settings.timezone, settings.year),
+        reject_kinds=reject_reasons(settings),
+    )
     return analyse_events(events, sources, customers, settings)
+
+
+def reject_reasons(settings: Settings) -> tuple[ReasonRule, ...]:
+    """The configured reject texts (``[reject_patterns]``) first, then the built-in ones."""
+    extra = tuple(
+        ReasonRule(f"config_{kind}_{i}", kind, pattern)
+        for kind, patterns in sorted(settings.reject_patterns.items())
+        for i, pattern in enumerate(patterns)
+    )
+    return extra + DEFAULT_REJECT_KINDS
 
 
 def analyse_events(
@@ -55,7 +71,7 @@ def analyse_events(
 ) -> Analysis:
     """The steps after parsing (see ``analyse``)."""
     domains = local_domains(customers, settings.local_domains)
-    sessions = build_sessions(events, domains)
+    sessions = build_sessions(events, domains, settings.exim.session_gap_seconds)
     sessions = attribute_customers(sessions, customers)
     sessions = classify_sessions(sessions)
     sessions = assign_period(

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from analyzer import schema as s
+from analyzer.patterns.exim import EXIM_RULES
+from analyzer.patterns.postfix import POSTFIX_RULES
 
 SMTPD_SESSION_EVENTS = (
     s.EV_CONNECT,
@@ -48,8 +50,9 @@ MESSAGE_EVENTS = (
 )
 LOCAL_TRANSPORTS = ("virtual", "local", "lmtp", "pipe")
 _KEY = "_session"
+# Lines after which the connection is over (besides disconnect lines).
+CLOSING_RULES = frozenset(r.name for r in POSTFIX_RULES + EXIM_RULES if r.closes)
 _MSG = "_message"
-PS_CLIENT_PORT = "ps_client_port"
 CONTENT_REJECTED = "content_rejected"
 
 
@@ -92,6 +95,7 @@ def number_runs(
 
 
 SESSION_COLUMNS = [
+    s.RULE,
     s.SERVER,
     s.PROGRAM,
     s.PID,
@@ -233,7 +237,11 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
         {
             _KEY: keyed[_KEY].to_numpy(),
             "connects": ((ev == s.EV_CONNECT) | (ev == s.EV_PS_CONNECT)).fillna(False).to_numpy(),
-            "ends": ((ev == s.EV_DISCONNECT) | (ev == s.EV_PS_END)).fillna(False).to_numpy(),
+            "ends": (
+                (ev == s.EV_DISCONNECT) | (ev == s.EV_PS_END) | keyed[s.RULE].isin(CLOSING_RULES)
+            )
+            .fillna(False)
+            .to_numpy(),
             "passes": (ev == s.EV_PS_PASS).fillna(False).to_numpy(),
             s.MESSAGES: (ev == s.EV_CLIENT).fillna(False).to_numpy(),
             "sasl_ok_lines": ((ev == s.EV_CLIENT) & keyed[s.SASL_USERNAME].notna())
@@ -274,13 +282,15 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
     stat_failed = np.maximum(out.pop("stat_auth_failed") - out[s.AUTH_OUTAGES], 0)
     out[s.AUTH_FAILURES] = np.maximum(out.pop("sasl_fail_lines"), stat_failed)
     out[s.MAIL_COMMANDS] = np.maximum(out.pop("stat_mail"), out[s.MESSAGES])
-    out[s.HAS_CONNECT] = out.pop("connects") > 0
-    out[s.HAS_END] = out.pop("ends") > 0
+    # Units of Exim's default logging have no connection lines to miss: never "cut".
+    unit = keyed[UNIT].groupby(keyed[_KEY]).any() if UNIT in keyed else False
+    out[s.HAS_CONNECT] = (out.pop("connects") > 0) | unit
+    out[s.HAS_END] = (out.pop("ends") > 0) | unit
     return out
 
 
 def build_sessions(
-    events: pd.DataFrame, local_domains: frozenset[str] = frozenset()
+    events: pd.DataFrame, local_domains: frozenset[str] = frozenset(), exim_gap_seconds: int = 60
 ) -> pd.DataFrame:
     """One row per SMTP session, before classification.
 
@@ -292,34 +302,105 @@ def build_sessions(
     ``policy_rejects``, ``protocol_errors``, ``mail_commands``, ``cut``.
     """
     s.require_columns(events, (s.EVENT, s.DAEMON, s.SERVER, s.PID, s.SEQ, s.TS), "build_sessions")
-    smtpd = smtpd_session_keys(events)
+    messages = build_messages(events, local_domains)
+    families = []
+    for keyed, id_part in (
+        (smtpd_session_keys(events), _pid_part),
+        (exim_connection_keys(events), _pid_part),
+        (exim_unit_keys(events, exim_gap_seconds), _unit_part),
+    ):
+        sessions = (
+            _aggregate(keyed).drop(columns="passes").join(_messages_per_session(keyed, messages))
+        )
+        # A message refused after DATA (header/body checks, milter) was never accepted.
+        refused = sessions.pop(CONTENT_REJECTED).fillna(0).astype(np.int64)
+        sessions[s.MESSAGES] -= refused
+        sessions[s.REJECTED] += refused
+        sessions[s.POLICY_REJECTS] += refused
+        families.append(sessions.assign(**{ID_PART: id_part(keyed, sessions)}))
     ps = postscreen_session_keys(events)
-    smtpd_sessions = _aggregate(smtpd)
     ps_sessions = _aggregate(ps)
     # Handed over to smtpd after PASS: that smtpd session is the one of record.
     ps_sessions = ps_sessions[ps_sessions.pop("passes") == 0]
-    smtpd_sessions = smtpd_sessions.drop(columns="passes")
-    ps_ports = ps.groupby(_KEY)[s.CLIENT_PORT].first()
-    ps_sessions = ps_sessions.assign(**{PS_CLIENT_PORT: ps_ports.reindex(ps_sessions.index)})
-
-    messages = build_messages(events, local_domains)
-    per_session = _messages_per_session(smtpd, messages)
-    smtpd_sessions = smtpd_sessions.join(per_session)
-    # A message refused after DATA (header/body checks, milter) was never accepted.
-    refused = smtpd_sessions.pop(CONTENT_REJECTED).fillna(0).astype(np.int64)
-    smtpd_sessions[s.MESSAGES] -= refused
-    smtpd_sessions[s.REJECTED] += refused
-    smtpd_sessions[s.POLICY_REJECTS] += refused
+    ports = ps.groupby(_KEY)[s.CLIENT_PORT].first().reindex(ps_sessions.index).astype(str)
+    families.append(ps_sessions.assign(**{ID_PART: _pid_part(ps, ps_sessions) + "-" + ports}))
+    sessions = pd.concat(families, ignore_index=True)
     for column in (s.RECIPIENTS, s.EXTERNAL_RECIPIENTS, s.LOCAL_RECIPIENTS):
-        smtpd_sessions[column] = smtpd_sessions[column].fillna(0).astype(np.int64)
-        ps_sessions[column] = 0
-    sessions = pd.concat([smtpd_sessions, ps_sessions], ignore_index=True)
+        sessions[column] = sessions[column].fillna(0).astype(np.int64)
     return _finish(sessions)
 
 
-def _messages_per_session(smtpd: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
-    """Recipient counts per session, joining client= lines to messages by queue id."""
-    clients = smtpd[_flag(smtpd, s.EVENT, s.EV_CLIENT)][[_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]]
+ID_PART = "_id_part"
+UNIT = "_unit"  # Exim without connection logging: an arrival or a cluster of attempts
+
+
+def _pid_part(keyed: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
+    return sessions[s.PID].astype("Int64").astype(str)
+
+
+def _unit_part(keyed: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
+    """An arrival is named by its message id, an attempt cluster by its client address."""
+    ids = keyed[_flag(keyed, s.EVENT, s.EV_CLIENT)].groupby(_KEY)[s.QUEUE_ID].first()
+    return ids.reindex(sessions.index).fillna(sessions[s.CLIENT_IP]).astype(str)
+
+
+EXIM_SESSION_EVENTS = SMTPD_SESSION_EVENTS
+
+
+def _exim_lines(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Exim session lines, and per line whether its server logs connections with pids."""
+    mask = _flag(events, s.DAEMON, "exim") & events[s.EVENT].isin(EXIM_SESSION_EVENTS).to_numpy()
+    exim = events.loc[mask, SESSION_COLUMNS]
+    opened = exim[_flag(exim, s.EVENT, s.EV_CONNECT) & exim[s.PID].notna().to_numpy()]
+    logs_connections = (
+        exim[s.SERVER].isin(set(opened[s.SERVER])).to_numpy() & exim[s.PID].notna().to_numpy()
+    )
+    return exim, logs_connections
+
+
+def exim_connection_keys(events: pd.DataFrame) -> pd.DataFrame:
+    """Exim with ``+pid +smtp_connection``: one receiving process per connection, from its
+    "SMTP connection from" line on (deliveries run in other processes)."""
+    exim, logs_connections = _exim_lines(events)
+    lines = exim[logs_connections]
+    return number_runs(
+        lines, [s.SERVER, s.PID], _flag(lines, s.EVENT, s.EV_CONNECT), SESSION_COLUMNS
+    )
+
+
+def exim_unit_keys(events: pd.DataFrame, gap_seconds: int) -> pd.DataFrame:
+    """Exim without connection lines (its default log selectors): each accepted message is a
+    session, and so is each run of one client's other lines (rejects, AUTH failures, protocol
+    errors, lost connections) with gaps shorter than ``gap_seconds``."""
+    exim, logs_connections = _exim_lines(events)
+    lines = exim[~logs_connections]
+    arrival = _flag(lines, s.EVENT, s.EV_CLIENT)
+    order = np.lexsort(
+        (
+            lines[s.SEQ].to_numpy(),
+            lines[s.TS].to_numpy(),
+            _codes(lines[s.CLIENT_IP]),
+            _codes(lines[s.SERVER]),
+            arrival,
+        )
+    )
+    ordered = lines.take(order).reset_index(drop=True)
+    server = _codes(ordered[s.SERVER])
+    client = _codes(ordered[s.CLIENT_IP])
+    ts = ordered[s.TS].dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype(np.int64)
+    is_arrival = arrival[order]
+    new = np.ones(len(ordered), dtype=bool)
+    if len(ordered) > 1:
+        same = (server[1:] == server[:-1]) & (client[1:] == client[:-1])
+        close = (ts[1:] - ts[:-1]) < gap_seconds * 1_000_000
+        new[1:] = ~(same & close & ~is_arrival[1:] & ~is_arrival[:-1])
+    return ordered.assign(**{_KEY: np.cumsum(new) - 1, UNIT: True})
+
+
+def _messages_per_session(keyed: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
+    """Recipient counts per session, joining accepted-message lines (Postfix ``client=``,
+    Exim ``<=``) to messages by queue id."""
+    clients = keyed[_flag(keyed, s.EVENT, s.EV_CLIENT)][[_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]]
     # A client= line opens the message instance whose first line it is.
     joined = clients.merge(
         messages,
@@ -359,17 +440,7 @@ def _finish(sessions: pd.DataFrame) -> pd.DataFrame:
     stamp = start.dt.strftime("%Y%m%dT%H%M%S") + np.where(
         start.dt.microsecond > 0, "." + start.dt.strftime("%f"), ""
     )
-    port = sessions.get(PS_CLIENT_PORT)
-    base = (
-        sessions[s.SERVER].astype(str)
-        + "-"
-        + sessions[s.PID].astype("Int64").astype(str)
-        + np.where(port.notna() if port is not None else False, "-" + port.astype(str), "")
-        + "-"
-        + stamp.astype(str)
-    )
+    base = sessions[s.SERVER].astype(str) + "-" + sessions.pop(ID_PART) + "-" + stamp.astype(str)
     repeat = base.groupby(base).cumcount()
     session_id = base.where(repeat == 0, base + "-" + (repeat + 1).astype(str))
-    return sessions.assign(**{s.SESSION_ID: session_id.to_numpy()}).drop(
-        columns=[PS_CLIENT_PORT], errors="ignore"
-    )
+    return sessions.assign(**{s.SESSION_ID: session_id.to_numpy()})

@@ -15,7 +15,8 @@ import pyarrow.compute as pc
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _US_PER_S = 1_000_000
-_ISO_TAIL = r"^(?:\.(?P<fraction>[0-9]{1,9}))?(?P<zone>Z|[+-][0-9]{2}:?[0-9]{2})?$"
+# Exim writes "2003-11-21 09:15:02 -0500": the zone may follow a space.
+_ISO_TAIL = r"^(?:\.(?P<fraction>[0-9]{1,9}))? ?(?P<zone>Z|[+-][0-9]{2}:?[0-9]{2})?$"
 NAT = np.datetime64("NaT", "us")
 
 
@@ -87,7 +88,8 @@ def localize(wall: np.ndarray, timezone: str) -> np.ndarray:
 
 
 def iso_times(stamps: pa.ChunkedArray, timezone: str) -> np.ndarray:
-    """RFC 3339 stamps -> UTC; stamps without an offset are wall clock in ``timezone``."""
+    """RFC 3339 (and Exim's "YYYY-MM-DD HH:MM:SS[ -0500]") stamps -> UTC; stamps without an
+    offset are wall clock in ``timezone``."""
     fields = [
         _number(stamps, a, b) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
     ]

@@ -31,19 +31,25 @@ def lines_frame(texts: list[str], source: int = 0) -> pd.DataFrame:
     )
 
 
-def sources_frame(count: int = 1, mtime: str = "2003-12-31T00:00:00Z") -> pd.DataFrame:
+def sources_frame(
+    count: int = 1, mtime: str = "2003-12-31T00:00:00Z", fmt: str = "syslog", server: str = "mx3"
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
             s.SOURCE: list(range(count)),
             "path": [f"test{i}.log" for i in range(count)],
             "mtime": [pd.Timestamp(mtime)] * count,
+            "format": [fmt] * count,
+            s.SERVER: [server if fmt == "exim" else None] * count,
         }
     )
 
 
-def parse_texts(texts: list[str], year: int | None = 2003, timezone: str = "UTC") -> pd.DataFrame:
-    """Parse log lines given as strings (one file)."""
-    return parse_lines(lines_frame(texts), sources_frame(), StampOptions(timezone, year))
+def parse_texts(
+    texts: list[str], year: int | None = 2003, timezone: str = "UTC", fmt: str = "syslog"
+) -> pd.DataFrame:
+    """Parse log lines given as strings (one file; ``fmt="exim"``: an Exim mainlog of mx3)."""
+    return parse_lines(lines_frame(texts), sources_frame(fmt=fmt), StampOptions(timezone, year))
 
 
 def read_annotated(path: Path) -> list[tuple[int, dict, str]]:

@@ -12,23 +12,23 @@ import pyarrow.compute as pc
 import pytest
 
 from analyzer import schema as s
-from analyzer.patterns.postfix import POSTFIX_RULES, REJECT_KINDS
+from analyzer.parse import ALL_RULES, DEFAULT_REJECT_KINDS
 from tests.conftest import DATA, parse_texts, read_annotated
 
-ANNOTATED = sorted((DATA / "lines" / "postfix").glob("*.log"))
+ANNOTATED = sorted((DATA / "lines").glob("*/*.log"))
 ALL_CASES = [(path, *case) for path in ANNOTATED for case in read_annotated(path)]
 COLUMNS = set(s.EVENT_FIELDS) | {s.RULE, s.EVENT}
 HEADER_FIELDS = {s.SERVER, s.PROGRAM, s.PID, s.TS, s.DAEMON, s.REJECT_KIND}
 
 
-@pytest.mark.parametrize("rule", POSTFIX_RULES, ids=lambda r: r.name)
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.name)
 def test_rule_compiles_in_re2_with_known_groups(rule):
     pc.extract_regex(pa.array(["x"]), rule.regex)  # raises if RE2 rejects it
     assert set(rule.groups) <= set(s.EVENT_FIELDS), set(rule.groups) - set(s.EVENT_FIELDS)
     assert rule.regex.startswith("^") and rule.regex.endswith("$")
 
 
-@pytest.mark.parametrize("rule", POSTFIX_RULES, ids=lambda r: r.name)
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.name)
 def test_rule_has_no_greedy_wildcard_before_the_client(rule):
     # fail2ban's RE_WRONG_GREED: ".*" before a captured host lets an attacker pick the host.
     if "(?P<client_ip>" not in rule.regex:
@@ -38,25 +38,32 @@ def test_rule_has_no_greedy_wildcard_before_the_client(rule):
 
 
 def test_rule_names_are_unique():
-    names = [r.name for r in POSTFIX_RULES]
+    names = [r.name for r in ALL_RULES]
     assert len(names) == len(set(names))
 
 
-@pytest.mark.parametrize("rule", POSTFIX_RULES, ids=lambda r: r.name)
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.name)
 def test_rule_examples_are_claimed_by_that_rule(rule):
     assert rule.examples, "every rule carries at least one example"
     daemon = rule.daemons[0]
-    lines = [f"Nov 21 09:15:02 mail1 postfix/{daemon}[100]: {example}" for example in rule.examples]
-    events = parse_texts(lines)
+    if daemon == "exim":  # as a mainlog line and as a syslog-wrapped one
+        mainlog = [f"2003-11-21 09:15:02 [100] {example}" for example in rule.examples]
+        events = parse_texts(mainlog, fmt="exim").sort_values(s.SEQ)
+        assert list(events[s.RULE]) == [rule.name] * len(mainlog)
+        prefix = "Nov 21 09:15:02 mx3 exim[100]: "
+    else:
+        prefix = f"Nov 21 09:15:02 mail1 postfix/{daemon}[100]: "
+    lines = [prefix + example for example in rule.examples]
+    events = parse_texts(lines).sort_values(s.SEQ)
     assert list(events[s.RULE]) == [rule.name] * len(lines)
 
 
-@pytest.mark.parametrize("rule", POSTFIX_RULES, ids=lambda r: r.name)
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.name)
 def test_rule_has_an_annotated_line(rule):
     assert any(expect.get("rule") == rule.name for _, _, expect, _ in ALL_CASES)
 
 
-@pytest.mark.parametrize("reason", REJECT_KINDS, ids=lambda r: r.name)
+@pytest.mark.parametrize("reason", DEFAULT_REJECT_KINDS, ids=lambda r: r.name)
 def test_reject_kind_examples(reason):
     for example in reason.examples:
         assert re.search(reason.regex, example)
@@ -68,7 +75,8 @@ def test_reject_kind_examples(reason):
     ids=[f"{p.name}:{n}" for p, n, _, _ in ALL_CASES],
 )
 def test_annotated_line(path: Path, number: int, expect: dict, line: str):
-    row = parse_texts([line]).iloc[0]
+    mainlog = path.parent.name == "exim" and not path.name.startswith("syslog")
+    row = parse_texts([line], fmt="exim" if mainlog else "syslog").iloc[0]
     if expect.get("match") is False:
         assert pd.isna(row[s.RULE]), f"claimed by {row[s.RULE]}"
         if "event" in expect:

@@ -7,12 +7,15 @@ compressed later, or a ``.1`` file that is really gzip, still reads.
 from __future__ import annotations
 
 import bz2
+import fnmatch
 import glob
 import gzip
 import lzma
 import os
+import re
+import socket
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,10 @@ from analyzer.errors import InputError
 
 PATH = "path"
 MTIME = "mtime"
+FORMAT = "format"  # "syslog" (Postfix, syslog-wrapped Exim) or "exim" (an Exim mainlog)
+FORMATS = ("auto", "syslog", "exim")
+# Exim log folders and files that name no server: "/var/log/exim4/mainlog".
+_GENERIC_NAMES = {"exim", "exim4", "log", "logs", "mainlog", "mail", "maillog", ""}
 
 _MAGIC = (
     (b"\x1f\x8b", gzip.open),
@@ -154,3 +161,46 @@ def _lines_frame(block: pa.LargeStringArray, source: int, first_line_no: int) ->
             s.RAW: pd.arrays.ArrowExtensionArray(block),
         }
     )
+
+
+def exim_server_name(
+    path: Path, servers: Mapping[str, Sequence[str]], base_dir: Path | None
+) -> str:
+    """The server an Exim mainlog belongs to (Exim lines name no host).
+
+    A ``[servers.NAME] logs`` glob that matches the path wins; else the file name
+    (``exim-mail1.log`` -> ``mail1``), else the folder (``/var/log/exim4-mx2/mainlog`` ->
+    ``mx2``), else this machine's host name (``/var/log/exim4/mainlog``).
+    """
+    resolved = path.resolve()
+    for name, globs in sorted(servers.items()):
+        for pattern in globs:
+            full = (
+                pattern if base_dir is None or os.path.isabs(pattern) else str(base_dir / pattern)
+            )
+            if fnmatch.fnmatch(str(resolved), str(Path(full).resolve())) or fnmatch.fnmatch(
+                str(path), full
+            ):
+                return name
+    for candidate in (path.name, path.parent.name):
+        stem = re.sub(r"(?:\.(?:log|gz|bz2|xz|[0-9]+))+$", "", candidate)
+        stem = re.sub(r"^exim4?[-_.]?", "", stem)
+        stem = re.sub(r"^mainlog[-_.]?", "", stem)
+        if stem.lower() not in _GENERIC_NAMES:
+            return stem
+    return socket.gethostname().split(".")[0]
+
+
+def label_sources(
+    sources: pd.DataFrame,
+    formats: Mapping[int, str],
+    servers: Mapping[str, Sequence[str]],
+    base_dir: Path | None,
+) -> pd.DataFrame:
+    """Add ``format`` (per source, as detected or forced) and ``server`` (Exim mainlogs)."""
+    fmt = sources[s.SOURCE].map(formats).fillna("syslog")
+    server = [
+        exim_server_name(Path(p), servers, base_dir) if f == "exim" else None
+        for p, f in zip(sources[PATH], fmt, strict=True)
+    ]
+    return sources.assign(**{FORMAT: fmt.to_numpy(), s.SERVER: server})

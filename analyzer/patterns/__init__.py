@@ -21,6 +21,9 @@ class Rule:
         event: the event kind a match produces (``analyzer.schema.EV_*``).
         regex: anchored RE2-compatible pattern with named groups only.
         examples: real-format message parts (header removed) the rule must match.
+        constants: (column, value) pairs every match gets, for what the rule itself says
+            (an Exim "**" line is a bounce without writing "status=bounced").
+        closes: the line ends its connection (for sessions cut at the end of the input).
     """
 
     name: str
@@ -28,6 +31,8 @@ class Rule:
     event: str
     regex: str
     examples: tuple[str, ...] = field(default=())
+    constants: tuple[tuple[str, str], ...] = field(default=())
+    closes: bool = False
 
     @property
     def groups(self) -> tuple[str, ...]:

@@ -35,6 +35,12 @@ SYSLOG_HEADER_CLASSIC = (
 # process with a pid (a stamp and a host never contain "]"); lines without a pid skip to the
 # first " word: ". Cheaper than cutting a separate message column out of every line.
 SKIP_HEADER_PID = r"^[^\]]*\]: "
+# An Exim mainlog line: "2003-11-21 09:15:02[.123][ -0500][ [1234]] " (log_timezone, +pid).
+EXIM_STAMP = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?: [+-][0-9]{4})?"
+)
+EXIM_HEADER = rf"^(?P<stamp_iso>{EXIM_STAMP})(?: \[(?P<pid>[0-9]+)\])? "
+SKIP_HEADER_EXIM = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+(?: [+-][0-9]{4})?(?: \[[0-9]+\])? "
 SKIP_HEADER_NO_PID = r"^.*? [^\s\[\]:]+: "
 
 # syslog's own lines, which carry a stamp and a host but no program tag:
