@@ -27,6 +27,7 @@ from analyzer.patterns import ReasonRule, Rule
 from analyzer.patterns._fragments import (
     EXIM_HEADER,
     SKIP_HEADER_EXIM,
+    SKIP_HEADER_EXIM_SYSLOG,
     SKIP_HEADER_NO_PID,
     SKIP_HEADER_PID,
     SYSLOG_HEADER,
@@ -45,8 +46,13 @@ POSTFIX_DAEMONS = frozenset({d for rule in POSTFIX_RULES for d in rule.daemons})
 EXIM = "exim"
 EXIM_PROGRAMS = frozenset({"exim", "exim4"})
 # How a line's header is skipped before its rules run (see _fragments).
-SHAPE_PID, SHAPE_NO_PID, SHAPE_EXIM = "pid", "nopid", "exim"
-SKIPS = {SHAPE_PID: SKIP_HEADER_PID, SHAPE_NO_PID: SKIP_HEADER_NO_PID, SHAPE_EXIM: SKIP_HEADER_EXIM}
+SHAPE_PID, SHAPE_NO_PID, SHAPE_EXIM, SHAPE_EXIM_SYSLOG = "pid", "nopid", "exim", "exim_syslog"
+SKIPS = {
+    SHAPE_PID: SKIP_HEADER_PID,
+    SHAPE_NO_PID: SKIP_HEADER_NO_PID,
+    SHAPE_EXIM: SKIP_HEADER_EXIM,
+    SHAPE_EXIM_SYSLOG: SKIP_HEADER_EXIM_SYSLOG,
+}
 _ROW = "_row"
 
 
@@ -295,7 +301,8 @@ def parse_lines(
     header = split_header(lines, raw, exim_servers)
     ts = stamp_times(lines, header, sources, options)
     daemon = daemon_of(header[s.PROGRAM])
-    shape = np.where(header[s.PID].notna().to_numpy(), SHAPE_PID, SHAPE_NO_PID)
+    shape = np.where(header[s.PID].notna().to_numpy(), SHAPE_PID, SHAPE_NO_PID).astype(object)
+    shape[(daemon == EXIM).fillna(False).to_numpy() & (shape == SHAPE_PID)] = SHAPE_EXIM_SYSLOG
     if exim_servers is not None:
         shape[pd.notna(exim_servers)] = SHAPE_EXIM
     matched = match_rules(raw, daemon, shape, rules)

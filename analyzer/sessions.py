@@ -96,6 +96,7 @@ def number_runs(
 
 SESSION_COLUMNS = [
     s.RULE,
+    s.SASL_METHOD,
     s.SERVER,
     s.PROGRAM,
     s.PID,
@@ -244,7 +245,11 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
             .to_numpy(),
             "passes": (ev == s.EV_PS_PASS).fillna(False).to_numpy(),
             s.MESSAGES: (ev == s.EV_CLIENT).fillna(False).to_numpy(),
-            "sasl_ok_lines": ((ev == s.EV_CLIENT) & keyed[s.SASL_USERNAME].notna())
+            # Exim's A= may name the authenticator alone: a method is a success too.
+            "sasl_ok_lines": (
+                (ev == s.EV_CLIENT)
+                & (keyed[s.SASL_USERNAME].notna() | keyed[s.SASL_METHOD].notna())
+            )
             .fillna(False)
             .to_numpy(),
             "stat_auth_ok": auth["ok"].fillna(0).to_numpy(),

@@ -40,6 +40,10 @@ EXIM_STAMP = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?: [+-][0-9]{4})?"
 )
 EXIM_HEADER = rf"^(?P<stamp_iso>{EXIM_STAMP})(?: \[(?P<pid>[0-9]+)\])? "
+# Exim logging to syslog keeps its own stamp (unless syslog_timestamp = false) and pid.
+SKIP_HEADER_EXIM_SYSLOG = (
+    r"^[^\]]*\]: (?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+(?: [+-][0-9]{4})? )?(?:\[[0-9]+\] )?"
+)
 SKIP_HEADER_EXIM = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+(?: [+-][0-9]{4})?(?: \[[0-9]+\])? "
 SKIP_HEADER_NO_PID = r"^.*? [^\s\[\]:]+: "
 

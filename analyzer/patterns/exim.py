@@ -27,8 +27,13 @@ HOST = (
     r"(?:(?P<client_host>[^\s(\[][^\s]*) )?(?:\((?P<helo>[^)]*)\) )?"
     r"\[(?P<client_ip>[0-9A-Fa-f:.]+)\](?::(?P<client_port>[0-9]+))?"
 )
-# The listening address with +incoming_interface: " I=[192.0.2.13]:587".
-INTERFACE = r"(?: I=\[(?P<local_ip>[0-9A-Fa-f:.]+)\]:(?P<local_port>[0-9]+))?"
+# The listening address with +incoming_interface: " I=[192.0.2.13]:587", and the
+# connection counter of Exim >= 4.97 (+connection_id) that may follow it: " Ci=8001".
+INTERFACE = r"(?: I=\[(?P<local_ip>[0-9A-Fa-f:.]+)\]:(?P<local_port>[0-9]+))?(?: Ci=[0-9]+)?"
+# "SMTP connection" lines of Exim >= 4.97 put the counter first: "SMTP connection Ci=8001 from".
+CONNECTION = r"SMTP connection(?: Ci=[0-9]+)? from"
+# TLS details between the host and the rest (X=cipher CV=yes DN="..." SNI=name).
+TLS = r"(?: X=\S+)?(?: CV=\S+)?(?: DN=\"[^\"]*\")?(?: SNI=\S+)?"
 # What Exim appends to connection-end lines: " D=3s C=EHLO,QUIT" and the like.
 TAIL = r"(?: (?P<detail>[A-Z]+=.*))?"
 
@@ -39,9 +44,10 @@ EXIM_RULES: tuple[Rule, ...] = (
         s.EV_CLIENT,
         # Fields in the order receive.c writes them; what follows A= (S=, id=, T=...) is kept
         # whole in detail, so a subject can never pose as a host or a login.
-        rf"^{MSGID} <= (?P<sender>\S+)(?: R=\S+)? H={HOST}(?: U=\S+)?{INTERFACE}"
-        r"(?: U=\S+)?(?: P=(?P<proto>\S+))?(?: X=\S+)?(?: CV=\S+)?(?: DN=\"[^\"]*\")?"
-        r"(?: A=(?P<sasl_method>[^:\s]+)(?::(?P<sasl_username>\S+))?)?"
+        rf"^{MSGID} <= (?P<sender>\S+)(?: R=\S+)?(?: DS)? H={HOST}(?: U=\S+)?{INTERFACE}"
+        rf"(?: U=\S+)?(?: P=(?P<proto>\S+))?(?: L)?{TLS}"
+        # A=authenticator[:id[:auth_sender]]
+        r"(?: A=(?P<sasl_method>[^:\s]+)(?::(?P<sasl_username>[^:\s]+)(?::\S+)?)?)?"
         r"(?: S=(?P<size>[0-9]+))?(?P<detail> .*)?$",
         (
             "1AOAbC-0001xy-AB <= alice@acme.example H=(office) [198.18.0.10]:4321 "
@@ -65,8 +71,9 @@ EXIM_RULES: tuple[Rule, ...] = (
         EXIM,
         s.EV_DELIVERY,
         # "=>" first address, "->" further addresses of the same delivery.
+        # (P= is the return path here, not the protocol)
         rf"^{MSGID} (?:=>|->) (?P<recipient>[^\s<]+)(?: <(?P<orig_recipient>[^>]*)>)?"
-        r"(?: F=<[^>]*>)?(?: R=\S+)? T=(?P<relay>\S+)(?: H=(?P<detail>\S+ \[[^\]]+\](?::[0-9]+)?))?"
+        r"(?: F=<[^>]*>)?(?: P=<[^>]*>)?(?: R=\S+)?(?: T=(?P<relay>[^\s:]+))?"
         r"(?:.*? C=\"(?P<reply>[^\"]*)\")?.*$",
         (
             "1AOAbC-0001xy-AB => bob@aol.com R=dnslookup T=remote_smtp H=mx.aol.com "
@@ -87,7 +94,7 @@ EXIM_RULES: tuple[Rule, ...] = (
         EXIM,
         s.EV_CONNECT,
         # +smtp_connection
-        rf"^SMTP connection from {HOST}{INTERFACE}(?: \(TCP/IP connection count = [0-9]+\))?$",
+        rf"^{CONNECTION} {HOST}{INTERFACE}(?: \(TCP/IP connection count = [0-9]+\))?$",
         (
             "SMTP connection from [100.64.1.2]:50001 I=[192.0.2.13]:25 "
             "(TCP/IP connection count = 1)",
@@ -97,8 +104,13 @@ EXIM_RULES: tuple[Rule, ...] = (
         "exim_connection_closed",
         EXIM,
         s.EV_DISCONNECT,
-        rf"^SMTP connection from {HOST}{INTERFACE} closed by QUIT{TAIL}$",
-        ("SMTP connection from (office) [198.18.0.10]:4321 I=[192.0.2.13]:587 closed by QUIT",),
+        rf"^{OPT_MSGID}{CONNECTION} {HOST}{INTERFACE}(?: D=\S+)? "
+        r"closed (?:by (?:QUIT|EOF|DROP in ACL)|after SIGTERM)$",
+        (
+            "SMTP connection from (office) [198.18.0.10]:4321 I=[192.0.2.13]:587 closed by QUIT",
+            "SMTP connection Ci=8001 from (User) [100.64.4.4]:20042 I=[192.0.2.13]:25 D=0.149s "
+            "closed by QUIT",
+        ),
     ),
     Rule(
         "exim_no_mail",
@@ -116,11 +128,12 @@ EXIM_RULES: tuple[Rule, ...] = (
         EXIM,
         s.EV_REJECT,
         # The text after the colon is the ACL's own message: kinds come from REJECT texts.
-        rf"^{OPT_MSGID}H={HOST}{INTERFACE}(?: U=\S+)?(?: X=\S+)?(?: CV=\S+)?"
-        r"(?: F=<(?P<sender>[^>]*)>)? (?P<action>temporarily rejected|rejected) "
+        rf"^{OPT_MSGID}H={HOST}{INTERFACE}(?: U=\S+)?{TLS}"
+        r"(?: F=<?(?P<sender>[^>\s]*)>?)? (?P<action>temporarily rejected|rejected) "
         r"(?P<stage>RCPT|MAIL|EHLO or HELO|EHLO|HELO|connection|after DATA|DATA|VRFY|EXPN|"
-        r"ETRN|AUTH|STARTTLS|after MAIL|after RCPT)"
-        r"(?: <(?P<recipient>[^>]*)>| (?P<command>[^:]*?))?: (?P<reply>.*)$",
+        r"ETRN|AUTH|STARTTLS|after MAIL|after RCPT|after QUIT|during MIME ACL checks|"
+        r"non-SMTP ACL|in \"[a-z_]+\" ACL)"
+        r"(?: <(?P<recipient>[^>]*)>| (?P<command>[^:]*?))?(?:: (?P<reply>.*))?$",
         (
             "H=(spam) [100.64.9.9]:5678 I=[192.0.2.13]:25 F=<x@spam.example> rejected RCPT "
             "<victim@aol.com>: relay not permitted",
@@ -129,11 +142,30 @@ EXIM_RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
+        "exim_local_scan_reject",
+        EXIM,
+        s.EV_REJECT,
+        rf"^{OPT_MSGID}F=<?(?P<sender>[^>\s]*)>? H={HOST}(?: P=(?P<proto>\S+))? "
+        r"rejected by local_scan\(\): (?P<reply>.*)$",
+        (
+            "1Ai79e-0000Dq-8i F=x@spam.example H=dsl.example.net [100.64.4.4] P=smtp rejected by "
+            "local_scan(): Rejected: hits=7.5 required=5.0",
+        ),
+    ),
+    Rule(
+        "exim_helo_rejected",
+        EXIM,
+        s.EV_REJECT,
+        # Exim's own HELO syntax check (no ACL, no "H="): "rejected EHLO from <host>".
+        rf"^rejected (?P<stage>EHLO|HELO) from {HOST}{INTERFACE}: (?P<reply>.*)$",
+        ("rejected EHLO from [100.64.9.9]:5678: syntactically invalid argument(s): WIN 4TTI",),
+    ),
+    Rule(
         "exim_auth_unavailable",
         EXIM,
         s.EV_SASL_OUTAGE,
         # A 4xx answer to AUTH: the authentication back end failed, not the password.
-        rf"^(?P<sasl_method>\S+) authenticator failed for (?:H=)?{HOST}{INTERFACE}: "
+        rf"^(?P<sasl_method>\S+) authenticator failed for (?:H=)?{HOST}{INTERFACE}(?: U=\S+)?: "
         r"(?P<smtp_code>4[0-9]{2})(?:[ -](?P<dsn>[0-9]\.[0-9]{1,3}\.[0-9]{1,3}))? "
         r"(?P<sasl_reason>.*?)(?: \(set_id=(?P<sasl_username>[^)]*)\))?(?:: .*)?$",
         (
@@ -145,9 +177,9 @@ EXIM_RULES: tuple[Rule, ...] = (
         "exim_auth_failed",
         EXIM,
         s.EV_SASL_FAIL,
-        rf"^(?P<sasl_method>\S+) authenticator failed for (?:H=)?{HOST}{INTERFACE}: "
+        rf"^(?P<sasl_method>\S+) authenticator failed for (?:H=)?{HOST}{INTERFACE}(?: U=\S+)?: "
         r"(?P<smtp_code>5[0-9]{2})(?:[ -](?P<dsn>[0-9]\.[0-9]{1,3}\.[0-9]{1,3}))? "
-        r"(?P<sasl_reason>.*?)(?: \(set_id=(?P<sasl_username>[^)]*)\))?$",
+        r"(?P<sasl_reason>.*?)(?: \(set_id=(?P<sasl_username>[^)]*)\))?(?:: .*)?$",
         (
             "dovecot_login authenticator failed for (User) [100.64.9.9]:51234 "
             "I=[192.0.2.13]:587: 535 Incorrect authentication data (set_id=admin)",
@@ -160,7 +192,7 @@ EXIM_RULES: tuple[Rule, ...] = (
         EXIM,
         s.EV_DELIVERY,
         rf"^{MSGID} == (?P<recipient>[^\s<]+)(?: <(?P<orig_recipient>[^>]*)>)?(?: R=\S+)?"
-        r"(?: T=(?P<relay>\S+))?[^:]*(?:: (?P<reply>.*))?$",
+        r"(?: T=(?P<relay>[^\s:]+))?[^:]*(?:: (?P<reply>.*))?$",
         (
             "1AOAbC-0001xy-AB == bob@yahoo.com R=dnslookup T=remote_smtp defer (-44) "
             "H=mx.yahoo.com [198.51.100.30]: SMTP error from remote mail server after RCPT "
@@ -173,7 +205,7 @@ EXIM_RULES: tuple[Rule, ...] = (
         EXIM,
         s.EV_DELIVERY,
         rf"^{MSGID} \*\* (?P<recipient>[^\s<]+)(?: <(?P<orig_recipient>[^>]*)>)?(?: R=\S+)?"
-        r"(?: T=(?P<relay>\S+))?[^:]*(?:: (?P<reply>.*))?$",
+        r"(?: T=(?P<relay>[^\s:]+))?[^:]*(?:: (?P<reply>.*))?$",
         (
             "1AOAbC-0001xy-AB ** bob@aol.com R=dnslookup T=remote_smtp H=mx.aol.com "
             "[198.51.100.20]: SMTP error from remote mail server after RCPT TO:<bob@aol.com>: "
@@ -186,7 +218,8 @@ EXIM_RULES: tuple[Rule, ...] = (
         "exim_connection_lost",
         EXIM,
         s.EV_LOST,
-        rf"^SMTP connection from {HOST}{INTERFACE} lost(?: while reading message data)?{TAIL}$",
+        rf"^{CONNECTION} {HOST}{INTERFACE} lost(?: \(error: [^)]*\))?"
+        rf"(?: while reading message data(?: \([a-z]+\))?)?{TAIL}$",
         ("SMTP connection from (x) [100.64.4.4]:5555 I=[192.0.2.13]:25 lost D=5s",),
         closes=True,
     ),
@@ -194,7 +227,8 @@ EXIM_RULES: tuple[Rule, ...] = (
         "exim_unexpected_disconnection",
         EXIM,
         s.EV_LOST,
-        rf"^unexpected disconnection while reading SMTP command from {HOST}{INTERFACE}{TAIL}$",
+        rf"^unexpected disconnection while reading SMTP command from {HOST}{INTERFACE}"
+        rf"(?: \(error: [^)]*\))?{TAIL}$",
         ("unexpected disconnection while reading SMTP command from [100.64.4.4]:5555 D=1s",),
         closes=True,
     ),
@@ -265,6 +299,20 @@ EXIM_RULES: tuple[Rule, ...] = (
         closes=True,
     ),
     Rule(
+        "exim_host_error",
+        EXIM,
+        s.EV_INFO,
+        # A remote host's answer during a delivery attempt, logged on its own before the
+        # "==" or "**" line; kept whole (blocklist texts live here too).
+        rf"^{MSGID} H=(?P<relay>\S+(?: \([^)]*\))? \[[0-9A-Fa-f:.]+\](?::[0-9]+)?)[^:]*: "
+        r"(?P<reply>.*)$",
+        (
+            "1m1x23-2011cZ-MN H=mta7.am0.yahoodns.net [67.195.228.106]: SMTP error from remote "
+            "mail server after pipelined MAIL FROM:<a@acme.example> SIZE=1758: 421 4.7.0 [TSS04] "
+            "Messages from 192.0.2.13 temporarily deferred",
+        ),
+    ),
+    Rule(
         "exim_info",
         EXIM,
         s.EV_INFO,
@@ -276,7 +324,8 @@ EXIM_RULES: tuple[Rule, ...] = (
         r"|(?:Message is )?[Ff]rozen.*|Unfrozen by .*|removed by .*|cancelled by .*"
         r"|\*> .*|Spool file is locked.*|SMTP error from remote mail server .*"
         r"|[^\s]+ \[[0-9A-Fa-f:.]+\](?::[0-9]+)? (?:Connection refused|Connection timed out)"
-        r"|sender verify (?:fail|defer) for .*|.* Retry time not yet reached.*)$",
+        r"|sender verify (?:fail|defer) for .*|.* Retry time not yet reached.*"
+        r"|Process failed .*|socket bind\(\) .*|cwd=\S+ [0-9]+ args: .*)$",
         (
             "no host name found for IP address 100.64.1.2",
             "Start queue run: pid=12345",
@@ -298,7 +347,7 @@ EXIM_REJECT_KINDS: tuple[ReasonRule, ...] = (
     ReasonRule(
         "exim_dnsbl_listed_at",
         s.RK_DNSBL,
-        r"(?:is listed at|is in a black list at|blocked by|listed in|rejected by) "
+        r"(?:is listed at|is in a black list at|blocked by|listed in|rejected by|found in dnsbl) "
         r"(?P<dnsbl_zone>[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+)",
         ("JunkMail rejected - [100.64.2.2] is listed at zen.spamhaus.org (127.0.0.2)",),
     ),
