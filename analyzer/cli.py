@@ -19,8 +19,11 @@ from analyzer import __version__
 from analyzer.config import Settings, load_settings, parse_date
 from analyzer.errors import AnalyzerError
 from analyzer.io.sources import FORMATS
+from analyzer.jobs import EXPORT_KINDS  # noqa: E402
+from analyzer.offenders import BY  # noqa: E402
+from analyzer.readiness import STATUSES  # noqa: E402
 
-EXPORT_KINDS = ("sessions",)
+BLOCKLIST_FORMATS = ("postfix", "nftables", "plain")
 
 
 class UserError(click.ClickException):
@@ -68,7 +71,7 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--timezone", help="IANA time zone of stamps without offset."),
         click.option(
-            "--format",
+            "--log-format",
             "log_format",
             type=click.Choice(FORMATS),
             default="auto",
@@ -94,6 +97,7 @@ def _settings(config_path: str | None, **overrides: Any) -> Settings:
         enforcement_date=overrides.get("enforcement"),
         year=overrides.get("year"),
         timezone=overrides.get("timezone"),
+        asn_db=overrides.get("asn_db"),
     )
 
 
@@ -129,12 +133,39 @@ def cli(verbose: bool) -> None:
 @click.argument("logs", nargs=-1, type=click.Path())
 @config_options
 @period_options
+@click.option("--asn-db", type=click.Path(dir_okay=False), help="pyasn IPASN file (plain or .gz).")
+@click.option(
+    "--status",
+    help="customers: only these statuses, comma-separated (ready, at_risk, broken, inactive).",
+)
+@click.option(
+    "--by",
+    type=click.Choice(BY),
+    default="ip",
+    show_default=True,
+    help="offenders / blocklist: one row per ip, network (/24, /48) or asn.",
+)
+@click.option(
+    "--format",
+    "blocklist_format",
+    type=click.Choice(BLOCKLIST_FORMATS),
+    default="plain",
+    show_default=True,
+    help="blocklist: postfix (cidr: table for check_client_access), nftables, plain.",
+)
+@click.option(
+    "--min-sessions",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="blocklist: only sources with at least this many spam-probe sessions.",
+)
 @click.option(
     "-o",
     "--output",
     type=click.File("w", encoding="utf-8", lazy=True),
     default="-",
-    help="write the CSV here (default: stdout).",
+    help="write here (default: stdout).",
 )
 @_reports_errors
 def export(
@@ -143,38 +174,115 @@ def export(
     config_path: str | None,
     since: str | None,
     until: str | None,
+    status: str | None,
+    by: str,
+    blocklist_format: str,
+    min_sessions: int,
     output: Any,
     log_format: str,
     **overrides: Any,
 ) -> None:
-    """Export a CSV: KIND is one of: sessions.
+    """Export KIND as CSV (blocklist: in its tool's syntax).
+
+    \b
+    KIND:
+      sessions         one row per SMTP session (SPEC section 5)
+      customers        readiness before/after the date, status, contact: the outreach list
+      readiness-daily  date, customer_id, outbound, authenticated, readiness_pct
+      offenders        spam-probe sources with ASN, counts per reason, first/last seen
+      blocklist        offenders to block (never a customer network or an own address)
 
     LOG files (plain, .gz, .bz2, .xz; globs allowed) default to the config's `logs`.
+    --until also sets the day customers' statuses are judged on (default: end of logs).
 
     Example:
 
-        relaywatch export sessions /var/log/mail.log* --year 2003 -o sessions.csv
+        relaywatch export customers --status at_risk,broken -o call-list.csv
     """
     from analyzer import jobs
-    from analyzer.exports import sessions_to_csv
-    from analyzer.pipeline import select_period
 
     settings = _settings(config_path, **overrides)
-    first = parse_date(since, "--since") if since else None
-    last = parse_date(until, "--until") if until else None
-    analysis = jobs.analyse_logs(settings, logs, _progress(), log_format)
-    sessions = select_period(analysis.sessions, first, last, settings.timezone)
-    output.write(sessions_to_csv(sessions, settings.timezone))
-    _warn_about_problems(analysis.lines)
+    statuses = tuple(x.strip() for x in status.split(",") if x.strip()) if status else ()
+    if bad := [x for x in statuses if x not in STATUSES]:
+        raise UserError(f"--status: unknown status {bad[0]!r} (known: {', '.join(STATUSES)})")
+    options = jobs.ExportOptions(
+        since=parse_date(since, "--since") if since else None,
+        until=parse_date(until, "--until") if until else None,
+        statuses=statuses,
+        by=by,
+        blocklist_format=blocklist_format,
+        min_sessions=min_sessions,
+        log_format=log_format,
+    )
+    text, notes = jobs.export(kind, settings, logs, options, _progress())
+    output.write(text)
+    for note in notes:
+        click.echo(f"relaywatch: {note}", err=True)
 
 
-def _warn_about_problems(lines: Any) -> None:
-    bad = int(lines["unmatched"].sum() + lines["malformed"].sum())
-    if bad:
-        click.echo(
-            f"relaywatch: {bad} line(s) unmatched or malformed; see `relaywatch patterns check`",
-            err=True,
-        )
+@cli.group("asn-db")
+def asn_db() -> None:
+    """The IP-to-ASN database (pyasn format).
+
+    Example:
+
+        relaywatch asn-db build -o /var/lib/relaywatch/ipasn.dat
+    """
+
+
+@asn_db.command("build")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="the pyasn IPASN file to write.",
+)
+@click.option(
+    "--names",
+    type=click.Path(dir_okay=False),
+    help="also write AS names as JSON here (location dumps only).",
+)
+@click.option(
+    "--location-dump",
+    type=click.Path(dir_okay=False, exists=True),
+    help="a saved `location dump` (default: run `location dump` now).",
+)
+@click.option(
+    "--location-db",
+    type=click.Path(dir_okay=False, exists=True),
+    help="the IPFire database `location` reads (default: its own).",
+)
+@click.option(
+    "--mrt",
+    type=click.Path(dir_okay=False, exists=True),
+    help="build from an MRT RIB dump instead (e.g. a RouteViews rib.*.bz2).",
+)
+@_reports_errors
+def asn_db_build(
+    output: str,
+    names: str | None,
+    location_dump: str | None,
+    location_db: str | None,
+    mrt: str | None,
+) -> None:
+    """Build an IPASN file offline: from Debian's `location` (IPFire) or an MRT dump.
+
+    Example:
+
+        relaywatch asn-db build -o ipasn.dat --names asnames.json
+    """
+    from analyzer import jobs
+
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    count, named, source = jobs.build_asn_database(
+        Path(output), path(names), path(location_dump), path(mrt), path(location_db)
+    )
+    click.echo(
+        f"relaywatch: {count:,} prefixes and {named:,} AS names from {source} -> {output}", err=True
+    )
 
 
 @cli.group()

@@ -129,6 +129,11 @@ class Settings:
     exim: EximConfig = EximConfig()
     reject_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
+    def own_outbound_ips(self) -> tuple[str, ...]:
+        """The provider's sending addresses: ``outbound_ips`` and each server's ``outbound_ip``."""
+        per_server = [cfg.outbound_ip for cfg in self.servers.values() if cfg.outbound_ip]
+        return tuple(dict.fromkeys([*self.outbound_ips, *per_server]))
+
     def server_log_globs(self) -> dict[str, tuple[str, ...]]:
         """Per server, the globs of its log files (for Exim logs, which name no host)."""
         return {name: cfg.logs for name, cfg in self.servers.items() if cfg.logs}

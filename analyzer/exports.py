@@ -50,8 +50,10 @@ def frame_to_csv(frame: pd.DataFrame, columns: Sequence[str], timezone: str) -> 
             out[column] = to_iso(values, timezone)
         elif pd.api.types.is_bool_dtype(values.dtype):
             out[column] = values.map({True: "true", False: "false"})
-        elif pd.api.types.is_numeric_dtype(values.dtype):
+        elif pd.api.types.is_integer_dtype(values.dtype):
             out[column] = values.astype("Int64").astype("string")
+        elif pd.api.types.is_float_dtype(values.dtype):
+            out[column] = values.astype("Float64").astype("string")
         else:
             out[column] = neutralise_formulas(values)
     buffer = io.StringIO()

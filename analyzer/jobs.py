@@ -6,19 +6,42 @@ pure modules it calls.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from analyzer import schema as s
+from analyzer.asn import HOW_TO_GET_ONE, location_dump_tables, lookup_frame
 from analyzer.config import Settings
 from analyzer.coverage import ignored_programs, rule_counts
 from analyzer.errors import InputError
+from analyzer.exports import frame_to_csv, sessions_to_csv
+from analyzer.io.asn import load_lookup, location_dump_lines, mrt_prefixes, write_asn_db
 from analyzer.io.customers import read_customers
 from analyzer.io.sources import expand_logs, label_sources, read_logs
+from analyzer.offenders import (
+    IP,
+    NETWORK,
+    blocklist_entries,
+    probe_sessions,
+    render_blocklist,
+    roll_up,
+    summarize_offenders,
+)
 from analyzer.parse import StampOptions, detect_formats, parse_lines
-from analyzer.pipeline import Analysis, analyse, reject_reasons
+from analyzer.pipeline import Analysis, analyse, reject_reasons, select_period
+from analyzer.readiness import (
+    CUSTOMER_EXPORT_COLUMNS,
+    DAILY_COLUMNS,
+    as_of,
+    customer_readiness,
+    daily_readiness,
+    filter_status,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,3 +116,89 @@ def check_patterns(
         reject_kinds=reject_reasons(settings),
     )
     return events, rule_counts(events), ignored_programs(events), sources
+
+
+EXPORT_KINDS = ("sessions", "customers", "readiness-daily", "offenders", "blocklist")
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    """What ``relaywatch export`` was asked for (see its --help)."""
+
+    since: dt.date | None = None
+    until: dt.date | None = None
+    statuses: tuple[str, ...] = ()
+    by: str = "ip"
+    blocklist_format: str = "plain"
+    min_sessions: int = 1
+    log_format: str = "auto"
+
+
+def export(
+    kind: str,
+    settings: Settings,
+    logs: Sequence[str],
+    options: ExportOptions,
+    progress: Progress | None = None,
+) -> tuple[str, list[str]]:
+    """The text of one export, and notes for the user (stderr)."""
+    customers = read_customers(settings.customers)
+    paths = log_paths(settings, logs)
+    lines, sources = read_inputs(paths, settings, progress, options.log_format)
+    analysis = analyse(lines, sources, customers, settings)
+    notes = problem_notes(analysis)
+    sessions = select_period(analysis.sessions, options.since, options.until, settings.timezone)
+    tz = settings.timezone
+    if kind == "sessions":
+        return sessions_to_csv(sessions, tz), notes
+    if kind == "customers":
+        table = customer_readiness(sessions, customers, as_of(options.until, tz))
+        table = filter_status(table, options.statuses)
+        return frame_to_csv(table, CUSTOMER_EXPORT_COLUMNS, tz), notes
+    if kind == "readiness-daily":
+        return frame_to_csv(daily_readiness(sessions, tz), DAILY_COLUMNS, tz), notes
+    own = settings.own_outbound_ips()
+    probes = probe_sessions(sessions, own)
+    lookup = load_lookup(settings.asn_db, settings.as_names)
+    if lookup is None:
+        notes.append(HOW_TO_GET_ONE)
+    offenders = summarize_offenders(probes, lookup_frame(probes[s.CLIENT_IP], lookup))
+    if kind == "offenders":
+        table = roll_up(offenders, options.by)
+        return frame_to_csv(table, list(table.columns), tz), notes
+    entries = blocklist_entries(
+        offenders, customers, own, options.min_sessions, NETWORK if options.by == NETWORK else IP
+    )
+    comment = (
+        f"relaywatch blocklist: {len(entries)} entries, spam-probe sources with at "
+        f">= {options.min_sessions} sessions; never a customer network or own address"
+    )
+    return render_blocklist(entries, options.blocklist_format, comment), notes
+
+
+def problem_notes(analysis: Analysis) -> list[str]:
+    bad = int(analysis.lines["unmatched"].sum() + analysis.lines["malformed"].sum())
+    if not bad:
+        return []
+    return [f"{bad} line(s) unmatched or malformed; see `relaywatch patterns check`"]
+
+
+def build_asn_database(
+    out: Path,
+    names_out: Path | None,
+    location_dump: Path | None,
+    mrt: Path | None,
+    database: Path | None,
+) -> tuple[int, int, str]:
+    """``relaywatch asn-db build``: (prefixes, AS names, source) written."""
+    if mrt is not None:
+        prefixes, names, source = mrt_prefixes(mrt), {}, f"MRT dump {mrt.name}"
+    else:
+        prefixes, names = location_dump_tables(location_dump_lines(location_dump, database))
+        source = (
+            f"IPFire location dump {location_dump.name}"
+            if location_dump
+            else "IPFire location database (location dump)"
+        )
+    count, named = write_asn_db(out, names_out, prefixes, names, source)
+    return count, named, source

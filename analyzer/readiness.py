@@ -50,12 +50,18 @@ def customer_readiness(
 
     ``status``: ``broken`` (refused unauthenticated relay after the date within the 7 days
     before ``now``), ``at_risk`` (relayed unauthenticated before the date within those 7
-    days: it will break), ``inactive`` (no outbound session in those 7 days), else ``ready``.
+    days, and has not authenticated since the date: it will break), ``inactive`` (no
+    outbound session in those 7 days), else ``ready``.
     ``now`` defaults to the last session start in the data (the end of the logs).
     """
     outbound = outbound_sessions(sessions)
     now = now if now is not None else (sessions[s.START].max() if len(sessions) else None)
-    recent = outbound[outbound[s.START] > now - RECENT] if now is not None else outbound.iloc[:0]
+    if now is None:
+        recent = outbound.iloc[:0]
+    else:
+        recent = outbound[
+            ((outbound[s.START] > now - RECENT) & (outbound[s.START] <= now)).to_numpy()
+        ]
     counts = (
         outbound.groupby([s.CUSTOMER_ID, s.PERIOD])["authenticated"]
         .agg(["size", "sum"])
@@ -75,7 +81,11 @@ def customer_readiness(
         unauthenticated.groupby(s.CUSTOMER_ID)[s.START].max().reindex(table.index)
     )
     broken = _ids(recent, s.AFTER, s.R_RELAY_DENIED)
-    at_risk = _ids(recent, s.BEFORE, s.R_RELAY)
+    # Once the date has passed, authenticating shows the customer's clients were fixed.
+    fixed = _ids(
+        outbound[outbound[s.START] <= now] if now is not None else outbound, s.AFTER, s.R_SUBMISSION
+    )
+    at_risk = _ids(recent, s.BEFORE, s.R_RELAY) - fixed
     active = set(recent[s.CUSTOMER_ID])
     ids = table.index.to_series()
     table["status"] = np.select(

@@ -1,0 +1,176 @@
+"""Offenders (IP, network, AS), roll-ups and blocklists that never hit a customer or us."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analyzer import jobs
+from analyzer import schema as s
+from analyzer.customers import CUSTOMER_IP, check_customers
+from analyzer.offenders import (
+    blocklist_entries,
+    network_of,
+    probe_sessions,
+    render_blocklist,
+    roll_up,
+    summarize_offenders,
+)
+from tests.conftest import SAMPLES
+
+CUSTOMERS = check_customers(
+    pd.DataFrame(
+        {
+            "customer_id": ["acme"],
+            "name": ["Acme"],
+            "domains": ["acme.example"],
+            "networks": ["100.64.3.16/28"],
+            "contact_email": ["it@acme.example"],
+        }
+    )
+)
+
+
+def probe(ip: str, reason: str, customer_ip: bool = False, **counts: int) -> dict:
+    return {
+        s.SESSION_ID: f"x-{ip}-{reason}",
+        s.CLIENT_IP: ip,
+        s.CLASS: s.SPAM_PROBE,
+        s.REASON: reason,
+        CUSTOMER_IP: customer_ip,
+        s.START: pd.Timestamp("2003-11-21", tz="UTC"),
+        s.RELAY_DENIED: counts.get("relay_denied", 0),
+        s.AUTH_FAILURES: counts.get("auth_failures", 0),
+    }
+
+
+SESSIONS = pd.DataFrame(
+    [
+        probe("100.64.3.4", s.R_AUTH_FAILURE, auth_failures=5),
+        probe("100.64.3.4", s.R_AUTH_FAILURE, auth_failures=3),
+        probe("100.64.3.9", s.R_RELAY_PROBE, relay_denied=2),
+        probe("100.64.3.20", s.R_AUTH_FAILURE, customer_ip=True, auth_failures=1),  # a customer
+        probe("192.0.2.10", s.R_SCAN),  # our own outbound address
+        probe("2001:db8:bad::2", s.R_SCAN),
+    ]
+)
+ASNS = pd.DataFrame(
+    {
+        "ip": ["100.64.3.4", "100.64.3.9"],
+        "asn": pd.array([64500, 64500], "Int64"),
+        "as_name": ["EXAMPLE-BROADBAND", "EXAMPLE-BROADBAND"],
+    }
+)
+
+
+@pytest.fixture
+def offenders() -> pd.DataFrame:
+    return summarize_offenders(probe_sessions(SESSIONS, ["192.0.2.10"]), ASNS)
+
+
+def test_networks_are_24s_and_48s():
+    assert network_of(
+        pd.Series(["100.64.3.4", "2001:db8:1:2::5", "::ffff:100.64.3.4", "x"])
+    ).tolist() == ["100.64.3.0/24", "2001:db8:1::/48", "100.64.3.0/24", pd.NA]
+
+
+def test_offenders_exclude_customers_and_our_own_addresses(offenders):
+    assert offenders["ip"].tolist() == ["100.64.3.4", "100.64.3.9", "2001:db8:bad::2"]
+    first = offenders.iloc[0]
+    assert (
+        first["probe_sessions"],
+        first["auth_failures"],
+        first["auth_failure"],
+        first["asn"],
+    ) == (2, 8, 2, 64500)
+    assert pd.isna(offenders.iloc[2]["asn"])
+
+
+def test_roll_ups(offenders):
+    by_network = roll_up(offenders, "network")
+    assert by_network[["network", "ips", "probe_sessions"]].values.tolist() == [
+        ["100.64.3.0/24", 2, 3],
+        ["2001:db8:bad::/48", 1, 1],
+    ]
+    by_asn = roll_up(offenders, "asn")
+    assert by_asn[["asn", "ips", "networks", "probe_sessions"]].values.tolist() == [
+        [64500, 2, 1, 3]
+    ]
+
+
+def test_a_network_holding_a_customer_is_never_blocked_whole(offenders):
+    entries = blocklist_entries(offenders, CUSTOMERS, ["192.0.2.10"], by="network")
+    # 100.64.3.0/24 holds acme's 100.64.3.16/28: its offenders are listed one by one
+    assert entries["entry"].tolist() == ["100.64.3.4", "100.64.3.9", "2001:db8:bad::/48"]
+    assert blocklist_entries(offenders, CUSTOMERS, [], min_sessions=2)["entry"].tolist() == [
+        "100.64.3.4"
+    ]
+
+
+def test_postfix_cidr_map_and_plain_list(offenders):
+    entries = blocklist_entries(offenders, CUSTOMERS, [])
+    postfix = render_blocklist(entries, "postfix", "test")
+    rows = [line.split("\t") for line in postfix.splitlines() if not line.startswith("#")]
+    assert [r[0] for r in rows] == ["100.64.3.4/32", "100.64.3.9/32", "2001:db8:bad::2/128"]
+    assert all(r[1].startswith("REJECT ") for r in rows)
+    for cidr, _ in rows:
+        ipaddress.ip_network(cidr)
+    assert render_blocklist(entries, "plain", "test").splitlines() == [
+        "100.64.3.4",
+        "100.64.3.9",
+        "2001:db8:bad::2",
+    ]
+    if shutil.which("postmap"):
+        path = Path(os.environ.get("TMPDIR", "/tmp")) / "relaywatch-test.cidr"
+        path.write_text(postfix)
+        found = subprocess.run(
+            ["postmap", "-q", "100.64.3.9", f"cidr:{path}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert found.stdout.startswith("REJECT")
+
+
+def test_nftables_set_loads_in_nft(offenders, tmp_path: Path):
+    text = render_blocklist(blocklist_entries(offenders, CUSTOMERS, []), "nftables", "test")
+    assert "elements = { 100.64.3.4, 100.64.3.9 }" in text
+    assert "elements = { 2001:db8:bad::2 }" in text
+    if not shutil.which("nft"):
+        if os.environ.get("CI"):
+            raise AssertionError("CI installs nftables so that nft checks the syntax")
+        pytest.skip("nft not installed (apt-get install nftables)")
+    path = tmp_path / "block.nft"
+    path.write_text(text)
+    result = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_samples_top_offenders_match_the_truth(demo_settings):
+    text, _ = jobs.export(
+        "offenders",
+        demo_settings,
+        [str(p) for p in sorted((SAMPLES / "postfix").glob("mail.log*"))],
+        jobs.ExportOptions(),
+    )
+    exported = pd.read_csv(pd.io.common.StringIO(text))
+    truth = pd.read_csv(SAMPLES / "truth" / "postfix_sessions.csv", keep_default_na=False)
+    customers = check_customers(pd.read_csv(SAMPLES / "customers.csv", dtype=str))
+    from analyzer.customers import customer_networks, match_networks
+
+    inside = match_networks(truth["client_ip"], customer_networks(customers)).notna()
+    own = truth["client_ip"].isin(demo_settings.own_outbound_ips())
+    probes = truth[(truth["class"] == "spam_probe") & ~inside & ~own]
+    expected = probes.groupby("client_ip").size().sort_values(ascending=False)
+    top = exported.head(20).set_index("ip")["probe_sessions"]
+    assert (top == expected.reindex(top.index)).all()
+    assert set(exported["ip"]) == set(expected.index)
+    # every offender has its AS from the demo database, and none is a customer's
+    assert exported.head(20)["asn"].notna().all() and exported.head(20)["as_name"].notna().all()
+    assert not match_networks(exported["ip"], customer_networks(customers)).notna().any()
