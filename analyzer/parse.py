@@ -379,8 +379,9 @@ def exim_server_per_line(lines: pd.DataFrame, sources: pd.DataFrame) -> np.ndarr
     if "format" not in sources.columns or not (sources["format"] == "exim").any():
         return None
     named = sources.set_index(s.SOURCE)
-    server = named[s.SERVER].where(named["format"] == "exim")
-    return server.reindex(lines[s.SOURCE].to_numpy()).to_numpy(dtype=object)
+    server = named[s.SERVER].astype(object).where(named["format"] == "exim", None)
+    values = server.reindex(lines[s.SOURCE].to_numpy()).to_numpy(dtype=object)
+    return np.where(pd.notna(values), values, None)
 
 
 def detect_formats(lines: pd.DataFrame, sample: int = 50) -> dict[int, str]:

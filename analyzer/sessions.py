@@ -73,11 +73,20 @@ def _codes(column: pd.Series) -> np.ndarray:
     return pd.factorize(column, use_na_sentinel=True)[0]
 
 
+def _micros(times: pd.Series) -> np.ndarray:
+    return times.dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype(np.int64)
+
+
 def number_runs(
-    frame: pd.DataFrame, keys: list[str], opens: np.ndarray, columns: list[str]
+    frame: pd.DataFrame,
+    keys: list[str],
+    opens: np.ndarray,
+    columns: list[str],
+    max_gap: pd.Timedelta | None = None,
 ) -> pd.DataFrame:
     """Sort ``frame`` by ``keys`` then ``seq`` and number the runs: a run starts where the
-    keys change or where ``opens`` is true (a connect, a message's first line).
+    keys change, where ``opens`` is true (a connect, a message's first line), or after a
+    silence longer than ``max_gap``.
 
     Returns ``columns`` of the sorted rows plus ``_session`` (0, 1, ... in sorted order).
     """
@@ -89,6 +98,9 @@ def number_runs(
         for code in codes:
             ordered = code[order]
             changed[1:] |= ordered[1:] != ordered[:-1]
+        if max_gap is not None:
+            ts = _micros(frame[s.TS])[order]
+            changed[1:] |= (ts[1:] - ts[:-1]) > max_gap / pd.Timedelta(microseconds=1)
     run = np.cumsum(changed | opens[order]) - 1
     picked = frame[columns].take(order)
     return picked.assign(**{_KEY: run}).reset_index(drop=True)
@@ -96,6 +108,8 @@ def number_runs(
 
 SESSION_COLUMNS = [
     s.RULE,
+    s.DETAIL,
+    s.COMMAND,
     s.SASL_METHOD,
     s.SERVER,
     s.PROGRAM,
@@ -143,6 +157,7 @@ def postscreen_session_keys(events: pd.DataFrame) -> pd.DataFrame:
 
 
 MESSAGE_COLUMNS = [
+    s.ORIG_RECIPIENT,
     s.SERVER,
     s.QUEUE_ID,
     s.SEQ,
@@ -190,7 +205,9 @@ def build_messages(events: pd.DataFrame, local_domains: frozenset[str]) -> pd.Da
     messages[s.SIZE] = pd.to_numeric(queued[s.SIZE], errors="coerce").groupby(queued[_MSG]).max()
 
     deliveries = lines[_flag(lines, s.EVENT, s.EV_DELIVERY)]
-    rcpt = deliveries[[_MSG, s.RECIPIENT, s.RELAY, s.DAEMON]].drop_duplicates([_MSG, s.RECIPIENT])
+    rcpt = deliveries[[_MSG, s.RECIPIENT, s.ORIG_RECIPIENT, s.RELAY, s.DAEMON]].drop_duplicates(
+        [_MSG, s.RECIPIENT]
+    )
     is_external = external_recipients(rcpt, local_domains)
     per_message = (
         pd.DataFrame(
@@ -218,8 +235,11 @@ def external_recipients(deliveries: pd.DataFrame, local_domains: frozenset[str])
     decides; without them, the transport does (smtp out vs. virtual/local/lmtp/pipe).
     """
     if local_domains:
-        domain = deliveries[s.RECIPIENT].str.extract(r"@(?P<domain>[^@]*)$")["domain"].str.lower()
-        return ~domain.isin(local_domains).fillna(False).to_numpy(dtype=bool)
+        # The address as the client gave it (Postfix orig_to=, Exim's "<...>"): an alias to
+        # elsewhere is still mail for us. A bare local part is local.
+        address = deliveries[s.ORIG_RECIPIENT].fillna(deliveries[s.RECIPIENT])
+        domain = address.str.extract(r"@(?P<domain>[^@]*)$")["domain"].str.lower()
+        return (domain.notna() & ~domain.isin(local_domains)).fillna(False).to_numpy(dtype=bool)
     relay = deliveries[s.RELAY].fillna("").str.split("[", n=1).str[0]
     return ~(relay.isin(LOCAL_TRANSPORTS) | deliveries[s.DAEMON].isin(LOCAL_TRANSPORTS)).to_numpy(
         bool
@@ -234,6 +254,14 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
     stats = keyed[s.STATS].where(ev == s.EV_DISCONNECT)
     auth = _stat(stats, "auth")
     mail = _stat(stats, "mail")
+    # Exim's "no MAIL in SMTP connection ... C=EHLO,AUTH,QUIT" lists the commands; Exim logs
+    # every failed or refused AUTH, so an AUTH in that list without such a line succeeded.
+    commands = (
+        keyed[s.DETAIL]
+        .where(keyed[s.RULE] == "exim_no_mail")
+        .str.extract(r"(?:^| )C=(?P<c>\S+)")["c"]
+    )
+    auth_commands = commands.str.count(r"(?:^|,)AUTH(?:,|$)").fillna(0)
     flags = pd.DataFrame(
         {
             _KEY: keyed[_KEY].to_numpy(),
@@ -247,7 +275,7 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
             s.MESSAGES: (ev == s.EV_CLIENT).fillna(False).to_numpy(),
             # Exim's A= may name the authenticator alone: a method is a success too.
             "sasl_ok_lines": (
-                (ev == s.EV_CLIENT)
+                ((ev == s.EV_CLIENT) | (keyed[s.RULE] == "exim_no_mail"))
                 & (keyed[s.SASL_USERNAME].notna() | keyed[s.SASL_METHOD].notna())
             )
             .fillna(False)
@@ -255,6 +283,10 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
             "stat_auth_ok": auth["ok"].fillna(0).to_numpy(),
             "stat_auth_failed": (auth["total"] - auth["ok"]).fillna(0).to_numpy(),
             "stat_mail": mail["total"].fillna(0).to_numpy(),
+            "auth_commands": auth_commands.to_numpy(dtype="float64"),
+            "auth_refused": ((ev == s.EV_PROTOCOL) & keyed[s.COMMAND].str.startswith("AUTH"))
+            .fillna(False)
+            .to_numpy(),
             "sasl_fail_lines": (ev == s.EV_SASL_FAIL).fillna(False).to_numpy(),
             s.AUTH_OUTAGES: (ev == s.EV_SASL_OUTAGE).fillna(False).to_numpy(),
             s.REJECTED: is_reject.to_numpy(),
@@ -279,10 +311,30 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
         client_host=(s.CLIENT_HOST, "first"),
         helo=(s.HELO, "first"),
     )
-    users = keyed[_flag(keyed, s.EVENT, s.EV_CLIENT)].groupby(_KEY)[s.SASL_USERNAME].first()
+    logins = _flag(keyed, s.EVENT, s.EV_CLIENT) | _flag(keyed, s.RULE, "exim_no_mail")
+    users = keyed[logins].groupby(_KEY)[s.SASL_USERNAME].first()
     out = firsts.join(sums)
     out[s.SASL_USERNAME] = users.reindex(out.index)
-    out[s.AUTH_SUCCESSES] = np.maximum(out.pop("sasl_ok_lines"), out.pop("stat_auth_ok"))
+    counts = [
+        "sasl_ok_lines",
+        "stat_auth_ok",
+        "stat_auth_failed",
+        "stat_mail",
+        "sasl_fail_lines",
+        "auth_commands",
+        "auth_refused",
+    ]
+    out[counts] = out[counts].fillna(0).astype(np.int64)
+    inferred = np.maximum(
+        out.pop("auth_commands")
+        - out.pop("auth_refused")
+        - out["sasl_fail_lines"]
+        - out[s.AUTH_OUTAGES],
+        0,
+    )
+    out[s.AUTH_SUCCESSES] = np.maximum.reduce(
+        [out.pop("sasl_ok_lines"), out.pop("stat_auth_ok"), inferred]
+    )
     # "auth=0/1" also counts an AUTH that failed because our auth server was down.
     stat_failed = np.maximum(out.pop("stat_auth_failed") - out[s.AUTH_OUTAGES], 0)
     out[s.AUTH_FAILURES] = np.maximum(out.pop("sasl_fail_lines"), stat_failed)
@@ -363,14 +415,87 @@ def _exim_lines(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return exim, logs_connections
 
 
-def exim_connection_keys(events: pd.DataFrame) -> pd.DataFrame:
-    """Exim with ``+pid +smtp_connection``: one receiving process per connection, from its
-    "SMTP connection from" line on (deliveries run in other processes)."""
+# An Exim child's lines are seconds apart; the same pid after this long is another child.
+CHILD_SILENCE = pd.Timedelta(minutes=30)
+
+
+def exim_connection_keys(
+    events: pd.DataFrame, window: pd.Timedelta = pd.Timedelta(minutes=5)
+) -> pd.DataFrame:
+    """Exim with ``+pid +smtp_connection``: the daemon logs "SMTP connection from [ip]:port"
+    under its own pid, then the child it forks handles the connection and logs the rest
+    under the child's pid (deliveries run in yet other processes).
+
+    So a session is a child's run of lines (split where the pid falls silent for longer
+    than ``CHILD_SILENCE``: pids come back on a busy server, and several "closing" lines
+    such as "dropped" then "no MAIL" follow each other), and the daemon's connection line
+    joins the first child run of the same client address and port that starts within
+    ``window`` after it. A connection line no child run follows is a session of its own (a
+    client that left before the child said anything).
+    """
     exim, logs_connections = _exim_lines(events)
     lines = exim[logs_connections]
-    return number_runs(
-        lines, [s.SERVER, s.PID], _flag(lines, s.EVENT, s.EV_CONNECT), SESSION_COLUMNS
+    window = max(window, CHILD_SILENCE)  # a child may say nothing until its command timeout
+    is_connect = _flag(lines, s.EVENT, s.EV_CONNECT)
+    children = lines[~is_connect]
+    keyed = number_runs(
+        children,
+        [s.SERVER, s.PID],
+        np.zeros(len(children), dtype=bool),
+        SESSION_COLUMNS,
+        CHILD_SILENCE,
     )
+    connects = lines[is_connect].reset_index(drop=True)
+    joined = _join_connections(connects, keyed, window)
+    unmatched = joined[s.PID + "_child"].isna().to_numpy()
+    first_new = (keyed[_KEY].max() + 1) if len(keyed) else 0
+    keys = joined["_child_key"].to_numpy(dtype="float64", copy=True)
+    keys[unmatched] = first_new + np.arange(unmatched.sum())
+    pids = joined[s.PID + "_child"].where(~unmatched, joined[s.PID])
+    opened = connects.assign(**{_KEY: keys.astype(np.int64), s.PID: pids.astype("Int64").array})
+    combined = pd.concat([opened[SESSION_COLUMNS + [_KEY]], keyed], ignore_index=True)
+    return combined.sort_values([_KEY, s.SEQ], kind="stable", ignore_index=True)
+
+
+def _join_connections(
+    connects: pd.DataFrame, keyed: pd.DataFrame, window: pd.Timedelta
+) -> pd.DataFrame:
+    """For each connection line, the child run (``_child_key``, ``pid_child``) of the same
+    server, client address and port (when both name one) that starts next within ``window``."""
+    firsts = (
+        keyed.groupby(_KEY)
+        .agg(
+            server=(s.SERVER, "first"),
+            client_ip=(s.CLIENT_IP, "first"),
+            client_port=(s.CLIENT_PORT, "first"),
+            ts=(s.TS, "min"),
+            pid=(s.PID, "first"),
+        )
+        .reset_index()
+        .rename(columns={_KEY: "_child_key", s.PID: s.PID + "_child"})
+    )
+    left = connects[[s.SERVER, s.CLIENT_IP, s.CLIENT_PORT, s.TS, s.PID]].assign(
+        _row=np.arange(len(connects))
+    )
+    result = left.assign(_child_key=np.nan, **{s.PID + "_child": pd.NA})
+    taken: set[int] = set()
+    for by in ([s.SERVER, s.CLIENT_IP, s.CLIENT_PORT], [s.SERVER, s.CLIENT_IP]):
+        pending = result[result["_child_key"].isna()]
+        free = firsts[~firsts["_child_key"].isin(taken)]
+        if pending.empty or free.empty:
+            break
+        lhs = pending[[*by, s.TS, "_row"]].dropna(subset=by)
+        rhs = free[[*by, s.TS, "_child_key", s.PID + "_child"]].dropna(subset=by)
+        lhs = lhs.astype({c: str for c in by}).sort_values(s.TS)
+        rhs = rhs.astype({c: str for c in by}).sort_values(s.TS)
+        found = pd.merge_asof(lhs, rhs, on=s.TS, by=by, direction="forward", tolerance=window)
+        found = found.dropna(subset=["_child_key"]).drop_duplicates("_child_key")
+        result = result.set_index("_row")
+        result.loc[found["_row"], "_child_key"] = found["_child_key"].to_numpy()
+        result.loc[found["_row"], s.PID + "_child"] = found[s.PID + "_child"].to_numpy()
+        result = result.reset_index()
+        taken.update(found["_child_key"].astype(int))
+    return result.sort_values("_row").reset_index(drop=True)
 
 
 def exim_unit_keys(events: pd.DataFrame, gap_seconds: int) -> pd.DataFrame:
@@ -392,7 +517,7 @@ def exim_unit_keys(events: pd.DataFrame, gap_seconds: int) -> pd.DataFrame:
     ordered = lines.take(order).reset_index(drop=True)
     server = _codes(ordered[s.SERVER])
     client = _codes(ordered[s.CLIENT_IP])
-    ts = ordered[s.TS].dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype(np.int64)
+    ts = _micros(ordered[s.TS])
     is_arrival = arrival[order]
     new = np.ones(len(ordered), dtype=bool)
     if len(ordered) > 1:

@@ -121,3 +121,18 @@ def test_samples_statuses_follow_the_story(sample, demo_settings):
     during = during.set_index("customer_id")["status"]
     assert set(during[scenario == "late_fixer"]) == {"broken"}
     assert set(during[scenario == "always_auth"]) == {"ready"}
+
+
+def test_postfix_and_exim_together_honour_per_server_dates(demo_settings):
+    # mx4 enforces from 2003-11-24, the others from 2003-11-21
+    sessions = jobs.analyse_logs(demo_settings).sessions
+    table = customer_readiness(sessions, read_customers(demo_settings.customers))
+    truth = pd.read_csv(SAMPLES / "truth" / "customers_all.csv").set_index("customer_id")
+    table = table.set_index("customer_id")
+    for column in (
+        "outbound_before",
+        "authenticated_before",
+        "outbound_after",
+        "authenticated_after",
+    ):
+        assert (table[column] == truth[column].reindex(table.index)).all(), column

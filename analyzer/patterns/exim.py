@@ -117,7 +117,9 @@ EXIM_RULES: tuple[Rule, ...] = (
         EXIM,
         s.EV_DISCONNECT,
         # +smtp_no_mail: the client left without a MAIL command.
-        rf"^no MAIL in SMTP connection from {HOST}{INTERFACE}{TAIL}$",
+        # After AUTH then QUIT the line names the login (A=): the only trace of that success.
+        rf"^no MAIL in SMTP connection from {HOST}{INTERFACE}(?: (?P<detail>(?:D=\S+ )?"
+        r"(?:A=(?P<sasl_method>[^:\s]+)(?::(?P<sasl_username>[^:\s]+)\S*)?)?.*))?$",
         (
             "no MAIL in SMTP connection from (x) [100.64.4.4]:5555 I=[192.0.2.13]:25 D=3s "
             "C=EHLO,QUIT",
@@ -155,7 +157,7 @@ EXIM_RULES: tuple[Rule, ...] = (
     Rule(
         "exim_helo_rejected",
         EXIM,
-        s.EV_REJECT,
+        s.EV_PROTOCOL,  # a malformed HELO/EHLO argument: a protocol error, not a policy
         # Exim's own HELO syntax check (no ACL, no "H="): "rejected EHLO from <host>".
         rf"^rejected (?P<stage>EHLO|HELO) from {HOST}{INTERFACE}: (?P<reply>.*)$",
         ("rejected EHLO from [100.64.9.9]:5678: syntactically invalid argument(s): WIN 4TTI",),
@@ -297,6 +299,18 @@ EXIM_RULES: tuple[Rule, ...] = (
         rf"^refused connection from {HOST}(?: \((?P<reply>[^)]*)\))?$",
         ("refused connection from [100.64.4.4] (host_reject_connection)",),
         closes=True,
+    ),
+    Rule(
+        "exim_sender_verify",
+        EXIM,
+        s.EV_INFO,
+        # Logged before the reject it causes; the reject line is the one that counts.
+        rf"^{OPT_MSGID}H={HOST}{INTERFACE}(?: F=<?[^>\s]*>?)? sender verify (?:fail|defer) "
+        r"for <(?P<sender>[^>]*)>(?:: (?P<reply>.*))?$",
+        (
+            "H=(ylmf-pc) [100.73.138.161] sender verify fail for <billing@x.invalid>: "
+            "Unrouteable address",
+        ),
     ),
     Rule(
         "exim_host_error",
