@@ -419,23 +419,20 @@ def _exim_lines(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 CHILD_SILENCE = pd.Timedelta(minutes=30)
 
 
-def exim_connection_keys(
-    events: pd.DataFrame, window: pd.Timedelta = pd.Timedelta(minutes=5)
-) -> pd.DataFrame:
+def exim_connection_keys(events: pd.DataFrame) -> pd.DataFrame:
     """Exim with ``+pid +smtp_connection``: the daemon logs "SMTP connection from [ip]:port"
     under its own pid, then the child it forks handles the connection and logs the rest
     under the child's pid (deliveries run in yet other processes).
 
     So a session is a child's run of lines (split where the pid falls silent for longer
     than ``CHILD_SILENCE``: pids come back on a busy server, and several "closing" lines
-    such as "dropped" then "no MAIL" follow each other), and the daemon's connection line
-    joins the first child run of the same client address and port that starts within
-    ``window`` after it. A connection line no child run follows is a session of its own (a
-    client that left before the child said anything).
+    such as "dropped" then "no MAIL" follow each other). The daemon's connection line joins
+    the first child run of the same client address and port that starts within
+    ``CHILD_SILENCE`` after it (a child may say nothing until its command timeout). A
+    connection line no child run follows is a session of its own (the client left first).
     """
     exim, logs_connections = _exim_lines(events)
     lines = exim[logs_connections]
-    window = max(window, CHILD_SILENCE)  # a child may say nothing until its command timeout
     is_connect = _flag(lines, s.EVENT, s.EV_CONNECT)
     children = lines[~is_connect]
     keyed = number_runs(
@@ -446,7 +443,7 @@ def exim_connection_keys(
         CHILD_SILENCE,
     )
     connects = lines[is_connect].reset_index(drop=True)
-    joined = _join_connections(connects, keyed, window)
+    joined = _join_connections(connects, keyed, CHILD_SILENCE)
     unmatched = joined[s.PID + "_child"].isna().to_numpy()
     first_new = (keyed[_KEY].max() + 1) if len(keyed) else 0
     keys = joined["_child_key"].to_numpy(dtype="float64", copy=True)
