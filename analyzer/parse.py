@@ -230,10 +230,16 @@ def match_rules(
     """
     lines = _single(raw) if isinstance(raw, pd.Series) else raw
     codes, names = pd.factorize(daemon)
+    shape_codes, shape_names = pd.factorize(pd.Series(shape, dtype=object))
+    # one pass over the lines: group rows by (daemon, shape) via a combined integer code
+    combined = np.where(codes >= 0, codes * len(shape_names) + shape_codes, -1)
+    order = np.argsort(combined, kind="stable")
+    bounds = np.searchsorted(combined[order], np.arange(len(names) * len(shape_names) + 1))
     remaining: dict[tuple[str, str], tuple[np.ndarray, pa.Array]] = {}
     for code, name in enumerate(names):
-        for kind in SKIPS:
-            rows = np.flatnonzero((codes == code) & (shape == kind))
+        for shape_code, kind in enumerate(shape_names):
+            group = code * len(shape_names) + shape_code
+            rows = np.sort(order[bounds[group]:bounds[group + 1]])
             if len(rows):
                 remaining[(name, kind)] = (rows, lines.take(pa.array(rows)))
     pieces = []
