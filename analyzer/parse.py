@@ -239,7 +239,7 @@ def match_rules(
     for code, name in enumerate(names):
         for shape_code, kind in enumerate(shape_names):
             group = code * len(shape_names) + shape_code
-            rows = np.sort(order[bounds[group]:bounds[group + 1]])
+            rows = np.sort(order[bounds[group] : bounds[group + 1]])
             if len(rows):
                 remaining[(name, kind)] = (rows, lines.take(pa.array(rows)))
     pieces = []

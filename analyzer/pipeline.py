@@ -29,11 +29,17 @@ class Analysis:
         lines: per input file, how many lines matched a rule, were ignored (other programs),
             unmatched (a Postfix line no rule knows) or malformed.
         problems: the unmatched and malformed lines themselves (source, line_no, event, raw).
+        rejects: every refused command: ``ts``, ``server``, ``client_ip``, ``sender``,
+            ``recipient``, ``reject_kind``, ``dnsbl_zone`` (who tried to relay where).
+        deliveries: every delivery attempt: ``ts``, ``server``, ``recipient``, ``relay``,
+            ``status``, ``dsn``, ``reply`` (what remote servers answered us).
     """
 
     sessions: pd.DataFrame
     lines: pd.DataFrame
     problems: pd.DataFrame
+    rejects: pd.DataFrame
+    deliveries: pd.DataFrame
 
 
 def analyse(
@@ -87,7 +93,23 @@ def analyse_events(
         .drop(columns=s.SEQ)
         .reset_index(drop=True)
     )
-    return Analysis(sessions=sessions, lines=line_summary(events, sources), problems=problems)
+    rejects = events.loc[
+        (events[s.EVENT] == s.EV_REJECT).fillna(False).to_numpy(), list(REJECT_COLUMNS)
+    ]
+    deliveries = events.loc[
+        (events[s.EVENT] == s.EV_DELIVERY).fillna(False).to_numpy(), list(DELIVERY_COLUMNS)
+    ]
+    return Analysis(
+        sessions=sessions,
+        lines=line_summary(events, sources),
+        problems=problems,
+        rejects=rejects.sort_values(s.TS, kind="stable").reset_index(drop=True),
+        deliveries=deliveries.sort_values(s.TS, kind="stable").reset_index(drop=True),
+    )
+
+
+REJECT_COLUMNS = (s.TS, s.SERVER, s.CLIENT_IP, s.SENDER, s.RECIPIENT, s.REJECT_KIND, s.DNSBL_ZONE)
+DELIVERY_COLUMNS = (s.TS, s.SERVER, s.QUEUE_ID, s.RECIPIENT, s.RELAY, s.STATUS, s.DSN, s.REPLY)
 
 
 def select_period(

@@ -1,40 +1,176 @@
-"""create_app(settings) -> Dash: the relaywatch dashboard."""
+"""create_app(settings) -> Dash: the relaywatch dashboard (one module per page in pages/)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dash
-from dash import html
+from dash import Input, Output, dcc, html
 
-from dashboard.data import CONFIG_KEY, DashboardData, load_data
+from analyzer import schema as s
+from analyzer.config import Settings
+from dashboard import ids
+from dashboard.data import CONFIG_KEY, DashboardData, current, load_data
 
 PAGES_FOLDER = Path(__file__).parent / "pages"
+NAV = (
+    ("Overview", "/"),
+    ("Relay attempts", "/relays"),
+    ("Customers", "/customers"),
+    ("Offenders", "/offenders"),
+    ("Sessions", "/sessions"),
+    ("Risk", "/risk"),
+)
 
 
 def create_app(
-    settings, data: DashboardData | None = None, progress: Callable[[Path], None] | None = None
+    settings: Settings,
+    data: DashboardData | None = None,
+    progress: Callable[[Path], None] | None = None,
 ) -> dash.Dash:
-    """Build the app; parses the configured logs now unless ``data`` is given."""
+    """Build the app; analyses the configured logs now unless ``data`` is given."""
     app = dash.Dash(
         __name__,
         use_pages=True,
         pages_folder=str(PAGES_FOLDER),
         title="relaywatch",
         serve_locally=True,  # every asset from this server: the page must work offline
+        assets_folder=str(Path(__file__).parent / "assets"),
     )
-    app.server.config[CONFIG_KEY] = data if data is not None else load_data(settings, progress)
+    loaded = data if data is not None else load_data(settings, progress)
+    app.server.config[CONFIG_KEY] = loaded
     app.layout = html.Div(
         [
-            html.Header(html.H1("relaywatch"), style={"borderBottom": "1px solid #ccc"}),
+            dcc.Store(id=ids.FILTERS, storage_type="session"),
+            html.Header(
+                [
+                    html.H1("relaywatch"),
+                    html.Nav([dcc.Link(name, href=href) for name, href in NAV]),
+                ],
+                className="topbar",
+            ),
+            filter_bar(loaded),
             dash.page_container,
         ],
-        style={
-            "fontFamily": "system-ui, sans-serif",
-            "maxWidth": "1200px",
-            "margin": "0 auto",
-            "padding": "0 16px",
-        },
+        className="shell",
     )
+    register_filter_callbacks(app)
     return app
+
+
+def filter_bar(data: DashboardData) -> html.Div:
+    """Date range, servers, classes and customers: shared by every page."""
+    sessions = data.sessions
+    first, last = data_days(data)
+    customers = data.customers
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Label("Days"),
+                    dcc.DatePickerRange(
+                        id=ids.FILTER_DATES,
+                        min_date_allowed=first,
+                        max_date_allowed=last,
+                        start_date=first,
+                        end_date=last,
+                        display_format="YYYY-MM-DD",
+                        initial_visible_month=first,
+                    ),
+                ]
+            ),
+            html.Div(
+                [
+                    html.Label("Servers"),
+                    dcc.Dropdown(
+                        id=ids.FILTER_SERVERS,
+                        multi=True,
+                        placeholder="all servers",
+                        options=sorted(sessions[s.SERVER].dropna().unique()),
+                    ),
+                ]
+            ),
+            html.Div(
+                [
+                    html.Label("Classes"),
+                    dcc.Dropdown(
+                        id=ids.FILTER_CLASSES,
+                        multi=True,
+                        placeholder="all classes",
+                        options=[{"label": c.replace("_", " "), "value": c} for c in s.CLASSES],
+                    ),
+                ]
+            ),
+            html.Div(
+                [
+                    html.Label("Customers"),
+                    dcc.Dropdown(
+                        id=ids.FILTER_CUSTOMERS,
+                        multi=True,
+                        placeholder="all customers",
+                        options=[
+                            {"label": f"{cid} {name}", "value": cid}
+                            for cid, name in zip(
+                                customers["customer_id"], customers["name"], strict=True
+                            )
+                        ],
+                    ),
+                ]
+            ),
+            html.Button("Reset", id=ids.FILTER_RESET, className="button"),
+        ],
+        className="filters",
+    )
+
+
+def data_days(data: DashboardData) -> tuple[Any, Any]:
+    """First and last local day with a session (None, None without sessions)."""
+    if data.sessions.empty:
+        return None, None
+    days = data.sessions[s.START].dt.tz_convert(data.settings.timezone)
+    return days.min().date(), days.max().date()
+
+
+def filters_from_controls(
+    start: str | None,
+    end: str | None,
+    servers: list[str] | None,
+    classes: list[str] | None,
+    customers: list[str] | None,
+) -> dict[str, Any]:
+    """The shared filters as stored (JSON) for the pages to read."""
+    return {
+        "since": start,
+        "until": end,
+        "servers": servers or [],
+        "classes": classes or [],
+        "customers": customers or [],
+    }
+
+
+def register_filter_callbacks(app: dash.Dash) -> None:
+    @app.callback(
+        Output(ids.FILTERS, "data"),
+        Input(ids.FILTER_DATES, "start_date"),
+        Input(ids.FILTER_DATES, "end_date"),
+        Input(ids.FILTER_SERVERS, "value"),
+        Input(ids.FILTER_CLASSES, "value"),
+        Input(ids.FILTER_CUSTOMERS, "value"),
+    )
+    def store_filters(start, end, servers, classes, customers):
+        return filters_from_controls(start, end, servers, classes, customers)
+
+    @app.callback(
+        Output(ids.FILTER_DATES, "start_date"),
+        Output(ids.FILTER_DATES, "end_date"),
+        Output(ids.FILTER_SERVERS, "value"),
+        Output(ids.FILTER_CLASSES, "value"),
+        Output(ids.FILTER_CUSTOMERS, "value"),
+        Input(ids.FILTER_RESET, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def reset_filters(_clicks):
+        first, last = data_days(current())
+        return first, last, [], [], []

@@ -1,39 +1,112 @@
-"""The dashboard's data: loaded once when the app is created, never at import.
+"""The dashboard's data: analysed once when the app is created (never at import), then
+filtered and summarised per request by pure functions.
 
 The loaded ``DashboardData`` hangs off the Flask app (``server.config``), so there is no
-module-level state and two apps in one process (tests) never share data.
+module-level state and two apps in one process (tests) never share data. Views of the data
+for one set of filters are cached on that object, keyed by the filters (the data itself
+never changes while the app runs: its ``version`` names it).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import flask
 import pandas as pd
 
 from analyzer import jobs
 from analyzer import schema as s
+from analyzer.asn import lookup_frame
 from analyzer.config import Settings
+from analyzer.io.asn import load_lookup
+from analyzer.io.customers import read_customers
+from analyzer.offenders import probe_sessions, summarize_offenders
+from analyzer.pipeline import Analysis, select_period
+from analyzer.readiness import as_of, customer_readiness, daily_readiness
 
 CONFIG_KEY = "relaywatch.data"
 DAY = "day"
 SESSIONS = "sessions"
+CACHE_SIZE = 32
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
+class Filters:
+    """What the shared filter bar selects (empty tuple: everything)."""
+
+    since: dt.date | None = None
+    until: dt.date | None = None
+    servers: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    customers: tuple[str, ...] = ()
+
+    @classmethod
+    def from_store(cls, data: dict[str, Any] | None) -> Filters:
+        data = data or {}
+
+        def day(value: Any) -> dt.date | None:
+            return dt.date.fromisoformat(str(value)[:10]) if value else None
+
+        def many(value: Any) -> tuple[str, ...]:
+            if not value:
+                return ()
+            return tuple(sorted(value if isinstance(value, list) else [value]))
+
+        return cls(
+            day(data.get("since")),
+            day(data.get("until")),
+            many(data.get("servers")),
+            many(data.get("classes")),
+            many(data.get("customers")),
+        )
+
+
+@dataclass
 class DashboardData:
-    """What every page reads: the settings and the classified sessions."""
+    """What every page reads. ``version`` changes when the underlying data does."""
 
     settings: Settings
-    sessions: pd.DataFrame
+    analysis: Analysis
+    customers: pd.DataFrame
+    asns: pd.DataFrame
+    version: str
+    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
+
+    @property
+    def sessions(self) -> pd.DataFrame:
+        return self.analysis.sessions
+
+    def cached(self, name: str, filters: Filters, build: Callable[[], Any]) -> Any:
+        """One view per (name, filters), the least recently used dropped first."""
+        key = (name, filters)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        value = build()
+        self._cache[key] = value
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return value
 
 
 def load_data(settings: Settings, progress: Callable[[Path], None] | None = None) -> DashboardData:
-    """Parse the configured logs (the store comes with the ingest issue)."""
+    """Parse the configured logs once (the store comes with the ingest issue)."""
     analysis = jobs.analyse_logs(settings, progress=progress)
-    return DashboardData(settings=settings, sessions=analysis.sessions)
+    customers = read_customers(settings.customers)
+    probes = probe_sessions(analysis.sessions, settings.own_outbound_ips())
+    asns = lookup_frame(probes[s.CLIENT_IP], load_lookup(settings.asn_db, settings.as_names))
+    digest = hashlib.sha256(
+        pd.util.hash_pandas_object(analysis.sessions[[s.SESSION_ID]], index=False)
+        .to_numpy()
+        .tobytes()
+    ).hexdigest()[:12]
+    return DashboardData(settings, analysis, customers, asns, digest)
 
 
 def current() -> DashboardData:
@@ -41,21 +114,104 @@ def current() -> DashboardData:
     return flask.current_app.config[CONFIG_KEY]
 
 
-def daily_class_counts(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    """Sessions per local day and class: ``day`` (date), ``class``, ``sessions``; every class
-    appears on every day (zeros included) so stacked bars line up."""
-    if sessions.empty:
+def filter_sessions(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """The sessions the filter bar selects."""
+
+    def build() -> pd.DataFrame:
+        sessions = select_period(
+            data.sessions, filters.since, filters.until, data.settings.timezone
+        )
+        for column, wanted in (
+            (s.SERVER, filters.servers),
+            (s.CLASS, filters.classes),
+            (s.CUSTOMER_ID, filters.customers),
+        ):
+            if wanted:
+                sessions = sessions[sessions[column].isin(wanted).fillna(False).to_numpy()]
+        return sessions
+
+    return data.cached("sessions", filters, build)
+
+
+def filter_events(frame: pd.DataFrame, data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """Rejects or deliveries within the filters' dates and servers."""
+    tz = data.settings.timezone
+    keep = pd.Series(True, index=frame.index)
+    if filters.since:
+        keep &= frame[s.TS] >= pd.Timestamp(filters.since).tz_localize(tz)
+    if filters.until:
+        keep &= frame[s.TS] < pd.Timestamp(filters.until + dt.timedelta(days=1)).tz_localize(tz)
+    if filters.servers:
+        keep &= frame[s.SERVER].isin(filters.servers).fillna(False)
+    return frame[keep.to_numpy()]
+
+
+def readiness_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """``relaywatch export customers`` for the filtered sessions (statuses as of ``until``)."""
+    return data.cached(
+        "readiness",
+        filters,
+        lambda: customer_readiness(
+            filter_sessions(data, filters),
+            data.customers,
+            as_of(filters.until, data.settings.timezone),
+        ),
+    )
+
+
+def readiness_daily(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    return data.cached(
+        "daily",
+        filters,
+        lambda: daily_readiness(filter_sessions(data, filters), data.settings.timezone),
+    )
+
+
+def offenders_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """``relaywatch export offenders`` for the filtered sessions."""
+    return data.cached(
+        "offenders",
+        filters,
+        lambda: summarize_offenders(
+            probe_sessions(filter_sessions(data, filters), data.settings.own_outbound_ips()),
+            data.asns,
+        ),
+    )
+
+
+def local_day(times: pd.Series, timezone: str) -> pd.Series:
+    return times.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
+
+
+def daily_counts(
+    frame: pd.DataFrame,
+    column: str,
+    categories: tuple[str, ...] | list[str],
+    timezone: str,
+    days: pd.DatetimeIndex | None = None,
+) -> pd.DataFrame:
+    """Rows per local day and ``column`` value: ``day``, ``column``, ``sessions``; every
+    category on every day (zeros included) so stacked bars line up."""
+    if frame.empty:
         return pd.DataFrame(
             {
                 DAY: pd.Series(dtype="datetime64[ns]"),
-                s.CLASS: pd.Series(dtype="string"),
+                column: pd.Series(dtype="string"),
                 SESSIONS: pd.Series(dtype="int64"),
             }
         )
-    day = sessions[s.START].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
-    counts = pd.crosstab(day.rename(DAY), sessions[s.CLASS]).reindex(
-        columns=list(s.CLASSES), fill_value=0
+    day = local_day(frame[s.START] if s.START in frame else frame[s.TS], timezone).rename(DAY)
+    counts = pd.crosstab(day, frame[column]).reindex(columns=list(categories), fill_value=0)
+    full = (
+        days
+        if days is not None
+        else pd.date_range(counts.index.min(), counts.index.max(), freq="D")
     )
-    full = pd.date_range(counts.index.min(), counts.index.max(), freq="D", name=DAY)
-    counts = counts.reindex(full, fill_value=0)
-    return counts.stack().rename(SESSIONS).reset_index().rename(columns={"level_1": s.CLASS})
+    counts = counts.reindex(full.rename(DAY), fill_value=0)
+    stacked = counts.stack().rename(SESSIONS).reset_index()
+    return stacked.rename(columns={stacked.columns[1]: column})
+
+
+def daily_class_counts(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    """Sessions per local day and class (see ``daily_counts``)."""
+    return daily_counts(sessions, s.CLASS, s.CLASSES, timezone)

@@ -1,42 +1,106 @@
-"""Overview: sessions per class per day around the enforcement date."""
+"""Overview: sessions per class per day around the date, and the numbers that matter."""
 
 from __future__ import annotations
 
 import dash
-from dash import dcc, html
+import pandas as pd
+from dash import Input, Output, callback, dcc, html
 
 from analyzer import schema as s
+from analyzer.readiness import OUTBOUND_REASONS
 from dashboard import ids
-from dashboard.data import current, daily_class_counts
-from dashboard.figures import CLASS_LABELS, sessions_per_day
+from dashboard.components import card, empty_state
+from dashboard.data import (
+    DashboardData,
+    Filters,
+    current,
+    daily_class_counts,
+    filter_events,
+    filter_sessions,
+    readiness_table,
+)
+from dashboard.figures import sessions_per_day
 
 dash.register_page(__name__, path="/", name="Overview", title="relaywatch - overview")
 
 
 def layout(**_query: str) -> html.Div:
-    data = current()
-    sessions = data.sessions
-    if sessions.empty:
-        return html.Div(
-            html.P(
-                "No SMTP sessions in the configured logs. Check `logs` in the config and "
-                "run `relaywatch patterns check` to see what was read."
-            ),
-            id=ids.OVERVIEW_EMPTY,
+    if current().sessions.empty:
+        return empty_state(
+            "No SMTP sessions in the configured logs. Check `logs` in the config "
+            "and run `relaywatch patterns check` to see what was read."
         )
-    daily = daily_class_counts(sessions, data.settings.timezone)
-    totals = sessions[s.CLASS].value_counts()
-    summary = html.Ul(
-        [
-            html.Li(f"{CLASS_LABELS[klass]}: {int(totals.get(klass, 0)):,} sessions")
-            for klass in s.CLASSES
-        ],
-        id=ids.OVERVIEW_SUMMARY,
-    )
-    figure = sessions_per_day(daily, data.settings.enforcement_date)
     return html.Div(
         [
-            summary,
-            dcc.Graph(id=ids.OVERVIEW_CLASS_CHART, figure=figure, config={"displaylogo": False}),
+            html.Div(id=ids.OVERVIEW_CARDS, className="cards"),
+            html.Div(
+                dcc.Graph(id=ids.OVERVIEW_CLASS_CHART, config={"displaylogo": False}),
+                className="section",
+            ),
         ]
     )
+
+
+def share(sessions: pd.DataFrame, period: str) -> str:
+    """Authenticated share of customers' outbound sessions in a period, as text."""
+    mine = sessions[
+        sessions[s.CUSTOMER_ID].notna().to_numpy()
+        & sessions[s.REASON].isin(OUTBOUND_REASONS).to_numpy()
+        & (sessions[s.PERIOD] == period).to_numpy()
+    ]
+    if mine.empty:
+        return "–"
+    return f"{(mine[s.CLASS] == s.AUTHENTICATED).mean() * 100:.0f} %"
+
+
+def overview_cards(data: DashboardData, filters: Filters) -> list[html.A]:
+    sessions = filter_sessions(data, filters)
+    relays = sessions[(sessions[s.RELAY_DENIED] > 0).to_numpy()]
+    unready = int((relays[s.REASON] == s.R_RELAY_DENIED).sum())
+    statuses = readiness_table(data, filters)["status"].value_counts()
+    deliveries = filter_events(data.analysis.deliveries, data, filters)
+    refused = deliveries[deliveries[s.STATUS].isin(["deferred", "bounced"]).to_numpy()]
+    return [
+        card(
+            "Authenticated share of outbound",
+            f"{share(sessions, s.BEFORE)} → {share(sessions, s.AFTER)}",
+            "customers' relayed mail, before → after the date",
+            "/customers",
+        ),
+        card(
+            "Refused relay attempts",
+            f"{len(relays):,}",
+            f"{unready:,} from unready customers, {len(relays) - unready:,} probes",
+            "/relays",
+        ),
+        card(
+            "AUTH failures",
+            f"{int(sessions[s.AUTH_FAILURES].sum()):,}",
+            f"in {int((sessions[s.REASON] == s.R_AUTH_FAILURE).sum()):,} password-guessing "
+            "sessions",
+            "/offenders",
+        ),
+        card(
+            "Customers at risk / broken",
+            f"{int(statuses.get('at_risk', 0))} / {int(statuses.get('broken', 0))}",
+            "at risk: still relaying without AUTH; broken: refused since the date",
+            "/customers",
+        ),
+        card(
+            "Own outbound IPs",
+            f"{len(data.settings.own_outbound_ips())}",
+            f"{len(refused):,} deliveries deferred or bounced by remote servers",
+            "/risk",
+        ),
+    ]
+
+
+@callback(
+    Output(ids.OVERVIEW_CLASS_CHART, "figure"),
+    Output(ids.OVERVIEW_CARDS, "children"),
+    Input(ids.FILTERS, "data"),
+)
+def update_overview(filters_data):
+    data, filters = current(), Filters.from_store(filters_data)
+    daily = daily_class_counts(filter_sessions(data, filters), data.settings.timezone)
+    return sessions_per_day(daily, data.settings.enforcement_date), overview_cards(data, filters)

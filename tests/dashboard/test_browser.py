@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
+from analyzer import jobs
 from analyzer.config import DEMO_CONFIG, load_settings
 from dashboard import ids
 from dashboard.app import create_app
+from dashboard.data import load_data
 
 ARTEFACTS = Path(__file__).resolve().parent.parent.parent / "test-artefacts"
+PAGES = {
+    "overview": ("/", ids.OVERVIEW_CLASS_CHART),
+    "relays": ("/relays", ids.RELAYS_CHART),
+    "customers": ("/customers", ids.CUSTOMERS_READINESS_CHART),
+    "offenders": ("/offenders", ids.OFFENDERS_CHART),
+    "sessions": ("/sessions", ids.SESSIONS_TABLE),
+    "risk": ("/risk", ids.RISK_DELIVERY_CHART),
+}
 
 pytestmark = pytest.mark.e2e
 
@@ -25,14 +39,101 @@ if not shutil.which("chromedriver"):
     )
 
 
-def test_overview_loads_with_the_chart_and_no_console_errors(dash_duo):
-    app = create_app(load_settings(DEMO_CONFIG, environ={}))
-    dash_duo.driver.set_window_size(1280, 900)
-    dash_duo.start_server(app)
-    dash_duo.wait_for_element(f"#{ids.OVERVIEW_CLASS_CHART} .bars", timeout=20)
-    assert len(dash_duo.find_elements(f"#{ids.OVERVIEW_CLASS_CHART} g.trace.bars")) == 3
-    summary = dash_duo.find_element(f"#{ids.OVERVIEW_SUMMARY}").text
-    assert "Authenticated:" in summary and "Spam probe:" in summary
-    assert dash_duo.get_logs() == []
+@pytest.fixture(scope="module")
+def settings():
+    return load_settings(DEMO_CONFIG, environ={})
+
+
+@pytest.fixture(scope="module")
+def data(settings):
+    return load_data(settings)
+
+
+@pytest.fixture
+def started(dash_duo, settings, data):
+    dash_duo.driver.set_window_size(1400, 1000)
+    dash_duo.start_server(create_app(settings, data))
+    return dash_duo
+
+
+def bar_heights(duo, graph_id: str) -> list[str]:
+    """The bars' SVG paths, read again if the chart re-renders while we read it."""
+    for _ in range(50):
+        try:
+            return [bar.get_attribute("d") for bar in duo.find_elements(f"#{graph_id} .bars path")]
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError("the chart never settled")
+
+
+def choose_option(duo, dropdown_id: str, text: str) -> None:
+    """Open a Dash 4 dropdown and click the option showing ``text``."""
+    duo.find_element(f"#{dropdown_id}").click()
+    for option in duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]"):
+        if option.text == text:
+            option.click()
+            break
+    else:
+        raise AssertionError(f"no option {text!r} in #{dropdown_id}")
+    duo.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+
+
+def legend(duo, graph_id: str) -> list[str]:
+    for _ in range(50):
+        try:
+            return [e.text for e in duo.find_elements(f"#{graph_id} .legendtext")]
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError("the chart never settled")
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_loads_without_console_errors(started, page):
+    path, element = PAGES[page]
+    started.wait_for_page(url=started.server_url + path, timeout=20)
+    selector = f"#{element} .main-svg" if "chart" in element else f"#{element} td"
+    started.wait_for_element(selector, timeout=20)
+    time.sleep(0.5)  # let late callbacks finish before reading the console
+    assert started.get_logs() == [], started.get_logs()
     ARTEFACTS.mkdir(exist_ok=True)
-    dash_duo.driver.save_screenshot(str(ARTEFACTS / "overview.png"))
+    started.driver.save_screenshot(str(ARTEFACTS / f"{page}.png"))
+
+
+def test_a_filter_changes_the_chart(started):
+    started.wait_for_element(f"#{ids.OVERVIEW_CLASS_CHART} .bars path", timeout=20)
+    before = bar_heights(started, ids.OVERVIEW_CLASS_CHART)
+    assert legend(started, ids.OVERVIEW_CLASS_CHART) == [
+        "Spam probe",
+        "Unauthenticated",
+        "Authenticated",
+    ]
+    choose_option(started, ids.FILTER_CLASSES, "spam probe")
+    for _ in range(40):
+        if legend(started, ids.OVERVIEW_CLASS_CHART) == ["Spam probe"]:
+            break
+        time.sleep(0.1)
+    assert legend(started, ids.OVERVIEW_CLASS_CHART) == ["Spam probe"]
+    time.sleep(0.3)
+    after = bar_heights(started, ids.OVERVIEW_CLASS_CHART)
+    assert after != before and len(after) < len(before)  # one class left of three
+    assert started.get_logs() == []
+
+
+def test_a_csv_download_equals_the_export(started, settings):
+    started.wait_for_page(url=started.server_url + "/customers", timeout=20)
+    started.wait_for_element(f"#{ids.CUSTOMERS_TABLE} td", timeout=20)
+    started.find_element(f"#{ids.CUSTOMERS_BUTTON}").click()
+    target = Path(started.download_path) / "customers.csv"
+    for _ in range(100):
+        if target.is_file() and target.stat().st_size:
+            break
+        time.sleep(0.1)
+    expected, _ = jobs.export("customers", settings, (), jobs.ExportOptions())
+    assert target.read_text(encoding="utf-8") == expected
+
+
+def test_attacker_text_shows_as_text(started, data):
+    # HELO names come from the internet; the sessions table renders them as text
+    started.wait_for_page(url=started.server_url + "/sessions", timeout=20)
+    started.wait_for_element(f"#{ids.SESSIONS_TABLE} td", timeout=20)
+    assert not started.driver.find_elements(By.CSS_SELECTOR, f"#{ids.SESSIONS_TABLE} td img")

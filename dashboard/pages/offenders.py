@@ -1,0 +1,163 @@
+"""Offenders: top sources of spam probes by IP, /24 (/48) and AS; reasons; a blocklist."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+
+from analyzer import schema as s
+from analyzer.exports import frame_to_csv
+from analyzer.offenders import (
+    AS_NAME,
+    ASN,
+    BY,
+    IP,
+    NETWORK,
+    PROBE_REASONS,
+    PROBE_SESSIONS,
+    blocklist_entries,
+    render_blocklist,
+    roll_up,
+)
+from dashboard import ids
+from dashboard.components import records, table_section
+from dashboard.data import Filters, current, daily_counts, filter_sessions, offenders_table
+from dashboard.figures import PROBE_LABELS, REASON_COLORS, stacked_daily, top_bars
+
+dash.register_page(__name__, path="/offenders", name="Offenders", title="relaywatch - offenders")
+
+BY_LABELS = {IP: "IP address", NETWORK: "Network (/24, /48)", ASN: "Autonomous system"}
+FORMATS = {"plain": "one per line", "postfix": "Postfix cidr: map", "nftables": "nftables set"}
+
+
+def layout(**_query: str) -> html.Div:
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.Label("Group by"),
+                            dcc.RadioItems(
+                                id=ids.OFFENDERS_BY,
+                                value=IP,
+                                inline=True,
+                                options=[{"label": BY_LABELS[b], "value": b} for b in BY],
+                            ),
+                        ]
+                    ),
+                    html.Div(
+                        [
+                            html.Label("Blocklist"),
+                            dcc.Dropdown(
+                                id=ids.OFFENDERS_BLOCKLIST_FORMAT,
+                                value="plain",
+                                clearable=False,
+                                options=[{"label": v, "value": k} for k, v in FORMATS.items()],
+                            ),
+                        ]
+                    ),
+                    html.Button(
+                        "Download blocklist", id=ids.OFFENDERS_BLOCKLIST_BUTTON, className="button"
+                    ),
+                    dcc.Download(id=ids.OFFENDERS_BLOCKLIST_DOWNLOAD),
+                ],
+                className="section-head section",
+            ),
+            html.Div(
+                [
+                    html.Div(
+                        dcc.Graph(id=ids.OFFENDERS_CHART, config={"displaylogo": False}),
+                        className="section",
+                    ),
+                    html.Div(
+                        dcc.Graph(id=ids.OFFENDERS_REASONS_CHART, config={"displaylogo": False}),
+                        className="section",
+                    ),
+                ],
+                className="row",
+            ),
+            table_section(
+                "Offenders (same columns as `relaywatch export offenders`)",
+                ids.OFFENDERS_TABLE,
+                ids.OFFENDERS_BUTTON,
+                ids.OFFENDERS_DOWNLOAD,
+                [],
+                "Customers' addresses and our own outbound addresses are never listed.",
+            ),
+        ]
+    )
+
+
+@callback(
+    Output(ids.OFFENDERS_CHART, "figure"),
+    Output(ids.OFFENDERS_REASONS_CHART, "figure"),
+    Output(ids.OFFENDERS_TABLE, "data"),
+    Output(ids.OFFENDERS_TABLE, "columns"),
+    Input(ids.FILTERS, "data"),
+    Input(ids.OFFENDERS_BY, "value"),
+)
+def update_offenders(filters_data, by):
+    data, filters = current(), Filters.from_store(filters_data)
+    table = roll_up(offenders_table(data, filters), by)
+    key = IP if by == IP else by
+    names = table[AS_NAME] if AS_NAME in table else None
+    chart = top_bars(
+        table,
+        key,
+        PROBE_SESSIONS,
+        f"Top sources by {BY_LABELS[by].lower()}",
+        "Spam-probe sessions",
+        names,
+    )
+    sessions = filter_sessions(data, filters)
+    probes = sessions[(sessions[s.CLASS] == s.SPAM_PROBE).to_numpy()]
+    daily = daily_counts(probes, s.REASON, PROBE_REASONS, data.settings.timezone)
+    reasons = stacked_daily(
+        daily,
+        s.REASON,
+        {r: REASON_COLORS[r] for r in PROBE_REASONS},
+        PROBE_LABELS,
+        "Spam probes per day, by reason",
+        "Sessions",
+        data.settings.enforcement_date,
+    )
+    columns = [{"name": c, "id": c} for c in table.columns]
+    return chart, reasons, records(table, data.settings.timezone), columns
+
+
+@callback(
+    Output(ids.OFFENDERS_DOWNLOAD, "data"),
+    Input(ids.OFFENDERS_BUTTON, "n_clicks"),
+    State(ids.FILTERS, "data"),
+    State(ids.OFFENDERS_BY, "value"),
+    prevent_initial_call=True,
+)
+def download_offenders(_clicks, filters_data, by):
+    data, filters = current(), Filters.from_store(filters_data)
+    table = roll_up(offenders_table(data, filters), by)
+    return {
+        "content": frame_to_csv(table, list(table.columns), data.settings.timezone),
+        "filename": f"offenders-by-{by}.csv",
+    }
+
+
+@callback(
+    Output(ids.OFFENDERS_BLOCKLIST_DOWNLOAD, "data"),
+    Input(ids.OFFENDERS_BLOCKLIST_BUTTON, "n_clicks"),
+    State(ids.FILTERS, "data"),
+    State(ids.OFFENDERS_BLOCKLIST_FORMAT, "value"),
+    State(ids.OFFENDERS_BY, "value"),
+    prevent_initial_call=True,
+)
+def download_blocklist(_clicks, filters_data, fmt, by):
+    data, filters = current(), Filters.from_store(filters_data)
+    entries = blocklist_entries(
+        offenders_table(data, filters),
+        data.customers,
+        data.settings.own_outbound_ips(),
+        by=NETWORK if by == NETWORK else IP,
+    )
+    text = render_blocklist(entries, fmt, f"relaywatch blocklist: {len(entries)} entries")
+    suffix = {"plain": "txt", "postfix": "cidr", "nftables": "nft"}[fmt]
+    return {"content": text, "filename": f"relaywatch-blocklist.{suffix}"}

@@ -1,0 +1,141 @@
+"""Relay attempts: refused relays per day (unready customers vs spam probes), who and where."""
+
+from __future__ import annotations
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, callback, dash_table, dcc, html
+
+from analyzer import schema as s
+from analyzer.exports import frame_to_csv
+from dashboard import ids
+from dashboard.components import CELL_STYLE, HEADER_STYLE, records, table_section
+from dashboard.data import (
+    DashboardData,
+    Filters,
+    current,
+    daily_counts,
+    filter_events,
+    filter_sessions,
+)
+from dashboard.figures import REASON_COLORS, REASON_LABELS, stacked_daily
+
+dash.register_page(
+    __name__, path="/relays", name="Relay attempts", title="relaywatch - relay attempts"
+)
+
+KIND = "kind"
+SENDER_COLUMNS = ["client_ip", "customer_id", "sessions", "relay_denied", "first_seen", "last_seen"]
+
+
+def layout(**_query: str) -> html.Div:
+    return html.Div(
+        [
+            html.Div(
+                dcc.Graph(id=ids.RELAYS_CHART, config={"displaylogo": False}), className="section"
+            ),
+            html.Div(
+                [
+                    table_section(
+                        "Who tried to relay",
+                        ids.RELAYS_SENDERS,
+                        ids.RELAYS_SENDERS_BUTTON,
+                        ids.RELAYS_SENDERS_DOWNLOAD,
+                        SENDER_COLUMNS,
+                        "Customers' offices refused after the date need a call; "
+                        "the others are probes.",
+                    ),
+                    html.Div(
+                        [
+                            html.H3("Where they tried to send"),
+                            dash_table.DataTable(
+                                id=ids.RELAYS_TARGETS,
+                                page_size=15,
+                                style_cell=CELL_STYLE,
+                                style_header=HEADER_STYLE,
+                                columns=[
+                                    {"name": c, "id": c} for c in ("domain", "attempts", "sources")
+                                ],
+                            ),
+                        ],
+                        className="section",
+                    ),
+                ],
+                className="row",
+            ),
+        ]
+    )
+
+
+def refused(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """Sessions with a refused relay, ``kind`` = relay_denied (a customer) or relay_probe."""
+    sessions = filter_sessions(data, filters)
+    relays = sessions[(sessions[s.RELAY_DENIED] > 0).to_numpy()]
+    kind = (relays[s.REASON] == s.R_RELAY_DENIED).map(
+        {True: s.R_RELAY_DENIED, False: s.R_RELAY_PROBE}
+    )
+    return relays.assign(**{KIND: kind.to_numpy()})
+
+
+def senders(relays: pd.DataFrame) -> pd.DataFrame:
+    grouped = relays.groupby(s.CLIENT_IP, sort=True)
+    table = grouped.agg(
+        customer_id=(s.CUSTOMER_ID, "first"),
+        sessions=(s.SESSION_ID, "size"),
+        relay_denied=(s.RELAY_DENIED, "sum"),
+        first_seen=(s.START, "min"),
+        last_seen=(s.START, "max"),
+    ).reset_index()
+    return table.sort_values(["relay_denied", s.CLIENT_IP], ascending=[False, True])[SENDER_COLUMNS]
+
+
+def targets(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    rejects = filter_events(data.analysis.rejects, data, filters)
+    relayed = rejects[(rejects[s.REJECT_KIND] == s.RK_RELAY).fillna(False).to_numpy()]
+    domain = relayed[s.RECIPIENT].str.extract(r"@(?P<d>[^@>]+)$")["d"].str.lower()
+    table = pd.DataFrame({"domain": domain, "ip": relayed[s.CLIENT_IP]}).dropna()
+    grouped = table.groupby("domain")
+    out = (
+        grouped.size()
+        .rename("attempts")
+        .to_frame()
+        .join(grouped["ip"].nunique().rename("sources"))
+        .reset_index()
+    )
+    return out.sort_values(["attempts", "domain"], ascending=[False, True])
+
+
+@callback(
+    Output(ids.RELAYS_CHART, "figure"),
+    Output(ids.RELAYS_SENDERS, "data"),
+    Output(ids.RELAYS_TARGETS, "data"),
+    Input(ids.FILTERS, "data"),
+)
+def update_relays(filters_data):
+    data, filters = current(), Filters.from_store(filters_data)
+    relays = refused(data, filters)
+    tz = data.settings.timezone
+    daily = daily_counts(relays, KIND, [s.R_RELAY_DENIED, s.R_RELAY_PROBE], tz)
+    colors = {k: REASON_COLORS[k] for k in (s.R_RELAY_DENIED, s.R_RELAY_PROBE)}
+    figure = stacked_daily(
+        daily,
+        KIND,
+        colors,
+        REASON_LABELS,
+        "Refused relay attempts per day",
+        "Sessions",
+        data.settings.enforcement_date,
+    )
+    return figure, records(senders(relays), tz), targets(data, filters).to_dict("records")
+
+
+@callback(
+    Output(ids.RELAYS_SENDERS_DOWNLOAD, "data"),
+    Input(ids.RELAYS_SENDERS_BUTTON, "n_clicks"),
+    State(ids.FILTERS, "data"),
+    prevent_initial_call=True,
+)
+def download_senders(_clicks, filters_data):
+    data, filters = current(), Filters.from_store(filters_data)
+    text = frame_to_csv(senders(refused(data, filters)), SENDER_COLUMNS, data.settings.timezone)
+    return {"content": text, "filename": "relay-senders.csv"}
