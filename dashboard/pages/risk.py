@@ -11,6 +11,8 @@ import pandas as pd
 from dash import Input, Output, callback, dash_table, dcc, html
 
 from analyzer import schema as s
+from analyzer.customers import local_domains
+from analyzer.sessions import external_recipients
 from dashboard import ids
 from dashboard.components import CELL_STYLE, HEADER_STYLE, records
 from dashboard.data import (
@@ -88,8 +90,19 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-def server_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
+def outbound_deliveries(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """Delivery attempts to other domains (mail for our customers is not our reputation)."""
     deliveries = filter_events(data.analysis.deliveries, data, filters)
+    domains = local_domains(data.customers, data.settings.local_domains)
+    return deliveries[
+        external_recipients(
+            deliveries.assign(**{s.ORIG_RECIPIENT: pd.NA, s.DAEMON: pd.NA}), domains
+        )
+    ]
+
+
+def server_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    deliveries = outbound_deliveries(data, filters)
     if deliveries.empty:
         return pd.DataFrame(columns=SERVER_COLUMNS)
     counts = pd.crosstab(deliveries[s.SERVER], deliveries[s.STATUS]).reindex(
@@ -130,7 +143,7 @@ def account_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
 )
 def update_risk(filters_data):
     data, filters = current(), Filters.from_store(filters_data)
-    deliveries = filter_events(data.analysis.deliveries, data, filters)
+    deliveries = outbound_deliveries(data, filters)
     refused = deliveries[deliveries[s.STATUS].isin(["deferred", "bounced"]).to_numpy()]
     daily = daily_counts(refused, s.STATUS, ["deferred", "bounced"], data.settings.timezone)
     tz = data.settings.timezone
