@@ -220,6 +220,52 @@ def export(
         click.echo(f"relaywatch: {note}", err=True)
 
 
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="TOML config (default: $RELAYWATCH_CONFIG, ./relaywatch.toml, else the demo).",
+)
+@period_options
+@click.option("--to", "to", multiple=True, help="recipient (repeatable; default: mail.to).")
+@click.option(
+    "--eml",
+    type=click.Path(dir_okay=False),
+    help="write the message to this .eml file instead of sending it.",
+)
+@_reports_errors
+def report(
+    config_path: str | None,
+    since: str | None,
+    until: str | None,
+    to: tuple[str, ...],
+    eml: str | None,
+) -> None:
+    """Mail the summary of the last complete day (or --since/--until) to the admins.
+
+    Compares the period with the 7 days before; sends through [mail] with STARTTLS and AUTH
+    (password from $RELAYWATCH_SMTP_PASSWORD or mail.password_file). A message that cannot
+    be sent is kept in the spool folder and the command exits with status 2.
+
+    Example:
+
+        relaywatch report --eml summary.eml
+    """
+    from analyzer import jobs
+
+    settings = load_settings(config_path)
+    line = jobs.nightly(
+        settings,
+        parse_date(since, "--since") if since else None,
+        parse_date(until, "--until") if until else None,
+        to,
+        Path(eml) if eml else None,
+        progress=_progress(),
+    )
+    click.echo(f"relaywatch: {line}", err=True)
+
+
 @cli.group("asn-db")
 def asn_db() -> None:
     """The IP-to-ASN database (pyasn format).

@@ -59,6 +59,11 @@ class MailConfig:
     starttls: bool = True
     username: str | None = None
     password_env: str = "RELAYWATCH_SMTP_PASSWORD"
+    password_file: Path | None = None
+    cafile: Path | None = None  # a private CA for the server's certificate
+    timeout: float = 30.0
+    retries: int = 3
+    spool: Path | None = None  # where unsent mail is kept (default: <store>/spool)
     from_addr: str = "relaywatch@localhost"
     to: tuple[str, ...] = ()
 
@@ -228,7 +233,20 @@ _SECTION_KEYS = {
     "exim": {"session_gap_seconds"},
     "reject_patterns": set(REJECT_KIND_KEYS),
     "dnsbl": {"zones", "nameservers"},
-    "mail": {"host", "port", "starttls", "username", "password_env", "from", "to"},
+    "mail": {
+        "host",
+        "port",
+        "starttls",
+        "username",
+        "password_env",
+        "password_file",
+        "cafile",
+        "timeout",
+        "retries",
+        "spool",
+        "from",
+        "to",
+    },
     "dashboard": {"host", "port", "url"},
     "server": {"outbound_ip", "enforcement_date", "logs"},
 }
@@ -289,12 +307,14 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
     _check_keys(data, _TOP_KEYS, where)
     base = config_path.parent if config_path else Path(".")
 
-    def path_of(key: str) -> Path | None:
-        value = data.get(key)
+    def relative(value: Any) -> Path | None:
         if value in (None, ""):
             return None
         path = Path(str(value)).expanduser()
         return path if path.is_absolute() else base / path
+
+    def path_of(key: str) -> Path | None:
+        return relative(data.get(key))
 
     servers = {}
     raw_servers = data.get("servers", {})
@@ -355,6 +375,11 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
                 starttls=_boolean(mail.get("starttls", True), "mail.starttls"),
                 username=mail.get("username"),
                 password_env=str(mail.get("password_env", MailConfig().password_env)),
+                password_file=relative(mail.get("password_file")),
+                cafile=relative(mail.get("cafile")),
+                timeout=float(mail.get("timeout", MailConfig().timeout)),
+                retries=int(mail.get("retries", MailConfig().retries)),
+                spool=relative(mail.get("spool")),
                 from_addr=str(mail.get("from", MailConfig().from_addr)),
                 to=_strings(mail.get("to", []), "mail.to"),
             ),

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,12 @@ from analyzer import schema as s
 from analyzer.asn import HOW_TO_GET_ONE, location_dump_tables, lookup_frame
 from analyzer.config import Settings
 from analyzer.coverage import ignored_programs, rule_counts
-from analyzer.errors import InputError
+from analyzer.customers import local_domains
+from analyzer.errors import ConfigError, InputError
 from analyzer.exports import frame_to_csv, sessions_to_csv
 from analyzer.io.asn import load_lookup, location_dump_lines, mrt_prefixes, write_asn_db
 from analyzer.io.customers import read_customers
+from analyzer.io.mailer import MailError, send_message, smtp_password, spool_message, write_eml
 from analyzer.io.sources import expand_logs, label_sources, read_logs
 from analyzer.offenders import (
     IP,
@@ -42,6 +45,7 @@ from analyzer.readiness import (
     daily_readiness,
     filter_status,
 )
+from analyzer.report import build_report, compose_message, default_period
 
 logger = logging.getLogger(__name__)
 
@@ -202,3 +206,57 @@ def build_asn_database(
         )
     count, named = write_asn_db(out, names_out, prefixes, names, source)
     return count, named, source
+
+
+def nightly(
+    settings: Settings,
+    since: dt.date | None,
+    until: dt.date | None,
+    to: Sequence[str] = (),
+    eml: Path | None = None,
+    now: pd.Timestamp | None = None,
+    environ: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> str:
+    """``relaywatch report``: build the summary, then write it to ``eml`` or send it.
+
+    Returns one line for the user. A message that cannot be sent is spooled first, then
+    ``MailError`` says so (the caller exits non-zero).
+    """
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    customers = read_customers(settings.customers)
+    paths = log_paths(settings)
+    lines, sources = read_inputs(paths, settings, progress)
+    analysis = analyse(lines, sources, customers, settings)
+    if since is None or until is None:
+        first, last = default_period(analysis.sessions, settings.timezone, now)
+        since, until = since or first, until or last
+    probes = probe_sessions(analysis.sessions, settings.own_outbound_ips())
+    asns = lookup_frame(probes[s.CLIENT_IP], load_lookup(settings.asn_db, settings.as_names))
+    report = build_report(
+        analysis.sessions,
+        analysis.deliveries,
+        customers,
+        asns,
+        since,
+        until,
+        settings.timezone,
+        settings.own_outbound_ips(),
+        local_domains(customers, settings.local_domains),
+        settings.dashboard.url,
+    )
+    recipients = tuple(to) or settings.mail.to
+    if not recipients and eml is None:
+        raise ConfigError("no recipients: set mail.to in the config or pass --to")
+    message = compose_message(report, settings.mail.from_addr, recipients, now)
+    if eml is not None:
+        write_eml(message, eml)
+        return f"{report.title}: written to {eml}"
+    password = smtp_password(settings.mail, os.environ if environ is None else environ)
+    try:
+        send_message(message, settings.mail, password)
+    except MailError as exc:
+        folder = settings.mail.spool or (settings.store or Path(".")) / "spool"
+        kept = spool_message(message, folder, now.strftime("%Y%m%dT%H%M%SZ"))
+        raise MailError(f"{exc}; the message is kept in {kept}") from None
+    return f"{report.title}: sent to {', '.join(recipients)}"

@@ -237,10 +237,10 @@ def external_recipients(deliveries: pd.DataFrame, local_domains: frozenset[str])
     if local_domains:
         # The address as the client gave it (Postfix orig_to=, Exim's "<...>"): an alias to
         # elsewhere is still mail for us. A bare local part is local.
-        address = deliveries[s.ORIG_RECIPIENT].fillna(deliveries[s.RECIPIENT])
+        address = deliveries[s.ORIG_RECIPIENT].fillna(deliveries[s.RECIPIENT]).astype("string")
         domain = address.str.extract(r"@(?P<domain>[^@]*)$")["domain"].str.lower()
         return (domain.notna() & ~domain.isin(local_domains)).fillna(False).to_numpy(dtype=bool)
-    relay = deliveries[s.RELAY].fillna("").str.split("[", n=1).str[0]
+    relay = deliveries[s.RELAY].astype("string").fillna("").str.split("[", n=1).str[0]
     return ~(relay.isin(LOCAL_TRANSPORTS) | deliveries[s.DAEMON].isin(LOCAL_TRANSPORTS)).to_numpy(
         bool
     )

@@ -1,0 +1,117 @@
+"""Sending the summary: SMTP with STARTTLS (certificate verified) and AUTH, retries with
+backoff; what cannot be sent is kept in a spool folder, nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import tempfile
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+from analyzer.config import MailConfig
+from analyzer.errors import AnalyzerError, ConfigError
+
+
+class MailError(AnalyzerError):
+    """The message could not be delivered to the SMTP server."""
+
+
+def smtp_password(mail: MailConfig, environ: dict[str, str] | os._Environ) -> str | None:
+    """The password from ``password_file`` or the environment variable ``password_env``;
+    never from the config file itself, never echoed."""
+    if mail.username is None:
+        return None
+    if mail.password_file is not None:
+        try:
+            return mail.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"mail.password_file {mail.password_file}: {exc.strerror}") from None
+    value = environ.get(mail.password_env)
+    if not value:
+        raise ConfigError(
+            f"mail.username is set but ${mail.password_env} is empty (or set mail.password_file)"
+        )
+    return value
+
+
+def send_message(
+    message: EmailMessage,
+    mail: MailConfig,
+    password: str | None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Deliver ``message`` to the configured server, trying ``mail.retries`` times.
+
+    Raises:
+        MailError: with one line saying why (wrong password: no retry).
+    """
+    context = ssl.create_default_context(cafile=str(mail.cafile) if mail.cafile else None)
+    last = "no attempt made"
+    for attempt in range(max(1, mail.retries)):
+        if attempt:
+            sleep(min(2**attempt, 30))
+        try:
+            with smtplib.SMTP(mail.host, mail.port, timeout=mail.timeout) as smtp:
+                smtp.ehlo()
+                if mail.starttls:
+                    smtp.starttls(context=context)
+                    smtp.ehlo()
+                if mail.username:
+                    _login(smtp, mail.username, password or "")
+                smtp.send_message(message)
+            return
+        except smtplib.SMTPAuthenticationError as exc:
+            raise MailError(
+                f"SMTP server {mail.host}:{mail.port} refused the login "
+                f"{mail.username!r}: {exc.smtp_code}"
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise MailError(
+                f"SMTP server {mail.host}:{mail.port}: certificate not trusted "
+                f"({exc.verify_message}); set mail.cafile for a private CA"
+            ) from None
+        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+            last = str(exc) or type(exc).__name__
+    raise MailError(
+        f"could not send to {mail.host}:{mail.port} after {max(1, mail.retries)} attempt(s): {last}"
+    )
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """One AUTH with one mechanism: smtplib's login() would try every mechanism in turn
+    after a refusal, which some servers answer by hanging up, hiding the real cause."""
+    advertised = smtp.esmtp_features.get("auth", "").upper().split()
+    smtp.user, smtp.password = user, password
+    for name, method in (("PLAIN", smtp.auth_plain), ("LOGIN", smtp.auth_login)):
+        if name in advertised:
+            smtp.auth(name, method)
+            return
+    smtp.login(user, password)  # CRAM-MD5 or whatever the server offers
+
+
+def write_eml(message: EmailMessage, path: Path) -> Path:
+    """Write the message as an .eml file, atomically (write aside, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(message.as_bytes())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def spool_message(message: EmailMessage, folder: Path, stamp: str) -> Path:
+    """Keep an unsent message in the spool folder (``relaywatch-<stamp>.eml``)."""
+    try:
+        return write_eml(message, folder / f"relaywatch-{stamp}.eml")
+    except OSError as exc:
+        raise MailError(
+            f"could not send, and could not spool to {folder}: {exc.strerror}"
+        ) from None

@@ -1,0 +1,328 @@
+"""The nightly summary: what happened in a period, compared with the 7 days before.
+
+``build_report`` turns the analysis into a ``Report`` (plain data, bounded: top-N lists);
+``render_text`` / ``render_html`` write it through Jinja2 templates (HTML autoescaped:
+HELO names and addresses are written by attackers); ``compose_message`` makes the
+multipart/alternative mail with inline charts and the call list as a CSV attachment.
+Nothing here sends anything: ``analyzer.io.mailer`` does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+import jinja2
+import pandas as pd
+
+from analyzer import schema as s
+from analyzer.exports import frame_to_csv, to_iso
+from analyzer.offenders import AS_NAME, ASN, probe_sessions, summarize_offenders
+from analyzer.pipeline import select_period
+from analyzer.readiness import CUSTOMER_EXPORT_COLUMNS, as_of, customer_readiness
+from analyzer.sessions import external_recipients
+
+BASELINE_DAYS = 7
+TOP = 10
+# Remote replies that blame our reputation (issue 7 refines these into providers).
+BLOCKLIST_TEXT = (
+    r"(?i)blocked using|listed (?:at|in|on)|block ?list|black ?list|\bRBL\b|"
+    r"spamhaus|spamcop|barracuda|TSS?0[34]|RTR:|S3140|5\.7\.606|reputation"
+)
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("analyzer", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    """One period's summary (all lists already cut to their top entries)."""
+
+    since: dt.date
+    until: dt.date
+    baseline_days: int
+    timezone: str
+    classes: list[dict] = field(default_factory=list)  # class, label, count, baseline_per_day
+    relays_customers: int = 0
+    relays_probes: int = 0
+    auth_failures: int = 0
+    auth_failures_baseline: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+    status_changes: list[dict] = field(default_factory=list)
+    call_list: pd.DataFrame = field(default_factory=pd.DataFrame)
+    new_offenders: list[dict] = field(default_factory=list)
+    top_asns: list[dict] = field(default_factory=list)
+    account_jumps: list[dict] = field(default_factory=list)
+    servers: list[dict] = field(default_factory=list)
+    dashboard_url: str | None = None
+    daily_classes: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def call_rows(self) -> list[dict]:
+        """The call list as the mail shows it (local ISO times, empty cells for none)."""
+        if self.call_list.empty:
+            return []
+        rows = self.call_list.assign(
+            last_unauthenticated=to_iso(self.call_list["last_unauthenticated"], self.timezone)
+        )
+        return rows.to_dict("records")
+
+    @property
+    def title(self) -> str:
+        days = f"{self.since}" if self.since == self.until else f"{self.since} – {self.until}"
+        return f"relaywatch summary for {days}"
+
+
+def default_period(
+    sessions: pd.DataFrame, timezone: str, now: pd.Timestamp
+) -> tuple[dt.date, dt.date]:
+    """The last complete local day: yesterday for live logs, else the day before the last
+    session of the logs."""
+    today = now.tz_convert(timezone).date()
+    if len(sessions):
+        last = sessions[s.START].max().tz_convert(timezone).date()
+        today = min(today, last)
+    day = today - dt.timedelta(days=1)
+    return day, day
+
+
+def build_report(
+    sessions: pd.DataFrame,
+    deliveries: pd.DataFrame,
+    customers: pd.DataFrame,
+    asns: pd.DataFrame,
+    since: dt.date,
+    until: dt.date,
+    timezone: str,
+    own_ips: tuple[str, ...] = (),
+    local_domains: frozenset[str] = frozenset(),
+    dashboard_url: str | None = None,
+) -> Report:
+    """Summarise [since, until] (local days) against the ``BASELINE_DAYS`` before it."""
+    start = since - dt.timedelta(days=BASELINE_DAYS)
+    period = select_period(sessions, since, until, timezone)
+    baseline = select_period(sessions, start, since - dt.timedelta(days=1), timezone)
+    classes = [
+        {
+            "class": c,
+            "count": int((period[s.CLASS] == c).sum()),
+            "baseline_per_day": round((baseline[s.CLASS] == c).sum() / BASELINE_DAYS, 1),
+        }
+        for c in s.CLASSES
+    ]
+    relays = period[(period[s.RELAY_DENIED] > 0).to_numpy()]
+    unready = int((relays[s.REASON] == s.R_RELAY_DENIED).sum())
+
+    upto = sessions[sessions[s.START] < as_of(until, timezone)]
+    before = sessions[sessions[s.START] < as_of(since - dt.timedelta(days=1), timezone)]
+    now_table = customer_readiness(upto, customers, as_of(until, timezone))
+    then_table = customer_readiness(
+        before, customers, as_of(since - dt.timedelta(days=1), timezone)
+    )
+    changed = now_table.merge(
+        then_table[["customer_id", "status"]], on="customer_id", suffixes=("", "_before")
+    )
+    changed = changed[changed["status"] != changed["status_before"]]
+    call_list = now_table[now_table["status"].isin(["broken", "at_risk"]).to_numpy()]
+    call_list = call_list.sort_values(["status", "last_unauthenticated"], ascending=[True, False])
+
+    probes_now = probe_sessions(period, own_ips)
+    earlier = set(
+        probe_sessions(
+            sessions[sessions[s.START] < as_of(since - dt.timedelta(days=1), timezone)], own_ips
+        )[s.CLIENT_IP]
+    )
+    offenders = summarize_offenders(probes_now, asns)
+    helos = probes_now.groupby(s.CLIENT_IP)[s.HELO].agg(
+        lambda v: v.mode().iloc[0] if v.notna().any() else None
+    )
+    fresh = offenders[~offenders["ip"].isin(earlier)].head(TOP)
+    new_offenders = [
+        {
+            "ip": r.ip,
+            "asn": None if pd.isna(r.asn) else int(r.asn),
+            "as_name": None if pd.isna(r.as_name) else str(r.as_name),
+            "sessions": int(r.probe_sessions),
+            "helo": _text(helos.get(r.ip)),
+        }
+        for r in fresh.itertuples(index=False)
+    ]
+    by_asn = (
+        offenders.dropna(subset=[ASN])
+        .groupby(ASN)
+        .agg(sessions=("probe_sessions", "sum"), ips=("ip", "nunique"), name=(AS_NAME, "first"))
+    )
+    top_asns = [
+        {
+            "asn": int(a),
+            "name": str(r["name"]) if pd.notna(r["name"]) else "",
+            "sessions": int(r.sessions),
+            "ips": int(r.ips),
+        }
+        for a, r in by_asn.sort_values("sessions", ascending=False).head(5).iterrows()
+    ]
+
+    return Report(
+        since=since,
+        until=until,
+        baseline_days=BASELINE_DAYS,
+        timezone=timezone,
+        classes=classes,
+        relays_customers=unready,
+        relays_probes=len(relays) - unready,
+        auth_failures=int(period[s.AUTH_FAILURES].sum()),
+        auth_failures_baseline=round(float(baseline[s.AUTH_FAILURES].sum()) / BASELINE_DAYS, 1),
+        statuses={k: int(v) for k, v in now_table["status"].value_counts().items()},
+        status_changes=[
+            {"customer_id": r.customer_id, "name": r.name, "from": r.status_before, "to": r.status}
+            for r in changed.head(2 * TOP).itertuples(index=False)
+        ],
+        call_list=call_list.head(2 * TOP),
+        new_offenders=new_offenders,
+        top_asns=top_asns,
+        account_jumps=_account_jumps(period, baseline),
+        servers=_servers(deliveries, since, until, timezone, local_domains),
+        dashboard_url=dashboard_url,
+        daily_classes=_daily_classes(sessions, start, until, timezone),
+    )
+
+
+def _account_jumps(period: pd.DataFrame, baseline: pd.DataFrame) -> list[dict]:
+    """Logins whose recipients in the period are far above their own daily average."""
+    now = period.groupby(s.SASL_USERNAME)[s.RECIPIENTS].sum()
+    usual = baseline.groupby(s.SASL_USERNAME)[s.RECIPIENTS].sum() / BASELINE_DAYS
+    table = pd.DataFrame({"recipients": now, "usual_per_day": usual.reindex(now.index).fillna(0)})
+    jumped = table[(table["recipients"] >= 50) & (table["recipients"] > 3 * table["usual_per_day"])]
+    jumped = jumped.sort_values("recipients", ascending=False).head(TOP)
+    return [
+        {
+            "login": login,
+            "recipients": int(r.recipients),
+            "usual_per_day": round(float(r.usual_per_day), 1),
+        }
+        for login, r in jumped.iterrows()
+    ]
+
+
+def _servers(
+    deliveries: pd.DataFrame,
+    since: dt.date,
+    until: dt.date,
+    timezone: str,
+    local_domains: frozenset[str],
+) -> list[dict]:
+    """Deliveries to other domains per server, and how many replies blame a blocklist."""
+    frame = deliveries.rename(columns={s.TS: s.START})
+    frame = select_period(frame, since, until, timezone)
+    outbound = frame[
+        external_recipients(
+            frame.assign(**{s.ORIG_RECIPIENT: pd.NA, s.DAEMON: pd.NA}), local_domains
+        )
+    ]
+    rows = []
+    for server, part in outbound.groupby(s.SERVER, sort=True):
+        refused = part[part[s.STATUS].isin(["deferred", "bounced"]).to_numpy()]
+        blamed = refused[s.REPLY].fillna("").str.contains(BLOCKLIST_TEXT, regex=True)
+        rows.append(
+            {
+                "server": server,
+                "deliveries": len(part),
+                "deferred": int((part[s.STATUS] == "deferred").sum()),
+                "bounced": int((part[s.STATUS] == "bounced").sum()),
+                "blocklist": int(blamed.sum()),
+            }
+        )
+    return rows
+
+
+def _daily_classes(
+    sessions: pd.DataFrame, start: dt.date, until: dt.date, timezone: str
+) -> pd.DataFrame:
+    window = select_period(sessions, start, until, timezone)
+    day = window[s.START].dt.tz_convert(timezone).dt.date
+    table = pd.crosstab(day, window[s.CLASS]).reindex(columns=list(s.CLASSES), fill_value=0)
+    days = [start + dt.timedelta(days=i) for i in range((until - start).days + 1)]
+    return table.reindex(days, fill_value=0)
+
+
+def render_text(report: Report) -> str:
+    return _TEMPLATES.get_template("report.txt.j2").render(r=report, labels=LABELS)
+
+
+def render_html(report: Report, chart_cid: str | None) -> str:
+    return _TEMPLATES.get_template("report.html.j2").render(
+        r=report, labels=LABELS, chart_cid=chart_cid
+    )
+
+
+LABELS = {
+    s.AUTHENTICATED: "Authenticated",
+    s.UNAUTHENTICATED: "Unauthenticated",
+    s.SPAM_PROBE: "Spam probes",
+}
+CLASS_COLORS = {s.AUTHENTICATED: "#2e7d32", s.UNAUTHENTICATED: "#f9a825", s.SPAM_PROBE: "#c62828"}
+
+
+def class_chart_png(report: Report) -> bytes:
+    """Sessions per class per day over the baseline and the period (matplotlib, no browser)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    table = report.daily_classes
+    figure, axis = plt.subplots(figsize=(7, 2.8), dpi=100)
+    bottom = None
+    labels = [d.strftime("%a %d") for d in table.index]
+    for klass in s.CLASSES:
+        values = table[klass].to_numpy()
+        axis.bar(labels, values, bottom=bottom, color=CLASS_COLORS[klass], label=LABELS[klass])
+        bottom = values if bottom is None else bottom + values
+    axis.set_title("Sessions per day (last bars: the report period)", fontsize=10)
+    axis.legend(fontsize=8, frameon=False, ncol=3)
+    axis.tick_params(labelsize=8)
+    axis.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def compose_message(
+    report: Report, sender: str, recipients: tuple[str, ...], now: pd.Timestamp
+) -> EmailMessage:
+    """multipart/mixed: alternative (text, related(html, chart)) + the call list as CSV."""
+    message = EmailMessage()
+    message["Subject"] = report.title
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = format_datetime(now.to_pydatetime())
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    cid = make_msgid(idstring="classes")
+    message.set_content(render_text(report))
+    message.add_alternative(render_html(report, cid[1:-1]), subtype="html")
+    message.get_payload()[1].add_related(
+        class_chart_png(report), "image", "png", cid=cid, filename="sessions.png"
+    )
+    columns = list(CUSTOMER_EXPORT_COLUMNS)
+    table = report.call_list if len(report.call_list) else pd.DataFrame(columns=columns)
+    message.add_attachment(
+        frame_to_csv(table, columns, report.timezone).encode("utf-8"),
+        maintype="text",
+        subtype="csv",
+        filename=f"customers-at-risk-{report.until}.csv",
+    )
+    return message
+
+
+def _text(value: object) -> str | None:
+    """A cell as text for the templates (None for missing, never pandas' NA)."""
+    return None if value is None or pd.isna(value) else str(value)

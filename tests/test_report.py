@@ -1,0 +1,257 @@
+"""The nightly summary: contents against the exports, escaping, and delivery over
+STARTTLS + AUTH to a real SMTP server (aiosmtpd) on 127.0.0.1, failures included."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email
+import io
+import socket
+import ssl
+from email import policy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from analyzer import jobs
+from analyzer import schema as s
+from analyzer.cli import cli
+from analyzer.config import MailConfig
+from analyzer.io.mailer import MailError
+from analyzer.report import build_report, render_html
+from tests.conftest import parse_texts
+
+DAY = dt.date(2003, 11, 26)  # the cracked account's busiest day in the samples
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 made in the test (and trusted through mail.cafile)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relaywatch test SMTP")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "smtp.pem", tmp_path / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.messages.append(envelope.original_content or envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(tmp_path: Path):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == b"reports"
+            and auth_data.password == b"s3cret"
+        )
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
+
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=context,
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_require_tls=True,
+    )
+    controller.start()
+    yield inbox, port, cert
+    controller.stop()
+
+
+def mail_settings(demo_settings, tmp_path: Path, port: int, cafile: Path, retries: int = 2):
+    mail = MailConfig(
+        host="127.0.0.1",
+        port=port,
+        starttls=True,
+        username="reports",
+        cafile=cafile,
+        timeout=5,
+        retries=retries,
+        spool=tmp_path / "spool",
+        from_addr="relaywatch@provider.example",
+        to=("postmaster@provider.example",),
+    )
+    return dataclasses.replace(demo_settings, mail=mail, store=tmp_path / "store")
+
+
+def test_the_report_is_sent_over_starttls_with_auth(demo_settings, tmp_path, smtp_server):
+    inbox, port, cert = smtp_server
+    settings = mail_settings(demo_settings, tmp_path, port, cert)
+    line = jobs.nightly(settings, DAY, DAY, environ={"RELAYWATCH_SMTP_PASSWORD": "s3cret"})
+    assert "sent to postmaster@provider.example" in line
+    assert len(inbox.messages) == 1
+    message = email.message_from_bytes(inbox.messages[0], policy=policy.default)
+    assert [p.get_content_type() for p in message.walk()] == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "multipart/related",
+        "text/html",
+        "image/png",
+        "text/csv",
+    ]
+    assert message["Subject"] == "relaywatch summary for 2003-11-26"
+    assert len(inbox.messages[0]) < 300_000
+
+    # key numbers equal what the exports say for that day
+    text = message.get_body(("plain",)).get_content()
+    sessions_csv, _ = jobs.export(
+        "sessions", settings, (), jobs.ExportOptions(since=DAY, until=DAY)
+    )
+    exported = pd.read_csv(io.StringIO(sessions_csv))
+    for klass, label in ((s.AUTHENTICATED, "Authenticated"), (s.SPAM_PROBE, "Spam probes")):
+        count = int((exported["class"] == klass).sum())
+        assert f"{label:<16} {count:7d}" in text
+    assert "sales@bluebird-travel.example" in text  # the cracked account's volume jumped
+    html = message.get_body(("html",)).get_content()
+    cid = message.get_payload()[0].get_payload()[1].get_payload()[1]["Content-ID"].strip("<>")
+    assert f'src="cid:{cid}"' in html
+    attachment = next(p for p in message.walk() if p.get_content_type() == "text/csv")
+    call_list = pd.read_csv(io.StringIO(attachment.get_content()))
+    expected, _ = jobs.export(
+        "customers", settings, (), jobs.ExportOptions(statuses=("at_risk", "broken"), until=DAY)
+    )
+    assert set(call_list["customer_id"]) == set(pd.read_csv(io.StringIO(expected))["customer_id"])
+
+
+def test_a_wrong_password_is_one_line_exit_2_and_the_message_is_spooled(
+    demo_settings, tmp_path, smtp_server, monkeypatch
+):
+    inbox, port, cert = smtp_server
+    config = tmp_path / "relaywatch.toml"
+    demo = demo_settings.config_path.parent
+    config.write_text(
+        f'logs = ["{demo}/postfix/mail.log*"]\ncustomers = "{demo}/customers.csv"\n'
+        f'year = 2003\ntimezone = "America/New_York"\nstore = "{tmp_path}/store"\n'
+        f'[mail]\nhost = "127.0.0.1"\nport = {port}\nusername = "reports"\ncafile = "{cert}"\n'
+        'to = ["postmaster@provider.example"]\nretries = 1\ntimeout = 5\n'
+    )
+    monkeypatch.setenv("RELAYWATCH_SMTP_PASSWORD", "not-the-s3cret-b81f")
+    result = CliRunner().invoke(
+        cli, ["report", "--config", str(config), "--since", str(DAY), "--until", str(DAY)]
+    )
+    assert result.exit_code == 2
+    assert "refused the login 'reports'" in result.stderr
+    assert "not-the-s3cret-b81f" not in result.stderr  # secrets never in messages
+    assert len(result.stderr.strip().splitlines()) == 1
+    spooled = list((tmp_path / "store" / "spool").glob("relaywatch-*.eml"))
+    assert len(spooled) == 1 and b"relaywatch summary" in spooled[0].read_bytes()
+    assert inbox.messages == []
+
+
+def test_a_dead_server_fails_after_the_retries_and_spools(demo_settings, tmp_path):
+    settings = mail_settings(demo_settings, tmp_path, free_port(), None, retries=2)
+    with pytest.raises(MailError, match=r"after 2 attempt\(s\).*kept in .*spool"):
+        jobs.nightly(settings, DAY, DAY, environ={"RELAYWATCH_SMTP_PASSWORD": "x"})
+    assert len(list((tmp_path / "spool").glob("*.eml"))) == 1
+
+
+def test_an_untrusted_certificate_is_refused(demo_settings, tmp_path, smtp_server):
+    _, port, _ = smtp_server
+    settings = mail_settings(demo_settings, tmp_path, port, None, retries=1)
+    with pytest.raises(MailError, match="certificate not trusted"):
+        jobs.nightly(settings, DAY, DAY, environ={"RELAYWATCH_SMTP_PASSWORD": "s3cret"})
+
+
+def test_eml_writes_instead_of_sending(demo_settings, tmp_path):
+    out = tmp_path / "out.eml"
+    jobs.nightly(demo_settings, DAY, DAY, eml=out)
+    message = email.message_from_bytes(out.read_bytes(), policy=policy.default)
+    assert message.get_content_type() == "multipart/mixed"
+
+
+def test_html_escapes_attackers_helo():
+    events = parse_texts(
+        [
+            "2003-11-26 10:00:00 H=(<script>alert`1`</script>) [100.64.77.7]:5000 "
+            "rejected RCPT <v@aol.com>: relay not permitted",
+        ],
+        fmt="exim",
+        timezone="UTC",
+    )
+    from analyzer.classify import assign_period, classify_sessions
+    from analyzer.customers import attribute_customers, check_customers
+    from analyzer.sessions import build_sessions
+
+    customers = check_customers(
+        pd.DataFrame(
+            {
+                "customer_id": ["a"],
+                "name": ["A"],
+                "domains": ["a.example"],
+                "networks": [""],
+                "contact_email": ["x@a.example"],
+            }
+        )
+    )
+    sessions = assign_period(
+        classify_sessions(attribute_customers(build_sessions(events), customers)), DAY, "UTC"
+    )
+    assert sessions[s.HELO].iloc[0].startswith("<script>")
+    from analyzer.pipeline import DELIVERY_COLUMNS
+
+    empty = pd.DataFrame({c: pd.Series(dtype="string") for c in DELIVERY_COLUMNS}).assign(
+        **{s.TS: pd.Series(dtype="datetime64[us, UTC]")}
+    )
+    report = build_report(
+        sessions, empty, customers, pd.DataFrame(columns=["ip", "asn", "as_name"]), DAY, DAY, "UTC"
+    )
+    html = render_html(report, None)
+    assert "<script>" not in html and "&lt;script&gt;alert`1`&lt;/script&gt;" in html
