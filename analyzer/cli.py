@@ -90,6 +90,13 @@ def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--since", help="first day to include, YYYY-MM-DD (local).")(command)
 
 
+no_dns_option = click.option(
+    "--no-dns",
+    is_flag=True,
+    help="skip live DNSBL queries of the own outbound IPs (offline runs); status stays empty.",
+)
+
+
 def _settings(config_path: str | None, **overrides: Any) -> Settings:
     settings = load_settings(config_path)
     return settings.with_overrides(
@@ -160,6 +167,7 @@ def cli(verbose: bool) -> None:
     show_default=True,
     help="blocklist: only sources with at least this many spam-probe sessions.",
 )
+@no_dns_option
 @click.option(
     "-o",
     "--output",
@@ -178,6 +186,7 @@ def export(
     by: str,
     blocklist_format: str,
     min_sessions: int,
+    no_dns: bool,
     output: Any,
     log_format: str,
     **overrides: Any,
@@ -191,6 +200,9 @@ def export(
       readiness-daily  date, customer_id, outbound, authenticated, readiness_pct
       offenders        spam-probe sources with ASN, counts per reason, first/last seen
       blocklist        offenders to block (never a customer network or an own address)
+      accounts         per SASL login: spread, volume, cracked-password signals, risk 0-100
+      risk             per own outbound IP: blocklist bounces by provider, live DNSBL
+                       status (--no-dns: skip), risky accounts, open relay, level, evidence
 
     LOG files (plain, .gz, .bz2, .xz; globs allowed) default to the config's `logs`.
     --until also sets the day customers' statuses are judged on (default: end of logs).
@@ -213,6 +225,7 @@ def export(
         blocklist_format=blocklist_format,
         min_sessions=min_sessions,
         log_format=log_format,
+        dns=not no_dns,
     )
     text, notes = jobs.export(kind, settings, logs, options, _progress())
     output.write(text)
@@ -234,6 +247,7 @@ def export(
     type=click.Path(dir_okay=False),
     help="write the message to this .eml file instead of sending it.",
 )
+@no_dns_option
 @_reports_errors
 def report(
     config_path: str | None,
@@ -241,6 +255,7 @@ def report(
     until: str | None,
     to: tuple[str, ...],
     eml: str | None,
+    no_dns: bool,
 ) -> None:
     """Mail the summary of the last complete day (or --since/--until) to the admins.
 
@@ -262,6 +277,7 @@ def report(
         to,
         Path(eml) if eml else None,
         progress=_progress(),
+        dns=not no_dns,
     )
     click.echo(f"relaywatch: {line}", err=True)
 
@@ -391,8 +407,11 @@ def check(
 @click.option("--host", help="address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, help="port to listen on (default 8050).")
 @click.option("--debug", is_flag=True, help="Dash debug mode (reloader, error pages).")
+@no_dns_option
 @_reports_errors
-def serve(config_path: str | None, host: str | None, port: int | None, debug: bool) -> None:
+def serve(
+    config_path: str | None, host: str | None, port: int | None, debug: bool, no_dns: bool
+) -> None:
     """Serve the dashboard (default http://127.0.0.1:8050/).
 
     Example:
@@ -402,7 +421,7 @@ def serve(config_path: str | None, host: str | None, port: int | None, debug: bo
     from dashboard.app import create_app
 
     settings = load_settings(config_path)
-    app = create_app(settings, progress=_progress())
+    app = create_app(settings, progress=_progress(), dns=not no_dns)
     bind_host = host or settings.dashboard.host
     bind_port = port or settings.dashboard.port
     click.echo(f"relaywatch dashboard on http://{bind_host}:{bind_port}/", err=True)

@@ -47,6 +47,7 @@ class DnsblConfig:
 
     zones: tuple[str, ...] = ("zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org")
     nameservers: tuple[str, ...] = ()
+    timeout: float = 3.0  # seconds per query; no answer in time is "unknown", not "listed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,10 @@ class Settings:
     dashboard: DashboardConfig = DashboardConfig()
     exim: EximConfig = EximConfig()
     reject_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def server_outbound_ips(self) -> dict[str, str]:
+        """``{server: outbound_ip}`` for the servers that name one."""
+        return {name: cfg.outbound_ip for name, cfg in self.servers.items() if cfg.outbound_ip}
 
     def own_outbound_ips(self) -> tuple[str, ...]:
         """The provider's sending addresses: ``outbound_ips`` and each server's ``outbound_ip``."""
@@ -232,7 +237,7 @@ _TOP_KEYS = {
 _SECTION_KEYS = {
     "exim": {"session_gap_seconds"},
     "reject_patterns": set(REJECT_KIND_KEYS),
-    "dnsbl": {"zones", "nameservers"},
+    "dnsbl": {"zones", "nameservers", "timeout"},
     "mail": {
         "host",
         "port",
@@ -283,6 +288,12 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
             if value:
                 data.setdefault(section, {})[key] = value
     return data
+
+
+def _seconds(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 60:
+        raise ConfigError(f"{where}: expected seconds between 0 and 60, got {value!r}")
+    return float(value)
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -368,6 +379,7 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
             dnsbl=DnsblConfig(
                 zones=_strings(dnsbl.get("zones", list(DnsblConfig().zones)), "dnsbl.zones"),
                 nameservers=_strings(dnsbl.get("nameservers", []), "dnsbl.nameservers"),
+                timeout=_seconds(dnsbl.get("timeout", DnsblConfig().timeout), "dnsbl.timeout"),
             ),
             mail=MailConfig(
                 host=str(mail.get("host", MailConfig().host)),

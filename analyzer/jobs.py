@@ -24,6 +24,7 @@ from analyzer.errors import ConfigError, InputError
 from analyzer.exports import frame_to_csv, sessions_to_csv
 from analyzer.io.asn import load_lookup, location_dump_lines, mrt_prefixes, write_asn_db
 from analyzer.io.customers import read_customers
+from analyzer.io.dnsbl import check_dnsbl
 from analyzer.io.mailer import MailError, send_message, smtp_password, spool_message, write_eml
 from analyzer.io.sources import expand_logs, label_sources, read_logs
 from analyzer.offenders import (
@@ -46,6 +47,7 @@ from analyzer.readiness import (
     filter_status,
 )
 from analyzer.report import build_report, compose_message, default_period
+from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS, account_risk, blame_blocklists, ip_risk
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +124,49 @@ def check_patterns(
     return events, rule_counts(events), ignored_programs(events), sources
 
 
-EXPORT_KINDS = ("sessions", "customers", "readiness-daily", "offenders", "blocklist")
+EXPORT_KINDS = (
+    "sessions",
+    "customers",
+    "readiness-daily",
+    "offenders",
+    "blocklist",
+    "accounts",
+    "risk",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskTables:
+    """``accounts`` and ``risk`` exports, and the DNSBL answers behind ``risk``."""
+
+    accounts: pd.DataFrame
+    ips: pd.DataFrame
+    dnsbl: pd.DataFrame
+
+
+def live_dnsbl(settings: Settings, dns: bool = True) -> pd.DataFrame:
+    """Each own outbound IP against each ``[dnsbl] zones`` entry (no rows when ``dns`` is off)."""
+    zones = settings.dnsbl.zones if dns else ()
+    own = settings.own_outbound_ips()
+    return check_dnsbl(own, zones, settings.dnsbl.nameservers, settings.dnsbl.timeout)
+
+
+def risk_tables(
+    sessions: pd.DataFrame,
+    deliveries: pd.DataFrame,
+    customers: pd.DataFrame,
+    settings: Settings,
+    dnsbl: pd.DataFrame,
+) -> RiskTables:
+    """Score accounts and own IPs (``dnsbl`` from ``live_dnsbl``)."""
+    own = settings.own_outbound_ips()
+    blamed = blame_blocklists(deliveries, own)
+    logins = sessions[sessions[s.SASL_USERNAME].notna().to_numpy()]
+    asns = lookup_frame(logins[s.CLIENT_IP], load_lookup(settings.asn_db, settings.as_names))
+    accounts = account_risk(sessions, blamed, asns, settings.timezone)
+    domains = local_domains(customers, settings.local_domains)
+    ips = ip_risk(sessions, blamed, accounts, dnsbl, own, settings.server_outbound_ips(), domains)
+    return RiskTables(accounts, ips, dnsbl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +180,7 @@ class ExportOptions:
     blocklist_format: str = "plain"
     min_sessions: int = 1
     log_format: str = "auto"
+    dns: bool = True
 
 
 def export(
@@ -161,6 +206,15 @@ def export(
         return frame_to_csv(table, CUSTOMER_EXPORT_COLUMNS, tz), notes
     if kind == "readiness-daily":
         return frame_to_csv(daily_readiness(sessions, tz), DAILY_COLUMNS, tz), notes
+    if kind in ("accounts", "risk"):
+        deliveries = select_period(analysis.deliveries, options.since, options.until, tz, s.TS)
+        dnsbl = live_dnsbl(settings, options.dns and kind == "risk")
+        tables = risk_tables(sessions, deliveries, customers, settings, dnsbl)
+        if kind == "accounts":
+            return frame_to_csv(tables.accounts, ACCOUNT_COLUMNS, tz), notes
+        if not settings.own_outbound_ips():
+            notes.append("no own outbound IPs: set outbound_ips or [servers.NAME] outbound_ip")
+        return frame_to_csv(tables.ips, RISK_COLUMNS, tz), notes
     own = settings.own_outbound_ips()
     probes = probe_sessions(sessions, own)
     lookup = load_lookup(settings.asn_db, settings.as_names)
@@ -217,6 +271,7 @@ def nightly(
     now: pd.Timestamp | None = None,
     environ: Mapping[str, str] | None = None,
     progress: Progress | None = None,
+    dns: bool = True,
 ) -> str:
     """``relaywatch report``: build the summary, then write it to ``eml`` or send it.
 
@@ -233,6 +288,23 @@ def nightly(
         since, until = since or first, until or last
     probes = probe_sessions(analysis.sessions, settings.own_outbound_ips())
     asns = lookup_frame(probes[s.CLIENT_IP], load_lookup(settings.asn_db, settings.as_names))
+    tz, dnsbl = settings.timezone, live_dnsbl(settings, dns)
+
+    def risk_from(first: dt.date | None) -> RiskTables:
+        return risk_tables(
+            select_period(analysis.sessions, first, until, tz),
+            select_period(analysis.deliveries, first, until, tz, s.TS),
+            customers,
+            settings,
+            dnsbl,
+        )
+
+    risk = risk_from(since)
+    # Accounts are judged against their own history (baseline, first-seen networks), then
+    # the mail lists those active in the period.
+    history = risk_from(None).accounts
+    active = set(risk.accounts[s.SASL_USERNAME])
+    accounts = history[history[s.SASL_USERNAME].isin(active).to_numpy()]
     report = build_report(
         analysis.sessions,
         analysis.deliveries,
@@ -244,6 +316,8 @@ def nightly(
         settings.own_outbound_ips(),
         local_domains(customers, settings.local_domains),
         settings.dashboard.url,
+        ip_risk=risk.ips,
+        account_risk=accounts,
     )
     recipients = tuple(to) or settings.mail.to
     if not recipients and eml is None:

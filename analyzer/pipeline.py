@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from analyzer import schema as s
 from analyzer.classify import assign_period, classify_sessions, enforcement_instant
@@ -17,7 +19,7 @@ from analyzer.coverage import line_summary
 from analyzer.customers import attribute_customers, local_domains
 from analyzer.parse import DEFAULT_REJECT_KINDS, StampOptions, parse_lines
 from analyzer.patterns import ReasonRule
-from analyzer.sessions import build_sessions
+from analyzer.sessions import build_session_tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,7 @@ def analyse_events(
 ) -> Analysis:
     """The steps after parsing (see ``analyse``)."""
     domains = local_domains(customers, settings.local_domains)
-    sessions = build_sessions(events, domains, settings.exim.session_gap_seconds)
+    sessions, links = build_session_tables(events, domains, settings.exim.session_gap_seconds)
     sessions = attribute_customers(sessions, customers)
     sessions = classify_sessions(sessions)
     sessions = assign_period(
@@ -96,9 +98,13 @@ def analyse_events(
     rejects = events.loc[
         (events[s.EVENT] == s.EV_REJECT).fillna(False).to_numpy(), list(REJECT_COLUMNS)
     ]
-    deliveries = events.loc[
-        (events[s.EVENT] == s.EV_DELIVERY).fillna(False).to_numpy(), list(DELIVERY_COLUMNS)
-    ]
+    deliveries = link_deliveries(
+        events.loc[
+            (events[s.EVENT] == s.EV_DELIVERY).fillna(False).to_numpy(),
+            [s.SEQ, *DELIVERY_COLUMNS],
+        ],
+        links,
+    )
     return Analysis(
         sessions=sessions,
         lines=line_summary(events, sources),
@@ -112,13 +118,44 @@ REJECT_COLUMNS = (s.TS, s.SERVER, s.CLIENT_IP, s.SENDER, s.RECIPIENT, s.REJECT_K
 DELIVERY_COLUMNS = (s.TS, s.SERVER, s.QUEUE_ID, s.RECIPIENT, s.RELAY, s.STATUS, s.DSN, s.REPLY)
 
 
+def link_deliveries(deliveries: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
+    """Add ``session_id``: the session that accepted the message, found by server and queue id
+    (the latest binding of that id before the delivery line). Empty for mail that arrived
+    outside the input or locally (pickup, bounces)."""
+
+    def text(column: pd.Series) -> np.ndarray:  # one key dtype on both sides
+        return column.astype(str).to_numpy(dtype=object)
+
+    ordered = deliveries.assign(
+        _server=text(deliveries[s.SERVER]), _queue=text(deliveries[s.QUEUE_ID])
+    ).sort_values(s.SEQ, kind="stable")
+    keyed = pd.DataFrame(
+        {
+            s.SEQ: links[s.SEQ].to_numpy(dtype=np.int64),
+            "_server": text(links[s.SERVER]),
+            "_queue": text(links[s.QUEUE_ID]),
+            s.SESSION_ID: links[s.SESSION_ID].to_numpy(dtype=object),
+        }
+    )
+    ordered[s.SEQ] = ordered[s.SEQ].to_numpy(dtype=np.int64)
+    joined = pd.merge_asof(ordered, keyed, on=s.SEQ, by=["_server", "_queue"], direction="backward")
+    return joined.drop(columns=["_server", "_queue", s.SEQ]).astype(
+        {s.SESSION_ID: pd.ArrowDtype(pa.string())}
+    )
+
+
 def select_period(
-    sessions: pd.DataFrame, since: dt.date | None, until: dt.date | None, timezone: str
+    sessions: pd.DataFrame,
+    since: dt.date | None,
+    until: dt.date | None,
+    timezone: str,
+    column: str = s.START,
 ) -> pd.DataFrame:
-    """Sessions that start on or after ``since`` and on or before ``until`` (whole local days)."""
+    """Sessions that start on or after ``since`` and on or before ``until`` (whole local days);
+    with ``column="ts"``, events of those days."""
     keep = pd.Series(True, index=sessions.index)
     if since is not None:
-        keep &= sessions[s.START] >= enforcement_instant(since, timezone)
+        keep &= sessions[column] >= enforcement_instant(since, timezone)
     if until is not None:
-        keep &= sessions[s.START] < enforcement_instant(until + dt.timedelta(days=1), timezone)
+        keep &= sessions[column] < enforcement_instant(until + dt.timedelta(days=1), timezone)
     return sessions[keep.to_numpy()]

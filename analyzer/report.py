@@ -23,15 +23,11 @@ from analyzer.exports import frame_to_csv, to_iso
 from analyzer.offenders import AS_NAME, ASN, probe_sessions, summarize_offenders
 from analyzer.pipeline import select_period
 from analyzer.readiness import CUSTOMER_EXPORT_COLUMNS, as_of, customer_readiness
+from analyzer.risk import PROVIDER, blame_blocklists
 from analyzer.sessions import external_recipients
 
 BASELINE_DAYS = 7
 TOP = 10
-# Remote replies that blame our reputation (issue 7 refines these into providers).
-BLOCKLIST_TEXT = (
-    r"(?i)blocked using|listed (?:at|in|on)|block ?list|black ?list|\bRBL\b|"
-    r"spamhaus|spamcop|barracuda|TSS?0[34]|RTR:|S3140|5\.7\.606|reputation"
-)
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("analyzer", "templates"),
     autoescape=jinja2.select_autoescape(["html", "html.j2"]),
@@ -61,6 +57,8 @@ class Report:
     top_asns: list[dict] = field(default_factory=list)
     account_jumps: list[dict] = field(default_factory=list)
     servers: list[dict] = field(default_factory=list)
+    own_ips: list[dict] = field(default_factory=list)  # ip, level, risk_score, listed_on, evidence
+    risky_accounts: list[dict] = field(default_factory=list)  # login, level, score, flags, ...
     dashboard_url: str | None = None
     daily_classes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -104,8 +102,13 @@ def build_report(
     own_ips: tuple[str, ...] = (),
     local_domains: frozenset[str] = frozenset(),
     dashboard_url: str | None = None,
+    ip_risk: pd.DataFrame | None = None,
+    account_risk: pd.DataFrame | None = None,
 ) -> Report:
-    """Summarise [since, until] (local days) against the ``BASELINE_DAYS`` before it."""
+    """Summarise [since, until] (local days) against the ``BASELINE_DAYS`` before it.
+
+    ``ip_risk`` / ``account_risk``: the ``risk`` and ``accounts`` exports of the period
+    (``analyzer.risk``); accounts below ``high`` are left out of the mail."""
     start = since - dt.timedelta(days=BASELINE_DAYS)
     period = select_period(sessions, since, until, timezone)
     baseline = select_period(sessions, start, since - dt.timedelta(days=1), timezone)
@@ -189,9 +192,39 @@ def build_report(
         top_asns=top_asns,
         account_jumps=_account_jumps(period, baseline),
         servers=_servers(deliveries, since, until, timezone, local_domains),
+        own_ips=_own_ips(ip_risk),
+        risky_accounts=_risky_accounts(account_risk),
         dashboard_url=dashboard_url,
         daily_classes=_daily_classes(sessions, start, until, timezone),
     )
+
+
+def _own_ips(table: pd.DataFrame | None) -> list[dict]:
+    if table is None:
+        return []
+    columns = ["ip", "level", "risk_score", "listed_on", "evidence"]
+    return [
+        {k: ("" if pd.isna(v) else v) for k, v in row.items()}
+        for row in table[columns].to_dict("records")
+    ]
+
+
+def _risky_accounts(table: pd.DataFrame | None) -> list[dict]:
+    if table is None:
+        return []
+    risky = table[table["level"].isin(["high", "critical"]).to_numpy()].head(TOP)
+    return [
+        {
+            "login": r.sasl_username,
+            "customer_id": "" if pd.isna(r.customer_id) else r.customer_id,
+            "level": r.level,
+            "risk_score": int(r.risk_score),
+            "flags": r.flags.replace(";", ", "),
+            "recipients": int(r.recipients),
+            "distinct_ips": int(r.distinct_ips),
+        }
+        for r in risky.itertuples(index=False)
+    ]
 
 
 def _account_jumps(period: pd.DataFrame, baseline: pd.DataFrame) -> list[dict]:
@@ -229,7 +262,7 @@ def _servers(
     rows = []
     for server, part in outbound.groupby(s.SERVER, sort=True):
         refused = part[part[s.STATUS].isin(["deferred", "bounced"]).to_numpy()]
-        blamed = refused[s.REPLY].fillna("").str.contains(BLOCKLIST_TEXT, regex=True)
+        blamed = blame_blocklists(refused, ())[PROVIDER].notna()
         rows.append(
             {
                 "server": server,

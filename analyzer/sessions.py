@@ -358,33 +358,76 @@ def build_sessions(
     ``local_recipients``, ``relay_denied``, ``rejected``, ``unknown_user``, ``dnsbl_hits``,
     ``policy_rejects``, ``protocol_errors``, ``mail_commands``, ``cut``.
     """
+    return build_session_tables(events, local_domains, exim_gap_seconds)[0]
+
+
+MESSAGE_LINK_COLUMNS = (s.SERVER, s.QUEUE_ID, s.SEQ, s.SESSION_ID)
+
+
+def build_session_tables(
+    events: pd.DataFrame, local_domains: frozenset[str] = frozenset(), exim_gap_seconds: int = 60
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``build_sessions``, and which session accepted each message: ``server``, ``queue_id``,
+    ``seq`` (of the line that bound the queue id to the session) and ``session_id``. Deliveries
+    join that by queue id (the latest binding before them: Postfix reuses queue ids)."""
     s.require_columns(events, (s.EVENT, s.DAEMON, s.SERVER, s.PID, s.SEQ, s.TS), "build_sessions")
     messages = build_messages(events, local_domains)
-    families = []
+    families, links = [], []
     for keyed, id_part in (
         (smtpd_session_keys(events), _pid_part),
         (exim_connection_keys(events), _pid_part),
         (exim_unit_keys(events, exim_gap_seconds), _unit_part),
     ):
+        offset = sum(len(f) for f in families)
         sessions = (
             _aggregate(keyed).drop(columns="passes").join(_messages_per_session(keyed, messages))
+        )
+        clients = keyed[_flag(keyed, s.EVENT, s.EV_CLIENT)]
+        links.append(
+            pd.DataFrame(
+                {
+                    s.SERVER: clients[s.SERVER].astype(str).to_numpy(),
+                    s.QUEUE_ID: clients[s.QUEUE_ID].astype(str).to_numpy(),
+                    s.SEQ: clients[s.SEQ].to_numpy(dtype=np.int64),
+                    _LINK: pd.Index(sessions.index).get_indexer(clients[_KEY]) + offset,
+                }
+            )
         )
         # A message refused after DATA (header/body checks, milter) was never accepted.
         refused = sessions.pop(CONTENT_REJECTED).fillna(0).astype(np.int64)
         sessions[s.MESSAGES] -= refused
         sessions[s.REJECTED] += refused
         sessions[s.POLICY_REJECTS] += refused
-        families.append(sessions.assign(**{ID_PART: id_part(keyed, sessions)}))
+        families.append(
+            sessions.assign(
+                **{ID_PART: id_part(keyed, sessions), _LINK: np.arange(len(sessions)) + offset}
+            )
+        )
     ps = postscreen_session_keys(events)
     ps_sessions = _aggregate(ps)
     # Handed over to smtpd after PASS: that smtpd session is the one of record.
     ps_sessions = ps_sessions[ps_sessions.pop("passes") == 0]
     ports = ps.groupby(_KEY)[s.CLIENT_PORT].first().reindex(ps_sessions.index).astype(str)
-    families.append(ps_sessions.assign(**{ID_PART: _pid_part(ps, ps_sessions) + "-" + ports}))
+    families.append(
+        ps_sessions.assign(
+            **{
+                ID_PART: _pid_part(ps, ps_sessions) + "-" + ports,
+                _LINK: np.arange(len(ps_sessions)) + sum(len(f) for f in families),
+            }
+        )
+    )
     sessions = pd.concat(families, ignore_index=True)
     for column in (s.RECIPIENTS, s.EXTERNAL_RECIPIENTS, s.LOCAL_RECIPIENTS):
         sessions[column] = sessions[column].fillna(0).astype(np.int64)
-    return _finish(sessions)
+    sessions = _finish(sessions)
+    link = sessions.pop(_LINK)
+    session_of = pd.Series(sessions[s.SESSION_ID].to_numpy(), index=link.to_numpy())
+    linked = pd.concat(links, ignore_index=True)
+    linked[s.SESSION_ID] = session_of.reindex(linked.pop(_LINK).to_numpy()).to_numpy()
+    return sessions, linked.sort_values(s.SEQ, ignore_index=True)
+
+
+_LINK = "_link"  # a session's row number across the families, before sorting
 
 
 ID_PART = "_id_part"

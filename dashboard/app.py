@@ -29,8 +29,10 @@ def create_app(
     settings: Settings,
     data: DashboardData | None = None,
     progress: Callable[[Path], None] | None = None,
+    dns: bool = True,
 ) -> dash.Dash:
-    """Build the app; analyses the configured logs now unless ``data`` is given."""
+    """Build the app; analyses the configured logs now unless ``data`` is given (``dns``:
+    query the DNSBLs for the Risk page)."""
     app = dash.Dash(
         __name__,
         use_pages=True,
@@ -39,7 +41,7 @@ def create_app(
         serve_locally=True,  # every asset from this server: the page must work offline
         assets_folder=str(Path(__file__).parent / "assets"),
     )
-    loaded = data if data is not None else load_data(settings, progress)
+    loaded = data if data is not None else load_data(settings, progress, dns)
     app.server.config[CONFIG_KEY] = loaded
     app.layout = html.Div(
         [

@@ -26,6 +26,7 @@ from analyzer.asn import lookup_frame
 from analyzer.config import Settings
 from analyzer.io.asn import load_lookup
 from analyzer.io.customers import read_customers
+from analyzer.io.dnsbl import DNSBL_COLUMNS
 from analyzer.offenders import probe_sessions, summarize_offenders
 from analyzer.pipeline import Analysis, select_period
 from analyzer.readiness import as_of, customer_readiness, daily_readiness
@@ -76,6 +77,7 @@ class DashboardData:
     customers: pd.DataFrame
     asns: pd.DataFrame
     version: str
+    dnsbl: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DNSBL_COLUMNS)))
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     @property
@@ -95,8 +97,11 @@ class DashboardData:
         return value
 
 
-def load_data(settings: Settings, progress: Callable[[Path], None] | None = None) -> DashboardData:
-    """Parse the configured logs once (the store comes with the ingest issue)."""
+def load_data(
+    settings: Settings, progress: Callable[[Path], None] | None = None, dns: bool = True
+) -> DashboardData:
+    """Parse the configured logs once (the store comes with the ingest issue) and ask the
+    DNSBLs about the own outbound IPs once (``dns=False``: not at all)."""
     analysis = jobs.analyse_logs(settings, progress=progress)
     customers = read_customers(settings.customers)
     probes = probe_sessions(analysis.sessions, settings.own_outbound_ips())
@@ -106,7 +111,8 @@ def load_data(settings: Settings, progress: Callable[[Path], None] | None = None
         .to_numpy()
         .tobytes()
     ).hexdigest()[:12]
-    return DashboardData(settings, analysis, customers, asns, digest)
+    dnsbl = jobs.live_dnsbl(settings, dns)
+    return DashboardData(settings, analysis, customers, asns, digest, dnsbl)
 
 
 def current() -> DashboardData:

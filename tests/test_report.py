@@ -134,7 +134,9 @@ def mail_settings(demo_settings, tmp_path: Path, port: int, cafile: Path, retrie
 def test_the_report_is_sent_over_starttls_with_auth(demo_settings, tmp_path, smtp_server):
     inbox, port, cert = smtp_server
     settings = mail_settings(demo_settings, tmp_path, port, cert)
-    line = jobs.nightly(settings, DAY, DAY, environ={"RELAYWATCH_SMTP_PASSWORD": "s3cret"})
+    line = jobs.nightly(
+        settings, DAY, DAY, environ={"RELAYWATCH_SMTP_PASSWORD": "s3cret"}, dns=False
+    )
     assert "sent to postmaster@provider.example" in line
     assert len(inbox.messages) == 1
     message = email.message_from_bytes(inbox.messages[0], policy=policy.default)
@@ -160,6 +162,14 @@ def test_the_report_is_sent_over_starttls_with_auth(demo_settings, tmp_path, smt
         count = int((exported["class"] == klass).sum())
         assert f"{label:<16} {count:7d}" in text
     assert "sales@bluebird-travel.example" in text  # the cracked account's volume jumped
+    risky = text.split("(lock or reset these first)")[1].split("OWN SERVERS")[0]
+    assert risky.strip().startswith("sales@bluebird-travel.example (c002): critical")
+    own = text.split("BLACKLIST RISK OF OWN OUTBOUND IPS")[1].split("HIGH-RISK")[0]
+    risk_csv, _ = jobs.export(
+        "risk", settings, (), jobs.ExportOptions(since=DAY, until=DAY, dns=False)
+    )
+    for row in pd.read_csv(io.StringIO(risk_csv)).itertuples():
+        assert f"{row.ip}: {row.level} ({row.risk_score}/100)" in own
     html = message.get_body(("html",)).get_content()
     cid = message.get_payload()[0].get_payload()[1].get_payload()[1]["Content-ID"].strip("<>")
     assert f'src="cid:{cid}"' in html
@@ -185,7 +195,8 @@ def test_a_wrong_password_is_one_line_exit_2_and_the_message_is_spooled(
     )
     monkeypatch.setenv("RELAYWATCH_SMTP_PASSWORD", "not-the-s3cret-b81f")
     result = CliRunner().invoke(
-        cli, ["report", "--config", str(config), "--since", str(DAY), "--until", str(DAY)]
+        cli,
+        ["report", "--config", str(config), "--since", str(DAY), "--until", str(DAY), "--no-dns"],
     )
     assert result.exit_code == 2
     assert "refused the login 'reports'" in result.stderr
@@ -199,7 +210,7 @@ def test_a_wrong_password_is_one_line_exit_2_and_the_message_is_spooled(
 def test_a_dead_server_fails_after_the_retries_and_spools(demo_settings, tmp_path):
     settings = mail_settings(demo_settings, tmp_path, free_port(), None, retries=2)
     with pytest.raises(MailError, match=r"after 2 attempt\(s\).*kept in .*spool"):
-        jobs.nightly(settings, DAY, DAY, environ={"RELAYWATCH_SMTP_PASSWORD": "x"})
+        jobs.nightly(settings, DAY, DAY, environ={"RELAYWATCH_SMTP_PASSWORD": "x"}, dns=False)
     assert len(list((tmp_path / "spool").glob("*.eml"))) == 1
 
 
@@ -207,12 +218,12 @@ def test_an_untrusted_certificate_is_refused(demo_settings, tmp_path, smtp_serve
     _, port, _ = smtp_server
     settings = mail_settings(demo_settings, tmp_path, port, None, retries=1)
     with pytest.raises(MailError, match="certificate not trusted"):
-        jobs.nightly(settings, DAY, DAY, environ={"RELAYWATCH_SMTP_PASSWORD": "s3cret"})
+        jobs.nightly(settings, DAY, DAY, environ={"RELAYWATCH_SMTP_PASSWORD": "s3cret"}, dns=False)
 
 
 def test_eml_writes_instead_of_sending(demo_settings, tmp_path):
     out = tmp_path / "out.eml"
-    jobs.nightly(demo_settings, DAY, DAY, eml=out)
+    jobs.nightly(demo_settings, DAY, DAY, eml=out, dns=False)
     message = email.message_from_bytes(out.read_bytes(), policy=policy.default)
     assert message.get_content_type() == "multipart/mixed"
 

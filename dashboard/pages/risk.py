@@ -1,17 +1,21 @@
-"""Risk: how remote servers answer our outbound IPs, and the accounts that send through us.
+"""Risk: how close each own outbound IP is to a listing, and the accounts that endanger it.
 
-Risk scores, blocklist-bounce attribution and live DNSBL status come with the blacklist-risk
-work (SPEC `accounts` and `risk` exports); this page shows the signals they are built from.
+The tables are the `risk` and `accounts` exports for the filtered period (the download
+buttons give the same CSVs); the live DNSBL status was asked once when the app started.
 """
 
 from __future__ import annotations
 
 import dash
 import pandas as pd
-from dash import Input, Output, callback, dash_table, dcc, html
+from dash import Input, Output, State, callback, dash_table, dcc, html
 
 from analyzer import schema as s
 from analyzer.customers import local_domains
+from analyzer.exports import frame_to_csv
+from analyzer.jobs import RiskTables, risk_tables
+from analyzer.pipeline import select_period
+from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS
 from analyzer.sessions import external_recipients
 from dashboard import ids
 from dashboard.components import CELL_STYLE, HEADER_STYLE, records
@@ -27,6 +31,7 @@ from dashboard.figures import delivery_outcomes
 
 dash.register_page(__name__, path="/risk", name="Risk", title="relaywatch - risk")
 
+IP_COLUMNS = ["ip", "level", "risk_score", "blocklist_bounces", "listed_on", "evidence"]
 SERVER_COLUMNS = [
     "server",
     "outbound_ip",
@@ -36,30 +41,44 @@ SERVER_COLUMNS = [
     "bounced",
     "refused_pct",
 ]
-ACCOUNT_COLUMNS = [
+ACCOUNT_VIEW_COLUMNS = [
     s.SASL_USERNAME,
     s.CUSTOMER_ID,
+    "level",
+    "risk_score",
+    "flags",
     "sessions",
     "distinct_ips",
-    s.MESSAGES,
+    "distinct_asns",
     s.RECIPIENTS,
-    "first_seen",
-    "last_seen",
+    "blocklist_bounces",
+    "peak_day",
+]
+LEVEL_COLOURS = {"critical": "#f8d0d0", "high": "#fde3c8", "medium": "#fdf5c8"}
+LEVEL_STYLE = [
+    {"if": {"filter_query": f'{{level}} = "{level}"'}, "backgroundColor": colour}
+    for level, colour in LEVEL_COLOURS.items()
 ]
 
 
 def layout(**_query: str) -> html.Div:
-    def table(title: str, table_id: str, columns: list[str], note: str) -> html.Div:
+    def table(title, table_id, columns, note, button=None, download=None) -> html.Div:
+        extra = []
+        if button:
+            extra = [html.Button("Download CSV", id=button, className="button")]
+            extra.append(dcc.Download(id=download))
         return html.Div(
             [
                 html.H3(title),
                 html.P(note, className="note"),
+                *extra,
                 dash_table.DataTable(
                     id=table_id,
                     page_size=15,
                     sort_action="native",
                     style_cell=CELL_STYLE,
                     style_header=HEADER_STYLE,
+                    style_data_conditional=LEVEL_STYLE,
                     columns=[{"name": c, "id": c} for c in columns],
                 ),
             ],
@@ -69,25 +88,51 @@ def layout(**_query: str) -> html.Div:
     return html.Div(
         [
             table(
-                "Own outbound servers",
+                "Own outbound IPs",
+                ids.RISK_IPS_TABLE,
+                IP_COLUMNS,
+                "Blacklist risk per sending address: remote refusals that blame a blocklist, "
+                "live DNSBL listings (asked when the dashboard started), high-risk accounts "
+                "and open relaying through its servers. Critical means listed now.",
+                ids.RISK_IPS_BUTTON,
+                ids.RISK_IPS_DOWNLOAD,
+            ),
+            table(
+                "Accounts (SASL logins)",
+                ids.RISK_ACCOUNTS_TABLE,
+                ACCOUNT_VIEW_COLUMNS,
+                "Riskiest first. cracked: failed logins from outside then a success from the "
+                "same address; volume_spike: a day far above its usual; many_networks: 4+ "
+                "networks in a day; blocklist_bounces: its mail drew blocklist refusals.",
+                ids.RISK_ACCOUNTS_BUTTON,
+                ids.RISK_ACCOUNTS_DOWNLOAD,
+            ),
+            table(
+                "Deliveries to other domains per server",
                 ids.RISK_SERVERS_TABLE,
                 SERVER_COLUMNS,
-                "Deliveries to other domains and how remote servers answered. A rising share of "
-                "refusals is how a blocklisting starts.",
+                "How remote servers answered. A rising share of refusals is how a blocklisting "
+                "starts.",
             ),
             html.Div(
                 dcc.Graph(id=ids.RISK_DELIVERY_CHART, config={"displaylogo": False}),
                 className="section",
             ),
-            table(
-                "Accounts (SASL logins)",
-                ids.RISK_ACCOUNTS_TABLE,
-                ACCOUNT_COLUMNS,
-                "Logins used from many addresses or sending far more than usual deserve a look; "
-                "risk scores and cracked-password signals are added by the blacklist-risk work.",
-            ),
         ]
     )
+
+
+def tables(data: DashboardData, filters: Filters) -> RiskTables:
+    """The `risk` and `accounts` exports for the filtered sessions and their days."""
+
+    def build() -> RiskTables:
+        deliveries = select_period(
+            data.analysis.deliveries, filters.since, filters.until, data.settings.timezone, s.TS
+        )
+        sessions = filter_sessions(data, filters)
+        return risk_tables(sessions, deliveries, data.customers, data.settings, data.dnsbl)
+
+    return data.cached("risk", filters, build)
 
 
 def outbound_deliveries(data: DashboardData, filters: Filters) -> pd.DataFrame:
@@ -112,43 +157,59 @@ def server_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
     counts["refused_pct"] = (
         (counts["deferred"] + counts["bounced"]) / counts["deliveries"] * 100
     ).round(1)
-    ips = {name: cfg.outbound_ip for name, cfg in data.settings.servers.items()}
+    ips = data.settings.server_outbound_ips()
     counts["outbound_ip"] = [ips.get(name) for name in counts.index]
     return counts.rename_axis("server").reset_index()[SERVER_COLUMNS]
 
 
-def account_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
-    sessions = filter_sessions(data, filters)
-    logins = sessions[sessions[s.SASL_USERNAME].notna().to_numpy()]
-    grouped = logins.groupby(s.SASL_USERNAME, sort=True)
-    table = grouped.agg(
-        customer_id=(s.CUSTOMER_ID, "first"),
-        sessions=(s.SESSION_ID, "size"),
-        distinct_ips=(s.CLIENT_IP, "nunique"),
-        messages=(s.MESSAGES, "sum"),
-        recipients=(s.RECIPIENTS, "sum"),
-        first_seen=(s.START, "min"),
-        last_seen=(s.START, "max"),
-    ).reset_index()
-    return table.sort_values(["recipients", s.SASL_USERNAME], ascending=[False, True])[
-        ACCOUNT_COLUMNS
-    ]
-
-
 @callback(
+    Output(ids.RISK_IPS_TABLE, "data"),
+    Output(ids.RISK_ACCOUNTS_TABLE, "data"),
     Output(ids.RISK_SERVERS_TABLE, "data"),
     Output(ids.RISK_DELIVERY_CHART, "figure"),
-    Output(ids.RISK_ACCOUNTS_TABLE, "data"),
     Input(ids.FILTERS, "data"),
 )
 def update_risk(filters_data):
     data, filters = current(), Filters.from_store(filters_data)
+    risk = tables(data, filters)
     deliveries = outbound_deliveries(data, filters)
     refused = deliveries[deliveries[s.STATUS].isin(["deferred", "bounced"]).to_numpy()]
-    daily = daily_counts(refused, s.STATUS, ["deferred", "bounced"], data.settings.timezone)
     tz = data.settings.timezone
+    daily = daily_counts(refused, s.STATUS, ["deferred", "bounced"], tz)
     return (
+        records(risk.ips[IP_COLUMNS], tz),
+        records(risk.accounts[ACCOUNT_VIEW_COLUMNS], tz),
         records(server_table(data, filters), tz),
         delivery_outcomes(daily, data.settings.enforcement_date),
-        records(account_table(data, filters), tz),
     )
+
+
+def _download(filters_data, which: str) -> dict[str, str]:
+    """The `risk` or `accounts` export of the filtered view, as its CSV file."""
+    data, filters = current(), Filters.from_store(filters_data)
+    risk = tables(data, filters)
+    frame, columns = (
+        (risk.ips, RISK_COLUMNS) if which == "risk" else (risk.accounts, ACCOUNT_COLUMNS)
+    )
+    text = frame_to_csv(frame, columns, data.settings.timezone)
+    return {"content": text, "filename": f"relaywatch-{which}.csv"}
+
+
+@callback(
+    Output(ids.RISK_IPS_DOWNLOAD, "data"),
+    Input(ids.RISK_IPS_BUTTON, "n_clicks"),
+    State(ids.FILTERS, "data"),
+    prevent_initial_call=True,
+)
+def download_risk(_clicks, filters_data):
+    return _download(filters_data, "risk")
+
+
+@callback(
+    Output(ids.RISK_ACCOUNTS_DOWNLOAD, "data"),
+    Input(ids.RISK_ACCOUNTS_BUTTON, "n_clicks"),
+    State(ids.FILTERS, "data"),
+    prevent_initial_call=True,
+)
+def download_accounts(_clicks, filters_data):
+    return _download(filters_data, "accounts")

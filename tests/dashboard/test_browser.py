@@ -46,7 +46,7 @@ def settings():
 
 @pytest.fixture(scope="module")
 def data(settings):
-    return load_data(settings)
+    return load_data(settings, dns=False)
 
 
 @pytest.fixture
@@ -137,3 +137,22 @@ def test_attacker_text_shows_as_text(started, data):
     started.wait_for_page(url=started.server_url + "/sessions", timeout=20)
     started.wait_for_element(f"#{ids.SESSIONS_TABLE} td", timeout=20)
     assert not started.driver.find_elements(By.CSS_SELECTOR, f"#{ids.SESSIONS_TABLE} td img")
+
+
+def test_risk_page_shows_levels_with_the_cracked_account_first(started):
+    started.wait_for_page(url=started.server_url + "/risk", timeout=20)
+    started.wait_for_element(f"#{ids.RISK_ACCOUNTS_TABLE} td", timeout=20)
+    first_account = started.find_element(
+        f"#{ids.RISK_ACCOUNTS_TABLE} tbody tr:nth-child(2) td[data-dash-column=sasl_username]"
+    )
+    assert first_account.text == "sales@bluebird-travel.example"
+    levels = [
+        cell.text
+        for cell in started.find_elements(f"#{ids.RISK_IPS_TABLE} td[data-dash-column=level]")
+    ]
+    assert levels[:2] == ["high", "high"]  # both Postfix IPs drew blocklist refusals
+    colour = started.find_element(
+        f"#{ids.RISK_IPS_TABLE} td[data-dash-column=level]"
+    ).value_of_css_property("background-color")
+    assert colour == "rgba(253, 227, 200, 1)"  # the "high" colour of LEVEL_STYLE
+    assert started.get_logs() == []

@@ -18,7 +18,7 @@ from dashboard.data import Filters, filter_sessions, load_data
 @pytest.fixture(scope="module")
 def app():
     settings = load_settings(DEMO_CONFIG, environ={})
-    return create_app(settings, load_data(settings))
+    return create_app(settings, load_data(settings, dns=False))
 
 
 def page(name: str):
@@ -99,9 +99,36 @@ def test_sessions_pages_on_the_server_and_downloads_what_it_shows(request_contex
 
 
 def test_risk_tables(request_context):
-    servers, figure, accounts = page("risk").update_risk(ALL)
+    ips, accounts, servers, figure = page("risk").update_risk(ALL)
     assert {r["server"] for r in servers} >= {"mail1", "mail2"}
     assert accounts[0]["sasl_username"] == "sales@bluebird-travel.example"  # the cracked account
+    assert accounts[0]["level"] == "critical"
+    by_ip = {r["ip"]: r for r in ips}
+    assert int(by_ip["192.0.2.10"]["blocklist_bounces"]) > 100
+    assert int(by_ip["192.0.2.11"]["blocklist_bounces"]) > 100
+    assert [r["ip"] for r in ips][:2] == ["192.0.2.10", "192.0.2.11"]  # riskiest first
+    assert "not checked" in by_ip["192.0.2.13"]["evidence"]  # the tests start without DNS
+
+
+def test_risk_downloads_equal_the_exports(request_context):
+    from analyzer.jobs import ExportOptions, export
+
+    data = request_context
+    csv = page("risk").download_risk(1, ALL)["content"]
+    expected, _ = export("risk", data.settings, (), ExportOptions(dns=False))
+    assert csv == expected
+    accounts = page("risk").download_accounts(1, ALL)["content"]
+    expected, _ = export("accounts", data.settings, (), ExportOptions(dns=False))
+    assert accounts == expected
+
+
+def test_risk_follows_the_period_filter(request_context):
+    before = {"until": "2003-11-20"}
+    ips, accounts, _, _ = page("risk").update_risk(before)
+    assert all(r["blocklist_bounces"] == "0" for r in ips)  # the listings came after the crack
+    assert "sales@bluebird-travel.example" not in {
+        r["sasl_username"] for r in accounts if r["level"] in ("high", "critical")
+    }
 
 
 def test_first_render_of_the_overview_is_fast(request_context):

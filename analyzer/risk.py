@@ -1,0 +1,396 @@
+"""Blacklist risk: which accounts endanger our reputation, and how close each own IP is to a
+listing (SPEC section 5 ``accounts`` and ``risk``).
+
+Pure functions over the analysis frames. Live DNSBL answers come in as a frame from
+``analyzer.io.dnsbl`` (or an empty one with ``--no-dns``).
+
+Account ``risk_score`` (0-100), the sum of:
+  * 35 ``cracked``: >= CRACK_FAILURES failed AUTHs, from an address outside every customer
+    network, in the CRACK_WINDOW before a successful login of the account from that same
+    address (a guessed password);
+  * 25 ``volume_spike``: its busiest day sent >= SPIKE_FACTOR times the median of its other
+    active days, and >= SPIKE_MIN_RECIPIENTS recipients;
+  * 20 ``many_networks``: logins from >= SPREAD_ASNS (4) ASNs on one day (office, home and
+    phone make three; more is a password shared among a botnet);
+  * 5 per ``new_networks`` ASN first used after its first BASELINE_DAYS days (at most 15);
+  * ``blocklist_bounces``: 50 x its share of all remote refusals that blame a blocklist (at
+    most 25): the account whose mail got us listed, not the colleagues refused after it.
+Own-IP ``risk_score`` (0-100), the sum of:
+  * 50 if a live DNSBL lists it, +10 per further zone (at most 60);
+  * 1 per blocklist bounce attributed to it (at most 40);
+  * 10 per high-risk account (score >= 50) that sent through its servers (at most 20);
+  * 1 per open-relay session through its servers (at most 15): unauthenticated mail accepted
+    for other domains from outside every customer network.
+``level``: critical when listed or score >= 75, high >= 50, medium >= 20, else low.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer import schema as s
+from analyzer.asn import ASN, IP
+from analyzer.patterns import ReasonRule
+from analyzer.patterns.bounces import BLOCKLIST_BOUNCES, ZONE
+from analyzer.sessions import external_recipients
+
+PROVIDER = "blocklist_provider"
+NAMED_IP = "named_ip"  # an own IP the reply text names
+OWN_IP = "own_ip"
+
+CRACK_FAILURES = 5
+CRACK_WINDOW = pd.Timedelta(days=7)
+SPIKE_FACTOR = 5
+SPIKE_MIN_RECIPIENTS = 50
+SPREAD_ASNS = 4
+BASELINE_DAYS = 7
+HIGH_RISK = 50
+
+ACCOUNT_COLUMNS = (
+    s.SASL_USERNAME,
+    s.CUSTOMER_ID,
+    "sessions",
+    "distinct_ips",
+    "distinct_asns",
+    s.MESSAGES,
+    s.RECIPIENTS,
+    "blocklist_bounces",
+    "risk_score",
+    "flags",
+    "level",
+    "failures_before_login",
+    "new_asns",
+    "max_asns_per_day",
+    "peak_day",
+    "peak_recipients",
+    "baseline_recipients",
+    "first_seen",
+    "last_seen",
+)
+RISK_COLUMNS = (
+    "ip",
+    "blocklist_bounces",
+    "listed_on",
+    "risk_score",
+    "level",
+    "evidence",
+    "servers",
+    "deliveries",
+    "refused",
+    "providers",
+    "risky_accounts",
+    "open_relay_sessions",
+    "dnsbl_clean",
+    "dnsbl_errors",
+    "dnsbl_unknown",
+)
+_IP_IN_TEXT = r"(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
+
+
+def _arrow(column: pd.Series) -> pa.Array:
+    return pa.array(column.astype(str).to_numpy(dtype=object), pa.string())
+
+
+def blame_blocklists(
+    deliveries: pd.DataFrame,
+    own_ips: Sequence[str],
+    rules: Sequence[ReasonRule] = BLOCKLIST_BOUNCES,
+) -> pd.DataFrame:
+    """Add ``blocklist_provider`` (the first rule found in a deferred or bounced reply),
+    ``dnsbl_zone`` (a list the reply names) and ``named_ip`` (an own IP the reply names)."""
+    refused = deliveries[s.STATUS].isin(["deferred", "bounced"]).fillna(False).to_numpy()
+    provider = pd.Series(pd.NA, index=deliveries.index, dtype="string")
+    zone = pd.Series(pd.NA, index=deliveries.index, dtype="string")
+    named = pd.Series(pd.NA, index=deliveries.index, dtype="string")
+    if refused.any():
+        replies = deliveries.loc[refused, s.REPLY].fillna("")
+        text = _arrow(replies)
+        chosen = pa.nulls(len(text), pa.string())
+        for rule in rules:
+            hit = pc.and_(chosen.is_null(), pc.match_substring_regex(text, rule.regex))
+            chosen = pc.if_else(hit, pa.scalar(rule.kind, pa.string()), chosen)
+        provider.loc[refused] = chosen.to_pandas().astype("string").to_numpy()
+        found = pc.struct_field(pc.extract_regex(text, ZONE), "dnsbl_zone")
+        zone.loc[refused] = found.to_pandas().str.lower().astype("string").to_numpy()
+        zone = zone.where(provider.notna())
+        blamed = replies[provider.loc[refused].notna().to_numpy()]
+        mentioned = blamed.str.findall(_IP_IN_TEXT).explode()
+        mentioned = mentioned[mentioned.isin(list(own_ips))]
+        named.loc[mentioned.index.unique()] = mentioned.groupby(level=0).first()
+    return deliveries.assign(**{PROVIDER: provider, s.DNSBL_ZONE: zone, NAMED_IP: named})
+
+
+def assign_own_ip(
+    frame: pd.DataFrame, server_ips: Mapping[str, str], own_ips: Sequence[str]
+) -> pd.Series:
+    """The own IP a delivery or session went out through: an IP the reply names, else the
+    server's ``outbound_ip``, else the only own IP there is."""
+    by_server = frame[s.SERVER].map(dict(server_ips)).astype("string")
+    ip = frame[NAMED_IP].fillna(by_server) if NAMED_IP in frame else by_server
+    if len(own_ips) == 1:
+        ip = ip.fillna(own_ips[0])
+    return ip.astype("string")
+
+
+def account_risk(
+    sessions: pd.DataFrame, deliveries: pd.DataFrame, asns: pd.DataFrame, timezone: str
+) -> pd.DataFrame:
+    """One row per SASL login (``ACCOUNT_COLUMNS``), riskiest first.
+
+    Requires: classified sessions; deliveries from ``blame_blocklists`` with ``session_id``;
+    ``asns`` with ``ip``/``asn`` for the login addresses (may be empty).
+    """
+    logins = sessions[
+        (sessions[s.CLASS] == s.AUTHENTICATED).fillna(False).to_numpy()
+        & sessions[s.SASL_USERNAME].notna().to_numpy()
+    ]
+    if logins.empty:
+        return pd.DataFrame(columns=list(ACCOUNT_COLUMNS))
+    asn_of = asns.drop_duplicates(IP).set_index(IP)[ASN] if len(asns) else pd.Series(dtype="Int64")
+    logins = logins.assign(
+        _asn=logins[s.CLIENT_IP].map(asn_of).astype("Int64"),
+        _day=logins[s.START].dt.tz_convert(timezone).dt.date,
+    )
+    user = s.SASL_USERNAME
+    table = logins.groupby(user, sort=True).agg(
+        customer_id=(s.CUSTOMER_ID, "first"),
+        sessions=(s.SESSION_ID, "size"),
+        distinct_ips=(s.CLIENT_IP, "nunique"),
+        distinct_asns=("_asn", "nunique"),
+        messages=(s.MESSAGES, "sum"),
+        recipients=(s.RECIPIENTS, "sum"),
+        first_seen=(s.START, "min"),
+        last_seen=(s.START, "max"),
+    )
+    blamed = deliveries[deliveries[PROVIDER].notna().to_numpy()]
+    owner = logins.set_index(s.SESSION_ID)[user]
+    bounces = blamed[s.SESSION_ID].map(owner).value_counts()
+    table["blocklist_bounces"] = bounces.reindex(table.index, fill_value=0).astype(np.int64)
+    table["failures_before_login"] = _failures_before_login(sessions, logins).reindex(
+        table.index, fill_value=0
+    )
+    table["new_asns"] = _new_asns(logins).reindex(table.index, fill_value=0)
+    per_day = logins.groupby([user, "_day"])["_asn"].nunique().groupby(level=0).max()
+    table["max_asns_per_day"] = per_day.reindex(table.index, fill_value=0).astype(np.int64)
+    table = table.join(_volume(logins))
+
+    flags = {
+        "cracked": table["failures_before_login"] >= CRACK_FAILURES,
+        "volume_spike": (table["peak_recipients"] >= SPIKE_MIN_RECIPIENTS)
+        & (table["peak_recipients"] >= SPIKE_FACTOR * table["baseline_recipients"]),
+        "many_networks": table["max_asns_per_day"] >= SPREAD_ASNS,
+        "new_networks": table["new_asns"] > 0,
+        "blocklist_bounces": table["blocklist_bounces"] > 0,
+    }
+    score = (
+        35 * flags["cracked"]
+        + 25 * flags["volume_spike"]
+        + 20 * flags["many_networks"]
+        + np.minimum(15, 5 * table["new_asns"])
+        + np.minimum(25, 50 * table["blocklist_bounces"] / max(1, len(blamed))).round()
+    )
+    table["risk_score"] = np.minimum(100, score).astype(np.int64)
+    table["flags"] = _join_flags(flags, table.index)
+    table["level"] = risk_level(table["risk_score"], pd.Series(False, index=table.index))
+    table = table.reset_index().sort_values(
+        ["risk_score", "recipients", user], ascending=[False, False, True], kind="stable"
+    )
+    return table[list(ACCOUNT_COLUMNS)].reset_index(drop=True)
+
+
+def _failures_before_login(sessions: pd.DataFrame, logins: pd.DataFrame) -> pd.Series:
+    """Per account: the most AUTH failures from one of its login IPs in the window before a
+    login from that IP (failures in the login's own session count too). Failures from
+    customer networks are left out: an office PC with an old password is not an attack."""
+    failed = sessions[
+        (sessions[s.AUTH_FAILURES] > 0).to_numpy() & sessions[s.CUSTOMER_ID].isna().to_numpy()
+    ][[s.CLIENT_IP, s.START, s.AUTH_FAILURES]]
+    pairs = logins[[s.SASL_USERNAME, s.SESSION_ID, s.CLIENT_IP, s.START]].merge(
+        failed, on=s.CLIENT_IP, suffixes=("", "_failed")
+    )
+    before = (pairs[f"{s.START}_failed"] <= pairs[s.START]) & (
+        pairs[f"{s.START}_failed"] > pairs[s.START] - CRACK_WINDOW
+    )
+    per_login = (
+        pairs[before.to_numpy()].groupby([s.SASL_USERNAME, s.SESSION_ID])[s.AUTH_FAILURES].sum()
+    )
+    return per_login.groupby(level=0).max().astype(np.int64)
+
+
+def _new_asns(logins: pd.DataFrame) -> pd.Series:
+    """Per account: ASNs first used more than BASELINE_DAYS after its first login."""
+    known = logins.dropna(subset=["_asn"])
+    if known.empty:
+        return pd.Series(dtype=np.int64)
+    first_login = known.groupby(s.SASL_USERNAME)[s.START].transform("min")
+    first_use = (
+        known.assign(_since=first_login)
+        .groupby([s.SASL_USERNAME, "_asn"])
+        .agg(used=(s.START, "min"), since=("_since", "first"))
+    )
+    late = first_use["used"] > first_use["since"] + pd.Timedelta(days=BASELINE_DAYS)
+    return late.groupby(level=0).sum().astype(np.int64)
+
+
+def _volume(logins: pd.DataFrame) -> pd.DataFrame:
+    """Per account: its busiest local day, that day's recipients, and the median of its
+    other active days (0 when it has none)."""
+    daily = logins.groupby([s.SASL_USERNAME, "_day"])[s.RECIPIENTS].sum().reset_index()
+    daily = daily.sort_values(
+        [s.SASL_USERNAME, s.RECIPIENTS, "_day"], ascending=[True, False, True]
+    )
+    peak = daily.groupby(s.SASL_USERNAME).head(1).set_index(s.SASL_USERNAME)
+    rest = daily.drop(index=daily.groupby(s.SASL_USERNAME).head(1).index)
+    baseline = rest.groupby(s.SASL_USERNAME)[s.RECIPIENTS].median()
+    return pd.DataFrame(
+        {
+            "peak_day": peak["_day"].astype(str),
+            "peak_recipients": peak[s.RECIPIENTS].astype(np.int64),
+            "baseline_recipients": baseline.reindex(peak.index).fillna(0).astype(float),
+        }
+    )
+
+
+def _join_flags(flags: Mapping[str, pd.Series], index: pd.Index) -> pd.Series:
+    named = pd.DataFrame(
+        {name: np.where(hit, name, "") for name, hit in flags.items()}, index=index
+    )
+    return named.apply(lambda row: ";".join(v for v in row if v), axis=1).astype(str)
+
+
+def risk_level(score: pd.Series, listed: pd.Series) -> pd.Series:
+    levels = np.select(
+        [
+            listed.to_numpy(dtype=bool) | (score >= 75).to_numpy(),
+            (score >= HIGH_RISK).to_numpy(),
+            (score >= 20).to_numpy(),
+        ],
+        ["critical", "high", "medium"],
+        default="low",
+    )
+    return pd.Series(levels, index=score.index)
+
+
+def ip_risk(
+    sessions: pd.DataFrame,
+    deliveries: pd.DataFrame,
+    accounts: pd.DataFrame,
+    dnsbl: pd.DataFrame,
+    own_ips: Sequence[str],
+    server_ips: Mapping[str, str],
+    local_domains: frozenset[str],
+) -> pd.DataFrame:
+    """One row per own outbound IP (``RISK_COLUMNS``), riskiest first.
+
+    Requires: deliveries from ``blame_blocklists``; ``accounts`` from ``account_risk``;
+    ``dnsbl`` from ``analyzer.io.dnsbl.check_dnsbl`` (empty when DNS was not asked).
+    """
+    ips = list(dict.fromkeys(own_ips))
+    table = pd.DataFrame(index=pd.Index(ips, name="ip"))
+    outbound = deliveries[
+        external_recipients(
+            deliveries.assign(**{s.ORIG_RECIPIENT: pd.NA, s.DAEMON: pd.NA}), local_domains
+        )
+    ]
+    outbound = outbound.assign(**{OWN_IP: assign_own_ip(outbound, server_ips, ips)})
+    refused = outbound[s.STATUS].isin(["deferred", "bounced"]).fillna(False)
+    table["deliveries"] = outbound.groupby(OWN_IP).size().reindex(table.index, fill_value=0)
+    table["refused"] = outbound[refused.to_numpy()].groupby(OWN_IP).size()
+    blamed = outbound[outbound[PROVIDER].notna().to_numpy()]
+    table["blocklist_bounces"] = blamed.groupby(OWN_IP).size()
+    table["providers"] = (
+        blamed.groupby([OWN_IP, PROVIDER])
+        .size()
+        .reset_index(name="n")
+        .sort_values([OWN_IP, "n", PROVIDER], ascending=[True, False, True])
+        .assign(text=lambda f: f[PROVIDER] + ":" + f["n"].astype(str))
+        .groupby(OWN_IP)["text"]
+        .agg(";".join)
+    )
+    servers = pd.Series({srv: ip for srv, ip in server_ips.items() if ip in table.index})
+    table["servers"] = (
+        servers.rename_axis("server")
+        .reset_index(name="ip")
+        .groupby("ip")["server"]
+        .agg(lambda names: ";".join(sorted(names)))
+    )
+
+    via = sessions.assign(**{OWN_IP: assign_own_ip(sessions, server_ips, ips)})
+    open_relay = via[
+        (via[s.CLASS] == s.UNAUTHENTICATED).fillna(False).to_numpy()
+        & (via[s.REASON] == s.R_RELAY).fillna(False).to_numpy()
+        & via[s.CUSTOMER_ID].isna().to_numpy()
+    ]
+    table["open_relay_sessions"] = open_relay.groupby(OWN_IP).size()
+    risky = accounts.loc[accounts["risk_score"] >= HIGH_RISK, s.SASL_USERNAME]
+    risky_logins = via[via[s.SASL_USERNAME].isin(risky).fillna(False).to_numpy()]
+    score_of = accounts.set_index(s.SASL_USERNAME)["risk_score"]
+    table["risky_accounts"] = risky_logins.groupby(OWN_IP)[s.SASL_USERNAME].agg(
+        lambda names: ";".join(f"{n} ({score_of[n]})" for n in sorted(set(names)))
+    )
+    table["_risky_count"] = risky_logins.groupby(OWN_IP)[s.SASL_USERNAME].nunique()
+
+    status = dnsbl.groupby(["ip", "dnsbl_status"])["zone"].agg(lambda z: ";".join(sorted(z)))
+    status = status.unstack() if len(status) else pd.DataFrame(index=table.index)
+    for column, state in (
+        ("listed_on", "listed"),
+        ("dnsbl_clean", "clean"),
+        ("dnsbl_errors", "error"),
+        ("dnsbl_unknown", "unknown"),
+    ):
+        table[column] = status[state] if state in status else pd.NA
+    listed_count = dnsbl[dnsbl["dnsbl_status"] == "listed"].groupby("ip").size()
+    table["_listed"] = listed_count.reindex(table.index, fill_value=0)
+
+    counts = ["deliveries", "refused", "blocklist_bounces", "open_relay_sessions", "_risky_count"]
+    table[counts] = table[counts].fillna(0).astype(np.int64)
+    listed = table["_listed"] > 0
+    score = (
+        np.where(listed, np.minimum(60, 40 + 10 * table["_listed"]), 0)
+        + np.minimum(40, table["blocklist_bounces"])
+        + np.minimum(20, 10 * table["_risky_count"])
+        + np.minimum(15, table["open_relay_sessions"])
+    )
+    table["risk_score"] = np.minimum(100, score).astype(np.int64)
+    table["level"] = risk_level(table["risk_score"], listed)
+    reasons = dnsbl[dnsbl["dnsbl_status"] == "listed"].set_index(["ip", "zone"])["detail"]
+    table["evidence"] = [
+        _evidence(ip, row, reasons, asked=not dnsbl.empty)
+        for ip, row in table.iterrows()  # one row per own IP: a handful
+    ]
+    table = table.reset_index().sort_values(["risk_score", "ip"], ascending=[False, True])
+    return table[list(RISK_COLUMNS)].reset_index(drop=True)
+
+
+def _evidence(ip: str, row: pd.Series, reasons: pd.Series, asked: bool) -> str:
+    parts = []
+    if isinstance(row["listed_on"], str):
+        zones = row["listed_on"].split(";")
+        why = [f"{z} ({reasons.get((ip, z)) or 'no reason given'})" for z in zones]
+        parts.append("listed now on " + ", ".join(why))
+    if row["blocklist_bounces"]:
+        providers = str(row["providers"]).replace(":", " ").replace(";", ", ")
+        parts.append(f"{row['blocklist_bounces']} remote refusals blame a blocklist ({providers})")
+    if isinstance(row["risky_accounts"], str):
+        parts.append(
+            f"high-risk accounts sent through it: {row['risky_accounts'].replace(';', ', ')}"
+        )
+    if row["open_relay_sessions"]:
+        parts.append(f"{row['open_relay_sessions']} sessions relayed for outsiders (open relay)")
+    if isinstance(row["dnsbl_unknown"], str):
+        parts.append(f"DNSBL status unknown for {row['dnsbl_unknown'].replace(';', ', ')}")
+    if isinstance(row["dnsbl_errors"], str):
+        parts.append(f"DNSBL errors from {row['dnsbl_errors'].replace(';', ', ')}")
+    if not asked:
+        parts.append("live DNSBL status not checked (--no-dns)")
+    elif isinstance(row["dnsbl_clean"], str) and not isinstance(row["listed_on"], str):
+        parts.append(f"not listed on {row['dnsbl_clean'].replace(';', ', ')}")
+    if not parts:
+        return "No blocklist refusals, risky accounts or listings seen."
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."

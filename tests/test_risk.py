@@ -1,0 +1,152 @@
+"""Account and own-IP risk: small exact cases, then the bundled samples."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pandas as pd
+import pytest
+
+from analyzer import schema as s
+from analyzer.jobs import ExportOptions, export
+from analyzer.risk import RISK_COLUMNS, account_risk, blame_blocklists, ip_risk
+
+T0 = pd.Timestamp("2003-11-25 10:00", tz="UTC")
+NO_ASNS = pd.DataFrame({"ip": pd.Series(dtype=str), "asn": pd.Series(dtype="Int64")})
+NO_DNS = pd.DataFrame(columns=["ip", "zone", "dnsbl_status", "answer", "detail"])
+
+
+def session(i, ip, user=None, failures=0, minutes=0, customer=None, recipients=1, server="mail1"):
+    return {
+        s.SESSION_ID: f"s{i}",
+        s.SERVER: server,
+        s.START: T0 + pd.Timedelta(minutes=minutes),
+        s.CLIENT_IP: ip,
+        s.SASL_USERNAME: user,
+        s.CLASS: s.AUTHENTICATED if user else s.SPAM_PROBE,
+        s.REASON: s.R_SUBMISSION if user else s.R_AUTH_FAILURE,
+        s.AUTH_FAILURES: failures,
+        s.CUSTOMER_ID: customer,
+        s.MESSAGES: 1 if user else 0,
+        s.RECIPIENTS: recipients if user else 0,
+    }
+
+
+def test_guessed_password_is_flagged_cracked():
+    sessions = pd.DataFrame(
+        [
+            session(1, "100.64.9.9", failures=3, minutes=0),  # brute force from outside ...
+            session(2, "100.64.9.9", failures=3, minutes=5),
+            session(3, "100.64.9.9", user="bob@acme.example", minutes=9, customer="acme"),
+            # ... while an office PC with an old password is no attack:
+            session(4, "198.18.0.10", failures=9, minutes=0, customer="acme"),
+            session(5, "198.18.0.10", user="amy@acme.example", minutes=2, customer="acme"),
+        ]
+    )
+    deliveries = pd.DataFrame(columns=[s.SESSION_ID, s.STATUS, s.REPLY])
+    accounts = account_risk(sessions, blame_blocklists(deliveries, []), NO_ASNS, "UTC")
+    bob = accounts.set_index(s.SASL_USERNAME).loc["bob@acme.example"]
+    amy = accounts.set_index(s.SASL_USERNAME).loc["amy@acme.example"]
+    assert bob["failures_before_login"] == 6
+    assert bob["flags"] == "cracked"
+    assert bob["risk_score"] == 35
+    assert amy["failures_before_login"] == 0 and amy["flags"] == ""
+    assert list(accounts[s.SASL_USERNAME]) == ["bob@acme.example", "amy@acme.example"]
+
+
+def test_volume_spike_and_blocklist_share():
+    rows = [session(i, "198.18.0.10", "amy@acme.example", minutes=i * 1440) for i in range(5)]
+    rows.append(session(9, "198.18.0.10", "amy@acme.example", minutes=6 * 1440, recipients=80))
+    sessions = pd.DataFrame(rows)
+    deliveries = pd.DataFrame(
+        {
+            s.SESSION_ID: ["s9"] * 4,
+            s.SERVER: ["mail1"] * 4,
+            s.STATUS: ["bounced", "deferred", "sent", "bounced"],
+            s.REPLY: [
+                "said: 554 5.7.1 Client host [192.0.2.10] blocked using zen.spamhaus.org",
+                "said: 421 4.7.0 [TS03] All messages from 192.0.2.10 will be deferred",
+                "250 ok",
+                "said: 550 5.1.1 User unknown",
+            ],
+        }
+    )
+    accounts = account_risk(sessions, blame_blocklists(deliveries, ["192.0.2.10"]), NO_ASNS, "UTC")
+    amy = accounts.iloc[0]
+    assert (amy["peak_recipients"], amy["baseline_recipients"]) == (80, 1.0)
+    assert amy["blocklist_bounces"] == 2
+    assert amy["flags"] == "volume_spike;blocklist_bounces"
+    assert amy["risk_score"] == 25 + 25  # all blamed refusals are hers: the full 25
+
+
+def test_listing_makes_an_ip_critical_and_names_the_reason():
+    sessions = pd.DataFrame([session(1, "198.18.0.10", "amy@acme.example", customer="acme")])
+    sessions[s.REASON] = s.R_SUBMISSION
+    deliveries = pd.DataFrame(
+        {
+            s.SESSION_ID: ["s1"],
+            s.SERVER: ["mail1"],
+            s.RECIPIENT: ["x@aol.com"],
+            s.STATUS: ["deferred"],
+            s.REPLY: ["refused to talk to me: 554- (RTR:BL) http://postmaster.info.aol.com/x"],
+        }
+    )
+    blamed = blame_blocklists(deliveries, ["192.0.2.10", "192.0.2.11"])
+    accounts = account_risk(sessions, blamed, NO_ASNS, "UTC")
+    dnsbl = pd.DataFrame(
+        [
+            ["192.0.2.10", "zen.test", "listed", "127.0.0.2", "SBL123 spam source"],
+            ["192.0.2.11", "zen.test", "unknown", "", "no answer within 3 s"],
+        ],
+        columns=NO_DNS.columns,
+    )
+    table = ip_risk(
+        sessions,
+        blamed,
+        accounts,
+        dnsbl,
+        ["192.0.2.10", "192.0.2.11"],
+        {"mail1": "192.0.2.10", "mail2": "192.0.2.11"},
+        frozenset({"acme.example"}),
+    )
+    assert list(table.columns) == list(RISK_COLUMNS)
+    first, second = table.iloc[0], table.iloc[1]
+    assert first["ip"] == "192.0.2.10" and first["level"] == "critical"
+    assert first["risk_score"] == 50 + 1  # listed on one zone, one blamed refusal
+    assert first["providers"] == "aol:1"
+    assert "zen.test (SBL123 spam source)" in first["evidence"]
+    assert second["level"] == "low" and second["dnsbl_unknown"] == "zen.test"
+    assert pd.isna(second["listed_on"])  # a timeout is never a listing
+    assert "unknown for zen.test" in second["evidence"]
+
+
+@pytest.fixture(scope="module")
+def sample_exports(demo_settings):
+    options = ExportOptions(dns=False)
+    accounts, _ = export("accounts", demo_settings, (), options)
+    risk, _ = export("risk", demo_settings, (), options)
+    return list(csv.DictReader(io.StringIO(accounts))), list(csv.DictReader(io.StringIO(risk)))
+
+
+def test_samples_cracked_account_is_the_top_risk(sample_exports):
+    accounts, _ = sample_exports
+    top = accounts[0]
+    assert top["sasl_username"] == "sales@bluebird-travel.example"
+    assert top["level"] == "critical"
+    assert "volume_spike" in top["flags"] and "many_networks" in top["flags"]
+    assert int(top["risk_score"]) > max(int(row["risk_score"]) for row in accounts[1:]) + 30
+
+
+def test_samples_both_postfix_ips_show_blocklist_bounces(sample_exports):
+    _, risk = sample_exports
+    by_ip = {row["ip"]: row for row in risk}
+    assert set(by_ip) == {"192.0.2.10", "192.0.2.11", "192.0.2.13", "192.0.2.14"}
+    for ip, provider in (("192.0.2.10", "spamhaus"), ("192.0.2.11", "spamcop")):
+        assert int(by_ip[ip]["blocklist_bounces"]) > 100
+        assert provider in by_ip[ip]["providers"]
+        assert "aol" in by_ip[ip]["providers"] and "yahoo" in by_ip[ip]["providers"]
+        assert by_ip[ip]["level"] == "high"
+        assert "sales@bluebird-travel.example" in by_ip[ip]["risky_accounts"]
+        assert "not checked (--no-dns)" in by_ip[ip]["evidence"]
+    assert by_ip["192.0.2.13"]["blocklist_bounces"] == "0"
