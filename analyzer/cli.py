@@ -407,25 +407,58 @@ def check(
 @click.option("--host", help="address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, help="port to listen on (default 8050).")
 @click.option("--debug", is_flag=True, help="Dash debug mode (reloader, error pages).")
+@click.option(
+    "--behind-proxy",
+    is_flag=True,
+    help="a reverse proxy in front authenticates users: allow a non-loopback --host "
+    "without [dashboard] users.",
+)
 @no_dns_option
 @_reports_errors
 def serve(
-    config_path: str | None, host: str | None, port: int | None, debug: bool, no_dns: bool
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    debug: bool,
+    behind_proxy: bool,
+    no_dns: bool,
 ) -> None:
     """Serve the dashboard (default http://127.0.0.1:8050/).
+
+    It shows customers' data: on any address but loopback it needs [dashboard] users
+    (HTTP basic auth; `relaywatch hash-password NAME` makes the entry) or --behind-proxy.
 
     Example:
 
         relaywatch serve --port 8050
     """
     from dashboard.app import create_app
+    from dashboard.auth import check_exposure
 
     settings = load_settings(config_path)
-    app = create_app(settings, progress=_progress(), dns=not no_dns)
     bind_host = host or settings.dashboard.host
     bind_port = port or settings.dashboard.port
+    check_exposure(
+        bind_host, settings.dashboard.users, behind_proxy or settings.dashboard.behind_proxy
+    )
+    app = create_app(settings, progress=_progress(), dns=not no_dns)
     click.echo(f"relaywatch dashboard on http://{bind_host}:{bind_port}/", err=True)
     app.run(host=bind_host, port=bind_port, debug=debug)
+
+
+@cli.command("hash-password")
+@click.argument("login")
+@click.password_option(help="the password (prompted twice when not given).")
+def hash_password(login: str, password: str) -> None:
+    """Print a [dashboard.users] line for LOGIN (the password itself is never stored).
+
+    Example:
+
+        relaywatch hash-password alice >> relaywatch.toml   # under [dashboard.users]
+    """
+    from werkzeug.security import generate_password_hash
+
+    click.echo(f'"{login}" = "{generate_password_hash(password)}"')
 
 
 def main() -> None:

@@ -76,6 +76,9 @@ class DashboardConfig:
     host: str = "127.0.0.1"
     port: int = 8050
     url: str | None = None
+    # {login: werkzeug password hash}: HTTP basic auth on every request when not empty
+    users: Mapping[str, str] = field(default_factory=dict)
+    behind_proxy: bool = False  # a reverse proxy authenticates; serving beyond loopback is OK
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +255,7 @@ _SECTION_KEYS = {
         "from",
         "to",
     },
-    "dashboard": {"host", "port", "url"},
+    "dashboard": {"host", "port", "url", "users", "behind_proxy"},
     "server": {"outbound_ip", "enforcement_date", "logs"},
 }
 
@@ -288,6 +291,24 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
             if value:
                 data.setdefault(section, {})[key] = value
     return data
+
+
+PASSWORD_HASH_METHODS = ("scrypt:", "pbkdf2:")
+
+
+def _password_hashes(value: Any) -> dict[str, str]:
+    """``[dashboard.users]``: login = hash. A plain password is refused without echoing it."""
+    if not isinstance(value, dict):
+        raise ConfigError("dashboard.users: expected a table of login = password hash")
+    for login, hashed in value.items():
+        if not (
+            isinstance(hashed, str) and hashed.startswith(PASSWORD_HASH_METHODS) and "$" in hashed
+        ):
+            raise ConfigError(
+                f"dashboard.users.{login}: not a password hash (the value is not shown); "
+                f"make one with `relaywatch hash-password {login}`"
+            )
+    return {str(login): str(hashed) for login, hashed in value.items()}
 
 
 def _seconds(value: Any, where: str) -> float:
@@ -399,6 +420,10 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
                 host=str(dashboard.get("host", DashboardConfig().host)),
                 port=int(dashboard.get("port", DashboardConfig().port)),
                 url=dashboard.get("url"),
+                users=_password_hashes(dashboard.get("users", {})),
+                behind_proxy=_boolean(
+                    dashboard.get("behind_proxy", False), "dashboard.behind_proxy"
+                ),
             ),
             exim=EximConfig(
                 session_gap_seconds=int(sections["exim"].get("session_gap_seconds", 60)),

@@ -12,6 +12,7 @@ from dash import Input, Output, dcc, html
 from analyzer import schema as s
 from analyzer.config import Settings
 from dashboard import ids
+from dashboard.auth import require_basic_auth
 from dashboard.data import CONFIG_KEY, DashboardData, current, load_data
 
 PAGES_FOLDER = Path(__file__).parent / "pages"
@@ -41,6 +42,7 @@ def create_app(
         serve_locally=True,  # every asset from this server: the page must work offline
         assets_folder=str(Path(__file__).parent / "assets"),
     )
+    require_basic_auth(app.server, settings.dashboard.users)
     loaded = data if data is not None else load_data(settings, progress, dns)
     app.server.config[CONFIG_KEY] = loaded
     app.layout = html.Div(

@@ -83,8 +83,10 @@ SMTP_STATUS = r"(?P<smtp_code>[245][0-9]{2})(?:[ -](?P<dsn>[245]\.[0-9]{1,3}\.[0
 AFTER_COMMAND = r"(?P<command>[A-Za-z-]+(?: \([0-9]+ bytes\))?|\.)"
 
 # The tail smtpd appends to every NOQUEUE line: "; from=<a@b> to=<c@d> proto=ESMTP helo=<x>"
-# (postscreen separates the same fields with ", ").
+# (postscreen separates the same fields with ", "). The HELO is the client's own text and the
+# last field: it runs to the line's final ">" (a HELO of "<img src=x>" must stay whole).
+# Rules using this tail end with "$".
 ENVELOPE_TAIL = (
     r"(?:;|,)?(?: from=<(?P<sender>[^>]*)>,?)?(?: to=<(?P<recipient>[^>]*)>,?)?"
-    r"(?: proto=(?P<proto>[A-Z]+),?)?(?: helo=<(?P<helo>[^>]*)>)?"
+    r"(?: proto=(?P<proto>[A-Z]+),?)?(?: helo=<(?P<helo>.*)>)?"
 )

@@ -156,3 +156,32 @@ def test_risk_page_shows_levels_with_the_cracked_account_first(started):
     ).value_of_css_property("background-color")
     assert colour == "rgba(253, 227, 200, 1)"  # the "high" colour of LEVEL_STYLE
     assert started.get_logs() == []
+
+
+XSS_HELO = "<img src=x onerror=alert(1)>"
+XSS_LOG = f"""\
+Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from unknown[100.64.7.7]
+Nov 21 09:00:01 mail1 postfix/smtpd[100]: NOQUEUE: reject: RCPT from unknown[100.64.7.7]: \
+554 5.7.1 <x@aol.com>: Relay access denied; from=<a@b.example> to=<x@aol.com> proto=ESMTP \
+helo=<{XSS_HELO}>
+Nov 21 09:00:02 mail1 postfix/smtpd[100]: disconnect from unknown[100.64.7.7]
+"""
+
+
+def test_an_attackers_helo_is_shown_as_text(dash_duo, tmp_path):
+    (tmp_path / "mail.log").write_text(XSS_LOG, encoding="utf-8")
+    (tmp_path / "relaywatch.toml").write_text(
+        f'logs = ["mail.log"]\ncustomers = "{DEMO_CONFIG.parent / "customers.csv"}"\n'
+        'year = 2003\nenforcement_date = "2003-11-21"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(tmp_path / "relaywatch.toml", environ={})
+    dash_duo.start_server(create_app(settings, load_data(settings, dns=False)))
+    dash_duo.wait_for_page(url=dash_duo.server_url + "/sessions", timeout=20)
+    cell = f"#{ids.SESSIONS_TABLE} td[data-dash-column=helo]"
+    dash_duo.wait_for_element(cell, timeout=20)
+    assert dash_duo.find_element(cell).text == XSS_HELO
+    assert dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{ids.SESSIONS_TABLE} img") == []
+    time.sleep(0.5)
+    assert dash_duo.driver.execute_script("return document.querySelectorAll('img').length") == 0
+    assert dash_duo.get_logs() == []  # no alert, no script error
