@@ -470,4 +470,22 @@ def main() -> None:
     # arrow's default jemalloc on the many large, short-lived buffers of a parse.
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
         pa.set_memory_pool(pa.system_memory_pool())
-    cli(prog_name="relaywatch")
+    sys.exit(run_cli(sys.argv[1:]))
+
+
+def run_cli(args: list[str]) -> int:
+    """Run a command line; a usage mistake (unknown command or KIND, bad option) is one line
+    on stderr and status 2, like every other user mistake."""
+    try:
+        result = cli.main(args, prog_name="relaywatch", standalone_mode=False)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "relaywatch"
+        click.echo(f"relaywatch: error: {exc.format_message()} (see `{where} --help`)", err=True)
+        return 2
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("relaywatch: aborted", err=True)
+        return 130
+    return result if isinstance(result, int) else 0

@@ -125,3 +125,56 @@ def test_a_bad_cidr_in_customers_names_the_customer(workdir: Path):
     )
     assert result.exit_code == 2
     assert "customer acme: bad network '198.18.0.0/99'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "nonsense"], "Invalid value for 'KIND': 'nonsense' is not one of"),
+        (["export", "--bogus"], "No such option '--bogus'"),
+        (["nope"], "No such command 'nope'"),
+    ],
+)
+def test_usage_mistakes_are_one_line_and_status_2(args, message, capsys):
+    from analyzer.cli import run_cli
+
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("relaywatch: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ('logs = ["x.log"\n', "invalid TOML"),
+        ('logz = ["x.log"]\n', "unknown key 'logz'"),
+        ("[dashboard]\nport = 8050\nhots = 'x'\n", "unknown key 'hots'"),
+    ],
+)
+def test_config_mistakes_are_one_line_and_status_2(tmp_path: Path, config, message):
+    path = tmp_path / "relaywatch.toml"
+    path.write_text(config, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["export", "sessions", "--config", str(path)])
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_customers_file_with_a_wrong_header_is_one_line(workdir: Path):
+    (workdir / "customers.csv").write_text("id,name\nacme,Acme\n")
+    result = CliRunner().invoke(
+        cli, ["export", "sessions", "--config", str(workdir / "relaywatch.toml")]
+    )
+    assert result.exit_code == 2
+    assert "customers file lacks column(s) customer_id" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_directory_given_as_log_is_one_line(workdir: Path):
+    (workdir / "adir").mkdir()
+    result = CliRunner().invoke(
+        cli,
+        ["export", "sessions", str(workdir / "adir"), "--config", str(workdir / "relaywatch.toml")],
+    )
+    assert result.exit_code == 2
+    assert "adir" in result.stderr and "Traceback" not in result.stderr

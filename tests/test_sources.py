@@ -12,7 +12,7 @@ import pytest
 
 from analyzer import schema as s
 from analyzer.errors import InputError
-from analyzer.io.sources import expand_logs, read_logs
+from analyzer.io.sources import MAX_LINE_BYTES, expand_logs, read_logs
 from analyzer.parse import StampOptions, parse_lines
 
 LINE = "Nov 21 09:00:00 mail1 postfix/smtpd[1]: connect from a.example[100.64.0.1]\n"
@@ -37,6 +37,18 @@ def test_crlf_invalid_utf8_and_a_truncated_last_line(tmp_path: Path):
     path.write_bytes(LINE.replace("\n", "\r\n").encode() + b"bad \xff\xfe bytes\nNov 21 09:00")
     lines, _ = read_logs([path])
     assert lines[s.RAW].tolist() == [LINE.rstrip("\n"), "bad \ufffd\ufffd bytes", "Nov 21 09:00"]
+
+
+def test_a_1mb_line_is_cut_marked_and_counted_between_intact_neighbours(tmp_path: Path):
+    path = tmp_path / "mail.log"
+    huge = LINE.rstrip("\n") + "é" * 500_000  # 1 MB, multibyte: the cut must not split one
+    path.write_text(LINE + huge + "\n" + LINE, encoding="utf-8")
+    lines, _ = read_logs([path])
+    raw = lines[s.RAW].tolist()
+    assert raw[0] == raw[2] == LINE.rstrip("\n")
+    assert raw[1].startswith(LINE.rstrip("\n")) and raw[1].endswith("line cut at 64 KiB]")
+    assert MAX_LINE_BYTES <= len(raw[1].encode()) <= MAX_LINE_BYTES + 64
+    assert "\ufffd" not in raw[1]
 
 
 def test_globs_expand_sorted_and_a_missing_file_is_an_error(tmp_path: Path):

@@ -107,8 +107,16 @@ def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.
         yield lines_from_bytes(carry)
 
 
+# No syslog daemon writes lines this long (rsyslog's default limit is 8 KiB); longer ones are
+# attacks or corruption. They are cut, marked and still counted, so a run of 1 MB lines
+# cannot eat the memory and regex time of a million real ones.
+MAX_LINE_BYTES = 64 * 1024
+CUT_MARK = b" [relaywatch: line cut at 64 KiB]"
+
+
 def lines_from_bytes(data: bytes) -> pa.LargeStringArray:
-    """Split newline-separated bytes into a string array (CRLF read as LF).
+    """Split newline-separated bytes into a string array (CRLF read as LF; lines over
+    ``MAX_LINE_BYTES`` cut and marked).
 
     The lines' bytes are joined into one buffer and the array is built from that buffer and
     the line offsets, without a Python string per line; bad UTF-8 becomes U+FFFD.
@@ -120,8 +128,12 @@ def lines_from_bytes(data: bytes) -> pa.LargeStringArray:
     if b"\r\n" in data:
         data = data.replace(b"\r\n", b"\n")
     parts = data.split(b"\n")
+    lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    for i in np.flatnonzero(lengths > MAX_LINE_BYTES):  # rare: only the overlong lines
+        parts[i] = parts[i][:MAX_LINE_BYTES].decode("utf-8", "ignore").encode() + CUT_MARK
+        lengths[i] = len(parts[i])
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)), out=offsets[1:])
+    np.cumsum(lengths, out=offsets[1:])
     return pa.LargeStringArray.from_buffers(
         len(parts), pa.py_buffer(offsets), pa.py_buffer(b"".join(parts))
     )
