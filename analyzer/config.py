@@ -116,6 +116,8 @@ class Settings:
         servers: per-server settings by syslog host name.
         reject_patterns: extra regexes (RE2) per reject kind for servers' own ACL texts
             (``[reject_patterns] relay_denied = ["..."]``); tried before the built-in ones.
+        bounce_patterns: extra regexes per provider for remote refusals that blame our IP's
+            reputation (``[bounce_patterns] mybank = ["..."]``); tried before the built-in ones.
         dnsbl, mail, dashboard, exim: their sections.
     """
 
@@ -137,6 +139,7 @@ class Settings:
     dashboard: DashboardConfig = DashboardConfig()
     exim: EximConfig = EximConfig()
     reject_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    bounce_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def server_outbound_ips(self) -> dict[str, str]:
         """``{server: outbound_ip}`` for the servers that name one."""
@@ -236,6 +239,7 @@ _TOP_KEYS = {
     "dashboard",
     "exim",
     "reject_patterns",
+    "bounce_patterns",
 }
 _SECTION_KEYS = {
     "exim": {"session_gap_seconds"},
@@ -363,11 +367,12 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
             logs=_strings(raw.get("logs", []), f"servers.{name}.logs"),
         )
     sections = {}
-    for section in ("dnsbl", "mail", "dashboard", "exim", "reject_patterns"):
+    for section in ("dnsbl", "mail", "dashboard", "exim", "reject_patterns", "bounce_patterns"):
         raw = data.get(section, {})
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: [{section}] must be a table")
-        _check_keys(raw, _SECTION_KEYS[section], f"{where} [{section}]")
+        if section != "bounce_patterns":  # its keys are provider names of the user's choice
+            _check_keys(raw, _SECTION_KEYS[section], f"{where} [{section}]")
         sections[section] = raw
     dnsbl = sections["dnsbl"]
     mail = sections["mail"]
@@ -378,6 +383,13 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
             for p in _strings(value, f"reject_patterns.{kind}")
         )
         for kind, value in sections["reject_patterns"].items()
+    }
+    bounce_patterns = {
+        provider: tuple(
+            _check_regex(p, f"bounce_patterns.{provider}")
+            for p in _strings(value, f"bounce_patterns.{provider}")
+        )
+        for provider, value in sections["bounce_patterns"].items()
     }
     try:
         year = data.get("year")
@@ -429,6 +441,7 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
                 session_gap_seconds=int(sections["exim"].get("session_gap_seconds", 60)),
             ),
             reject_patterns=patterns,
+            bounce_patterns=bounce_patterns,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None

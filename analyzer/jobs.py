@@ -37,7 +37,7 @@ from analyzer.offenders import (
     summarize_offenders,
 )
 from analyzer.parse import StampOptions, detect_formats, parse_lines
-from analyzer.pipeline import Analysis, analyse, reject_reasons, select_period
+from analyzer.pipeline import Analysis, analyse, bounce_rules, reject_reasons, select_period
 from analyzer.readiness import (
     CUSTOMER_EXPORT_COLUMNS,
     DAILY_COLUMNS,
@@ -160,7 +160,7 @@ def risk_tables(
 ) -> RiskTables:
     """Score accounts and own IPs (``dnsbl`` from ``live_dnsbl``)."""
     own = settings.own_outbound_ips()
-    blamed = blame_blocklists(deliveries, own)
+    blamed = blame_blocklists(deliveries, own, bounce_rules(settings))
     logins = sessions[sessions[s.SASL_USERNAME].notna().to_numpy()]
     asns = lookup_frame(logins[s.CLIENT_IP], load_lookup(settings.asn_db, settings.as_names))
     accounts = account_risk(sessions, blamed, asns, settings.timezone)

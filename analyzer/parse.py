@@ -393,7 +393,16 @@ def exim_server_per_line(lines: pd.DataFrame, sources: pd.DataFrame) -> np.ndarr
 def detect_formats(lines: pd.DataFrame, sample: int = 50) -> dict[int, str]:
     """Per source: "exim" if most of its first non-empty lines start with Exim's stamp
     ("2003-11-21 09:15:02"), else "syslog"."""
-    head = lines[lines[s.RAW].str.len() > 0].groupby(s.SOURCE, sort=False).head(sample)
+    # Only the first rows of each source are looked at (sources are contiguous runs of rows),
+    # never a filtered copy of every line.
+    if lines.empty:
+        return {}
+    source = lines[s.SOURCE].to_numpy()
+    starts = np.flatnonzero(np.r_[True, source[1:] != source[:-1]])
+    ends = np.r_[starts[1:], len(source)]
+    rows = [np.arange(a, min(a + 4 * sample, b)) for a, b in zip(starts, ends, strict=True)]
+    first = lines.iloc[np.concatenate(rows)]
+    head = first[first[s.RAW].str.len() > 0].groupby(s.SOURCE, sort=False).head(sample)
     exim = pc.match_substring_regex(_arrow(head[s.RAW]), EXIM_HEADER).to_numpy(zero_copy_only=False)
     share = pd.Series(exim, index=head[s.SOURCE].to_numpy()).groupby(level=0).mean()
     return {int(src): ("exim" if value > 0.5 else "syslog") for src, value in share.items()}

@@ -18,7 +18,8 @@ from analyzer.config import Settings
 from analyzer.coverage import line_summary
 from analyzer.customers import attribute_customers, local_domains
 from analyzer.parse import DEFAULT_REJECT_KINDS, StampOptions, parse_lines
-from analyzer.patterns import ReasonRule
+from analyzer.patterns import ReasonRule, configured_reasons
+from analyzer.patterns.bounces import BLOCKLIST_BOUNCES
 from analyzer.sessions import build_session_tables
 
 
@@ -66,12 +67,12 @@ def analyse(
 
 def reject_reasons(settings: Settings) -> tuple[ReasonRule, ...]:
     """The configured reject texts (``[reject_patterns]``) first, then the built-in ones."""
-    extra = tuple(
-        ReasonRule(f"config_{kind}_{i}", kind, pattern)
-        for kind, patterns in sorted(settings.reject_patterns.items())
-        for i, pattern in enumerate(patterns)
-    )
-    return extra + DEFAULT_REJECT_KINDS
+    return configured_reasons(settings.reject_patterns) + DEFAULT_REJECT_KINDS
+
+
+def bounce_rules(settings: Settings) -> tuple[ReasonRule, ...]:
+    """The configured ``[bounce_patterns]`` first, then the built-in providers."""
+    return configured_reasons(settings.bounce_patterns) + BLOCKLIST_BOUNCES
 
 
 def analyse_events(
@@ -123,18 +124,18 @@ def link_deliveries(deliveries: pd.DataFrame, links: pd.DataFrame) -> pd.DataFra
     (the latest binding of that id before the delivery line). Empty for mail that arrived
     outside the input or locally (pickup, bounces)."""
 
-    def text(column: pd.Series) -> np.ndarray:  # one key dtype on both sides
-        return column.astype(str).to_numpy(dtype=object)
+    def text(column: pd.Series) -> pd.Series:  # one key dtype on both sides, even if empty
+        return column.astype(str)
 
     ordered = deliveries.assign(
         _server=text(deliveries[s.SERVER]), _queue=text(deliveries[s.QUEUE_ID])
     ).sort_values(s.SEQ, kind="stable")
     keyed = pd.DataFrame(
         {
-            s.SEQ: links[s.SEQ].to_numpy(dtype=np.int64),
+            s.SEQ: links[s.SEQ].astype(np.int64),
             "_server": text(links[s.SERVER]),
             "_queue": text(links[s.QUEUE_ID]),
-            s.SESSION_ID: links[s.SESSION_ID].to_numpy(dtype=object),
+            s.SESSION_ID: links[s.SESSION_ID].astype(object),
         }
     )
     ordered[s.SEQ] = ordered[s.SEQ].to_numpy(dtype=np.int64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
 import pandas as pd
@@ -150,3 +151,41 @@ def test_samples_both_postfix_ips_show_blocklist_bounces(sample_exports):
         assert "sales@bluebird-travel.example" in by_ip[ip]["risky_accounts"]
         assert "not checked (--no-dns)" in by_ip[ip]["evidence"]
     assert by_ip["192.0.2.13"]["blocklist_bounces"] == "0"
+
+
+def test_configured_bounce_patterns_come_first(tmp_path):
+    """A provider's own refusal text, named in [bounce_patterns], is charged to the IP."""
+    (tmp_path / "mail.log").write_text(
+        "Nov 26 03:01:11 mail1 postfix/smtp[2351]: 4A1B2C3D01: to=<a@bank.example>, "
+        "relay=mx.bank.example[203.0.113.9]:25, delay=1, delays=0/0/0.5/0.5, dsn=5.0.0, "
+        "status=bounced (host mx.bank.example[203.0.113.9] said: 550 Sender score too low "
+        "(BNK-17) (in reply to MAIL FROM command))\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,name,domains,networks,contact_email\n", encoding="utf-8"
+    )
+    (tmp_path / "relaywatch.toml").write_text(
+        'logs = ["mail.log"]\ncustomers = "customers.csv"\nyear = 2003\n'
+        'outbound_ips = ["192.0.2.10"]\n[bounce_patterns]\nbank = ["\\\\(BNK-[0-9]+\\\\)"]\n',
+        encoding="utf-8",
+    )
+    from analyzer.config import load_settings
+
+    settings = load_settings(tmp_path / "relaywatch.toml", environ={})
+    text, _ = export("risk", settings, (), ExportOptions(dns=False))
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert (row["ip"], row["blocklist_bounces"], row["providers"]) == ("192.0.2.10", "1", "bank:1")
+    without, _ = export(
+        "risk", dataclasses.replace(settings, bounce_patterns={}), (), ExportOptions(dns=False)
+    )
+    assert next(csv.DictReader(io.StringIO(without)))["blocklist_bounces"] == "0"
+
+
+def test_a_bad_bounce_pattern_is_a_config_error(tmp_path):
+    from analyzer.config import load_settings
+    from analyzer.errors import ConfigError
+
+    (tmp_path / "relaywatch.toml").write_text('[bounce_patterns]\nx = ["(unclosed"]\n')
+    with pytest.raises(ConfigError, match=r"bounce_patterns\.x: invalid regex"):
+        load_settings(tmp_path / "relaywatch.toml", environ={})

@@ -8,6 +8,7 @@ lines. Group names are column names from ``analyzer.schema``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -47,3 +48,12 @@ class ReasonRule:
     kind: str
     regex: str
     examples: tuple[str, ...] = field(default=())
+
+
+def configured_reasons(patterns: Mapping[str, Sequence[str]]) -> tuple[ReasonRule, ...]:
+    """``ReasonRule``s from a config table of kind = [regex, ...] (``config_<kind>_<n>``)."""
+    return tuple(
+        ReasonRule(f"config_{kind}_{i}", kind, pattern)
+        for kind, regexes in sorted(patterns.items())
+        for i, pattern in enumerate(regexes)
+    )
