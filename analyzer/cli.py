@@ -439,7 +439,10 @@ def serve(
     bind_host = host or settings.dashboard.host
     bind_port = port or settings.dashboard.port
     check_exposure(
-        bind_host, settings.dashboard.users, behind_proxy or settings.dashboard.behind_proxy
+        bind_host,
+        settings.dashboard.users,
+        behind_proxy or settings.dashboard.behind_proxy,
+        debug,
     )
     app = create_app(settings, progress=_progress(), dns=not no_dns)
     click.echo(f"relaywatch dashboard on http://{bind_host}:{bind_port}/", err=True)

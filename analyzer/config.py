@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
 import os
 import tomllib
 import zoneinfo
@@ -315,6 +316,14 @@ def _password_hashes(value: Any) -> dict[str, str]:
     return {str(login): str(hashed) for login, hashed in value.items()}
 
 
+def _ip(value: Any, where: str) -> str:
+    """One IP address, written as Python normalises it (IPv6 lower case, compressed)."""
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not an IP address") from None
+
+
 def _seconds(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 60:
         raise ConfigError(f"{where}: expected seconds between 0 and 60, got {value!r}")
@@ -362,7 +371,9 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
         _check_keys(raw, _SECTION_KEYS["server"], f"{where} [servers.{name}]")
         date = raw.get("enforcement_date")
         servers[name] = ServerConfig(
-            outbound_ip=raw.get("outbound_ip"),
+            outbound_ip=_ip(raw["outbound_ip"], f"servers.{name}.outbound_ip")
+            if raw.get("outbound_ip")
+            else None,
             enforcement_date=parse_date(date, f"servers.{name}.enforcement_date") if date else None,
             logs=_strings(raw.get("logs", []), f"servers.{name}.logs"),
         )
@@ -406,7 +417,9 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
             year=check_year(year, "year") if year not in (None, "") else None,
             timezone=check_timezone(data.get("timezone", "UTC"), "timezone"),
             store=path_of("store"),
-            outbound_ips=_strings(data.get("outbound_ips", []), "outbound_ips"),
+            outbound_ips=tuple(
+                _ip(ip, "outbound_ips") for ip in _strings(data.get("outbound_ips", []), "x")
+            ),
             local_domains=_strings(data.get("local_domains", []), "local_domains"),
             servers=servers,
             dnsbl=DnsblConfig(

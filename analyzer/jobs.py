@@ -157,16 +157,50 @@ def risk_tables(
     customers: pd.DataFrame,
     settings: Settings,
     dnsbl: pd.DataFrame,
+    scored_accounts: pd.DataFrame | None = None,
 ) -> RiskTables:
-    """Score accounts and own IPs (``dnsbl`` from ``live_dnsbl``)."""
+    """Score accounts and own IPs (``dnsbl`` from ``live_dnsbl``). ``scored_accounts``: use
+    these account scores (e.g. judged on a longer history) instead of scoring ``sessions``;
+    the table then lists the accounts that logged in among ``sessions``."""
     own = settings.own_outbound_ips()
     blamed = blame_blocklists(deliveries, own, bounce_rules(settings))
     logins = sessions[sessions[s.SASL_USERNAME].notna().to_numpy()]
-    asns = lookup_frame(logins[s.CLIENT_IP], load_lookup(settings.asn_db, settings.as_names))
-    accounts = account_risk(sessions, blamed, asns, settings.timezone)
+    if scored_accounts is None:
+        asns = lookup_frame(logins[s.CLIENT_IP], load_lookup(settings.asn_db, settings.as_names))
+        accounts = account_risk(sessions, blamed, asns, settings.timezone)
+    else:
+        active = scored_accounts[s.SASL_USERNAME].isin(set(logins[s.SASL_USERNAME]))
+        accounts = scored_accounts[active.to_numpy()].reset_index(drop=True)
     domains = local_domains(customers, settings.local_domains)
     ips = ip_risk(sessions, blamed, accounts, dnsbl, own, settings.server_outbound_ips(), domains)
     return RiskTables(accounts, ips, dnsbl)
+
+
+def period_risk(
+    sessions: pd.DataFrame,
+    deliveries: pd.DataFrame,
+    since: dt.date | None,
+    until: dt.date | None,
+    customers: pd.DataFrame,
+    settings: Settings,
+    dnsbl: pd.DataFrame,
+) -> RiskTables:
+    """Risk of the days ``since``..``until``: accounts judged against their whole history up
+    to ``until`` (baseline, first-seen networks), listed when active in the period; own IPs
+    on the period's refusals and sessions."""
+    tz = settings.timezone
+
+    def tables(first: dt.date | None, scored: pd.DataFrame | None = None) -> RiskTables:
+        return risk_tables(
+            select_period(sessions, first, until, tz),
+            select_period(deliveries, first, until, tz, s.TS),
+            customers,
+            settings,
+            dnsbl,
+            scored,
+        )
+
+    return tables(since, tables(None).accounts if since is not None else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +241,16 @@ def export(
     if kind == "readiness-daily":
         return frame_to_csv(daily_readiness(sessions, tz), DAILY_COLUMNS, tz), notes
     if kind in ("accounts", "risk"):
-        deliveries = select_period(analysis.deliveries, options.since, options.until, tz, s.TS)
         dnsbl = live_dnsbl(settings, options.dns and kind == "risk")
-        tables = risk_tables(sessions, deliveries, customers, settings, dnsbl)
+        tables = period_risk(
+            analysis.sessions,
+            analysis.deliveries,
+            options.since,
+            options.until,
+            customers,
+            settings,
+            dnsbl,
+        )
         if kind == "accounts":
             return frame_to_csv(tables.accounts, ACCOUNT_COLUMNS, tz), notes
         if not settings.own_outbound_ips():
@@ -288,23 +329,12 @@ def nightly(
         since, until = since or first, until or last
     probes = probe_sessions(analysis.sessions, settings.own_outbound_ips())
     asns = lookup_frame(probes[s.CLIENT_IP], load_lookup(settings.asn_db, settings.as_names))
-    tz, dnsbl = settings.timezone, live_dnsbl(settings, dns)
+    dnsbl = live_dnsbl(settings, dns)
 
-    def risk_from(first: dt.date | None) -> RiskTables:
-        return risk_tables(
-            select_period(analysis.sessions, first, until, tz),
-            select_period(analysis.deliveries, first, until, tz, s.TS),
-            customers,
-            settings,
-            dnsbl,
-        )
-
-    risk = risk_from(since)
-    # Accounts are judged against their own history (baseline, first-seen networks), then
-    # the mail lists those active in the period.
-    history = risk_from(None).accounts
-    active = set(risk.accounts[s.SASL_USERNAME])
-    accounts = history[history[s.SASL_USERNAME].isin(active).to_numpy()]
+    risk = period_risk(
+        analysis.sessions, analysis.deliveries, since, until, customers, settings, dnsbl
+    )
+    accounts = risk.accounts
     report = build_report(
         analysis.sessions,
         analysis.deliveries,

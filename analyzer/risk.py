@@ -9,7 +9,8 @@ Account ``risk_score`` (0-100), the sum of:
     network, in the CRACK_WINDOW before a successful login of the account from that same
     address (a guessed password);
   * 25 ``volume_spike``: its busiest day sent >= SPIKE_FACTOR times the median of its other
-    active days, and >= SPIKE_MIN_RECIPIENTS recipients;
+    active days (at least SPIKE_BASELINE_DAYS of them), and >= SPIKE_MIN_RECIPIENTS
+    recipients;
   * 20 ``many_networks``: logins from >= SPREAD_ASNS (4) ASNs on one day (office, home and
     phone make three; more is a password shared among a botnet);
   * 5 per ``new_networks`` ASN first used after its first BASELINE_DAYS days (at most 15);
@@ -26,6 +27,7 @@ Own-IP ``risk_score`` (0-100), the sum of:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -47,6 +49,7 @@ CRACK_FAILURES = 5
 CRACK_WINDOW = pd.Timedelta(days=7)
 SPIKE_FACTOR = 5
 SPIKE_MIN_RECIPIENTS = 50
+SPIKE_BASELINE_DAYS = 3
 SPREAD_ASNS = 4
 BASELINE_DAYS = 7
 HIGH_RISK = 50
@@ -89,7 +92,6 @@ RISK_COLUMNS = (
     "dnsbl_errors",
     "dnsbl_unknown",
 )
-_IP_IN_TEXT = r"(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
 
 
 def _arrow(column: pd.Series) -> pa.Array:
@@ -102,27 +104,46 @@ def blame_blocklists(
     rules: Sequence[ReasonRule] = BLOCKLIST_BOUNCES,
 ) -> pd.DataFrame:
     """Add ``blocklist_provider`` (the first rule found in a deferred or bounced reply),
-    ``dnsbl_zone`` (a list the reply names) and ``named_ip`` (an own IP the reply names)."""
+    ``dnsbl_zone`` (a list the reply names) and ``named_ip`` (an own IP the reply names).
+
+    Rules see the remote server's words only: the "host mx.barracuda.example[ip] said:"
+    part names the server, not a reason. A refusal by a domain list (Spamhaus DBL, URIBL,
+    SURBL) is about a domain in the mail, not our IP, and is not blamed."""
     refused = deliveries[s.STATUS].isin(["deferred", "bounced"]).fillna(False).to_numpy()
     provider = pd.Series(pd.NA, index=deliveries.index, dtype="string")
     zone = pd.Series(pd.NA, index=deliveries.index, dtype="string")
     named = pd.Series(pd.NA, index=deliveries.index, dtype="string")
     if refused.any():
-        replies = deliveries.loc[refused, s.REPLY].fillna("")
-        text = _arrow(replies)
+        text = pc.replace_substring_regex(
+            _arrow(deliveries.loc[refused, s.REPLY].fillna("")), REMOTE_HOST, ""
+        )
         chosen = pa.nulls(len(text), pa.string())
         for rule in rules:
             hit = pc.and_(chosen.is_null(), pc.match_substring_regex(text, rule.regex))
             chosen = pc.if_else(hit, pa.scalar(rule.kind, pa.string()), chosen)
+        found = pc.utf8_lower(pc.struct_field(pc.extract_regex(text, ZONE), "dnsbl_zone"))
+        domain_list = pc.fill_null(pc.match_substring_regex(found, DOMAIN_LISTS), False)
+        chosen = pc.if_else(domain_list, pa.nulls(len(text), pa.string()), chosen)
         provider.loc[refused] = chosen.to_pandas().astype("string").to_numpy()
-        found = pc.struct_field(pc.extract_regex(text, ZONE), "dnsbl_zone")
-        zone.loc[refused] = found.to_pandas().str.lower().astype("string").to_numpy()
+        zone.loc[refused] = found.to_pandas().astype("string").to_numpy()
         zone = zone.where(provider.notna())
-        blamed = replies[provider.loc[refused].notna().to_numpy()]
-        mentioned = blamed.str.findall(_IP_IN_TEXT).explode()
-        mentioned = mentioned[mentioned.isin(list(own_ips))]
-        named.loc[mentioned.index.unique()] = mentioned.groupby(level=0).first()
+        blamed = pc.is_valid(chosen)
+        for ip in reversed(list(dict.fromkeys(own_ips))):  # the first configured IP wins
+            hit = pc.and_(blamed, pc.match_substring_regex(text, _ip_in_text(ip)))
+            named.loc[refused] = named.loc[refused].mask(hit.to_numpy(zero_copy_only=False), ip)
     return deliveries.assign(**{PROVIDER: provider, s.DNSBL_ZONE: zone, NAMED_IP: named})
+
+
+# "host mx.example[203.0.113.9] said:", Exim's "host mx.example [203.0.113.9]:"
+REMOTE_HOST = r"host [^ \[]+ ?\[[0-9A-Fa-f:.]+\](?::[0-9]+)?:?(?: said:| refused to talk to me:)?"
+DOMAIN_LISTS = r"(?:^|\.)(?:dbl\.spamhaus\.org|[a-z0-9.-]*uribl\.[a-z.]+|[a-z0-9.-]*surbl\.org)$"
+
+
+def _ip_in_text(ip: str) -> str:
+    """An own IP as a whole address in a reply: 192.0.2.1 must not match in 192.0.2.10;
+    IPv6 in any case, IPv4 also as ::ffff:-mapped."""
+    escaped = re.escape(ip)
+    return rf"(?i)(?:^|[^0-9a-f:.]|::ffff:){escaped}(?:$|[^0-9a-f:.]|[.:](?:[^0-9a-f]|$))"
 
 
 def assign_own_ip(
@@ -167,9 +188,13 @@ def account_risk(
         first_seen=(s.START, "min"),
         last_seen=(s.START, "max"),
     )
-    blamed = deliveries[deliveries[PROVIDER].notna().to_numpy()]
+    # A recipient refused again on every retry counts once; refusals of mail that no login
+    # sent (inbound forwards, bounces) are no account's share.
     owner = logins.set_index(s.SESSION_ID)[user]
-    bounces = blamed[s.SESSION_ID].map(owner).value_counts()
+    blamed = deliveries[deliveries[PROVIDER].notna().to_numpy()]
+    blamed = blamed.assign(_owner=blamed[s.SESSION_ID].map(owner)).dropna(subset=["_owner"])
+    blamed = blamed.drop_duplicates([s.SESSION_ID, s.RECIPIENT])
+    bounces = blamed["_owner"].value_counts()
     table["blocklist_bounces"] = bounces.reindex(table.index, fill_value=0).astype(np.int64)
     table["failures_before_login"] = _failures_before_login(sessions, logins).reindex(
         table.index, fill_value=0
@@ -181,7 +206,10 @@ def account_risk(
 
     flags = {
         "cracked": table["failures_before_login"] >= CRACK_FAILURES,
+        # Against a baseline of at least SPIKE_BASELINE_DAYS other days: a new account's
+        # first busy day, or a one-day view, is no spike.
         "volume_spike": (table["peak_recipients"] >= SPIKE_MIN_RECIPIENTS)
+        & (table.pop("_baseline_days") >= SPIKE_BASELINE_DAYS)
         & (table["peak_recipients"] >= SPIKE_FACTOR * table["baseline_recipients"]),
         "many_networks": table["max_asns_per_day"] >= SPREAD_ASNS,
         "new_networks": table["new_asns"] > 0,
@@ -208,9 +236,12 @@ def _failures_before_login(sessions: pd.DataFrame, logins: pd.DataFrame) -> pd.S
     login from that IP (failures in the login's own session count too). Failures from
     customer networks are left out: an office PC with an old password is not an attack."""
     failed = sessions[
-        (sessions[s.AUTH_FAILURES] > 0).to_numpy() & sessions[s.CUSTOMER_ID].isna().to_numpy()
+        (sessions[s.AUTH_FAILURES].fillna(0) > 0).to_numpy(dtype=bool)
+        & sessions[s.CUSTOMER_ID].isna().to_numpy()
+        & sessions[s.CLIENT_IP].notna().to_numpy()
     ][[s.CLIENT_IP, s.START, s.AUTH_FAILURES]]
-    pairs = logins[[s.SASL_USERNAME, s.SESSION_ID, s.CLIENT_IP, s.START]].merge(
+    known = logins[logins[s.CLIENT_IP].notna().to_numpy()]
+    pairs = known[[s.SASL_USERNAME, s.SESSION_ID, s.CLIENT_IP, s.START]].merge(
         failed, on=s.CLIENT_IP, suffixes=("", "_failed")
     )
     before = (pairs[f"{s.START}_failed"] <= pairs[s.START]) & (
@@ -247,11 +278,13 @@ def _volume(logins: pd.DataFrame) -> pd.DataFrame:
     peak = daily.groupby(s.SASL_USERNAME).head(1).set_index(s.SASL_USERNAME)
     rest = daily.drop(index=daily.groupby(s.SASL_USERNAME).head(1).index)
     baseline = rest.groupby(s.SASL_USERNAME)[s.RECIPIENTS].median()
+    days = rest.groupby(s.SASL_USERNAME).size()
     return pd.DataFrame(
         {
             "peak_day": peak["_day"].astype(str),
             "peak_recipients": peak[s.RECIPIENTS].astype(np.int64),
             "baseline_recipients": baseline.reindex(peak.index).fillna(0).astype(float),
+            "_baseline_days": days.reindex(peak.index, fill_value=0).astype(np.int64),
         }
     )
 
@@ -335,6 +368,9 @@ def ip_risk(
     )
     table["_risky_count"] = risky_logins.groupby(OWN_IP)[s.SASL_USERNAME].nunique()
 
+    dnsbl = dnsbl.reindex(columns=["ip", "zone", "dnsbl_status", "detail"]).drop_duplicates(
+        ["ip", "zone"]
+    )
     status = dnsbl.groupby(["ip", "dnsbl_status"])["zone"].agg(lambda z: ";".join(sorted(z)))
     status = status.unstack() if len(status) else pd.DataFrame(index=table.index)
     for column, state in (
@@ -371,7 +407,11 @@ def _evidence(ip: str, row: pd.Series, reasons: pd.Series, asked: bool) -> str:
     parts = []
     if isinstance(row["listed_on"], str):
         zones = row["listed_on"].split(";")
-        why = [f"{z} ({reasons.get((ip, z)) or 'no reason given'})" for z in zones]
+        texts = [reasons.get((ip, z)) for z in zones]
+        why = [
+            f"{z} ({text if isinstance(text, str) and text else 'no reason given'})"
+            for z, text in zip(zones, texts, strict=True)
+        ]
         parts.append("listed now on " + ", ".join(why))
     if row["blocklist_bounces"]:
         providers = str(row["providers"]).replace(":", " ").replace(";", ", ")

@@ -27,6 +27,8 @@ RECORDS = {
     (query_name(LISTED_IP, ZONE), "A"): [A("127.0.0.2")],
     (query_name(LISTED_IP, ZONE), "TXT"): [TXT(REASON)],
     (query_name(ERROR_IP, ZONE), "A"): [A("127.255.255.254")],
+    (query_name("192.0.2.14", ZONE), "A"): [A("127.255.255.1")],  # any 127.255.255.x
+    (query_name("192.0.2.15", ZONE), "A"): [A("127.0.0.2"), A("127.255.255.254")],
 }
 
 
@@ -146,3 +148,16 @@ timeout = 2
     assert pd.isna(rows.loc[CLEAN_IP, "listed_on"])
     assert rows.loc[CLEAN_IP, "level"] == "high"  # refusals and the cracked account, no listing
     assert (rows["blocklist_bounces"] > 100).all()
+
+
+def test_every_127_255_255_answer_is_an_error_even_mixed_with_a_listing(dns_server):
+    result = check_dnsbl(["192.0.2.14", "192.0.2.15"], [ZONE], [dns_server], timeout=2)
+    assert list(result["dnsbl_status"]) == ["error", "error"]
+    assert _status(result, "192.0.2.15")["answer"] == "127.0.0.2;127.255.255.254"
+
+
+def test_a_bad_own_address_and_repeated_zones(dns_server):
+    result = check_dnsbl(["192.0.2.10 ", LISTED_IP], [ZONE, ZONE], [dns_server], timeout=2)
+    assert len(result) == 2  # the zone once per address
+    assert _status(result, "192.0.2.10 ")["dnsbl_status"] == "error"
+    assert _status(result, LISTED_IP)["dnsbl_status"] == "listed"

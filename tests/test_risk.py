@@ -45,7 +45,7 @@ def test_guessed_password_is_flagged_cracked():
             session(5, "198.18.0.10", user="amy@acme.example", minutes=2, customer="acme"),
         ]
     )
-    deliveries = pd.DataFrame(columns=[s.SESSION_ID, s.STATUS, s.REPLY])
+    deliveries = pd.DataFrame(columns=[s.SESSION_ID, s.RECIPIENT, s.STATUS, s.REPLY])
     accounts = account_risk(sessions, blame_blocklists(deliveries, []), NO_ASNS, "UTC")
     bob = accounts.set_index(s.SASL_USERNAME).loc["bob@acme.example"]
     amy = accounts.set_index(s.SASL_USERNAME).loc["amy@acme.example"]
@@ -64,6 +64,7 @@ def test_volume_spike_and_blocklist_share():
         {
             s.SESSION_ID: ["s9"] * 4,
             s.SERVER: ["mail1"] * 4,
+            s.RECIPIENT: ["a@aol.com", "b@yahoo.com", "c@example.net", "d@example.net"],
             s.STATUS: ["bounced", "deferred", "sent", "bounced"],
             s.REPLY: [
                 "said: 554 5.7.1 Client host [192.0.2.10] blocked using zen.spamhaus.org",
@@ -189,3 +190,80 @@ def test_a_bad_bounce_pattern_is_a_config_error(tmp_path):
     (tmp_path / "relaywatch.toml").write_text('[bounce_patterns]\nx = ["(unclosed"]\n')
     with pytest.raises(ConfigError, match=r"bounce_patterns\.x: invalid regex"):
         load_settings(tmp_path / "relaywatch.toml", environ={})
+
+
+def test_one_busy_day_without_history_is_no_spike():
+    sessions = pd.DataFrame([session(1, "198.18.0.10", "new@acme.example", recipients=80)])
+    deliveries = pd.DataFrame(columns=[s.SESSION_ID, s.RECIPIENT, s.STATUS, s.REPLY])
+    accounts = account_risk(sessions, blame_blocklists(deliveries, []), NO_ASNS, "UTC")
+    assert accounts.iloc[0]["flags"] == "" and accounts.iloc[0]["risk_score"] == 0
+
+
+def test_retries_count_once_and_unowned_refusals_are_no_ones_share():
+    sessions = pd.DataFrame([session(1, "198.18.0.10", "amy@acme.example")])
+    reply = "said: 554 5.7.1 Client host [192.0.2.10] blocked using zen.spamhaus.org"
+    deliveries = pd.DataFrame(
+        {
+            s.SESSION_ID: ["s1", "s1", "s1", None],  # a deferral retried, then a bounce ...
+            s.RECIPIENT: ["a@aol.com", "a@aol.com", "a@aol.com", "z@aol.com"],
+            s.STATUS: ["deferred", "deferred", "bounced", "bounced"],
+            s.REPLY: [reply] * 4,  # ... and a forwarded message no login sent
+        }
+    )
+    accounts = account_risk(sessions, blame_blocklists(deliveries, []), NO_ASNS, "UTC")
+    amy = accounts.iloc[0]
+    assert amy["blocklist_bounces"] == 1
+    assert amy["risk_score"] == 25  # the only owned refusal is hers: the full share
+
+
+def test_failures_from_unknown_addresses_never_pair_up():
+    sessions = pd.DataFrame(
+        [
+            session(1, None, failures=6, minutes=0),
+            session(2, None, user="amy@acme.example", minutes=5, customer="acme"),
+        ]
+    )
+    deliveries = pd.DataFrame(columns=[s.SESSION_ID, s.RECIPIENT, s.STATUS, s.REPLY])
+    accounts = account_risk(sessions, blame_blocklists(deliveries, []), NO_ASNS, "UTC")
+    assert accounts.iloc[0]["failures_before_login"] == 0
+
+
+def test_duplicate_zones_and_missing_reasons_do_not_break_the_evidence():
+    sessions = pd.DataFrame([session(1, "198.18.0.10", "amy@acme.example", customer="acme")])
+    deliveries = pd.DataFrame(
+        {
+            s.SESSION_ID: ["s1"],
+            s.SERVER: ["mail1"],
+            s.RECIPIENT: ["x@aol.com"],
+            s.STATUS: ["sent"],
+            s.REPLY: ["250 ok"],
+        }
+    )
+    blamed = blame_blocklists(deliveries, ["192.0.2.10"])
+    accounts = account_risk(sessions, blamed, NO_ASNS, "UTC")
+    listed = ["192.0.2.10", "z.test", "listed", "127.0.0.2", pd.NA]
+    dnsbl = pd.DataFrame([listed, listed], columns=NO_DNS.columns)
+    row = ip_risk(
+        sessions,
+        blamed,
+        accounts,
+        dnsbl,
+        ["192.0.2.10"],
+        {"mail1": "192.0.2.10"},
+        frozenset({"acme.example"}),
+    ).iloc[0]
+    assert (row["risk_score"], row["level"]) == (50, "critical")  # one zone, counted once
+    assert "z.test (no reason given)" in row["evidence"]
+
+
+def test_a_one_day_export_judges_accounts_on_their_history(demo_settings):
+    import datetime as dt
+
+    day = dt.date(2003, 11, 26)
+    options = ExportOptions(since=day, until=day, dns=False)
+    accounts = list(csv.DictReader(io.StringIO(export("accounts", demo_settings, (), options)[0])))
+    top = accounts[0]
+    assert (top["sasl_username"], top["level"]) == ("sales@bluebird-travel.example", "critical")
+    assert "volume_spike" in top["flags"]  # its usual days lie before the period
+    risk = list(csv.DictReader(io.StringIO(export("risk", demo_settings, (), options)[0])))
+    assert all(int(r["deliveries"]) < 2000 for r in risk)  # refusals of that day only

@@ -2,7 +2,7 @@
 
 A DNSBL answers ``A`` queries for ``<reversed ip>.<zone>``: NXDOMAIN means not listed, an
 address in 127.0.0.0/8 means listed (the ``TXT`` record says why). Two answers are *not*
-listings: Spamhaus's ``127.255.255.x`` codes (query through a public/open resolver, or over
+listings: ``127.255.255.x`` codes (Spamhaus's (query through a public/open resolver, or over
 the free-use limit) and anything outside 127/8 (a hijacking resolver); both are ``error``.
 A timeout or a resolver that does not answer is ``unknown``, never ``listed``.
 """
@@ -68,8 +68,11 @@ def _nameserver(text: str) -> dns.nameserver.Do53Nameserver:
 
 def check_one(resolver: dns.resolver.Resolver, ip: str, zone: str) -> dict[str, str]:
     """One (ip, zone) lookup as a row of ``DNSBL_COLUMNS``."""
-    name = query_name(ip, zone)
     row = {"ip": ip, "zone": zone, "dnsbl_status": UNKNOWN, "answer": "", "detail": ""}
+    try:
+        name = query_name(ip, zone)
+    except ValueError:
+        return row | {"dnsbl_status": ERROR, "detail": f"{ip!r} is not an IP address"}
     try:
         answers = sorted(r.address for r in resolver.resolve(name, "A"))
     except dns.resolver.NXDOMAIN:
@@ -83,7 +86,11 @@ def check_one(resolver: dns.resolver.Resolver, ip: str, zone: str) -> dict[str, 
     except dns.exception.DNSException as exc:
         return row | {"detail": _first_line(exc)}
     row["answer"] = ";".join(answers)
-    errors = [SPAMHAUS_ERRORS[a] for a in answers if a in SPAMHAUS_ERRORS]
+    errors = [
+        SPAMHAUS_ERRORS.get(a, "127.255.255.x is an error code, not a listing")
+        for a in answers
+        if a.startswith("127.255.255.")
+    ]
     outside = [a for a in answers if not a.startswith("127.")]
     if errors or outside:
         why = errors[0] if errors else "answer outside 127.0.0.0/8 (a rewriting resolver?)"
@@ -106,10 +113,17 @@ def check_dnsbl(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> pd.DataFrame:
     """Every own IP against every zone, queried in parallel (one row each, sorted)."""
-    pairs = [(ip, zone) for ip in ips for zone in zones]
+    pairs = [(ip, zone) for ip in dict.fromkeys(ips) for zone in dict.fromkeys(zones)]
     if not pairs:
         return pd.DataFrame(columns=list(DNSBL_COLUMNS))
-    resolver = make_resolver(nameservers, timeout)
+    try:
+        resolver = make_resolver(nameservers, timeout)
+    except dns.resolver.NoResolverConfiguration:  # no /etc/resolv.conf: we cannot know
+        rows = [
+            {"ip": ip, "zone": zone, "dnsbl_status": UNKNOWN, "answer": "", "detail": "no resolver"}
+            for ip, zone in pairs
+        ]
+        return pd.DataFrame(rows, columns=list(DNSBL_COLUMNS)).sort_values(["ip", "zone"])
     with ThreadPoolExecutor(max_workers=min(PARALLEL, len(pairs))) as pool:
         rows = list(pool.map(lambda pair: check_one(resolver, *pair), pairs))
     return pd.DataFrame(rows, columns=list(DNSBL_COLUMNS)).sort_values(["ip", "zone"])

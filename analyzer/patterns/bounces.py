@@ -16,9 +16,9 @@ SPAMHAUS, SPAMCOP, BARRACUDA = "spamhaus", "spamcop", "barracuda"
 AOL, MICROSOFT, GOOGLE, YAHOO, ATT = "aol", "microsoft", "google", "yahoo", "att"
 MIMECAST, TRENDMICRO, GENERIC = "mimecast", "trendmicro", "other_blocklist"
 
-# "blocked using ZONE", "listed at|in|on ZONE", "refused by ZONE": the list a reply names.
+# "blocked using ZONE", "listed at|in|on ZONE": the list a reply names.
 ZONE = (
-    r"(?i)(?:blocked using|listed (?:at|in|on)|refused by) "
+    r"(?i)(?:blocked using|listed (?:at|in|on)) "
     r"(?P<dnsbl_zone>[a-z0-9-]+(?:\.[a-z0-9-]+)+)"
 )
 
@@ -102,7 +102,8 @@ BLOCKLIST_BOUNCES: tuple[ReasonRule, ...] = (
     ReasonRule(
         "google",
         GOOGLE,
-        r"Unsolicited(?:IP|RateLimit)Error|unusual rate of (?:[0-9. -]+)?unsolicited mail",
+        # The IP variants only: the same text also exists "from your DKIM domain".
+        r"UnsolicitedIPError|originating from your (?:[0-9. -]+)?IP address",
         (
             "said: 421-4.7.0 [192.0.2.10      15] Our system has detected an unusual rate of "
             "421-4.7.0 unsolicited mail originating from your IP address. To protect our "
@@ -149,9 +150,11 @@ BLOCKLIST_BOUNCES: tuple[ReasonRule, ...] = (
     ReasonRule(
         "generic_zone",
         GENERIC,
-        r"(?i)(?:blocked using|listed (?:at|in|on)|refused by) [a-z0-9-]+\.[a-z0-9.-]+|"
-        r"is in an RBL|\bDNSBL\b|\b(?:black|block|deny) ?list(?:ed)?\b|"
-        r"(?:poor|bad|low) (?:IP |sender )?reputation",
+        # Our address on a list: not "sender is on the recipient's blacklist" (a user's own
+        # list) nor a domain's reputation.
+        r"(?i)(?:blocked using|listed (?:at|in|on)) [a-z0-9-]+\.[a-z0-9.-]+|is in an RBL|"
+        r"(?:IP|address|host|client)[^;]{0,40}\b(?:black|block|deny) ?listed\b|"
+        r"(?:poor|bad|low) IP reputation",
         (
             "said: 554 5.7.1 Service unavailable; Client host [192.0.2.10] blocked using "
             "dnsbl.example.net",

@@ -6,6 +6,8 @@ buttons give the same CSVs); the live DNSBL status was asked once when the app s
 
 from __future__ import annotations
 
+import dataclasses
+
 import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dash_table, dcc, html
@@ -13,8 +15,7 @@ from dash import Input, Output, State, callback, dash_table, dcc, html
 from analyzer import schema as s
 from analyzer.customers import local_domains
 from analyzer.exports import frame_to_csv
-from analyzer.jobs import RiskTables, risk_tables
-from analyzer.pipeline import select_period
+from analyzer.jobs import RiskTables, period_risk
 from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS
 from analyzer.sessions import external_recipients
 from dashboard import ids
@@ -126,11 +127,17 @@ def tables(data: DashboardData, filters: Filters) -> RiskTables:
     """The `risk` and `accounts` exports for the filtered sessions and their days."""
 
     def build() -> RiskTables:
-        deliveries = select_period(
-            data.analysis.deliveries, filters.since, filters.until, data.settings.timezone, s.TS
+        # Servers, classes, customers as filtered; the days are period_risk's to choose.
+        every_day = filter_sessions(data, dataclasses.replace(filters, since=None, until=None))
+        return period_risk(
+            every_day,
+            data.analysis.deliveries,
+            filters.since,
+            filters.until,
+            data.customers,
+            data.settings,
+            data.dnsbl,
         )
-        sessions = filter_sessions(data, filters)
-        return risk_tables(sessions, deliveries, data.customers, data.settings, data.dnsbl)
 
     return data.cached("risk", filters, build)
 

@@ -92,3 +92,22 @@ def test_right_credentials_get_the_page(client):
     response = client.get("/_dash-layout", headers=_basic("alice", "correct horse"))
     assert response.status_code == 200
     assert b"relaywatch" in response.data
+
+
+def test_debug_mode_is_refused_off_loopback_even_with_users():
+    with pytest.raises(ConfigError, match="--debug"):
+        check_exposure("0.0.0.0", USERS, behind_proxy=False, debug=True)
+    check_exposure("127.0.0.1", {}, behind_proxy=False, debug=True)
+
+
+def test_unknown_logins_are_checked_against_the_slowest_method_in_use():
+    from dashboard.auth import dummy_hashes, password_ok
+
+    users = {
+        "old": generate_password_hash("pw", method="pbkdf2:sha256:600000"),
+        "new": generate_password_hash("pw"),
+    }
+    dummies = dummy_hashes(users)
+    assert {h.split("$")[0] for h in dummies.values()} == {h.split("$")[0] for h in users.values()}
+    assert password_ok(users, "old", "pw", dummies) and password_ok(users, "new", "pw", dummies)
+    assert not password_ok(users, "nobody", "pw", dummies)
