@@ -433,7 +433,7 @@ def serve(
         relaywatch serve --port 8050
     """
     from dashboard.app import create_app
-    from dashboard.auth import check_exposure
+    from dashboard.auth import check_exposure, is_loopback
 
     settings = load_settings(config_path)
     bind_host = host or settings.dashboard.host
@@ -444,6 +444,12 @@ def serve(
         behind_proxy or settings.dashboard.behind_proxy,
         debug,
     )
+    if not settings.dashboard.users and not is_loopback(bind_host):
+        click.echo(
+            f"relaywatch: warning: no own authentication on {bind_host}: only the "
+            "authenticating proxy may reach this port (firewall it, or bind its address)",
+            err=True,
+        )
     app = create_app(settings, progress=_progress(), dns=not no_dns)
     click.echo(f"relaywatch dashboard on http://{bind_host}:{bind_port}/", err=True)
     app.run(host=bind_host, port=bind_port, debug=debug)

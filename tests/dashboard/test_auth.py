@@ -111,3 +111,18 @@ def test_unknown_logins_are_checked_against_the_slowest_method_in_use():
     assert {h.split("$")[0] for h in dummies.values()} == {h.split("$")[0] for h in users.values()}
     assert password_ok(users, "old", "pw", dummies) and password_ok(users, "new", "pw", dummies)
     assert not password_ok(users, "nobody", "pw", dummies)
+
+
+def test_behind_proxy_serves_but_warns_to_keep_the_port_closed(monkeypatch):
+    import dash
+
+    started = {}
+    monkeypatch.setattr(dash.Dash, "run", lambda self, **kw: started.update(kw))
+    monkeypatch.setattr(
+        "dashboard.app.load_data",
+        lambda settings, progress, dns: load_data(settings, dns=False),
+    )
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--behind-proxy", "--no-dns"])
+    assert result.exit_code == 0, result.output
+    assert started["host"] == "0.0.0.0"
+    assert "warning: no own authentication on 0.0.0.0" in result.stderr
