@@ -24,7 +24,7 @@ from analyzer.offenders import AS_NAME, ASN, probe_sessions, summarize_offenders
 from analyzer.pipeline import select_period
 from analyzer.readiness import CUSTOMER_EXPORT_COLUMNS, as_of, customer_readiness
 from analyzer.risk import PROVIDER, blame_blocklists
-from analyzer.sessions import external_recipients
+from analyzer.sessions import REFUSED_STATUSES, outbound_deliveries
 
 BASELINE_DAYS = 7
 TOP = 10
@@ -252,16 +252,11 @@ def _servers(
     local_domains: frozenset[str],
 ) -> list[dict]:
     """Deliveries to other domains per server, and how many replies blame a blocklist."""
-    frame = deliveries.rename(columns={s.TS: s.START})
-    frame = select_period(frame, since, until, timezone)
-    outbound = frame[
-        external_recipients(
-            frame.assign(**{s.ORIG_RECIPIENT: pd.NA, s.DAEMON: pd.NA}), local_domains
-        )
-    ]
+    frame = select_period(deliveries, since, until, timezone, s.TS)
+    outbound = outbound_deliveries(frame, local_domains)
     rows = []
     for server, part in outbound.groupby(s.SERVER, sort=True):
-        refused = part[part[s.STATUS].isin(["deferred", "bounced"]).to_numpy()]
+        refused = part[part[s.STATUS].isin(REFUSED_STATUSES).to_numpy()]
         blamed = blame_blocklists(refused, ())[PROVIDER].notna()
         rows.append(
             {

@@ -39,7 +39,7 @@ from analyzer import schema as s
 from analyzer.asn import ASN, IP
 from analyzer.patterns import ReasonRule
 from analyzer.patterns.bounces import BLOCKLIST_BOUNCES, ZONE
-from analyzer.sessions import external_recipients
+from analyzer.sessions import REFUSED_STATUSES, outbound_deliveries
 
 PROVIDER = "blocklist_provider"
 NAMED_IP = "named_ip"  # an own IP the reply text names
@@ -109,7 +109,7 @@ def blame_blocklists(
     Rules see the remote server's words only: the "host mx.barracuda.example[ip] said:"
     part names the server, not a reason. A refusal by a domain list (Spamhaus DBL, URIBL,
     SURBL) is about a domain in the mail, not our IP, and is not blamed."""
-    refused = deliveries[s.STATUS].isin(["deferred", "bounced"]).fillna(False).to_numpy()
+    refused = deliveries[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()
     provider = pd.Series(pd.NA, index=deliveries.index, dtype="string")
     zone = pd.Series(pd.NA, index=deliveries.index, dtype="string")
     named = pd.Series(pd.NA, index=deliveries.index, dtype="string")
@@ -325,13 +325,9 @@ def ip_risk(
     """
     ips = list(dict.fromkeys(own_ips))
     table = pd.DataFrame(index=pd.Index(ips, name="ip"))
-    outbound = deliveries[
-        external_recipients(
-            deliveries.assign(**{s.ORIG_RECIPIENT: pd.NA, s.DAEMON: pd.NA}), local_domains
-        )
-    ]
+    outbound = outbound_deliveries(deliveries, local_domains)
     outbound = outbound.assign(**{OWN_IP: assign_own_ip(outbound, server_ips, ips)})
-    refused = outbound[s.STATUS].isin(["deferred", "bounced"]).fillna(False)
+    refused = outbound[s.STATUS].isin(REFUSED_STATUSES).fillna(False)
     table["deliveries"] = outbound.groupby(OWN_IP).size().reindex(table.index, fill_value=0)
     table["refused"] = outbound[refused.to_numpy()].groupby(OWN_IP).size()
     blamed = outbound[outbound[PROVIDER].notna().to_numpy()]

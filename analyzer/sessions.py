@@ -246,6 +246,16 @@ def external_recipients(deliveries: pd.DataFrame, local_domains: frozenset[str])
     )
 
 
+REFUSED_STATUSES = ("deferred", "bounced")
+
+
+def outbound_deliveries(deliveries: pd.DataFrame, local_domains: frozenset[str]) -> pd.DataFrame:
+    """The delivery attempts (``analysis.deliveries``) to other domains: the mail that goes out
+    through our IPs. That table keeps no ``orig_to`` or daemon, so the recipient decides."""
+    unknown = {s.ORIG_RECIPIENT: pd.NA, s.DAEMON: pd.NA}
+    return deliveries[external_recipients(deliveries.assign(**unknown), local_domains)]
+
+
 def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
     """Per ``_session``: times, client, counts of each kind of event."""
     ev = keyed[s.EVENT]

@@ -8,6 +8,7 @@ from dash import Input, Output, callback, dcc, html
 
 from analyzer import schema as s
 from analyzer.readiness import OUTBOUND_REASONS
+from analyzer.sessions import REFUSED_STATUSES
 from dashboard import ids
 from dashboard.components import card, empty_state
 from dashboard.data import (
@@ -59,7 +60,7 @@ def overview_cards(data: DashboardData, filters: Filters) -> list[html.A]:
     unready = int((relays[s.REASON] == s.R_RELAY_DENIED).sum())
     statuses = readiness_table(data, filters)["status"].value_counts()
     deliveries = filter_events(data.analysis.deliveries, data, filters)
-    refused = deliveries[deliveries[s.STATUS].isin(["deferred", "bounced"]).to_numpy()]
+    refused = deliveries[deliveries[s.STATUS].isin(REFUSED_STATUSES).to_numpy()]
     return [
         card(
             "Authenticated share of outbound",

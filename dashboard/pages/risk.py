@@ -17,7 +17,7 @@ from analyzer.customers import local_domains
 from analyzer.exports import frame_to_csv
 from analyzer.jobs import RiskTables, period_risk
 from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS
-from analyzer.sessions import external_recipients
+from analyzer.sessions import REFUSED_STATUSES, outbound_deliveries
 from dashboard import ids
 from dashboard.components import CELL_STYLE, HEADER_STYLE, records
 from dashboard.data import (
@@ -142,19 +142,15 @@ def tables(data: DashboardData, filters: Filters) -> RiskTables:
     return data.cached("risk", filters, build)
 
 
-def outbound_deliveries(data: DashboardData, filters: Filters) -> pd.DataFrame:
-    """Delivery attempts to other domains (mail for our customers is not our reputation)."""
-    deliveries = filter_events(data.analysis.deliveries, data, filters)
+def outbound(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """The filtered delivery attempts to other domains (our customers' mail is not our
+    reputation)."""
     domains = local_domains(data.customers, data.settings.local_domains)
-    return deliveries[
-        external_recipients(
-            deliveries.assign(**{s.ORIG_RECIPIENT: pd.NA, s.DAEMON: pd.NA}), domains
-        )
-    ]
+    return outbound_deliveries(filter_events(data.analysis.deliveries, data, filters), domains)
 
 
 def server_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
-    deliveries = outbound_deliveries(data, filters)
+    deliveries = outbound(data, filters)
     if deliveries.empty:
         return pd.DataFrame(columns=SERVER_COLUMNS)
     counts = pd.crosstab(deliveries[s.SERVER], deliveries[s.STATUS]).reindex(
@@ -179,10 +175,10 @@ def server_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
 def update_risk(filters_data):
     data, filters = current(), Filters.from_store(filters_data)
     risk = tables(data, filters)
-    deliveries = outbound_deliveries(data, filters)
-    refused = deliveries[deliveries[s.STATUS].isin(["deferred", "bounced"]).to_numpy()]
+    deliveries = outbound(data, filters)
+    refused = deliveries[deliveries[s.STATUS].isin(REFUSED_STATUSES).to_numpy()]
     tz = data.settings.timezone
-    daily = daily_counts(refused, s.STATUS, ["deferred", "bounced"], tz)
+    daily = daily_counts(refused, s.STATUS, list(REFUSED_STATUSES), tz)
     return (
         records(risk.ips[IP_COLUMNS], tz),
         records(risk.accounts[ACCOUNT_VIEW_COLUMNS], tz),
