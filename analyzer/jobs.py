@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from analyzer import schema as s
-from analyzer.asn import HOW_TO_GET_ONE, location_dump_tables, lookup_frame
+from analyzer.asn import HOW_TO_GET_ONE, AsnLookup, location_dump_tables, lookup_frame
 from analyzer.config import Settings
 from analyzer.coverage import ignored_programs, rule_counts
 from analyzer.customers import local_domains
@@ -157,16 +157,18 @@ def risk_tables(
     customers: pd.DataFrame,
     settings: Settings,
     dnsbl: pd.DataFrame,
+    asn: AsnLookup | None,
     scored_accounts: pd.DataFrame | None = None,
 ) -> RiskTables:
-    """Score accounts and own IPs (``dnsbl`` from ``live_dnsbl``). ``scored_accounts``: use
-    these account scores (e.g. judged on a longer history) instead of scoring ``sessions``;
-    the table then lists the accounts that logged in among ``sessions``."""
+    """Score accounts and own IPs (``dnsbl`` from ``live_dnsbl``; ``asn`` loaded once by the
+    caller). ``scored_accounts``: use these account scores (e.g. judged on a longer history)
+    instead of scoring ``sessions``; the table then lists the accounts that logged in among
+    ``sessions``."""
     own = settings.own_outbound_ips()
     blamed = blame_blocklists(deliveries, own, bounce_rules(settings))
     logins = sessions[sessions[s.SASL_USERNAME].notna().to_numpy()]
     if scored_accounts is None:
-        asns = lookup_frame(logins[s.CLIENT_IP], load_lookup(settings.asn_db, settings.as_names))
+        asns = lookup_frame(logins[s.CLIENT_IP], asn)
         accounts = account_risk(sessions, blamed, asns, settings.timezone)
     else:
         active = scored_accounts[s.SASL_USERNAME].isin(set(logins[s.SASL_USERNAME]))
@@ -184,6 +186,7 @@ def period_risk(
     customers: pd.DataFrame,
     settings: Settings,
     dnsbl: pd.DataFrame,
+    asn: AsnLookup | None,
 ) -> RiskTables:
     """Risk of the days ``since``..``until``: accounts judged against their whole history up
     to ``until`` (baseline, first-seen networks), listed when active in the period; own IPs
@@ -197,6 +200,7 @@ def period_risk(
             customers,
             settings,
             dnsbl,
+            asn,
             scored,
         )
 
@@ -250,6 +254,7 @@ def export(
             customers,
             settings,
             dnsbl,
+            load_lookup(settings.asn_db, settings.as_names),
         )
         if kind == "accounts":
             return frame_to_csv(tables.accounts, ACCOUNT_COLUMNS, tz), notes
@@ -328,11 +333,11 @@ def nightly(
         first, last = default_period(analysis.sessions, settings.timezone, now)
         since, until = since or first, until or last
     probes = probe_sessions(analysis.sessions, settings.own_outbound_ips())
-    asns = lookup_frame(probes[s.CLIENT_IP], load_lookup(settings.asn_db, settings.as_names))
+    lookup = load_lookup(settings.asn_db, settings.as_names)
+    asns = lookup_frame(probes[s.CLIENT_IP], lookup)
     dnsbl = live_dnsbl(settings, dns)
-
     risk = period_risk(
-        analysis.sessions, analysis.deliveries, since, until, customers, settings, dnsbl
+        analysis.sessions, analysis.deliveries, since, until, customers, settings, dnsbl, lookup
     )
     accounts = risk.accounts
     report = build_report(

@@ -22,7 +22,7 @@ import pandas as pd
 
 from analyzer import jobs
 from analyzer import schema as s
-from analyzer.asn import lookup_frame
+from analyzer.asn import AsnLookup, lookup_frame
 from analyzer.config import Settings
 from analyzer.io.asn import load_lookup
 from analyzer.io.customers import read_customers
@@ -77,6 +77,7 @@ class DashboardData:
     customers: pd.DataFrame
     asns: pd.DataFrame
     version: str
+    asn_lookup: AsnLookup | None = None  # loaded once: a real database takes seconds
     dnsbl: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DNSBL_COLUMNS)))
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
@@ -105,14 +106,15 @@ def load_data(
     analysis = jobs.analyse_logs(settings, progress=progress)
     customers = read_customers(settings.customers)
     probes = probe_sessions(analysis.sessions, settings.own_outbound_ips())
-    asns = lookup_frame(probes[s.CLIENT_IP], load_lookup(settings.asn_db, settings.as_names))
+    lookup = load_lookup(settings.asn_db, settings.as_names)
+    asns = lookup_frame(probes[s.CLIENT_IP], lookup)
     digest = hashlib.sha256(
         pd.util.hash_pandas_object(analysis.sessions[[s.SESSION_ID]], index=False)
         .to_numpy()
         .tobytes()
     ).hexdigest()[:12]
     dnsbl = jobs.live_dnsbl(settings, dns)
-    return DashboardData(settings, analysis, customers, asns, digest, dnsbl)
+    return DashboardData(settings, analysis, customers, asns, digest, lookup, dnsbl)
 
 
 def current() -> DashboardData:

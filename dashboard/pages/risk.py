@@ -137,6 +137,7 @@ def tables(data: DashboardData, filters: Filters) -> RiskTables:
             data.customers,
             data.settings,
             data.dnsbl,
+            data.asn_lookup,
         )
 
     return data.cached("risk", filters, build)
