@@ -85,6 +85,13 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+store_option = click.option(
+    "--store",
+    type=click.Path(file_okay=False),
+    help="the store folder `ingest` fills (default: the config's `store`).",
+)
+
+
 def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--until", help="last day to include, YYYY-MM-DD (local).")(command)
     return click.option("--since", help="first day to include, YYYY-MM-DD (local).")(command)
@@ -105,6 +112,7 @@ def _settings(config_path: str | None, **overrides: Any) -> Settings:
         year=overrides.get("year"),
         timezone=overrides.get("timezone"),
         asn_db=overrides.get("asn_db"),
+        store=overrides.get("store"),
     )
 
 
@@ -168,6 +176,7 @@ def cli(verbose: bool) -> None:
     help="blocklist: only sources with at least this many spam-probe sessions.",
 )
 @no_dns_option
+@store_option
 @click.option(
     "-o",
     "--output",
@@ -204,7 +213,8 @@ def export(
       risk             per own outbound IP: blocklist bounces by provider, live DNSBL
                        status (--no-dns: skip), risky accounts, open relay, level, evidence
 
-    LOG files (plain, .gz, .bz2, .xz; globs allowed) default to the config's `logs`.
+    LOG files (plain, .gz, .bz2, .xz; globs allowed) default to the store when `relaywatch
+    ingest` has filled it, else to the config's `logs` (parsed now).
     --until also sets the day customers' statuses are judged on (default: end of logs).
 
     Example:
@@ -414,6 +424,7 @@ def check(
     "without [dashboard] users.",
 )
 @no_dns_option
+@store_option
 @_reports_errors
 def serve(
     config_path: str | None,
@@ -422,11 +433,14 @@ def serve(
     debug: bool,
     behind_proxy: bool,
     no_dns: bool,
+    store: str | None,
 ) -> None:
     """Serve the dashboard (default http://127.0.0.1:8050/).
 
-    It shows customers' data: on any address but loopback it needs [dashboard] users
-    (HTTP basic auth; `relaywatch hash-password NAME` makes the entry) or --behind-proxy.
+    It shows the store when `relaywatch ingest` has filled it, else the config's logs,
+    parsed at start. It shows customers' data: on any address but loopback it needs
+    [dashboard] users (HTTP basic auth; `relaywatch hash-password NAME` makes the entry)
+    or --behind-proxy.
 
     Example:
 
@@ -435,7 +449,7 @@ def serve(
     from dashboard.app import create_app
     from dashboard.auth import check_exposure, is_loopback
 
-    settings = load_settings(config_path)
+    settings = load_settings(config_path).with_overrides(store=store)
     bind_host = host or settings.dashboard.host
     bind_port = port or settings.dashboard.port
     check_exposure(
@@ -453,6 +467,62 @@ def serve(
     app = create_app(settings, progress=_progress(), dns=not no_dns)
     click.echo(f"relaywatch dashboard on http://{bind_host}:{bind_port}/", err=True)
     app.run(host=bind_host, port=bind_port, debug=debug)
+
+
+@cli.command()
+@click.argument("logs", nargs=-1, type=click.Path())
+@config_options
+@store_option
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="local|tcp://HOST:PORT",
+    help="parse on a Dask cluster: `local` starts one on this machine's cores, an address "
+    "joins a running scheduler.",
+)
+@click.option(
+    "--chunk-mb",
+    type=click.IntRange(1, 4096),
+    default=48,
+    show_default=True,
+    help="MB of log text parsed per step (memory grows with it; each step commits).",
+)
+@_reports_errors
+def ingest(
+    logs: tuple[str, ...],
+    config_path: str | None,
+    log_format: str,
+    dask_address: str | None,
+    chunk_mb: int,
+    **overrides: Any,
+) -> None:
+    """Parse what is new in the logs into the store.
+
+    Incremental: each file is read on from where the last run stopped; files are known by
+    identity, so rotation (rename or copytruncate) and rotated files compressed later are
+    neither lost nor counted twice. Interrupted runs leave the store as at its last commit;
+    run again to go on. `export`, `report` and `serve` then read the store.
+
+    LOG files (plain, .gz, .bz2, .xz; globs allowed) default to the config's `logs`.
+
+    Example (cron, every 10 minutes):
+
+        relaywatch ingest --config /etc/relaywatch.toml
+    """
+    from analyzer import jobs
+
+    settings = _settings(config_path, **overrides)
+    summary = jobs.ingest_logs(
+        settings, logs, _ingest_progress(), log_format, dask_address, chunk_mb * 2**20
+    )
+    click.echo(summary)
+
+
+def _ingest_progress() -> Callable[[str], None] | None:
+    """One self-overwriting status line on stderr, only when a person is watching."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda text: click.echo(f"\r\033[K{text}", err=True, nl=False)
 
 
 @cli.command("hash-password")

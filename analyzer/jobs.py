@@ -22,6 +22,8 @@ from analyzer.coverage import ignored_programs, rule_counts
 from analyzer.customers import local_domains
 from analyzer.errors import ConfigError, InputError
 from analyzer.exports import frame_to_csv, sessions_to_csv
+from analyzer.ingest import CHUNK_BYTES, ingest, store_root, stored_analysis
+from analyzer.io import store
 from analyzer.io.asn import load_lookup, location_dump_lines, mrt_prefixes, write_asn_db
 from analyzer.io.customers import read_customers
 from analyzer.io.dnsbl import check_dnsbl
@@ -102,6 +104,43 @@ def analyse_logs(
     analysis = analyse(lines, sources, customers, settings)
     logger.info("%d lines, %d sessions", len(lines), len(analysis.sessions))
     return analysis
+
+
+def load_analysis(
+    settings: Settings,
+    logs: Sequence[str] = (),
+    progress: Progress | None = None,
+    log_format: str = "auto",
+    customers: pd.DataFrame | None = None,
+) -> Analysis:
+    """What ``export``, ``report`` and ``serve`` work on: the store when ``ingest`` has
+    filled it and no logs are named on the command line, else the logs parsed now."""
+    customers = read_customers(settings.customers) if customers is None else customers
+    if not logs and settings.store is not None and store.exists(settings.store):
+        analysis = stored_analysis(settings.store, customers, settings)
+        logger.info("read %d sessions from the store %s", len(analysis.sessions), settings.store)
+        return analysis
+    paths = log_paths(settings, logs)
+    lines, sources = read_inputs(paths, settings, progress, log_format)
+    return analyse(lines, sources, customers, settings)
+
+
+def ingest_logs(
+    settings: Settings,
+    logs: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
+    log_format: str = "auto",
+    dask_address: str | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> str:
+    """``relaywatch ingest``: read what is new into the store; one line for the user."""
+    root = store_root(settings)
+    paths = log_paths(settings, logs)
+    summary = ingest(settings, paths, progress, log_format, chunk_bytes, dask_address=dask_address)
+    if progress is not None:
+        progress("")
+    notes = "".join(f"\nrelaywatch: {note}" for note in summary.notes)
+    return summary.text(root) + notes
 
 
 def check_patterns(
@@ -230,9 +269,7 @@ def export(
 ) -> tuple[str, list[str]]:
     """The text of one export, and notes for the user (stderr)."""
     customers = read_customers(settings.customers)
-    paths = log_paths(settings, logs)
-    lines, sources = read_inputs(paths, settings, progress, options.log_format)
-    analysis = analyse(lines, sources, customers, settings)
+    analysis = load_analysis(settings, logs, progress, options.log_format, customers)
     notes = problem_notes(analysis)
     sessions = select_period(analysis.sessions, options.since, options.until, settings.timezone)
     tz = settings.timezone
@@ -326,9 +363,7 @@ def nightly(
     """
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     customers = read_customers(settings.customers)
-    paths = log_paths(settings)
-    lines, sources = read_inputs(paths, settings, progress)
-    analysis = analyse(lines, sources, customers, settings)
+    analysis = load_analysis(settings, progress=progress, customers=customers)
     if since is None or until is None:
         first, last = default_period(analysis.sessions, settings.timezone, now)
         since, until = since or first, until or last

@@ -172,25 +172,44 @@ def stamp_times(
     return pd.Series(pd.DatetimeIndex(result).tz_localize("UTC"), index=lines.index)
 
 
+# Optional ``sources`` columns for a file read in pieces (``relaywatch ingest``): the year and
+# month of the last dated line before this piece, so classic stamps continue that count.
+START_YEAR = "start_year"
+START_MONTH = "start_month"
+# Optional ``sources`` column: the file's place in the store's order of files (see _sequence).
+ORDER = "order"
+
+
 def _classic_years(
     month: np.ndarray, source: np.ndarray, sources: pd.DataFrame, options: StampOptions
 ) -> np.ndarray:
-    """Year per classic line: a file's lines are in order, so Dec -> Jan starts a new year."""
+    """Year per classic line: a file's lines are in order, so Dec -> Jan starts a new year.
+
+    A piece that continues a file (``start_year``/``start_month`` in ``sources``) counts on
+    from the line before it; a whole file counts from ``--year`` (its first line's year) or
+    back from its modification time (its last line's year).
+    """
     filled = pd.Series(np.where(month > 0, month, np.nan)).ffill().bfill().to_numpy()
     previous = np.roll(filled, 1)
     new_file = np.r_[True, source[1:] != source[:-1]]
     rollover = ((previous - filled) > 6) & ~new_file
     offset = pd.Series(rollover.astype(np.int64)).groupby(source).cumsum().to_numpy()
-    if options.year is not None:
-        return options.year + offset
+    named = sources.set_index(s.SOURCE)
     years = np.empty(len(month), dtype=np.int64)
-    mtimes = sources.set_index(s.SOURCE)["mtime"]
     for src in np.unique(source):
         mask = source == src
-        reference = mtimes[src].tz_convert(options.timezone)
-        last_month = filled[mask][-1]
-        last_year = reference.year if last_month <= reference.month else reference.year - 1
-        years[mask] = last_year - (offset[mask][-1] - offset[mask])
+        if START_YEAR in named.columns and pd.notna(named.at[src, START_YEAR]):
+            first_month = filled[mask][0]
+            start = int(named.at[src, START_YEAR])
+            start += int(named.at[src, START_MONTH] - first_month > 6)
+            years[mask] = start + offset[mask]
+        elif options.year is not None:
+            years[mask] = options.year + offset[mask]
+        else:
+            reference = named.at[src, "mtime"].tz_convert(options.timezone)
+            last_month = filled[mask][-1]
+            last_year = reference.year if last_month <= reference.month else reference.year - 1
+            years[mask] = last_year - (offset[mask][-1] - offset[mask])
     return years
 
 
@@ -409,11 +428,15 @@ def detect_formats(lines: pd.DataFrame, sample: int = 50) -> dict[int, str]:
 
 
 def _sequence(lines: pd.DataFrame, ts: pd.Series, sources: pd.DataFrame) -> np.ndarray:
-    """Global line order: files by their first time stamp (rotated sets in any order), then
-    line number. Lines of one process are written in this order, whatever the clock says."""
-    first = ts.groupby(lines[s.SOURCE].to_numpy()).min().reindex(sources[s.SOURCE])
-    # Files without a single time stamp go last; ties keep the order they were given in.
-    rank = first.rank(method="first", na_option="bottom").astype(np.int64) - 1
+    """Global line order: files by their first time stamp (rotated sets in any order), or by
+    the store's ``order`` of files when given, then line number. Lines of one process are
+    written in this order, whatever the clock says."""
+    if ORDER in sources.columns:
+        rank = sources.set_index(s.SOURCE)[ORDER].astype(np.int64)
+    else:
+        first = ts.groupby(lines[s.SOURCE].to_numpy()).min().reindex(sources[s.SOURCE])
+        # Files without a single time stamp go last; ties keep the order they were given in.
+        rank = first.rank(method="first", na_option="bottom").astype(np.int64) - 1
     return rank.reindex(lines[s.SOURCE].to_numpy()).to_numpy(np.int64) * (1 << 32) + lines[
         s.LINE_NO
     ].to_numpy(np.int64)

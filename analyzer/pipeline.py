@@ -80,13 +80,37 @@ def analyse_events(
 ) -> Analysis:
     """The steps after parsing (see ``analyse``)."""
     domains = local_domains(customers, settings.local_domains)
-    sessions, links = build_session_tables(events, domains, settings.exim.session_gap_seconds)
+    sessions, links, _, _ = build_session_tables(events, domains, settings.exim.session_gap_seconds)
+    rejects, deliveries, problems = line_tables(events, links)
+    return Analysis(
+        sessions=finish_sessions(sessions, customers, settings),
+        lines=line_summary(events, sources),
+        problems=problems,
+        rejects=rejects,
+        deliveries=deliveries,
+    )
+
+
+def finish_sessions(
+    sessions: pd.DataFrame, customers: pd.DataFrame, settings: Settings
+) -> pd.DataFrame:
+    """Built sessions -> attributed to customers, classified, in their enforcement period.
+    (The store keeps sessions as built, so a changed customers file applies at once.)"""
     sessions = attribute_customers(sessions, customers)
     sessions = classify_sessions(sessions)
     sessions = assign_period(
         sessions, settings.enforcement_date, settings.timezone, settings.server_enforcement()
     )
     s.check_sessions(sessions)
+    return sessions
+
+
+def line_tables(
+    events: pd.DataFrame, links: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The tables of single lines: rejects, deliveries (with the session that accepted the
+    message, from ``links``) and problems (unmatched and malformed lines), each in time order
+    (problems in line order)."""
     problems = (
         events.loc[
             events[s.EVENT].isin([s.EV_UNMATCHED, s.EV_MALFORMED]).to_numpy(),
@@ -106,12 +130,10 @@ def analyse_events(
         ],
         links,
     )
-    return Analysis(
-        sessions=sessions,
-        lines=line_summary(events, sources),
-        problems=problems,
-        rejects=rejects.sort_values(s.TS, kind="stable").reset_index(drop=True),
-        deliveries=deliveries.sort_values(s.TS, kind="stable").reset_index(drop=True),
+    return (
+        rejects.sort_values(s.TS, kind="stable").reset_index(drop=True),
+        deliveries.sort_values(s.TS, kind="stable").reset_index(drop=True),
+        problems,
     )
 
 

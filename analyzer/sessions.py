@@ -12,24 +12,24 @@ queue id because short queue ids are reused over weeks.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from analyzer import schema as s
+from analyzer.exim_sessions import UNIT, exim_connection_keys, exim_unit_keys
 from analyzer.patterns.exim import EXIM_RULES
 from analyzer.patterns.postfix import POSTFIX_RULES
-
-SMTPD_SESSION_EVENTS = (
-    s.EV_CONNECT,
-    s.EV_DISCONNECT,
-    s.EV_CLIENT,
-    s.EV_REJECT,
-    s.EV_WARN,
-    s.EV_SASL_FAIL,
-    s.EV_SASL_OUTAGE,
-    s.EV_LOST,
-    s.EV_PROTOCOL,
+from analyzer.runs import (
+    _KEY,
+    SESSION_COLUMNS,
+    SMTPD_SESSION_EVENTS,
+    _flag,
+    number_runs,
 )
+
 POSTSCREEN_SESSION_EVENTS = (
     s.EV_PS_CONNECT,
     s.EV_PS_PASS,
@@ -49,15 +49,12 @@ MESSAGE_EVENTS = (
     s.EV_BOUNCE,
 )
 LOCAL_TRANSPORTS = ("virtual", "local", "lmtp", "pipe")
-_KEY = "_session"
 # Lines after which the connection is over (besides disconnect lines).
 CLOSING_RULES = frozenset(r.name for r in POSTFIX_RULES + EXIM_RULES if r.closes)
 _MSG = "_message"
 CONTENT_REJECTED = "content_rejected"
-
-
-def _flag(frame: pd.DataFrame, column: str, value: str) -> np.ndarray:
-    return (frame[column] == value).fillna(False).to_numpy(dtype=bool)
+QUEUED = "queued"
+REMOVED = "removed"
 
 
 def _stat(stats: pd.Series, name: str) -> pd.DataFrame:
@@ -66,66 +63,6 @@ def _stat(stats: pd.Series, name: str) -> pd.DataFrame:
     ok = pd.to_numeric(found["ok"], errors="coerce")
     total = pd.to_numeric(found["total"], errors="coerce").fillna(ok)
     return pd.DataFrame({"ok": ok, "total": total}, index=stats.index)
-
-
-def _codes(column: pd.Series) -> np.ndarray:
-    """Integer codes of a column's values (nulls -1), for sorting without comparing strings."""
-    return pd.factorize(column, use_na_sentinel=True)[0]
-
-
-def _micros(times: pd.Series) -> np.ndarray:
-    return times.dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype(np.int64)
-
-
-def number_runs(
-    frame: pd.DataFrame,
-    keys: list[str],
-    opens: np.ndarray,
-    columns: list[str],
-    max_gap: pd.Timedelta | None = None,
-) -> pd.DataFrame:
-    """Sort ``frame`` by ``keys`` then ``seq`` and number the runs: a run starts where the
-    keys change, where ``opens`` is true (a connect, a message's first line), or after a
-    silence longer than ``max_gap``.
-
-    Returns ``columns`` of the sorted rows plus ``_session`` (0, 1, ... in sorted order).
-    """
-    codes = [_codes(frame[key]) for key in keys]
-    order = np.lexsort((frame[s.SEQ].to_numpy(), *reversed(codes)))
-    changed = np.zeros(len(order), dtype=bool)
-    if len(order):
-        changed[0] = True
-        for code in codes:
-            ordered = code[order]
-            changed[1:] |= ordered[1:] != ordered[:-1]
-        if max_gap is not None:
-            ts = _micros(frame[s.TS])[order]
-            changed[1:] |= (ts[1:] - ts[:-1]) > max_gap / pd.Timedelta(microseconds=1)
-    run = np.cumsum(changed | opens[order]) - 1
-    picked = frame[columns].take(order)
-    return picked.assign(**{_KEY: run}).reset_index(drop=True)
-
-
-SESSION_COLUMNS = [
-    s.RULE,
-    s.DETAIL,
-    s.COMMAND,
-    s.SASL_METHOD,
-    s.SERVER,
-    s.PROGRAM,
-    s.PID,
-    s.TS,
-    s.SEQ,
-    s.EVENT,
-    s.REJECT_KIND,
-    s.STATS,
-    s.SASL_USERNAME,
-    s.CLIENT_IP,
-    s.CLIENT_HOST,
-    s.CLIENT_PORT,
-    s.HELO,
-    s.QUEUE_ID,
-]
 
 
 def smtpd_session_keys(events: pd.DataFrame) -> pd.DataFrame:
@@ -161,6 +98,7 @@ MESSAGE_COLUMNS = [
     s.SERVER,
     s.QUEUE_ID,
     s.SEQ,
+    s.TS,
     s.EVENT,
     s.DAEMON,
     s.SENDER,
@@ -176,26 +114,40 @@ def build_messages(events: pd.DataFrame, local_domains: frozenset[str]) -> pd.Da
 
     Returns: ``server``, ``queue_id``, ``_message``, ``nrcpt``, ``recipients`` (distinct
     delivered-to addresses), ``external_recipients``, ``local_recipients``, ``sender``,
-    ``size``, ``content_rejected`` (1 if cleanup refused it after DATA) and ``first_seq``
-    (the line that opened it).
+    ``size``, ``content_rejected`` (1 if cleanup refused it after DATA), ``first_seq``
+    (the line that opened it), ``last_ts``, and ``queued`` / ``removed`` (whether the queue
+    manager took it / is done with it: until then more delivery lines may follow).
     """
+    return _build_messages(message_lines(events), local_domains)
+
+
+def message_lines(events: pd.DataFrame) -> pd.DataFrame:
+    """The lines that name a queue id, numbered per message instance (``_message``)."""
     content_reject = _flag(events, s.EVENT, s.EV_REJECT) & _flag(events, s.DAEMON, "cleanup")
     mask = events[s.QUEUE_ID].notna().to_numpy() & (
         events[s.EVENT].isin(MESSAGE_EVENTS).to_numpy() | content_reject
     )
     picked = events.loc[mask, MESSAGE_COLUMNS]
     opens = _flag(picked, s.EVENT, s.EV_CLIENT) | _flag(picked, s.EVENT, s.EV_PICKUP)
-    lines = number_runs(picked, [s.SERVER, s.QUEUE_ID], opens, MESSAGE_COLUMNS).rename(
+    return number_runs(picked, [s.SERVER, s.QUEUE_ID], opens, MESSAGE_COLUMNS).rename(
         columns={_KEY: _MSG}
     )
 
+
+def _build_messages(lines: pd.DataFrame, local_domains: frozenset[str]) -> pd.DataFrame:
     grouped = lines.groupby(_MSG, sort=True)
     messages = grouped.agg(
         server=(s.SERVER, "first"),
         queue_id=(s.QUEUE_ID, "first"),
         first_seq=(s.SEQ, "min"),
         sender=(s.SENDER, "first"),
+        last_ts=(s.TS, "max"),
     )
+    # Exim's "<=" line is the arrival in the queue; Postfix's qmgr logs it separately.
+    queued = (lines[s.EVENT] == s.EV_QUEUED) | (lines[s.DAEMON] == "exim")
+    messages[QUEUED] = queued.fillna(False).groupby(lines[_MSG].to_numpy()).any()
+    removed = (lines[s.EVENT] == s.EV_REMOVED).fillna(False)
+    messages[REMOVED] = removed.groupby(lines[_MSG].to_numpy()).any()
     refused = lines[_flag(lines, s.EVENT, s.EV_REJECT)]
     messages[CONTENT_REJECTED] = (
         refused.groupby(_MSG).size().reindex(messages.index, fill_value=0) > 0
@@ -374,15 +326,35 @@ def build_sessions(
 MESSAGE_LINK_COLUMNS = (s.SERVER, s.QUEUE_ID, s.SEQ, s.SESSION_ID)
 
 
+class SessionTables(NamedTuple):
+    """What ``build_session_tables`` found.
+
+    Attributes:
+        sessions: see ``build_sessions``.
+        links: which session accepted each message: ``server``, ``queue_id``, ``seq`` (of
+            the line that bound the queue id to the session) and ``session_id``.
+        members: ``seq``, ``session_id``: every line that went into a session, its own
+            lines and those of the messages it accepted.
+        messages: per accepted message, ``session_id``, ``last_ts``, ``queued``,
+            ``removed``, ``content_rejected``: whether more lines can still come for it.
+    """
+
+    sessions: pd.DataFrame
+    links: pd.DataFrame
+    members: pd.DataFrame
+    messages: pd.DataFrame
+
+
 def build_session_tables(
     events: pd.DataFrame, local_domains: frozenset[str] = frozenset(), exim_gap_seconds: int = 60
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``build_sessions``, and which session accepted each message: ``server``, ``queue_id``,
-    ``seq`` (of the line that bound the queue id to the session) and ``session_id``. Deliveries
-    join that by queue id (the latest binding before them: Postfix reuses queue ids)."""
+) -> SessionTables:
+    """``build_sessions``, and how lines and messages belong to the sessions (see
+    ``SessionTables``). Deliveries join ``links`` by queue id (the latest binding before
+    them: Postfix reuses queue ids)."""
     s.require_columns(events, (s.EVENT, s.DAEMON, s.SERVER, s.PID, s.SEQ, s.TS), "build_sessions")
-    messages = build_messages(events, local_domains)
-    families, links = [], []
+    lines = message_lines(events)
+    messages = _build_messages(lines, local_domains)
+    families, links, members, accepted = [], [], [], []
     for keyed, id_part in (
         (smtpd_session_keys(events), _pid_part),
         (exim_connection_keys(events), _pid_part),
@@ -392,6 +364,8 @@ def build_session_tables(
         sessions = (
             _aggregate(keyed).drop(columns="passes").join(_messages_per_session(keyed, messages))
         )
+        position = pd.Index(sessions.index)
+        members.append(_members(keyed, position, offset))
         clients = keyed[_flag(keyed, s.EVENT, s.EV_CLIENT)]
         links.append(
             pd.DataFrame(
@@ -399,7 +373,20 @@ def build_session_tables(
                     s.SERVER: clients[s.SERVER].astype(str).to_numpy(),
                     s.QUEUE_ID: clients[s.QUEUE_ID].astype(str).to_numpy(),
                     s.SEQ: clients[s.SEQ].to_numpy(dtype=np.int64),
-                    _LINK: pd.Index(sessions.index).get_indexer(clients[_KEY]) + offset,
+                    _LINK: position.get_indexer(clients[_KEY]) + offset,
+                }
+            )
+        )
+        opened = clients[[_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]].merge(
+            messages[[_MSG, s.SERVER, s.QUEUE_ID, "first_seq"]],
+            left_on=[s.SERVER, s.QUEUE_ID, s.SEQ],
+            right_on=[s.SERVER, s.QUEUE_ID, "first_seq"],
+        )
+        accepted.append(
+            pd.DataFrame(
+                {
+                    _MSG: opened[_MSG].to_numpy(),
+                    _LINK: position.get_indexer(opened[_KEY]) + offset,
                 }
             )
         )
@@ -417,12 +404,14 @@ def build_session_tables(
     ps_sessions = _aggregate(ps)
     # Handed over to smtpd after PASS: that smtpd session is the one of record.
     ps_sessions = ps_sessions[ps_sessions.pop("passes") == 0]
+    offset = sum(len(f) for f in families)
+    members.append(_members(ps, pd.Index(ps_sessions.index), offset))
     ports = ps.groupby(_KEY)[s.CLIENT_PORT].first().reindex(ps_sessions.index).astype(str)
     families.append(
         ps_sessions.assign(
             **{
                 ID_PART: _pid_part(ps, ps_sessions) + "-" + ports,
-                _LINK: np.arange(len(ps_sessions)) + sum(len(f) for f in families),
+                _LINK: np.arange(len(ps_sessions)) + offset,
             }
         )
     )
@@ -430,18 +419,41 @@ def build_session_tables(
     for column in (s.RECIPIENTS, s.EXTERNAL_RECIPIENTS, s.LOCAL_RECIPIENTS):
         sessions[column] = sessions[column].fillna(0).astype(np.int64)
     sessions = _finish(sessions)
+    # One dtype whatever the families held (an empty one makes it object): Parquet keeps it.
+    sessions[s.PID] = pd.array(sessions[s.PID].astype("Int64"), dtype=pd.ArrowDtype(pa.int64()))
     link = sessions.pop(_LINK)
     session_of = pd.Series(sessions[s.SESSION_ID].to_numpy(), index=link.to_numpy())
-    linked = pd.concat(links, ignore_index=True)
-    linked[s.SESSION_ID] = session_of.reindex(linked.pop(_LINK).to_numpy()).to_numpy()
-    return sessions, linked.sort_values(s.SEQ, ignore_index=True)
+
+    def named(frame: pd.DataFrame) -> pd.DataFrame:
+        frame[s.SESSION_ID] = session_of.reindex(frame.pop(_LINK).to_numpy()).to_numpy()
+        return frame
+
+    linked = named(pd.concat(links, ignore_index=True))
+    owner = pd.concat(accepted, ignore_index=True)
+    message_lines_of = lines[[s.SEQ, _MSG]].merge(owner, on=_MSG).drop(columns=_MSG)
+    member_lines = named(pd.concat([*members, message_lines_of], ignore_index=True))
+    state = messages[[_MSG, "last_ts", QUEUED, REMOVED, CONTENT_REJECTED]].merge(owner, on=_MSG)
+    return SessionTables(
+        sessions,
+        linked.sort_values(s.SEQ, ignore_index=True),
+        member_lines.drop_duplicates(s.SEQ, ignore_index=True),
+        named(state.drop(columns=_MSG)),
+    )
+
+
+def _members(keyed: pd.DataFrame, position: pd.Index, offset: int) -> pd.DataFrame:
+    """``seq`` and ``_link`` of the lines of the sessions at ``position`` (others dropped)."""
+    found = position.get_indexer(keyed[_KEY])
+    kept = found >= 0
+    return pd.DataFrame(
+        {s.SEQ: keyed[s.SEQ].to_numpy(dtype=np.int64)[kept], _LINK: found[kept] + offset}
+    )
 
 
 _LINK = "_link"  # a session's row number across the families, before sorting
 
 
 ID_PART = "_id_part"
-UNIT = "_unit"  # Exim without connection logging: an arrival or a cluster of attempts
 
 
 def _pid_part(keyed: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
@@ -452,129 +464,6 @@ def _unit_part(keyed: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
     """An arrival is named by its message id, an attempt cluster by its client address."""
     ids = keyed[_flag(keyed, s.EVENT, s.EV_CLIENT)].groupby(_KEY)[s.QUEUE_ID].first()
     return ids.reindex(sessions.index).fillna(sessions[s.CLIENT_IP]).astype(str)
-
-
-EXIM_SESSION_EVENTS = SMTPD_SESSION_EVENTS
-
-
-def _exim_lines(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Exim session lines, and per line whether its server logs connections with pids."""
-    mask = _flag(events, s.DAEMON, "exim") & events[s.EVENT].isin(EXIM_SESSION_EVENTS).to_numpy()
-    exim = events.loc[mask, SESSION_COLUMNS]
-    opened = exim[_flag(exim, s.EVENT, s.EV_CONNECT) & exim[s.PID].notna().to_numpy()]
-    logs_connections = (
-        exim[s.SERVER].isin(set(opened[s.SERVER])).to_numpy() & exim[s.PID].notna().to_numpy()
-    )
-    return exim, logs_connections
-
-
-# An Exim child's lines are seconds apart; the same pid after this long is another child.
-CHILD_SILENCE = pd.Timedelta(minutes=30)
-
-
-def exim_connection_keys(events: pd.DataFrame) -> pd.DataFrame:
-    """Exim with ``+pid +smtp_connection``: the daemon logs "SMTP connection from [ip]:port"
-    under its own pid, then the child it forks handles the connection and logs the rest
-    under the child's pid (deliveries run in yet other processes).
-
-    So a session is a child's run of lines (split where the pid falls silent for longer
-    than ``CHILD_SILENCE``: pids come back on a busy server, and several "closing" lines
-    such as "dropped" then "no MAIL" follow each other). The daemon's connection line joins
-    the first child run of the same client address and port that starts within
-    ``CHILD_SILENCE`` after it (a child may say nothing until its command timeout). A
-    connection line no child run follows is a session of its own (the client left first).
-    """
-    exim, logs_connections = _exim_lines(events)
-    lines = exim[logs_connections]
-    is_connect = _flag(lines, s.EVENT, s.EV_CONNECT)
-    children = lines[~is_connect]
-    keyed = number_runs(
-        children,
-        [s.SERVER, s.PID],
-        np.zeros(len(children), dtype=bool),
-        SESSION_COLUMNS,
-        CHILD_SILENCE,
-    )
-    connects = lines[is_connect].reset_index(drop=True)
-    joined = _join_connections(connects, keyed, CHILD_SILENCE)
-    unmatched = joined[s.PID + "_child"].isna().to_numpy()
-    first_new = (keyed[_KEY].max() + 1) if len(keyed) else 0
-    keys = joined["_child_key"].to_numpy(dtype="float64", copy=True)
-    keys[unmatched] = first_new + np.arange(unmatched.sum())
-    pids = joined[s.PID + "_child"].where(~unmatched, joined[s.PID])
-    opened = connects.assign(**{_KEY: keys.astype(np.int64), s.PID: pids.astype("Int64").array})
-    combined = pd.concat([opened[SESSION_COLUMNS + [_KEY]], keyed], ignore_index=True)
-    return combined.sort_values([_KEY, s.SEQ], kind="stable", ignore_index=True)
-
-
-def _join_connections(
-    connects: pd.DataFrame, keyed: pd.DataFrame, window: pd.Timedelta
-) -> pd.DataFrame:
-    """For each connection line, the child run (``_child_key``, ``pid_child``) of the same
-    server, client address and port (when both name one) that starts next within ``window``."""
-    firsts = (
-        keyed.groupby(_KEY)
-        .agg(
-            server=(s.SERVER, "first"),
-            client_ip=(s.CLIENT_IP, "first"),
-            client_port=(s.CLIENT_PORT, "first"),
-            ts=(s.TS, "min"),
-            pid=(s.PID, "first"),
-        )
-        .reset_index()
-        .rename(columns={_KEY: "_child_key", s.PID: s.PID + "_child"})
-    )
-    left = connects[[s.SERVER, s.CLIENT_IP, s.CLIENT_PORT, s.TS, s.PID]].assign(
-        _row=np.arange(len(connects))
-    )
-    result = left.assign(_child_key=np.nan, **{s.PID + "_child": pd.NA})
-    taken: set[int] = set()
-    for by in ([s.SERVER, s.CLIENT_IP, s.CLIENT_PORT], [s.SERVER, s.CLIENT_IP]):
-        pending = result[result["_child_key"].isna()]
-        free = firsts[~firsts["_child_key"].isin(taken)]
-        if pending.empty or free.empty:
-            break
-        lhs = pending[[*by, s.TS, "_row"]].dropna(subset=by)
-        rhs = free[[*by, s.TS, "_child_key", s.PID + "_child"]].dropna(subset=by)
-        lhs = lhs.astype({c: str for c in by}).sort_values(s.TS)
-        rhs = rhs.astype({c: str for c in by}).sort_values(s.TS)
-        found = pd.merge_asof(lhs, rhs, on=s.TS, by=by, direction="forward", tolerance=window)
-        found = found.dropna(subset=["_child_key"]).drop_duplicates("_child_key")
-        result = result.set_index("_row")
-        result.loc[found["_row"], "_child_key"] = found["_child_key"].to_numpy()
-        result.loc[found["_row"], s.PID + "_child"] = found[s.PID + "_child"].to_numpy()
-        result = result.reset_index()
-        taken.update(found["_child_key"].astype(int))
-    return result.sort_values("_row").reset_index(drop=True)
-
-
-def exim_unit_keys(events: pd.DataFrame, gap_seconds: int) -> pd.DataFrame:
-    """Exim without connection lines (its default log selectors): each accepted message is a
-    session, and so is each run of one client's other lines (rejects, AUTH failures, protocol
-    errors, lost connections) with gaps shorter than ``gap_seconds``."""
-    exim, logs_connections = _exim_lines(events)
-    lines = exim[~logs_connections]
-    arrival = _flag(lines, s.EVENT, s.EV_CLIENT)
-    order = np.lexsort(
-        (
-            lines[s.SEQ].to_numpy(),
-            lines[s.TS].to_numpy(),
-            _codes(lines[s.CLIENT_IP]),
-            _codes(lines[s.SERVER]),
-            arrival,
-        )
-    )
-    ordered = lines.take(order).reset_index(drop=True)
-    server = _codes(ordered[s.SERVER])
-    client = _codes(ordered[s.CLIENT_IP])
-    ts = _micros(ordered[s.TS])
-    is_arrival = arrival[order]
-    new = np.ones(len(ordered), dtype=bool)
-    if len(ordered) > 1:
-        same = (server[1:] == server[:-1]) & (client[1:] == client[:-1])
-        close = (ts[1:] - ts[:-1]) < gap_seconds * 1_000_000
-        new[1:] = ~(same & close & ~is_arrival[1:] & ~is_arrival[:-1])
-    return ordered.assign(**{_KEY: np.cumsum(new) - 1, UNIT: True})
 
 
 def _messages_per_session(keyed: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:

@@ -101,9 +101,9 @@ class DashboardData:
 def load_data(
     settings: Settings, progress: Callable[[Path], None] | None = None, dns: bool = True
 ) -> DashboardData:
-    """Parse the configured logs once (the store comes with the ingest issue) and ask the
-    DNSBLs about the own outbound IPs once (``dns=False``: not at all)."""
-    analysis = jobs.analyse_logs(settings, progress=progress)
+    """Read the store (or, before any ``ingest``, parse the configured logs) once, and ask
+    the DNSBLs about the own outbound IPs once (``dns=False``: not at all)."""
+    analysis = jobs.load_analysis(settings, progress=progress)
     customers = read_customers(settings.customers)
     probes = probe_sessions(analysis.sessions, settings.own_outbound_ips())
     lookup = load_lookup(settings.asn_db, settings.as_names)

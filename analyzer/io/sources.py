@@ -10,6 +10,7 @@ import bz2
 import fnmatch
 import glob
 import gzip
+import io
 import lzma
 import os
 import re
@@ -17,6 +18,7 @@ import socket
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -87,9 +89,35 @@ def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.
     A block always ends at a line end; the last line is kept even without a newline
     (a truncated line is a line to count, not to lose). Trailing CR is removed.
     """
+    for block in read_blocks(path, 0, block_bytes):
+        yield block.lines
+
+
+class Block(NamedTuple):
+    """Lines read from a file, the (decompressed) byte offset just after them, and the last
+    bytes before that offset (to recognise the file's text later)."""
+
+    lines: pa.LargeStringArray
+    end: int
+    tail: bytes
+
+
+TAIL_BYTES = 64
+
+
+def read_blocks(
+    path: Path, start: int = 0, block_bytes: int = BLOCK_BYTES, hold_partial: bool = False
+) -> Iterator[Block]:
+    """Yield the lines of one file from byte ``start`` (of the decompressed text) in blocks.
+
+    With ``hold_partial``, a last line without its newline is not read: the writer may be
+    in the middle of it, and the next run reads it whole.
+    """
     carry = b""
+    position = start
     try:
         with open_log(path) as handle:
+            skip_to(handle, start)
             while True:
                 block = handle.read(block_bytes)
                 if not block:
@@ -100,11 +128,50 @@ def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.
                     carry = data
                     continue
                 carry = data[cut + 1 :]
-                yield lines_from_bytes(data[:cut])
+                position += cut + 1
+                yield Block(
+                    lines_from_bytes(data[:cut]),
+                    position,
+                    data[max(cut + 1 - TAIL_BYTES, 0) : cut + 1],
+                )
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
         raise InputError(f"cannot read {path}: {exc}") from exc
-    if carry:
-        yield lines_from_bytes(carry)
+    if carry and not hold_partial:
+        yield Block(lines_from_bytes(carry), position + len(carry), carry[-TAIL_BYTES:])
+
+
+def skip_to(handle, offset: int) -> None:
+    """Move a just-opened log to ``offset``: a seek for plain files, reading for compressed."""
+    if offset <= 0:
+        return
+    if isinstance(handle, io.BufferedReader):
+        handle.seek(offset)
+        return
+    left = offset
+    while left > 0:
+        got = handle.read(min(left, BLOCK_BYTES))
+        if not got:
+            break
+        left -= len(got)
+
+
+def read_range(path: Path, start: int, stop: int) -> bytes:
+    """The bytes ``start``..``stop`` of a log's (decompressed) text; shorter if it ends first."""
+    try:
+        with open_log(path) as handle:
+            skip_to(handle, start)
+            return handle.read(max(stop - start, 0))
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+
+
+def first_line(path: Path, limit: int = 4096) -> bytes | None:
+    """A log's first line with its newline (at most ``limit`` bytes); None while it has none."""
+    head = read_range(path, 0, limit)
+    cut = head.find(b"\n")
+    if cut >= 0:
+        return head[: cut + 1]
+    return head if len(head) >= limit else None
 
 
 # No syslog daemon writes lines this long (rsyslog's default limit is 8 KiB); longer ones are
@@ -156,15 +223,15 @@ def read_logs(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         meta.append({s.SOURCE: index, PATH: str(path), MTIME: mtime})
         first = 1
         for block in iter_line_blocks(path):
-            frames.append(_lines_frame(block, index, first))
+            frames.append(lines_frame(block, index, first))
             first += len(block)
     sources = pd.DataFrame(meta, columns=[s.SOURCE, PATH, MTIME])
     if not frames:
-        return _lines_frame(pa.array([], pa.large_string()), 0, 1), sources
+        return lines_frame(pa.array([], pa.large_string()), 0, 1), sources
     return pd.concat(frames, ignore_index=True), sources
 
 
-def _lines_frame(block: pa.LargeStringArray, source: int, first_line_no: int) -> pd.DataFrame:
+def lines_frame(block: pa.LargeStringArray, source: int, first_line_no: int) -> pd.DataFrame:
     count = len(block)
     return pd.DataFrame(
         {

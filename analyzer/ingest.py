@@ -1,0 +1,605 @@
+"""``relaywatch ingest``: read what is new in the logs into the store, a chunk at a time.
+
+Memory stays bounded whatever the size of the logs: a chunk of lines is parsed, its finished
+sessions and its single-line tables (rejects, deliveries, problems) are written to the store,
+and only the lines of sessions still open are carried on (``analyzer.carry``). After each
+chunk the store commits (``analyzer.io.store``): a run killed at any point loses nothing and
+counts nothing twice; the next run goes on from the last commit.
+
+Files are known by identity, not by name (``analyzer.io.store.FileRecord``):
+
+* rotation by rename: ``mail.log`` becomes ``mail.log.1`` (same inode): read on from the
+  offset, and the new ``mail.log`` is a new file;
+* copytruncate: the copy ``mail.log.1`` (new inode, same first line, same bytes up to the
+  offset) is read on from the offset; the truncated ``mail.log`` starts with another first
+  line, so it is a new file;
+* a rotated file compressed later (``mail.log.1.gz``): same first line and same text up to
+  the offset once decompressed: only what lies beyond is read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from analyzer import schema as s
+from analyzer.carry import carried_lines, open_sessions, server_clocks
+from analyzer.config import Settings
+from analyzer.coverage import BUCKETS, bucket_of
+from analyzer.customers import local_domains
+from analyzer.errors import InputError
+from analyzer.io import store
+from analyzer.io.customers import read_customers
+from analyzer.io.sources import (
+    FORMAT,
+    MTIME,
+    PATH,
+    first_line,
+    label_sources,
+    lines_frame,
+    lines_from_bytes,
+    read_blocks,
+    read_range,
+)
+from analyzer.parse import ORDER, START_MONTH, START_YEAR, StampOptions, detect_formats, parse_lines
+from analyzer.pipeline import (
+    DELIVERY_COLUMNS,
+    REJECT_COLUMNS,
+    Analysis,
+    finish_sessions,
+    line_tables,
+    reject_reasons,
+)
+from analyzer.sessions import build_session_tables
+
+logger = logging.getLogger(__name__)
+
+# Bytes of log text per chunk: ~300k lines, a few hundred MB of frames while parsed.
+CHUNK_BYTES = 48 * 1024 * 1024
+# A last line without its newline is left for the next run while the file is this fresh
+# (its writer may be in the middle of it); an older one is a truncated line, and read.
+PARTIAL_LINE_GRACE = dt.timedelta(minutes=5)
+# Lines read from a new file to detect its format and first time stamp.
+PROBE_BYTES = 64 * 1024
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Read:
+    """One file to read in this run, from ``start`` (an offset in its text)."""
+
+    path: Path
+    record: store.FileRecord
+    stat: os.stat_result
+    start: int
+    hold_partial: bool
+    mtime: pd.Timestamp
+
+
+@dataclass
+class IngestSummary:
+    files_read: int = 0
+    files_unchanged: int = 0
+    lines: int = 0
+    buckets: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
+    sessions: int = 0
+    open_sessions: int = 0
+    chunks: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def text(self, root: Path) -> str:
+        if not self.lines:
+            files = self.files_unchanged + self.files_read
+            return f"nothing new in {files} file(s); {root} is up to date"
+        bad = self.buckets["unmatched"] + self.buckets["malformed"]
+        line = (
+            f"ingested {self.lines:,} new lines from {self.files_read} file(s) "
+            f"({self.files_unchanged} unchanged) into {root}: {self.sessions:,} sessions "
+            f"stored, {self.open_sessions:,} still open"
+        )
+        if bad:
+            line += (
+                f"; {self.buckets['unmatched']:,} unmatched and {self.buckets['malformed']:,} "
+                "malformed lines (see `relaywatch patterns check`)"
+            )
+        return line
+
+
+def store_root(settings: Settings) -> Path:
+    if settings.store is None:
+        raise InputError("no store: set `store` in the config or pass --store DIR")
+    return settings.store
+
+
+def settings_fingerprint(settings: Settings, domains: frozenset[str]) -> str:
+    """What the stored sessions depend on (beyond the logs): a change is worth a warning."""
+    basis = {
+        "timezone": settings.timezone,
+        "year": settings.year,
+        "local_domains": sorted(domains),
+        "reject_patterns": {k: list(v) for k, v in sorted(settings.reject_patterns.items())},
+        "exim_gap": settings.exim.session_gap_seconds,
+    }
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def ingest(
+    settings: Settings,
+    paths: Sequence[Path],
+    progress: Progress | None = None,
+    log_format: str = "auto",
+    chunk_bytes: int = CHUNK_BYTES,
+    now: dt.datetime | None = None,
+    dask_address: str | None = None,
+) -> IngestSummary:
+    """Read what is new in ``paths`` into the store (see the module docstring); with
+    ``dask_address``, parse on a Dask cluster (``analyzer.ingest_dask``)."""
+    root = store_root(settings)
+    customers = read_customers(settings.customers)
+    domains = local_domains(customers, settings.local_domains)
+    now = now or dt.datetime.now(dt.UTC)
+    summary = IngestSummary()
+    with store.writing(root):
+        manifest = store.load_manifest(root)
+        fingerprint = settings_fingerprint(settings, domains)
+        if manifest.fingerprint and manifest.fingerprint != fingerprint:
+            summary.notes.append(
+                "the time zone, year, customer domains or reject patterns changed since the "
+                "store was started: sessions already stored keep the old reading (delete "
+                f"{root} and ingest again to rebuild)"
+            )
+        manifest.fingerprint = fingerprint
+        reads, unchanged = plan_reads(paths, manifest, settings, log_format, now)
+        summary.files_unchanged = unchanged
+        summary.files_read = len(reads)
+        chunker = Chunker(settings, domains, root, manifest)
+        if dask_address:
+            from analyzer.ingest_dask import ingest_ranges
+
+            ingest_ranges(chunker, reads, dask_address, chunk_bytes, summary, progress)
+        else:
+            for pieces in chunks(reads, chunk_bytes, progress):
+                chunker.process(pieces, summary)
+        summary.open_sessions = chunker.open_count
+    return summary
+
+
+def plan_reads(
+    paths: Sequence[Path],
+    manifest: store.Manifest,
+    settings: Settings,
+    log_format: str,
+    now: dt.datetime,
+) -> tuple[list[Read], int]:
+    """Which files have new text, from where, in the order to read them (oldest first)."""
+    reads, fresh, unchanged = [], [], 0
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        known = _same_file(stat, manifest.files)
+        if known is not None and not known.partial:
+            unchanged += 1
+            continue
+        head = first_line(path)
+        if head is None:  # not even one whole line yet
+            continue
+        digest = hashlib.sha256(head).hexdigest()
+        mtime = pd.Timestamp(stat.st_mtime, unit="s", tz="UTC")
+        compressed = _is_compressed(path)
+        hold = not compressed and pd.Timestamp(now) - mtime < PARTIAL_LINE_GRACE
+        record = match_record(path, stat, digest, manifest.files)
+        if record is None:
+            record = store.FileRecord(
+                order=-1,
+                path=str(path),
+                dev=stat.st_dev,
+                inode=stat.st_ino,
+                size=-1,  # not read to its end yet
+                mtime_ns=-1,
+                head=digest,
+            )
+            fresh.append(record)
+        reads.append(Read(path, record, stat, record.offset, hold, mtime))
+    _describe_new_files([r for r in reads if r.record.order < 0], settings, log_format)
+    reads.sort(key=lambda r: (r.record.first_ts is None, r.record.first_ts or "", r.record.order))
+    order = manifest.next_order()
+    for read in reads:
+        if read.record.order < 0:
+            read.record.order = order
+            order += 1
+            manifest.files.append(read.record)
+    return reads, unchanged
+
+
+def _same_file(
+    stat: os.stat_result, records: Sequence[store.FileRecord]
+) -> store.FileRecord | None:
+    for record in records:
+        if (record.dev, record.inode, record.size, record.mtime_ns) == (
+            stat.st_dev,
+            stat.st_ino,
+            stat.st_size,
+            stat.st_mtime_ns,
+        ):
+            return record
+    return None
+
+
+def _is_compressed(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    return magic.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"))
+
+
+def match_record(
+    path: Path, stat: os.stat_result, head: str, records: Sequence[store.FileRecord]
+) -> store.FileRecord | None:
+    """The known file whose text this file continues: same first line, and the same bytes
+    just before the offset reached (the same inode is tried first)."""
+    candidates = sorted(
+        (r for r in records if r.head == head),
+        key=lambda r: (r.dev, r.inode) != (stat.st_dev, stat.st_ino),
+    )
+    for record in candidates:
+        if _continues(path, record.offset, record.tail):
+            return record
+    return None
+
+
+def _continues(path: Path, offset: int, tail_hex: str) -> bool:
+    """Whether the text of ``path`` has ``tail`` just before ``offset``."""
+    tail = bytes.fromhex(tail_hex)
+    if not tail:
+        return offset == 0
+    return read_range(path, offset - len(tail), offset) == tail
+
+
+def _describe_new_files(reads: Sequence[Read], settings: Settings, log_format: str) -> None:
+    """Format, server and first time stamp of new files, from their first lines."""
+    if not reads:
+        return
+    frames, metas = [], []
+    for index, read in enumerate(reads):
+        text = read_range(read.path, 0, PROBE_BYTES)
+        cut = text.rfind(b"\n")
+        block = lines_frame(lines_from_bytes(text[: cut if cut >= 0 else len(text)]), index, 1)
+        frames.append(block)
+        metas.append({s.SOURCE: index, PATH: str(read.path), MTIME: read.mtime})
+    lines = pd.concat(frames, ignore_index=True)
+    sources = pd.DataFrame(metas)
+    formats = (
+        detect_formats(lines)
+        if log_format == "auto"
+        else dict.fromkeys(range(len(reads)), log_format)
+    )
+    labelled = label_sources(sources, formats, settings.server_log_globs(), settings.base_dir)
+    events = parse_lines(lines, labelled, StampOptions(settings.timezone, settings.year))
+    dated = events[events[s.TS].notna().to_numpy()].sort_values(s.LINE_NO)
+    first = dated.groupby(s.SOURCE)[s.TS].first()
+    for index, read in enumerate(reads):
+        record = read.record
+        record.format = str(labelled.at[index, FORMAT])
+        server = labelled.at[index, s.SERVER]
+        record.server = None if pd.isna(server) else str(server)
+        ts = first.get(index, pd.NaT)
+        if pd.notna(ts):
+            # Year-less stamps count on from the first line's year: pieces of the file,
+            # read in later runs or in parallel, then agree on every line's year.
+            local = ts.tz_convert(settings.timezone)
+            record.first_ts, record.year, record.month = ts.isoformat(), local.year, local.month
+
+
+@dataclass
+class Piece:
+    """Lines of one file within a chunk: ``count`` lines from ``first_line_no``, ending at
+    byte ``end`` of its text (``tail``: the bytes just before)."""
+
+    read: Read
+    first_line_no: int
+    count: int
+    end: int
+    tail: bytes
+    lines: pa.LargeStringArray | None = None  # None when parsed elsewhere (Dask)
+    complete: bool = False  # the file was read to its end
+
+
+def chunks(
+    reads: Sequence[Read], chunk_bytes: int, progress: Progress | None
+) -> Iterator[list[Piece]]:
+    """Blocks of the files to read, grouped into chunks of about ``chunk_bytes``."""
+    pending: list[Piece] = []
+    size = done = 0
+    for read, start, lines in starts(reads):
+        for block, complete in _with_last(
+            read_blocks(read.path, start, chunk_bytes, read.hold_partial)
+        ):
+            if pending and pending[-1].read.record is read.record:  # one piece per file
+                last = pending[-1]
+                last.lines = pa.concat_arrays([last.lines, block.lines])
+                last.count, last.end, last.tail = len(last.lines), block.end, block.tail
+                last.complete = complete
+            else:
+                pending.append(
+                    Piece(
+                        read,
+                        lines + 1,
+                        len(block.lines),
+                        block.end,
+                        block.tail,
+                        block.lines,
+                        complete,
+                    )
+                )
+            lines += len(block.lines)
+            size += block.end - start
+            done += block.end - start
+            start = block.end
+            if size >= chunk_bytes:
+                if progress is not None:
+                    progress(f"{done / 2**20:,.0f} MB read, at {read.path}")
+                yield pending
+                pending, size = [], 0
+    if pending:
+        yield pending
+
+
+def _with_last(items: Iterator) -> Iterator[tuple[Any, bool]]:
+    """Each item, and whether it is the last one."""
+    previous = sentinel = object()
+    for item in items:
+        if previous is not sentinel:
+            yield previous, False
+        previous = item
+    if previous is not sentinel:
+        yield previous, True
+
+
+def starts(reads: Sequence[Read]) -> Iterator[tuple[Read, int, int]]:
+    """Each read with the offset and line count it starts from. A file read twice in one run
+    (a copy and its compressed twin) goes on where the first read stopped, and is skipped
+    if its text differs from there on."""
+    reached: dict[int, Read] = {}
+    for read in reads:
+        before = reached.get(id(read.record))
+        reached[id(read.record)] = read
+        if before is None:
+            yield read, read.start, read.record.lines
+            continue
+        offset, lines, tail = _end_of(before)
+        if _continues(read.path, offset, tail.hex()):
+            yield read, offset, lines
+
+
+def _end_of(read: Read) -> tuple[int, int, bytes]:
+    """Where a read stopped: its file's size for plain files, else its whole text."""
+    offset = 0
+    lines = 0
+    tail = b""
+    for block in read_blocks(read.path, 0, CHUNK_BYTES, read.hold_partial):
+        offset, lines, tail = block.end, lines + len(block.lines), block.tail
+    return offset, lines, tail
+
+
+class Chunker:
+    """Parses chunks into the store, carrying open sessions from one chunk to the next."""
+
+    def __init__(
+        self, settings: Settings, domains: frozenset[str], root: Path, manifest: store.Manifest
+    ):
+        self.settings = settings
+        self.domains = domains
+        self.root = root
+        self.manifest = manifest
+        self.run = store.run_of(manifest.committed) + 1
+        self.chunk = 0
+        self.carry = store.read_carry(root, manifest)
+        self.clocks = {k: pd.Timestamp(v) for k, v in manifest.clocks.items()}
+        self.open_count = 0
+
+    def process(self, pieces: Sequence[Piece], summary: IngestSummary) -> None:
+        """Parse a chunk read here, then store it (see ``absorb``)."""
+        lines, sources = self.frames(pieces)
+        self.absorb(pieces, parse_chunk(lines, sources, self.settings), sources, summary)
+
+    def absorb(
+        self,
+        pieces: Sequence[Piece],
+        events: pd.DataFrame,
+        sources: pd.DataFrame,
+        summary: IngestSummary,
+    ) -> None:
+        """Build sessions from the carried and the new lines, store the finished ones and
+        the new lines' tables, move the files' records on, and commit."""
+        self.clocks = server_clocks(self.clocks, events)
+        everything = (
+            events
+            if self.carry is None
+            else pd.concat([self.carry.astype(events.dtypes.to_dict()), events], ignore_index=True)
+        )
+        tables = build_session_tables(
+            everything, self.domains, self.settings.exim.session_gap_seconds
+        )
+        still_open = open_sessions(tables, self.clocks)
+        finished = tables.sessions[~still_open]
+        carry = carried_lines(everything, tables, still_open)
+        rejects, deliveries, _ = line_tables(events, tables.links)
+        problems = problem_lines(events, sources)
+
+        self.chunk += 1
+        mark = store.mark_of(self.run, self.chunk)
+        store.write_table(self.root, "sessions", finished, s.START, mark)
+        store.write_table(self.root, "rejects", rejects, s.TS, mark)
+        store.write_table(self.root, "deliveries", deliveries, s.TS, mark)
+        store.write_table(self.root, "problems", problems, s.TS, mark)
+        previous_carry = self.manifest.carry
+        self.manifest.carry = store.write_carry(self.root, carry, mark) if len(carry) else None
+        self._advance(pieces, events, summary)
+        self.manifest.clocks = {k: v.isoformat() for k, v in sorted(self.clocks.items())}
+        self.manifest.committed = mark
+        store.commit(self.root, self.manifest)
+        if previous_carry and previous_carry != self.manifest.carry:
+            (self.root / store.CARRY / previous_carry).unlink(missing_ok=True)
+        self.carry = carry
+        self.open_count = int(still_open.sum())
+        summary.sessions += len(finished)
+        summary.chunks += 1
+        logger.info(
+            "chunk %s: %d lines, %d sessions, %d lines carried",
+            mark,
+            len(events),
+            len(finished),
+            len(carry),
+        )
+
+    @staticmethod
+    def frames(pieces: Sequence[Piece]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The lines and sources frames of a chunk read here."""
+        frames = [
+            lines_frame(piece.lines, index, piece.first_line_no)
+            for index, piece in enumerate(pieces)
+        ]
+        metas = [source_row(index, piece.read) for index, piece in enumerate(pieces)]
+        return pd.concat(frames, ignore_index=True), pd.DataFrame(metas)
+
+    def _advance(self, pieces: Sequence[Piece], events: pd.DataFrame, summary: IngestSummary):
+        """Move each file's record to the end of what this chunk read."""
+        buckets = pd.crosstab(events[s.SOURCE], bucket_of(events)).reindex(
+            columns=list(BUCKETS), fill_value=0
+        )
+        dated = events[events[s.TS].notna().to_numpy()]
+        last = dated.sort_values(s.LINE_NO).groupby(s.SOURCE)[s.TS].last()
+        for index, piece in enumerate(pieces):
+            record, read = piece.read.record, piece.read
+            record.offset = piece.end
+            record.lines = piece.first_line_no + piece.count - 1
+            record.tail = piece.tail.hex()
+            record.path = str(read.path)
+            record.dev, record.inode = read.stat.st_dev, read.stat.st_ino
+            # Size and time as planned mark the file as done: unchanged, it is skipped.
+            done = piece.complete
+            record.size = read.stat.st_size if done else -1
+            record.mtime_ns = read.stat.st_mtime_ns if done else -1
+            record.partial = read.hold_partial
+            if index in last.index:
+                local = last[index].tz_convert(self.settings.timezone)
+                record.year, record.month = local.year, local.month
+            if index in buckets.index:
+                for bucket in BUCKETS:
+                    count = int(buckets.at[index, bucket])
+                    record.counts[bucket] = record.counts.get(bucket, 0) + count
+                    summary.buckets[bucket] += count
+            summary.lines += piece.count
+
+
+def source_row(index: int, read: Read, year_month: tuple[float, float] | None = None) -> dict:
+    """A chunk's ``sources`` row for a piece of ``read``'s file; classic stamps count years on
+    from ``year_month`` (default: the record's, i.e. the last dated line read before)."""
+    record = read.record
+    if year_month is None:
+        year_month = (
+            (np.nan, np.nan) if record.year is None else (float(record.year), float(record.month))
+        )
+    return {
+        s.SOURCE: index,
+        PATH: str(read.path),
+        MTIME: read.mtime,
+        FORMAT: record.format,
+        s.SERVER: record.server,
+        ORDER: record.order,
+        START_YEAR: year_month[0],
+        START_MONTH: year_month[1],
+    }
+
+
+def parse_chunk(lines: pd.DataFrame, sources: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """``parse_lines`` with the settings' time zone, year and reject texts."""
+    return parse_lines(
+        lines,
+        sources,
+        StampOptions(settings.timezone, settings.year),
+        reject_kinds=reject_reasons(settings),
+    )
+
+
+def problem_lines(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
+    """Unmatched and malformed lines, named by the file's place in the store's order."""
+    bad = events[events[s.EVENT].isin([s.EV_UNMATCHED, s.EV_MALFORMED]).to_numpy()]
+    order = sources.set_index(s.SOURCE)[ORDER]
+    return pd.DataFrame(
+        {
+            s.TS: bad[s.TS].array,
+            s.SERVER: bad[s.SERVER].array,
+            s.SOURCE: order.reindex(bad[s.SOURCE].to_numpy()).to_numpy(np.int64),
+            s.LINE_NO: bad[s.LINE_NO].to_numpy(),
+            s.EVENT: bad[s.EVENT].array,
+            s.RAW: bad[s.RAW].array,
+        }
+    )
+
+
+def stored_analysis(root: Path, customers: pd.DataFrame, settings: Settings) -> Analysis:
+    """The analysis of everything ingested into the store at ``root``: the stored sessions,
+    and those still open at the last commit (built from the carried lines)."""
+    manifest = store.load_manifest(root)
+    domains = local_domains(customers, settings.local_domains)
+    parts = [store.read_table(root, "sessions", manifest)]
+    carry = store.read_carry(root, manifest)
+    if carry is not None and len(carry):
+        built = build_session_tables(carry, domains, settings.exim.session_gap_seconds)
+        parts.append(built.sessions)
+    found = [p for p in parts if p is not None]
+    if not found:
+        raise InputError(f"store {root} holds no sessions yet: run `relaywatch ingest`")
+    sessions = pd.concat(found, ignore_index=True).sort_values(
+        [s.START, "first_seq"], kind="stable", ignore_index=True
+    )
+
+    def table(name: str, columns: Sequence[str]) -> pd.DataFrame:
+        frame = store.read_table(root, name, manifest)
+        if frame is None:
+            return pd.DataFrame(columns=list(columns))
+        return frame.sort_values(s.TS, kind="stable", ignore_index=True)
+
+    problems = table("problems", PROBLEM_COLUMNS)
+    return Analysis(
+        sessions=finish_sessions(sessions, customers, settings),
+        lines=stored_line_summary(manifest),
+        problems=problems.sort_values([s.SOURCE, s.LINE_NO], ignore_index=True)[
+            [s.SOURCE, s.LINE_NO, s.EVENT, s.RAW]
+        ],
+        rejects=table("rejects", REJECT_COLUMNS),
+        deliveries=table("deliveries", (*DELIVERY_COLUMNS, s.SESSION_ID)),
+    )
+
+
+PROBLEM_COLUMNS = (s.TS, s.SERVER, s.SOURCE, s.LINE_NO, s.EVENT, s.RAW)
+
+
+def stored_line_summary(manifest: store.Manifest) -> pd.DataFrame:
+    """``analyzer.coverage.line_summary`` of every file the store has read."""
+    rows = [
+        {
+            s.SOURCE: f.order,
+            PATH: f.path,
+            **{bucket: int(f.counts.get(bucket, 0)) for bucket in BUCKETS},
+        }
+        for f in sorted(manifest.files, key=lambda f: f.order)
+    ]
+    table = pd.DataFrame(rows, columns=[s.SOURCE, PATH, *BUCKETS])
+    table[list(BUCKETS)] = table[list(BUCKETS)].astype("int64")
+    table.insert(2, "lines", table[list(BUCKETS)].sum(axis=1))
+    return table

@@ -1,0 +1,224 @@
+"""``relaywatch ingest --dask``: parse byte ranges of the logs in parallel on a Dask cluster.
+
+Parsing is most of an ingest's time, and each range of a file parses on its own: the files
+are cut into ranges of about ``chunk_bytes`` at line ends, the workers read and parse them
+(so with a remote cluster every worker must see the logs under the same paths), and this
+process takes the parsed ranges in file order and builds sessions, stores and commits exactly
+as a single-process ingest does (``analyzer.ingest.Chunker.absorb``): same store, same
+sessions. Compressed files cannot be cut without decompressing them: each is one range.
+
+Line numbers and years are what make ranges independent: a worker numbers its range's lines
+from 1 and this process shifts them; the year of year-less stamps at each cut is counted on
+from the month of the first line there, read here while cutting.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from analyzer import schema as s
+from analyzer.config import Settings
+from analyzer.errors import InputError
+from analyzer.ingest import (
+    Chunker,
+    IngestSummary,
+    Piece,
+    Progress,
+    Read,
+    parse_chunk,
+    source_row,
+    starts,
+)
+from analyzer.io.sources import (
+    TAIL_BYTES,
+    lines_frame,
+    lines_from_bytes,
+    read_blocks,
+    read_range,
+)
+
+logger = logging.getLogger(__name__)
+
+LOOKAHEAD = 64 * 1024  # bytes read at a cut to find the next line end
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bytes ``start``..``end`` of one file's text, whole lines; ``year_month`` of the line
+    before (NaN: count from the file's own rule)."""
+
+    read: Read
+    start: int
+    end: int | None  # None: to the end (compressed files)
+    year_month: tuple[float, float]
+
+
+def ingest_ranges(
+    chunker: Chunker,
+    reads: Sequence[Read],
+    address: str,
+    chunk_bytes: int,
+    summary: IngestSummary,
+    progress: Progress | None,
+) -> None:
+    """Parse the reads' new text on the cluster at ``address`` ("local" starts one here)."""
+    client, cluster = _connect(address)
+    try:
+        window = 2 * max(len(client.scheduler_info().get("workers", {})), 1)
+        jobs = (
+            (r, client.submit(parse_range, r, chunker.settings, pure=False))
+            for r in ranges(reads, chunk_bytes)
+        )
+        lines_before: dict[int, int] = {}
+        in_flight: deque = deque()
+        done = 0
+        for job in _windowed(jobs, in_flight, window):
+            piece_range, future = job
+            events, count, end, tail = future.result()
+            record = piece_range.read.record
+            before = lines_before.get(id(record), record.lines)
+            events[s.LINE_NO] += before
+            events[s.SEQ] += before
+            lines_before[id(record)] = before + count
+            complete = piece_range.end is None or piece_range.end >= piece_range.read.stat.st_size
+            piece = Piece(piece_range.read, before + 1, count, end, tail, complete=complete)
+            sources = pd.DataFrame([source_row(0, piece_range.read, piece_range.year_month)])
+            chunker.absorb([piece], events, sources, summary)
+            done += 1
+            if progress is not None:
+                progress(f"{done} ranges parsed, at {piece_range.read.path}")
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _windowed(jobs: Iterator, in_flight: deque, window: int) -> Iterator:
+    """Keep ``window`` ranges submitted ahead of the one being stored (bounded memory)."""
+    for job in jobs:
+        in_flight.append(job)
+        if len(in_flight) >= window:
+            yield in_flight.popleft()
+    while in_flight:
+        yield in_flight.popleft()
+
+
+def _connect(address: str):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--dask needs dask.distributed: pip install 'dask[distributed]'") from None
+    try:
+        if address == "local":
+            cluster = LocalCluster(
+                n_workers=os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                host="127.0.0.1",
+            )
+            return Client(cluster), cluster
+        return Client(address, timeout="10s"), None
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+
+def ranges(reads: Sequence[Read], chunk_bytes: int) -> Iterator[Range]:
+    """The reads' new text cut into ranges at line ends, each with its year state."""
+    for read, start, _ in starts(reads):
+        record = read.record
+        state = (np.nan, np.nan) if record.year is None else (record.year, record.month)
+        if _compressed(read.path):
+            yield Range(read, start, None, state)
+            continue
+        size = read.stat.st_size
+        while start < size:
+            cut = _line_end_after(read.path, start + chunk_bytes, size)
+            yield Range(read, start, cut, state)
+            state = _year_at(read.path, cut, state) if cut < size else state
+            start = cut
+
+
+def _compressed(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(6).startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"))
+
+
+def _line_end_after(path: Path, offset: int, size: int) -> int:
+    """The offset just after the first newline at or after ``offset`` (or ``size``)."""
+    while offset < size:
+        data = read_range(path, offset, offset + LOOKAHEAD)
+        found = data.find(b"\n")
+        if found >= 0:
+            return offset + found + 1
+        offset += len(data)
+        if not data:
+            break
+    return size
+
+
+_CLASSIC = re.compile(rb"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-9][0-9] ")
+_MONTHS = (
+    b"Jan",
+    b"Feb",
+    b"Mar",
+    b"Apr",
+    b"May",
+    b"Jun",
+    b"Jul",
+    b"Aug",
+    b"Sep",
+    b"Oct",
+    b"Nov",
+    b"Dec",
+)
+
+
+def _year_at(path: Path, offset: int, state: tuple[float, float]) -> tuple[float, float]:
+    """The year state at ``offset``: the previous state, a year on if the month of the first
+    line there is more than six months before the state's (Dec -> Jan)."""
+    year, month = state
+    if np.isnan(year):
+        return state
+    found = _CLASSIC.match(read_range(path, offset, offset + 16))
+    if found is None:
+        return state
+    first_month = float(_MONTHS.index(found.group(1)) + 1)
+    return (year + (month - first_month > 6), first_month)
+
+
+def parse_range(piece: Range, settings: Settings) -> tuple[pd.DataFrame, int, int, bytes]:
+    """On a worker: read and parse one range. Returns its events (line numbers from 1), its
+    line count, the offset it ended at and the bytes before that offset."""
+    if piece.end is None:  # a compressed file: all of it from the start offset
+        blocks = list(
+            read_blocks(piece.read.path, piece.start, hold_partial=piece.read.hold_partial)
+        )
+        lines = (
+            pa.concat_arrays([b.lines for b in blocks])
+            if blocks
+            else pa.array([], pa.large_string())
+        )
+        end = blocks[-1].end if blocks else piece.start
+        tail = blocks[-1].tail if blocks else b""
+    else:
+        data = read_range(piece.read.path, piece.start, piece.end)
+        if not data.endswith(b"\n") and piece.read.hold_partial:
+            data = data[: data.rfind(b"\n") + 1]
+        end = piece.start + len(data)
+        tail = data[-TAIL_BYTES:]
+        text = data[:-1] if data.endswith(b"\n") else data
+        lines = lines_from_bytes(text) if data else pa.array([], pa.large_string())
+    sources = pd.DataFrame([source_row(0, piece.read, piece.year_month)])
+    events = parse_chunk(lines_frame(lines, 0, 1), sources, settings)
+    return events, len(lines), end, tail
