@@ -505,9 +505,9 @@ def ingest(
 
     LOG files (plain, .gz, .bz2, .xz; globs allowed) default to the config's `logs`.
 
-    Example (cron, every 10 minutes):
+    Example:
 
-        relaywatch ingest --config /etc/relaywatch.toml
+        relaywatch ingest --config /etc/relaywatch.toml   # from cron, every 10 min
     """
     from analyzer import jobs
 
