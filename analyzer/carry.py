@@ -42,20 +42,84 @@ def server_clocks(
 def open_sessions(tables: SessionTables, clocks: Mapping[str, pd.Timestamp]) -> np.ndarray:
     """True for each session (row of ``tables.sessions``) that later lines may still change."""
     sessions = tables.sessions
-    never = pd.Timestamp.min.tz_localize("UTC")
-    clock = sessions[s.SERVER].astype(object).map(clocks).fillna(never)
-    recent = (sessions[s.END] > clock - SESSION_HOLD).fillna(True).to_numpy(bool)
+    clock = _clock_of(sessions[s.SERVER], clocks)
+    recent = _micros(sessions[s.END]) > clock - _us(SESSION_HOLD)
     messages = tables.messages
-    server_of = pd.Series(sessions[s.SERVER].to_numpy(), index=sessions[s.SESSION_ID].to_numpy())
-    message_clock = server_of.reindex(messages[s.SESSION_ID]).astype(object).map(clocks)
-    message_clock = pd.Series(message_clock.to_numpy(), index=messages.index).fillna(never)
-    done = messages[REMOVED].to_numpy(bool) | (messages[CONTENT_REJECTED] > 0).to_numpy()
-    hold = pd.to_timedelta(
-        np.where(messages[QUEUED].to_numpy(bool), QUEUE_HOLD.value, SESSION_HOLD.value)
-    )
-    waiting = ~done & (messages["last_ts"].to_numpy() > (message_clock - hold).to_numpy())
-    busy = sessions[s.SESSION_ID].isin(set(messages.loc[waiting, s.SESSION_ID])).to_numpy(bool)
+    row = pd.Index(sessions[s.SESSION_ID]).get_indexer(messages[s.SESSION_ID])
+    message_clock = np.where(row >= 0, clock[row], np.iinfo(np.int64).min // 2)
+    waiting = ~_settled(messages)
+    hold = np.where(messages[QUEUED].to_numpy(bool), _us(QUEUE_HOLD), _us(SESSION_HOLD))
+    waiting &= _micros(messages["last_ts"]) > message_clock - hold
+    busy = np.zeros(len(sessions), dtype=bool)
+    busy[row[waiting & (row >= 0)]] = True
     return recent | busy
+
+
+def _settled(messages: pd.DataFrame) -> np.ndarray:
+    """Messages whose session can no longer change: removed from the queue, refused after
+    DATA, or with a delivery line for each of its recipients (retries of deferred mail add
+    no recipient: a spam run stuck in the queue need not hold its sessions for days)."""
+    removed = messages[REMOVED].to_numpy(bool) | (messages[CONTENT_REJECTED] > 0).to_numpy()
+    nrcpt = pd.to_numeric(messages[s.NRCPT], errors="coerce").to_numpy(dtype="float64")
+    counted = messages[s.RECIPIENTS].to_numpy(dtype="float64")
+    tried = messages[QUEUED].to_numpy(bool) & (nrcpt > 0) & (counted >= nrcpt)
+    return removed | tried
+
+
+def late_links(
+    tables: SessionTables,
+    still_open: np.ndarray,
+    earlier: pd.DataFrame | None,
+    clocks: Mapping[str, pd.Timestamp],
+) -> pd.DataFrame:
+    """Links (as ``SessionTables.links``, with ``last_ts``) of messages that may still be
+    delivered while their session is stored already, so later delivery attempts still name
+    their session; with the ``earlier`` ones, up to ``QUEUE_HOLD`` old."""
+    messages = tables.messages
+    open_ids = set(tables.sessions.loc[still_open, s.SESSION_ID])
+    stored = ~messages[s.SESSION_ID].isin(open_ids).to_numpy(bool)
+    kept = messages[stored & ~messages[REMOVED].to_numpy(bool)]
+    links = pd.DataFrame(
+        {
+            s.SERVER: kept[s.SERVER].astype(str).to_numpy(),
+            s.QUEUE_ID: kept[s.QUEUE_ID].astype(str).to_numpy(),
+            s.SEQ: kept["first_seq"].to_numpy(dtype=np.int64),
+            s.SESSION_ID: kept[s.SESSION_ID].astype(str).to_numpy(),
+            "last_ts": kept["last_ts"].to_numpy(dtype="datetime64[us]"),
+        }
+    )
+    if earlier is not None and len(earlier):
+        links = pd.concat([earlier, links], ignore_index=True)
+    young = _micros(links["last_ts"]) > _clock_of(links[s.SERVER], clocks) - _us(QUEUE_HOLD)
+    return (
+        links[young]
+        .drop_duplicates([s.SERVER, s.QUEUE_ID, s.SEQ], keep="last")
+        .reset_index(drop=True)
+    )
+
+
+def _us(delta: pd.Timedelta) -> int:
+    return delta.value // 1000
+
+
+def _micros(times: pd.Series) -> np.ndarray:
+    """Microseconds since the epoch (NaT: the far future, so an undated line keeps its
+    session open until a dated one closes it)."""
+    values = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    out = values.astype(np.int64)
+    out[np.isnat(values)] = np.iinfo(np.int64).max // 2
+    return out
+
+
+def _clock_of(servers: pd.Series, clocks: Mapping[str, pd.Timestamp]) -> np.ndarray:
+    """Each row's server clock in microseconds (a server without one: the far past)."""
+    codes, names = pd.factorize(servers.astype(object), use_na_sentinel=True)
+    known = np.array(
+        [clocks[n].value // 1000 if n in clocks else np.iinfo(np.int64).min // 2 for n in names]
+        + [np.iinfo(np.int64).min // 2],
+        dtype=np.int64,
+    )
+    return known[codes]
 
 
 def carried_lines(

@@ -483,7 +483,7 @@ def serve(
 @click.option(
     "--chunk-mb",
     type=click.IntRange(1, 4096),
-    default=48,
+    default=16,
     show_default=True,
     help="MB of log text parsed per step (memory grows with it; each step commits).",
 )

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer import schema as s
 from analyzer.exim_sessions import UNIT, exim_connection_keys, exim_unit_keys
@@ -189,13 +190,23 @@ def external_recipients(deliveries: pd.DataFrame, local_domains: frozenset[str])
     if local_domains:
         # The address as the client gave it (Postfix orig_to=, Exim's "<...>"): an alias to
         # elsewhere is still mail for us. A bare local part is local.
-        address = deliveries[s.ORIG_RECIPIENT].fillna(deliveries[s.RECIPIENT]).astype("string")
-        domain = address.str.extract(r"@(?P<domain>[^@]*)$")["domain"].str.lower()
-        return (domain.notna() & ~domain.isin(local_domains)).fillna(False).to_numpy(dtype=bool)
+        address = pc.coalesce(_text(deliveries[s.ORIG_RECIPIENT]), _text(deliveries[s.RECIPIENT]))
+        found = pc.extract_regex(address, r"@(?P<domain>[^@]*)$")
+        domain = pc.utf8_lower(pc.struct_field(found, "domain"))
+        known = pc.is_in(domain, value_set=pa.array(sorted(local_domains), pa.large_string()))
+        return pc.and_kleene(pc.is_valid(domain), pc.invert(known)).to_numpy(zero_copy_only=False)
     relay = deliveries[s.RELAY].astype("string").fillna("").str.split("[", n=1).str[0]
     return ~(relay.isin(LOCAL_TRANSPORTS) | deliveries[s.DAEMON].isin(LOCAL_TRANSPORTS)).to_numpy(
         bool
     )
+
+
+def _text(column: pd.Series) -> pa.Array:
+    """A column as one arrow large_string array (nulls kept)."""
+    array = (
+        pa.array(column.array, from_pandas=True) if len(column) else pa.array([], pa.large_string())
+    )
+    return array.cast(pa.large_string())
 
 
 REFUSED_STATUSES = ("deferred", "bounced")
@@ -208,57 +219,63 @@ def outbound_deliveries(deliveries: pd.DataFrame, local_domains: frozenset[str])
     return deliveries[external_recipients(deliveries.assign(**unknown), local_domains)]
 
 
+def _matcher(column: pd.Series):
+    """``is_(value, ...)``: a boolean array, True where ``column`` is one of the values
+    (nulls never); the column's strings are compared once, not once per value."""
+    codes, names = pd.factorize(column, use_na_sentinel=True)
+    position = {name: i for i, name in enumerate(names)}
+
+    def is_(*values: str) -> np.ndarray:
+        wanted = [position[v] for v in values if v in position]
+        if not wanted:
+            return np.zeros(len(codes), dtype=bool)
+        if len(wanted) == 1:
+            return codes == wanted[0]
+        return np.isin(codes, wanted)
+
+    return is_
+
+
 def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
     """Per ``_session``: times, client, counts of each kind of event."""
-    ev = keyed[s.EVENT]
-    kind = keyed[s.REJECT_KIND]
-    is_reject = (ev == s.EV_REJECT).fillna(False)
-    stats = keyed[s.STATS].where(ev == s.EV_DISCONNECT)
-    auth = _stat(stats, "auth")
-    mail = _stat(stats, "mail")
+    ev, kind = keyed[s.EVENT], keyed[s.REJECT_KIND]
+    ev_is, kind_is, rule_is = _matcher(ev), _matcher(kind), _matcher(keyed[s.RULE])
+    # Only the few lines that carry them are searched (string methods cost per row).
+    disconnects = ev_is(s.EV_DISCONNECT)
+    stats = keyed[s.STATS][disconnects]
+    auth = _stat(stats, "auth").reindex(keyed.index)
+    mail = _stat(stats, "mail").reindex(keyed.index)
     # Exim's "no MAIL in SMTP connection ... C=EHLO,AUTH,QUIT" lists the commands; Exim logs
     # every failed or refused AUTH, so an AUTH in that list without such a line succeeded.
-    commands = (
-        keyed[s.DETAIL]
-        .where(keyed[s.RULE] == "exim_no_mail")
-        .str.extract(r"(?:^| )C=(?P<c>\S+)")["c"]
+    commands = keyed[s.DETAIL][rule_is("exim_no_mail")].str.extract(r"(?:^| )C=(?P<c>\S+)")["c"]
+    auth_commands = (
+        commands.str.count(r"(?:^|,)AUTH(?:,|$)").reindex(keyed.index).fillna(0).astype("float64")
     )
-    auth_commands = commands.str.count(r"(?:^|,)AUTH(?:,|$)").fillna(0)
+    reject = ev_is(s.EV_REJECT)
     flags = pd.DataFrame(
         {
             _KEY: keyed[_KEY].to_numpy(),
-            "connects": ((ev == s.EV_CONNECT) | (ev == s.EV_PS_CONNECT)).fillna(False).to_numpy(),
-            "ends": (
-                (ev == s.EV_DISCONNECT) | (ev == s.EV_PS_END) | keyed[s.RULE].isin(CLOSING_RULES)
-            )
-            .fillna(False)
-            .to_numpy(),
-            "passes": (ev == s.EV_PS_PASS).fillna(False).to_numpy(),
-            s.MESSAGES: (ev == s.EV_CLIENT).fillna(False).to_numpy(),
+            "connects": ev_is(s.EV_CONNECT, s.EV_PS_CONNECT),
+            "ends": ev_is(s.EV_DISCONNECT, s.EV_PS_END) | rule_is(*CLOSING_RULES),
+            "passes": ev_is(s.EV_PS_PASS),
+            s.MESSAGES: ev_is(s.EV_CLIENT),
             # Exim's A= may name the authenticator alone: a method is a success too.
-            "sasl_ok_lines": (
-                ((ev == s.EV_CLIENT) | (keyed[s.RULE] == "exim_no_mail"))
-                & (keyed[s.SASL_USERNAME].notna() | keyed[s.SASL_METHOD].notna())
-            )
-            .fillna(False)
-            .to_numpy(),
+            "sasl_ok_lines": (ev_is(s.EV_CLIENT) | rule_is("exim_no_mail"))
+            & (keyed[s.SASL_USERNAME].notna() | keyed[s.SASL_METHOD].notna()).to_numpy(bool),
             "stat_auth_ok": auth["ok"].fillna(0).to_numpy(),
             "stat_auth_failed": (auth["total"] - auth["ok"]).fillna(0).to_numpy(),
             "stat_mail": mail["total"].fillna(0).to_numpy(),
             "auth_commands": auth_commands.to_numpy(dtype="float64"),
-            "auth_refused": ((ev == s.EV_PROTOCOL) & keyed[s.COMMAND].str.startswith("AUTH"))
-            .fillna(False)
-            .to_numpy(),
-            "sasl_fail_lines": (ev == s.EV_SASL_FAIL).fillna(False).to_numpy(),
-            s.AUTH_OUTAGES: (ev == s.EV_SASL_OUTAGE).fillna(False).to_numpy(),
-            s.REJECTED: is_reject.to_numpy(),
-            s.RELAY_DENIED: (is_reject & (kind == s.RK_RELAY)).fillna(False).to_numpy(),
-            s.UNKNOWN_USER: (is_reject & (kind == s.RK_UNKNOWN_USER)).fillna(False).to_numpy(),
-            s.DNSBL_HITS: ((is_reject & (kind == s.RK_DNSBL)) | (ev == s.EV_PS_DNSBL))
-            .fillna(False)
-            .to_numpy(),
-            s.POLICY_REJECTS: (is_reject & (kind == s.RK_POLICY)).fillna(False).to_numpy(),
-            s.PROTOCOL_ERRORS: (ev == s.EV_PROTOCOL).fillna(False).to_numpy(),
+            "auth_refused": ev_is(s.EV_PROTOCOL)
+            & keyed[s.COMMAND].str.startswith("AUTH").fillna(False).to_numpy(bool),
+            "sasl_fail_lines": ev_is(s.EV_SASL_FAIL),
+            s.AUTH_OUTAGES: ev_is(s.EV_SASL_OUTAGE),
+            s.REJECTED: reject,
+            s.RELAY_DENIED: reject & kind_is(s.RK_RELAY),
+            s.UNKNOWN_USER: reject & kind_is(s.RK_UNKNOWN_USER),
+            s.DNSBL_HITS: (reject & kind_is(s.RK_DNSBL)) | ev_is(s.EV_PS_DNSBL),
+            s.POLICY_REJECTS: reject & kind_is(s.RK_POLICY),
+            s.PROTOCOL_ERRORS: ev_is(s.EV_PROTOCOL),
         }
     )
     sums = flags.groupby(_KEY, sort=True).sum()
@@ -335,8 +352,9 @@ class SessionTables(NamedTuple):
             the line that bound the queue id to the session) and ``session_id``.
         members: ``seq``, ``session_id``: every line that went into a session, its own
             lines and those of the messages it accepted.
-        messages: per accepted message, ``session_id``, ``last_ts``, ``queued``,
-            ``removed``, ``content_rejected``: whether more lines can still come for it.
+        messages: per accepted message, ``session_id``, ``server``, ``queue_id``,
+            ``first_seq``, ``last_ts``, ``queued``, ``removed``, ``content_rejected``,
+            ``nrcpt``, ``recipients``: whether more lines can still come for it.
     """
 
     sessions: pd.DataFrame
@@ -432,7 +450,20 @@ def build_session_tables(
     owner = pd.concat(accepted, ignore_index=True)
     message_lines_of = lines[[s.SEQ, _MSG]].merge(owner, on=_MSG).drop(columns=_MSG)
     member_lines = named(pd.concat([*members, message_lines_of], ignore_index=True))
-    state = messages[[_MSG, "last_ts", QUEUED, REMOVED, CONTENT_REJECTED]].merge(owner, on=_MSG)
+    state = messages[
+        [
+            _MSG,
+            s.SERVER,
+            s.QUEUE_ID,
+            "first_seq",
+            "last_ts",
+            QUEUED,
+            REMOVED,
+            CONTENT_REJECTED,
+            s.NRCPT,
+            s.RECIPIENTS,
+        ]
+    ].merge(owner, on=_MSG)
     return SessionTables(
         sessions,
         linked.sort_values(s.SEQ, ignore_index=True),

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -77,6 +78,7 @@ class Manifest:
     version: int = FORMAT_VERSION
     committed: str = ""  # mark of the last commit; "" before the first
     carry: str | None = None
+    carry_links: str | None = None  # links of queued messages whose session is stored
     clocks: dict[str, str] = field(default_factory=dict)  # latest time seen per server
     fingerprint: str = ""  # the settings the sessions were built with
     files: list[FileRecord] = field(default_factory=list)
@@ -147,7 +149,8 @@ def remove_uncommitted(root: Path, manifest: Manifest) -> None:
     doomed = [p for t in TABLES for p in _parts(root, t) if p.stem > committed]
     carry = root / CARRY
     if carry.is_dir():
-        doomed += [p for p in carry.iterdir() if p.name != manifest.carry]
+        keep = {manifest.carry, manifest.carry_links}
+        doomed += [p for p in carry.iterdir() if p.name not in keep]
     doomed += list(root.rglob("*.tmp"))
     for path in doomed:
         with contextlib.suppress(FileNotFoundError):
@@ -184,23 +187,31 @@ def write_table(root: Path, table: str, frame: pd.DataFrame, time_column: str, m
     Returns the number of parts written."""
     if frame.empty:
         return 0
-    day = frame[time_column].dt.strftime("%Y-%m-%d").fillna("unknown").to_numpy()
-    server = frame[s.SERVER].astype(object).fillna("-").astype(str).to_numpy()
-    written = 0
-    for (one_day, one_server), rows in frame.groupby([day, server], sort=True).indices.items():
-        folder = root / table / f"day={one_day}" / f"server={_safe(one_server)}"
-        part = pa.Table.from_pandas(frame.iloc[rows], preserve_index=False)
+    micros = frame[time_column].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    day = micros.astype("datetime64[D]")
+    server_codes, servers = pd.factorize(frame[s.SERVER].astype(object).fillna("-"), sort=True)
+    day_codes, days = pd.factorize(day, sort=True, use_na_sentinel=False)
+    order = np.lexsort((server_codes, day_codes))
+    data = pa.Table.from_pandas(frame, preserve_index=False).take(pa.array(order))
+    key = day_codes[order].astype(np.int64) * len(servers) + server_codes[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], len(key)]
+    for start, end in zip(starts, ends, strict=True):
+        one_day = days[day_codes[order[start]]]
+        day_name = "unknown" if np.isnat(one_day) else str(one_day)
+        server = str(servers[server_codes[order[start]]])
+        folder = root / table / f"day={day_name}" / f"server={_safe(server)}"
+        part = data.slice(start, end - start)
         _write_atomically(folder / f"{mark}.parquet", lambda tmp, t=part: pq.write_table(t, tmp))
-        written += 1
-    return written
+    return len(starts)
 
 
 def _safe(name: str) -> str:
     return urllib.parse.quote(name, safe="") or "-"
 
 
-def write_carry(root: Path, frame: pd.DataFrame, mark: str) -> str:
-    name = f"{mark}.parquet"
+def write_carry(root: Path, frame: pd.DataFrame, mark: str, kind: str = "lines") -> str:
+    name = f"{mark}-{kind}.parquet"
     table = pa.Table.from_pandas(frame, preserve_index=False)
     _write_atomically(root / CARRY / name, lambda tmp: pq.write_table(table, tmp))
     return name
@@ -230,10 +241,10 @@ def read_table(root: Path, table: str, manifest: Manifest) -> pd.DataFrame | Non
     return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
-def read_carry(root: Path, manifest: Manifest) -> pd.DataFrame | None:
-    if not manifest.carry:
+def read_carry(root: Path, name: str | None) -> pd.DataFrame | None:
+    if not name:
         return None
     try:
-        return pq.read_table(root / CARRY / manifest.carry).to_pandas()
+        return pq.read_table(root / CARRY / name).to_pandas()
     except (OSError, pa.ArrowException) as exc:
         raise StoreError(f"cannot read store {root}: {exc}") from None

@@ -1,4 +1,5 @@
-"""``relaywatch ingest --dask``: parse byte ranges of the logs in parallel on a Dask cluster.
+"""Parsing byte ranges of the logs in other processes: on a Dask cluster (``relaywatch ingest
+--dask``), or in one helper process that parses ahead while this one stores (big backlogs).
 
 Parsing is most of an ingest's time, and each range of a file parses on its own: the files
 are cut into ranges of about ``chunk_bytes`` at line ends, the workers read and parse them
@@ -15,12 +16,15 @@ from the month of the first line there, read here while cutting.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import re
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,33 +78,60 @@ def ingest_ranges(
     """Parse the reads' new text on the cluster at ``address`` ("local" starts one here)."""
     client, cluster = _connect(address)
     try:
-        window = 2 * max(len(client.scheduler_info().get("workers", {})), 1)
-        jobs = (
-            (r, client.submit(parse_range, r, chunker.settings, pure=False))
-            for r in ranges(reads, chunk_bytes)
-        )
-        lines_before: dict[int, int] = {}
-        in_flight: deque = deque()
-        done = 0
-        for job in _windowed(jobs, in_flight, window):
-            piece_range, future = job
-            events, count, end, tail = future.result()
-            record = piece_range.read.record
-            before = lines_before.get(id(record), record.lines)
-            events[s.LINE_NO] += before
-            events[s.SEQ] += before
-            lines_before[id(record)] = before + count
-            complete = piece_range.end is None or piece_range.end >= piece_range.read.stat.st_size
-            piece = Piece(piece_range.read, before + 1, count, end, tail, complete=complete)
-            sources = pd.DataFrame([source_row(0, piece_range.read, piece_range.year_month)])
-            chunker.absorb([piece], events, sources, summary)
-            done += 1
-            if progress is not None:
-                progress(f"{done} ranges parsed, at {piece_range.read.path}")
+        workers = len(client.scheduler_info().get("workers", {}))
+
+        def submit(function, *args):
+            return client.submit(function, *args, pure=False)
+
+        absorb_ranges(chunker, reads, submit, 2 * max(workers, 1), chunk_bytes, summary, progress)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def ingest_pipelined(
+    chunker: Chunker,
+    reads: Sequence[Read],
+    chunk_bytes: int,
+    summary: IngestSummary,
+    progress: Progress | None,
+) -> None:
+    """Two cores without a cluster: one process parses the next ranges while this one builds
+    sessions and writes the store."""
+    context = multiprocessing.get_context("spawn")  # arrow's threads do not survive fork
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        absorb_ranges(chunker, reads, pool.submit, 2, chunk_bytes, summary, progress)
+
+
+def absorb_ranges(
+    chunker: Chunker,
+    reads: Sequence[Read],
+    submit: Callable[..., Any],
+    window: int,
+    chunk_bytes: int,
+    summary: IngestSummary,
+    progress: Progress | None,
+) -> None:
+    """Submit the ranges' parsing (``window`` ahead) and store each, in order, as it comes."""
+    jobs = ((r, submit(parse_range, r, chunker.settings)) for r in ranges(reads, chunk_bytes))
+    lines_before: dict[int, int] = {}
+    in_flight: deque = deque()
+    done = 0
+    for piece_range, future in _windowed(jobs, in_flight, window):
+        events, count, end, tail = future.result()
+        record = piece_range.read.record
+        before = lines_before.get(id(record), record.lines)
+        events[s.LINE_NO] += before
+        events[s.SEQ] += before
+        lines_before[id(record)] = before + count
+        complete = piece_range.end is None or piece_range.end >= piece_range.read.stat.st_size
+        piece = Piece(piece_range.read, before + 1, count, end, tail, complete=complete)
+        sources = pd.DataFrame([source_row(0, piece_range.read, piece_range.year_month)])
+        chunker.absorb([piece], events, sources, summary)
+        done += 1
+        if progress is not None:
+            progress(f"{done} ranges parsed, at {piece_range.read.path}")
 
 
 def _windowed(jobs: Iterator, in_flight: deque, window: int) -> Iterator:
