@@ -159,7 +159,7 @@ def _connect(address: str):
                 host="127.0.0.1",
             )
             return Client(cluster), cluster
-        return Client(address, timeout="10s"), None
+        return Client(address, timeout="5s"), None
     except (OSError, TimeoutError) as exc:
         raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Throughput benchmark: relaywatch vs. pflogsumm on the same generated Postfix log.
+"""Throughput benchmark: relaywatch ingest vs. pflogsumm (and eximstats) on the same logs.
 
-Generates a log with the sample generator (``--scale`` multiplies the sample traffic;
-scale 35 gives about a million lines), joins the rotated files into one plain file, then times
+Generates logs with the sample generator (``--scale`` multiplies the sample traffic; scale 35
+gives about a million Postfix lines, 140 about four million), joins the rotated files into one
+plain file per format, then times, each as a separate process on the same file:
 
-  relaywatch export sessions FILE  (parse, sessions, classes, CSV)
-  pflogsumm FILE                   (when installed: Debian package ``pflogsumm``)
+  relaywatch ingest FILE --store (fresh)   parse, sessions, store (the nightly/cron job)
+  relaywatch export sessions FILE          parse, sessions, classes, CSV (no store)
+  pflogsumm FILE                           when installed (Debian package ``pflogsumm``)
+  eximstats FILE  (on the Exim mainlog)    when installed (Debian package ``exim4-base``)
 
-each as a separate process, and prints wall time, lines/s and peak RSS (``os.wait4``).
+and prints wall time, lines/s and peak RSS. RSS is the peak of the process tree's sum (with
+psutil, sampled every 20 ms: ingest parses in a helper process), else the largest process.
 
-    python benchmarks/bench_parse.py --scale 35
+    python benchmarks/bench_parse.py --scale 35 --keep /tmp/bench35 --repeat 2
 
 This is a measurement, not a test: nothing asserts on time.
 """
@@ -38,90 +42,126 @@ def load_generator():
     return module
 
 
-def build_log(work: Path, scale: float) -> tuple[Path, Path, int]:
-    """Generate the samples at ``scale`` and join the Postfix files, oldest first."""
+def build_logs(work: Path, scale: float) -> None:
+    """Generate the samples at ``scale``; join each format's rotated files, oldest first."""
     out = work / "samples"
-    load_generator().generate(out, seed=2003, scale=scale, postfix_only=True)
-    joined = work / "mail.log"
-    with open(joined, "wb") as target:
-        for name in ("mail.log.3.gz", "mail.log.2.gz", "mail.log.1", "mail.log"):
-            path = out / "postfix" / name
-            opener = gzip.open if name.endswith(".gz") else open
-            with opener(path, "rb") as source:
-                shutil.copyfileobj(source, target, 1 << 20)
-    with open(joined, "rb") as handle:
-        count = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
-    return joined, out / "customers.csv", count
+    load_generator().generate(out, seed=2003, scale=scale)
+    for joined, folder, names in (
+        ("mail.log", "postfix", ("mail.log.3.gz", "mail.log.2.gz", "mail.log.1", "mail.log")),
+        (
+            "exim-mainlog",
+            "exim/exim4-mx3",
+            ("mainlog.3.gz", "mainlog.2.gz", "mainlog.1", "mainlog"),
+        ),
+    ):
+        with open(work / joined, "wb") as target:
+            for name in names:
+                path = out / folder / name
+                opener = gzip.open if name.endswith(".gz") else open
+                with opener(path, "rb") as source:
+                    shutil.copyfileobj(source, target, 1 << 20)
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
 
 
 def measure(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one process."""
+    """Wall seconds and peak RSS (MiB) of one process (and its helpers, with psutil)."""
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = 0
+    if psutil is not None:
+        tree = psutil.Process(process.pid)
+        while process.poll() is None:
+            try:
+                members = [tree, *tree.children(recursive=True)]
+                peak = max(peak, sum(m.memory_info().rss for m in members))
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+    _, status, usage = os.wait4(process.pid, 0) if psutil is None else (0, 0, None)
+    code = process.returncode if psutil is not None else os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    if code != 0:
         sys.exit(f"failed: {' '.join(command)}\n{process.stderr.read().decode()}")
-    return elapsed, usage.ru_maxrss / 1024
+    rss = peak / 2**20 if psutil is not None else usage.ru_maxrss / 1024
+    return elapsed, rss
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=35.0, help="sample traffic multiplier")
     parser.add_argument(
-        "--keep", type=Path, help="keep the generated log in this folder (and reuse it next time)"
+        "--keep",
+        type=Path,
+        help="keep the generated logs in this folder (and reuse them next time)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool (best is shown)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="relaywatch-bench-")) if args.keep is None else args.keep
     work.mkdir(parents=True, exist_ok=True)
-    if (work / "mail.log").is_file() and args.keep is not None:  # reuse a kept log
-        log, customers = work / "mail.log", work / "samples" / "customers.csv"
-        with open(log, "rb") as handle:
-            lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
-    else:
-        log, customers, lines = build_log(work, args.scale)
-    size_mb = log.stat().st_size / 1e6
+    log, exim_log = work / "mail.log", work / "exim-mainlog"
+    if not (log.is_file() and exim_log.is_file() and args.keep is not None):
+        build_logs(work, args.scale)
+    customers = work / "samples" / "customers.csv"
+    lines, exim_lines = count_lines(log), count_lines(exim_log)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print(f"log: {lines:,} lines, {size_mb:,.0f} MB ({log})")
+    print(f"Postfix log: {lines:,} lines, {log.stat().st_size / 1e6:,.0f} MB ({log})")
+    print(f"Exim log:    {exim_lines:,} lines, {exim_log.stat().st_size / 1e6:,.0f} MB")
 
-    tools = {
-        "relaywatch": [
-            sys.executable,
-            "-m",
-            "analyzer",
-            "export",
-            "sessions",
-            str(log),
-            "--customers",
-            str(customers),
-            "--year",
-            "2003",
-            "--timezone",
-            "America/New_York",
-            "-o",
-            os.devnull,
-        ],
+    common = ["--customers", str(customers), "--year", "2003", "--timezone", "America/New_York"]
+    relaywatch = [sys.executable, "-m", "analyzer"]
+    store = work / "bench-store"
+    tools: dict[str, tuple[list[str], int]] = {
+        "relaywatch ingest": (
+            [*relaywatch, "ingest", str(log), *common, "--store", str(store)],
+            lines,
+        ),
+        "relaywatch export": (
+            [*relaywatch, "export", "sessions", str(log), *common, "-o", os.devnull],
+            lines,
+        ),
     }
     if shutil.which("pflogsumm"):
-        tools["pflogsumm"] = ["pflogsumm", str(log)]
+        tools["pflogsumm"] = (["pflogsumm", str(log)], lines)
     else:
         print("pflogsumm: not installed (apt-get install pflogsumm), skipped")
+    tools["relaywatch ingest (Exim)"] = (
+        [*relaywatch, "ingest", str(exim_log), *common, "--store", str(store) + "-exim"],
+        exim_lines,
+    )
+    if shutil.which("eximstats"):
+        tools["eximstats"] = (["eximstats", str(exim_log)], exim_lines)
+    else:
+        print("eximstats: not installed (apt-get install exim4-base), skipped")
 
     results = {}
-    for name, command in tools.items():
-        runs = [measure(command) for _ in range(args.repeat)]
+    for name, (command, count) in tools.items():
+        runs = []
+        for _ in range(args.repeat):
+            for folder in (store, Path(str(store) + "-exim")):
+                shutil.rmtree(folder, ignore_errors=True)  # every ingest starts empty
+            runs.append(measure(command))
         seconds, rss = min(runs)
         results[name] = seconds
-        rate = lines / seconds
-        print(f"{name:<12} {seconds:8.2f} s  {rate:12,.0f} lines/s  peak RSS {rss:7.0f} MiB")
-    if "pflogsumm" in results:
         print(
-            f"relaywatch is {results['pflogsumm'] / results['relaywatch']:.1f}x pflogsumm's speed"
+            f"{name:<26} {seconds:7.2f} s {count / seconds:11,.0f} lines/s  peak RSS {rss:6.0f} MiB"
         )
+    for ours, theirs in (
+        ("relaywatch ingest", "pflogsumm"),
+        ("relaywatch ingest (Exim)", "eximstats"),
+    ):
+        if theirs in results:
+            print(f"{ours} is {results[theirs] / results[ours]:.2f}x {theirs}'s speed")
     if args.keep is None:
         shutil.rmtree(work)
 

@@ -178,3 +178,37 @@ def test_a_directory_given_as_log_is_one_line(workdir: Path):
     )
     assert result.exit_code == 2
     assert "adir" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ingest_then_export_reads_the_store(workdir: Path) -> None:
+    config, store = str(workdir / "relaywatch.toml"), str(workdir / "store")
+    before = run("export", "sessions", "--config", config)
+    first = run("ingest", "--config", config, "--store", store)
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith(
+        f"ingested 5 new lines from 1 file(s) (0 unchanged) into {store}"
+    )
+    assert "1 unmatched and 1 malformed lines" in first.output
+    again = run("ingest", "--config", config, "--store", store)
+    assert again.output.startswith("nothing new in 1 file(s)")
+    (workdir / "mail.log").unlink()  # from now on only the store knows the sessions
+    after = run("export", "sessions", "--config", config, "--store", store)
+    assert after.exit_code == 0
+    assert after.output == before.output
+
+
+def test_ingest_without_a_store_is_one_line(workdir: Path) -> None:
+    result = CliRunner().invoke(cli, ["ingest", "--config", str(workdir / "relaywatch.toml")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "relaywatch: error: no store: set `store` in the config or pass --store DIR"
+    ]
+
+
+def test_ingest_with_an_unreachable_dask_scheduler_is_one_line(workdir: Path) -> None:
+    config, store = str(workdir / "relaywatch.toml"), str(workdir / "store")
+    args = ["ingest", "--config", config, "--store", store, "--dask", "tcp://127.0.0.1:9"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in lines[0]

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analyzer import ingest as ingest_module
 from analyzer import schema as s
 from analyzer.config import Settings
 from analyzer.errors import InputError
@@ -88,7 +89,12 @@ def split_text(path: Path, parts: int) -> list[bytes]:
     return [b"".join(lines[i : i + size]) for i in range(0, len(lines), size)]
 
 
-def test_one_ingest_equals_one_parse(settings: Settings) -> None:
+@pytest.mark.parametrize("helper", [False, True], ids=["inline", "helper-process"])
+def test_one_ingest_equals_one_parse(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, helper: bool
+) -> None:
+    # Small backlogs are parsed inline, big ones by a helper process parsing ahead.
+    monkeypatch.setattr(ingest_module, "PIPELINE_CHUNKS", 0 if helper else 10**9)
     summary = ingested(settings, POSTFIX, EXIM)
     assert summary.chunks > 5  # the chunk edges are really crossed
     assert summary.lines == count_lines(POSTFIX, EXIM)
@@ -285,3 +291,42 @@ def test_dask_local_cluster_equals_single_process(settings: Settings, tmp_path: 
     single, parallel = from_store(settings), from_store(on_dask)
     assert_same(parallel, single)
     pd.testing.assert_frame_equal(parallel.lines, single.lines)
+
+
+DEFERRED_THEN_SENT = [
+    # a customer's message to AOL, deferred at the first try ...
+    "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from office.acme.example[198.18.0.10]",
+    "Nov 21 09:00:01 mail1 postfix/smtpd[100]: 3F2A41C0B2: client=office.acme.example"
+    "[198.18.0.10], sasl_method=PLAIN, sasl_username=alice@acme.example",
+    "Nov 21 09:00:02 mail1 postfix/qmgr[400]: 3F2A41C0B2: from=<alice@acme.example>, "
+    "size=2345, nrcpt=1 (queue active)",
+    "Nov 21 09:00:03 mail1 postfix/smtpd[100]: disconnect from office.acme.example"
+    "[198.18.0.10] ehlo=1 auth=1 mail=1 rcpt=1 data=1 quit=1 commands=6",
+    "Nov 21 09:00:04 mail1 postfix/smtp[300]: 3F2A41C0B2: to=<bob@aol.com>, relay=mx.aol.com"
+    "[198.51.100.20]:25, delay=2, delays=0.1/0/1/1, dsn=4.7.1, status=deferred (host "
+    "mx.aol.com[198.51.100.20] said: 421 4.7.1 try again later (in reply to MAIL FROM command))",
+    # ... and sent three hours later, long after its session was stored
+    "Nov 21 12:00:00 mail1 postfix/smtpd[101]: connect from unknown[203.0.113.5]",
+    "Nov 21 12:00:04 mail1 postfix/smtp[301]: 3F2A41C0B2: to=<bob@aol.com>, relay=mx.aol.com"
+    "[198.51.100.20]:25, delay=10800, delays=10799/0/1/0, dsn=2.0.0, status=sent (250 ok)",
+    "Nov 21 12:00:05 mail1 postfix/qmgr[400]: 3F2A41C0B2: removed",
+]
+
+
+def test_a_retry_after_the_session_was_stored_still_names_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("\n".join(DEFERRED_THEN_SENT[:5]) + "\n")
+    ingested(settings, log)
+    with open(log, "a") as handle:
+        handle.write("\n".join(DEFERRED_THEN_SENT[5:]) + "\n")
+    ingested(settings, log)
+    manifest = store.load_manifest(settings.store)
+    stored = store.read_table(settings.store, "sessions", manifest)
+    assert list(stored[s.CLIENT_IP]) == ["198.18.0.10"]  # stored once the recipient was tried
+    analysis = from_store(settings)
+    deliveries = analysis.deliveries
+    assert list(deliveries[s.STATUS]) == ["deferred", "sent"]
+    assert set(deliveries[s.SESSION_ID]) == {stored[s.SESSION_ID].iloc[0]}
+    assert_same(analysis, parsed(settings, log))

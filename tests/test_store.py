@@ -1,0 +1,65 @@
+"""The Parquet store: parts per day and server, commits by mark, leftovers of killed runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analyzer import schema as s
+from analyzer.io import store
+
+
+def frame(rows: list[tuple[str, str | None, int]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            s.TS: pd.to_datetime([ts for ts, _, _ in rows], utc=True),
+            s.SERVER: pd.array([server for _, server, _ in rows], dtype="string[pyarrow]"),
+            "value": [value for _, _, value in rows],
+        }
+    )
+
+
+def test_parts_are_split_by_utc_day_and_server(tmp_path: Path) -> None:
+    rows = [
+        ("2003-11-21T23:59:59Z", "mail1", 1),
+        ("2003-11-22T00:00:00Z", "mail1", 2),  # the next UTC day
+        ("2003-11-21T12:00:00Z", "mail/2", 3),  # a name that is no folder name
+        ("NaT", None, 4),  # a malformed line: no time, no server
+    ]
+    written = store.write_table(tmp_path, "rejects", frame(rows), s.TS, store.mark_of(1, 1))
+    assert written == 4
+    names = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.parquet"))
+    assert names == [
+        "rejects/day=2003-11-21/server=mail%2F2/000001-000001.parquet",
+        "rejects/day=2003-11-21/server=mail1/000001-000001.parquet",
+        "rejects/day=2003-11-22/server=mail1/000001-000001.parquet",
+        "rejects/day=unknown/server=-/000001-000001.parquet",
+    ]
+
+
+def test_only_committed_parts_are_read_and_the_rest_is_removed(tmp_path: Path) -> None:
+    one = frame([("2003-11-21T10:00:00Z", "mail1", 1)])
+    two = frame([("2003-11-21T11:00:00Z", "mail1", 2)])
+    store.write_table(tmp_path, "rejects", one, s.TS, store.mark_of(1, 1))
+    store.commit(tmp_path, store.Manifest(committed=store.mark_of(1, 1)))
+    store.write_table(tmp_path, "rejects", two, s.TS, store.mark_of(2, 1))  # never committed
+    (tmp_path / "rejects" / "half.parquet.tmp").write_bytes(b"PAR1")  # killed mid-write
+    manifest = store.load_manifest(tmp_path)
+    assert list(store.read_table(tmp_path, "rejects", manifest)["value"]) == [1]
+    with store.writing(tmp_path):  # the next ingest starts by clearing what was left
+        pass
+    assert sorted(p.name for p in tmp_path.rglob("*.parquet*")) == ["000001-000001.parquet"]
+
+
+def test_a_manifest_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    (tmp_path / store.MANIFEST).write_text('{"version": 99}')
+    with pytest.raises(store.StoreError, match="newer relaywatch"):
+        store.load_manifest(tmp_path)
+
+
+def test_a_damaged_manifest_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / store.MANIFEST).write_text('{"version": 1, "files": [')
+    with pytest.raises(store.StoreError, match="cannot read store manifest"):
+        store.load_manifest(tmp_path)
