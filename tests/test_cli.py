@@ -212,3 +212,49 @@ def test_ingest_with_an_unreachable_dask_scheduler_is_one_line(workdir: Path) ->
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in lines[0]
+
+
+def read_as_nobody(path: Path) -> str:
+    """The InputError ``expand_logs`` gives for ``path`` in a child process that is not root
+    (root reads every file): its message, or "" if there was none."""
+    import os
+
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            from analyzer.errors import InputError
+            from analyzer.io.sources import expand_logs
+
+            try:
+                expand_logs([str(path)])
+            except InputError as exc:
+                os.write(writer, str(exc).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    with os.fdopen(reader) as messages:
+        return messages.read()
+
+
+def test_an_unreadable_log_is_one_line_even_for_root() -> None:
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        log = folder / "mail.log"
+        log.write_text(LOG)
+        log.chmod(0)
+        assert read_as_nobody(log) == f"log file is not readable: {log}"
+        folder.chmod(0o700)  # now even the folder is closed to others
+        assert read_as_nobody(log) == f"cannot read {log}: Permission denied"
+    finally:
+        folder.chmod(0o700)
+        import shutil
+
+        shutil.rmtree(folder)

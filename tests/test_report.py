@@ -266,3 +266,26 @@ def test_html_escapes_attackers_helo():
     )
     html = render_html(report, None)
     assert "<script>" not in html and "&lt;script&gt;alert`1`&lt;/script&gt;" in html
+
+
+def test_verbose_runs_never_show_the_smtp_password(
+    demo_settings, tmp_path, smtp_server, monkeypatch
+):
+    inbox, port, cert = smtp_server
+    config = tmp_path / "relaywatch.toml"
+    demo = demo_settings.config_path.parent
+    config.write_text(
+        f'logs = ["{demo}/postfix/mail.log"]\ncustomers = "{demo}/customers.csv"\n'
+        f'year = 2003\ntimezone = "America/New_York"\n'
+        f'[mail]\nhost = "127.0.0.1"\nport = {port}\nusername = "reports"\ncafile = "{cert}"\n'
+        'to = ["postmaster@provider.example"]\nretries = 1\ntimeout = 5\n'
+    )
+    monkeypatch.setenv("RELAYWATCH_SMTP_PASSWORD", "s3cret")
+    args = ["-v", "report", "--config", str(config), "--since", "2003-12-01", "--no-dns"]
+    result = CliRunner().invoke(cli, [*args, "--until", "2003-12-01"])
+    assert result.exit_code == 0, result.output
+    assert len(inbox.messages) == 1
+    # neither the password nor its AUTH PLAIN / LOGIN encodings, in any output or the mail
+    secrets = ("s3cret", "czNjcmV0", "AHJlcG9ydHMAczNjcmV0")
+    for text in (result.stdout, result.stderr, inbox.messages[0].decode("ascii", "replace")):
+        assert not any(secret in text for secret in secrets)

@@ -63,3 +63,32 @@ def test_a_damaged_manifest_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / store.MANIFEST).write_text('{"version": 1, "files": [')
     with pytest.raises(store.StoreError, match="cannot read store manifest"):
         store.load_manifest(tmp_path)
+
+
+def test_a_store_this_user_may_not_enter_is_one_clear_error(tmp_path: Path) -> None:
+    """Root enters every folder: the check runs in a child process that is not root."""
+    import os
+
+    root = tmp_path / "store"
+    root.mkdir()
+    store.commit(root, store.Manifest(committed=store.mark_of(1, 1)))
+    tmp_path.chmod(0o755)
+    root.chmod(0)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            try:
+                store.exists(root)
+            except store.StoreError as exc:
+                os.write(writer, str(exc).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    root.chmod(0o755)
+    with os.fdopen(reader) as messages:
+        assert messages.read() == f"cannot read store {root}: Permission denied"

@@ -62,7 +62,11 @@ def expand_logs(
             raise InputError(f"no log file matches {os.fspath(pattern)!r}")
         for match in matches:
             path = Path(match)
-            if not path.is_file():
+            try:
+                is_file = path.is_file()
+            except OSError as exc:  # e.g. a folder on the way this user may not enter
+                raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+            if not is_file:
                 raise InputError(f"log file not found: {path}")
             if not os.access(path, os.R_OK):
                 raise InputError(f"log file is not readable: {path}")

@@ -97,7 +97,11 @@ def run_of(mark: str) -> int:
 
 
 def exists(root: Path) -> bool:
-    return (root / MANIFEST).is_file()
+    """Whether ``ingest`` has filled the store at ``root``."""
+    try:
+        return (root / MANIFEST).is_file()
+    except OSError as exc:  # a folder this user may not enter
+        raise StoreError(f"cannot read store {root}: {exc.strerror or exc}") from None
 
 
 def load_manifest(root: Path) -> Manifest:
