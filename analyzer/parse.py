@@ -89,6 +89,34 @@ def _single(column: pd.Series) -> pa.Array:
     return _arrow(column).combine_chunks()
 
 
+def first_bytes(raw: pa.Array) -> np.ndarray:
+    """The first byte of each string (0 for empty or null ones), read from the buffers."""
+    n = len(raw)
+    offset_type = np.int64 if pa.types.is_large_string(raw.type) else np.int32
+    offsets = np.frombuffer(raw.buffers()[1], dtype=offset_type)[raw.offset : raw.offset + n + 1]
+    data = raw.buffers()[2]
+    if data is None or n == 0:
+        return np.zeros(n, dtype=np.uint8)
+    body = np.frombuffer(data, dtype=np.uint8)
+    starts = offsets[:-1]
+    present = (offsets[1:] > starts) & raw.is_valid().to_numpy(zero_copy_only=False)
+    out = np.zeros(n, dtype=np.uint8)
+    out[present] = body[starts[present]]
+    return out
+
+
+def _extract_rows(raw: pa.Array, rows: np.ndarray, pattern: str) -> pa.Array:
+    """``extract_regex`` on the ``rows`` of ``raw`` only, spread back to all rows (null
+    elsewhere)."""
+    if rows.all():
+        return pc.extract_regex(raw, pattern)
+    picked = np.flatnonzero(rows)
+    found = pc.extract_regex(raw.take(pa.array(picked)), pattern)
+    position = np.full(len(raw), -1, dtype=np.int64)
+    position[picked] = np.arange(len(picked))
+    return found.take(pa.array(position, mask=position < 0))
+
+
 def split_header(
     lines: pd.DataFrame, raw: pa.Array | None = None, exim_servers: np.ndarray | None = None
 ) -> pd.DataFrame:
@@ -114,12 +142,17 @@ def split_header(
         columns[s.SERVER] = pc.if_else(hit, pa.array(exim_servers, STRING), columns[s.SERVER])
         columns[s.PROGRAM] = pc.if_else(hit, pa.scalar(EXIM, STRING), columns[s.PROGRAM])
         done = is_exim  # a damaged mainlog line is malformed, not a syslog line
-    # The two usual shapes over all lines (cheap for RE2), then the general pattern over
-    # whatever they left (usually nothing but damaged lines).
-    for pattern in (SYSLOG_HEADER_ISO, SYSLOG_HEADER_CLASSIC):
-        if pc.all(done).as_py():
-            break
-        found = pc.extract_regex(raw, pattern)
+    # The two usual shapes, each only on the lines whose first byte can start it (a digit:
+    # RFC 3339, a capital: classic), then the general pattern over whatever they left
+    # (usually nothing but damaged lines).
+    first = first_bytes(raw)
+    digit = (first >= ord("0")) & (first <= ord("9"))
+    capital = (first >= ord("A")) & (first <= ord("Z"))
+    for pattern, candidates in ((SYSLOG_HEADER_ISO, digit), (SYSLOG_HEADER_CLASSIC, capital)):
+        rows = candidates & ~done.to_numpy(zero_copy_only=False)
+        if not rows.any():
+            continue
+        found = _extract_rows(raw, rows, pattern)
         hit = pc.and_(found.is_valid(), pc.invert(done))
         for name in re.compile(pattern).groupindex:
             columns[name] = pc.if_else(

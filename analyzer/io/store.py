@@ -165,7 +165,8 @@ def _write_atomically(path: Path, write) -> None:
     """``write(tmp)``, fsync, rename into place: readers see the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
