@@ -8,6 +8,7 @@ one go: every session (all columns), every reject and delivery, every line count
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import errno
 import gzip
 import os
@@ -330,3 +331,22 @@ def test_a_retry_after_the_session_was_stored_still_names_it(
     assert list(deliveries[s.STATUS]) == ["deferred", "sent"]
     assert set(deliveries[s.SESSION_ID]) == {stored[s.SESSION_ID].iloc[0]}
     assert_same(analysis, parsed(settings, log))
+
+
+def test_the_dashboard_and_the_report_read_the_store(settings: Settings, tmp_path: Path) -> None:
+    from analyzer.jobs import nightly
+    from dashboard.data import load_data
+
+    log = tmp_path / "mail.log"
+    shutil.copyfile(POSTFIX, log)
+    ingested(settings, log)
+    want = parsed(settings, POSTFIX)
+    log.unlink()  # only the store knows the sessions now
+    assert_same(load_data(settings, dns=False).analysis, want)
+    day = dt.date(2003, 11, 26)
+    eml = tmp_path / "summary.eml"
+    assert "written to" in nightly(settings, day, day, eml=eml, dns=False)
+    local_day = want.sessions[s.START].dt.tz_convert(settings.timezone).dt.date
+    authenticated = int(((local_day == day) & (want.sessions["class"] == s.AUTHENTICATED)).sum())
+    assert authenticated > 0
+    assert f"{'Authenticated':<16} {authenticated:7d}" in eml.read_text()
