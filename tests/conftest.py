@@ -71,3 +71,29 @@ def read_annotated(path: Path) -> list[tuple[int, dict, str]]:
 @pytest.fixture(scope="session")
 def demo_settings() -> Settings:
     return load_settings(DEMO_CONFIG, environ={})
+
+
+def as_nobody(action) -> str:
+    """Run ``action()`` in a forked child that is not root (root reads every file and enters
+    every folder); return the message of the ``AnalyzerError`` it raised ("" if none)."""
+    import os
+
+    from analyzer.errors import AnalyzerError
+
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            try:
+                action()
+            except AnalyzerError as exc:
+                os.write(writer, str(exc).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    with os.fdopen(reader) as messages:
+        return messages.read()

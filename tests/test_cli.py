@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from analyzer.cli import cli
 from analyzer.schema import SESSION_EXPORT_COLUMNS
+from tests.conftest import as_nobody
 
 LOG = """\
 Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from office.acme.example[198.18.0.10]
@@ -215,30 +216,9 @@ def test_ingest_with_an_unreachable_dask_scheduler_is_one_line(workdir: Path) ->
 
 
 def read_as_nobody(path: Path) -> str:
-    """The InputError ``expand_logs`` gives for ``path`` in a child process that is not root
-    (root reads every file): its message, or "" if there was none."""
-    import os
+    from analyzer.io.sources import expand_logs
 
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        try:
-            if os.geteuid() == 0:
-                os.setgid(65534)
-                os.setuid(65534)
-            from analyzer.errors import InputError
-            from analyzer.io.sources import expand_logs
-
-            try:
-                expand_logs([str(path)])
-            except InputError as exc:
-                os.write(writer, str(exc).encode())
-        finally:
-            os._exit(0)
-    os.close(writer)
-    os.waitpid(pid, 0)
-    with os.fdopen(reader) as messages:
-        return messages.read()
+    return as_nobody(lambda: expand_logs([str(path)]))
 
 
 def test_an_unreadable_log_is_one_line_even_for_root() -> None:

@@ -119,15 +119,22 @@ def test_append_then_ingest_equals_one_full_ingest(settings: Settings, tmp_path:
     assert_same(from_store(settings), parsed(settings, POSTFIX))
 
 
-def test_rename_rotation_loses_nothing(settings: Settings, tmp_path: Path) -> None:
-    first, second, third = split_text(POSTFIX, 3)
-    log, rotated = tmp_path / "mail.log", tmp_path / "mail.log.1"
-    log.write_bytes(first)
+def rotate_by_rename(settings: Settings, folder: Path) -> tuple[Path, Path, list[bytes]]:
+    """Ingest a log's first third; append the second; rename the log to .1 and start a new
+    one with the last third (what logrotate does). Returns (rotated, new log, thirds)."""
+    thirds = split_text(POSTFIX, 3)
+    log, rotated = folder / "mail.log", folder / "mail.log.1"
+    log.write_bytes(thirds[0])
     ingested(settings, log)
     with open(log, "ab") as handle:  # written after the last run, before the rotation
-        handle.write(second)
+        handle.write(thirds[1])
     log.rename(rotated)
-    log.write_bytes(third)
+    log.write_bytes(thirds[2])
+    return rotated, log, thirds
+
+
+def test_rename_rotation_loses_nothing(settings: Settings, tmp_path: Path) -> None:
+    rotated, log, (_, second, third) = rotate_by_rename(settings, tmp_path)
     summary = ingested(settings, rotated, log)
     assert summary.lines == second.count(b"\n") + third.count(b"\n")
     assert_same(from_store(settings), parsed(settings, POSTFIX))
@@ -152,14 +159,7 @@ def test_copytruncate_loses_nothing(settings: Settings, tmp_path: Path) -> None:
 def test_rotated_file_compressed_later_is_not_read_again(
     settings: Settings, tmp_path: Path
 ) -> None:
-    first, second, third = split_text(POSTFIX, 3)
-    log, rotated = tmp_path / "mail.log", tmp_path / "mail.log.1"
-    log.write_bytes(first)
-    ingested(settings, log)
-    with open(log, "ab") as handle:
-        handle.write(second)
-    log.rename(rotated)
-    log.write_bytes(third)
+    rotated, log, _ = rotate_by_rename(settings, tmp_path)
     ingested(settings, rotated, log)
     # delaycompress: the next rotation compresses mail.log.1 (a new file, a new inode)
     with gzip.open(tmp_path / "mail.log.1.gz", "wb") as handle:

@@ -181,18 +181,25 @@ def test_the_report_is_sent_over_starttls_with_auth(demo_settings, tmp_path, smt
     assert set(call_list["customer_id"]) == set(pd.read_csv(io.StringIO(expected))["customer_id"])
 
 
-def test_a_wrong_password_is_one_line_exit_2_and_the_message_is_spooled(
-    demo_settings, tmp_path, smtp_server, monkeypatch
-):
-    inbox, port, cert = smtp_server
+def report_config(demo_settings, tmp_path: Path, port: int, cert: Path, logs: str) -> Path:
+    """A config file for `relaywatch report` on the sample Postfix ``logs``, mailing through
+    the test server (login "reports"; the store, and so the spool, under ``tmp_path``)."""
     config = tmp_path / "relaywatch.toml"
     demo = demo_settings.config_path.parent
     config.write_text(
-        f'logs = ["{demo}/postfix/mail.log*"]\ncustomers = "{demo}/customers.csv"\n'
+        f'logs = ["{demo}/postfix/{logs}"]\ncustomers = "{demo}/customers.csv"\n'
         f'year = 2003\ntimezone = "America/New_York"\nstore = "{tmp_path}/store"\n'
         f'[mail]\nhost = "127.0.0.1"\nport = {port}\nusername = "reports"\ncafile = "{cert}"\n'
         'to = ["postmaster@provider.example"]\nretries = 1\ntimeout = 5\n'
     )
+    return config
+
+
+def test_a_wrong_password_is_one_line_exit_2_and_the_message_is_spooled(
+    demo_settings, tmp_path, smtp_server, monkeypatch
+):
+    inbox, port, cert = smtp_server
+    config = report_config(demo_settings, tmp_path, port, cert, "mail.log*")
     monkeypatch.setenv("RELAYWATCH_SMTP_PASSWORD", "not-the-s3cret-b81f")
     result = CliRunner().invoke(
         cli,
@@ -272,14 +279,7 @@ def test_verbose_runs_never_show_the_smtp_password(
     demo_settings, tmp_path, smtp_server, monkeypatch
 ):
     inbox, port, cert = smtp_server
-    config = tmp_path / "relaywatch.toml"
-    demo = demo_settings.config_path.parent
-    config.write_text(
-        f'logs = ["{demo}/postfix/mail.log"]\ncustomers = "{demo}/customers.csv"\n'
-        f'year = 2003\ntimezone = "America/New_York"\n'
-        f'[mail]\nhost = "127.0.0.1"\nport = {port}\nusername = "reports"\ncafile = "{cert}"\n'
-        'to = ["postmaster@provider.example"]\nretries = 1\ntimeout = 5\n'
-    )
+    config = report_config(demo_settings, tmp_path, port, cert, "mail.log")
     monkeypatch.setenv("RELAYWATCH_SMTP_PASSWORD", "s3cret")
     args = ["-v", "report", "--config", str(config), "--since", "2003-12-01", "--no-dns"]
     result = CliRunner().invoke(cli, [*args, "--until", "2003-12-01"])

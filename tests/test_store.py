@@ -9,6 +9,7 @@ import pytest
 
 from analyzer import schema as s
 from analyzer.io import store
+from tests.conftest import as_nobody
 
 
 def frame(rows: list[tuple[str, str | None, int]]) -> pd.DataFrame:
@@ -67,28 +68,11 @@ def test_a_damaged_manifest_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_a_store_this_user_may_not_enter_is_one_clear_error(tmp_path: Path) -> None:
     """Root enters every folder: the check runs in a child process that is not root."""
-    import os
-
     root = tmp_path / "store"
     root.mkdir()
     store.commit(root, store.Manifest(committed=store.mark_of(1, 1)))
     tmp_path.chmod(0o755)
     root.chmod(0)
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        try:
-            if os.geteuid() == 0:
-                os.setgid(65534)
-                os.setuid(65534)
-            try:
-                store.exists(root)
-            except store.StoreError as exc:
-                os.write(writer, str(exc).encode())
-        finally:
-            os._exit(0)
-    os.close(writer)
-    os.waitpid(pid, 0)
+    message = as_nobody(lambda: store.exists(root))
     root.chmod(0o755)
-    with os.fdopen(reader) as messages:
-        assert messages.read() == f"cannot read store {root}: Permission denied"
+    assert message == f"cannot read store {root}: Permission denied"
