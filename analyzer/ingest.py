@@ -513,7 +513,8 @@ class Chunker:
             done = piece.complete
             record.size = read.stat.st_size if done else -1
             record.mtime_ns = read.stat.st_mtime_ns if done else -1
-            record.partial = read.hold_partial
+            # a last line left for the next run: the file is not done even if unchanged
+            record.partial = read.hold_partial and piece.end < read.stat.st_size
             if index in last.index:
                 local = last[index].tz_convert(self.settings.timezone)
                 record.year, record.month = local.year, local.month
