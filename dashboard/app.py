@@ -45,21 +45,29 @@ def create_app(
     require_basic_auth(app.server, settings.dashboard.users)
     loaded = data if data is not None else load_data(settings, progress, dns)
     app.server.config[CONFIG_KEY] = loaded
-    app.layout = html.Div(
-        [
-            dcc.Store(id=ids.FILTERS, storage_type="session"),
-            html.Header(
-                [
-                    html.H1("relaywatch"),
-                    html.Nav([dcc.Link(name, href=href) for name, href in NAV]),
-                ],
-                className="topbar",
-            ),
-            filter_bar(loaded),
-            dash.page_container,
-        ],
-        className="shell",
-    )
+
+    def layout() -> html.Div:
+        # built per page load: the filter bar offers the days and servers the data has now
+        # (after an ingest, see dashboard.data.current)
+        with app.server.app_context():
+            data = current()
+        return html.Div(
+            [
+                dcc.Store(id=ids.FILTERS, storage_type="session"),
+                html.Header(
+                    [
+                        html.H1("relaywatch"),
+                        html.Nav([dcc.Link(name, href=href) for name, href in NAV]),
+                    ],
+                    className="topbar",
+                ),
+                filter_bar(data),
+                dash.page_container,
+            ],
+            className="shell",
+        )
+
+    app.layout = layout
     register_filter_callbacks(app)
     return app
 

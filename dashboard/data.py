@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from analyzer import jobs
 from analyzer import schema as s
 from analyzer.asn import AsnLookup, lookup_frame
 from analyzer.config import Settings
+from analyzer.io import store
 from analyzer.io.asn import load_lookup
 from analyzer.io.customers import read_customers
 from analyzer.io.dnsbl import DNSBL_COLUMNS
@@ -79,6 +81,8 @@ class DashboardData:
     version: str
     asn_lookup: AsnLookup | None = None  # loaded once: a real database takes seconds
     dnsbl: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DNSBL_COLUMNS)))
+    store_stamp: int | None = None  # the store's commit this was read at (None: logs parsed)
+    dns: bool = True
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     @property
@@ -103,6 +107,7 @@ def load_data(
 ) -> DashboardData:
     """Read the store (or, before any ``ingest``, parse the configured logs) once, and ask
     the DNSBLs about the own outbound IPs once (``dns=False``: not at all)."""
+    stamp = store_stamp(settings)
     analysis = jobs.load_analysis(settings, progress=progress)
     customers = read_customers(settings.customers)
     probes = probe_sessions(analysis.sessions, settings.own_outbound_ips())
@@ -114,12 +119,34 @@ def load_data(
         .tobytes()
     ).hexdigest()[:12]
     dnsbl = jobs.live_dnsbl(settings, dns)
-    return DashboardData(settings, analysis, customers, asns, digest, lookup, dnsbl)
+    return DashboardData(settings, analysis, customers, asns, digest, lookup, dnsbl, stamp, dns)
+
+
+def store_stamp(settings: Settings) -> int | None:
+    """When the store last committed (None without a store): the cron ``ingest`` moves it."""
+    if settings.store is None:
+        return None
+    try:
+        return (settings.store / store.MANIFEST).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+_RELOAD = threading.Lock()
 
 
 def current() -> DashboardData:
-    """The data of the app serving this request."""
-    return flask.current_app.config[CONFIG_KEY]
+    """The data of the app serving this request, read again once ``ingest`` has committed
+    to the store since (the page shows the new data on its next callback or load)."""
+    config = flask.current_app.config
+    data = config[CONFIG_KEY]
+    if data.store_stamp is None or store_stamp(data.settings) == data.store_stamp:
+        return data
+    with _RELOAD:
+        data = config[CONFIG_KEY]
+        if store_stamp(data.settings) != data.store_stamp:
+            data = config[CONFIG_KEY] = load_data(data.settings, dns=data.dns)
+    return data
 
 
 def filter_sessions(data: DashboardData, filters: Filters) -> pd.DataFrame:

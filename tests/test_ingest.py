@@ -350,3 +350,24 @@ def test_the_dashboard_and_the_report_read_the_store(settings: Settings, tmp_pat
     authenticated = int(((local_day == day) & (want.sessions["class"] == s.AUTHENTICATED)).sum())
     assert authenticated > 0
     assert f"{'Authenticated':<16} {authenticated:7d}" in eml.read_text()
+
+
+def test_the_dashboard_shows_what_a_later_ingest_added(settings: Settings, tmp_path: Path) -> None:
+    from dashboard.app import create_app
+    from dashboard.data import current
+
+    first, second = split_text(POSTFIX, 2)
+    log = tmp_path / "mail.log"
+    log.write_bytes(first)
+    ingested(settings, log)
+    app = create_app(settings, dns=False)
+    with app.server.app_context():
+        before = len(current().sessions)
+    with open(log, "ab") as handle:  # cron runs ingest while the dashboard is up
+        handle.write(second)
+    ingested(settings, log)
+    with app.server.app_context():
+        after = current()
+    assert before < len(after.sessions) == len(parsed(settings, POSTFIX).sessions)
+    page = app.server.test_client().get("/")
+    assert page.status_code == 200
