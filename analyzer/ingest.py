@@ -54,10 +54,6 @@ from analyzer.io.sources import (
 )
 from analyzer.parse import ORDER, START_MONTH, START_YEAR, StampOptions, detect_formats, parse_lines
 from analyzer.pipeline import (
-    DELIVERY_COLUMNS,
-    REJECT_COLUMNS,
-    Analysis,
-    finish_sessions,
     line_tables,
     reject_reasons,
 )
@@ -163,28 +159,41 @@ def ingest(
                 f"{root} and ingest again to rebuild)"
             )
         manifest.fingerprint = fingerprint
-        reads, unchanged = plan_reads(paths, manifest, settings, log_format, now)
-        summary.files_unchanged = unchanged
-        summary.files_read = len(reads)
-        chunker = Chunker(settings, domains, root, manifest)
-        if dask_address:
-            from analyzer.ingest_parallel import ingest_ranges
+        from analyzer.ingest_parallel import helper_process, ingest_pipelined, ingest_ranges
 
-            ingest_ranges(chunker, reads, dask_address, chunk_bytes, summary, progress)
-        elif worth_a_helper(reads, chunk_bytes):
-            from analyzer.ingest_parallel import ingest_pipelined
-
-            ingest_pipelined(chunker, reads, chunk_bytes, summary, progress)
-        else:
-            for pieces in chunks(reads, chunk_bytes, progress):
-                chunker.process(pieces, summary)
+        backlog = not dask_address and _backlog(paths, manifest) > PIPELINE_CHUNKS * chunk_bytes
+        with helper_process(backlog and (os.cpu_count() or 1) > 1) as helper:
+            reads, unchanged = plan_reads(paths, manifest, settings, log_format, now)
+            summary.files_unchanged = unchanged
+            summary.files_read = len(reads)
+            chunker = Chunker(settings, domains, root, manifest)
+            if dask_address:
+                ingest_ranges(chunker, reads, dask_address, chunk_bytes, summary, progress)
+            elif helper is not None and worth_a_helper(reads, chunk_bytes):
+                ingest_pipelined(chunker, reads, chunk_bytes, summary, progress, helper)
+            else:
+                for pieces in chunks(reads, chunk_bytes, progress):
+                    chunker.process(pieces, summary)
         summary.open_sessions = chunker.open_count
     return summary
 
 
+def _backlog(paths: Sequence[Path], manifest: store.Manifest) -> int:
+    """About how many bytes are new (sizes beyond the offsets of files known by inode)."""
+    reached = {(f.dev, f.inode): f.offset for f in manifest.files}
+    total = 0
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # plan_reads says what is wrong with it
+        total += max(stat.st_size - reached.get((stat.st_dev, stat.st_ino), 0), 0)
+    return total
+
+
 def worth_a_helper(reads: Sequence[Read], chunk_bytes: int) -> bool:
-    """A helper process costs a second to start: worth it for a backlog of several chunks
-    of plain text on a machine with a second core."""
+    """A helper process is worth it for a backlog of several chunks of plain text (ranges of
+    compressed files cannot be cut) on a machine with a second core."""
     new_bytes = sum(max(r.stat.st_size - r.start, 0) for r in reads if not _is_compressed(r.path))
     return (os.cpu_count() or 1) > 1 and new_bytes > PIPELINE_CHUNKS * chunk_bytes
 
@@ -442,7 +451,9 @@ class Chunker:
         everything = (
             events
             if self.carry is None
-            else pd.concat([self.carry.astype(events.dtypes.to_dict()), events], ignore_index=True)
+            else one_chunk(
+                pd.concat([self.carry.astype(events.dtypes.to_dict()), events], ignore_index=True)
+            )
         )
         tables = build_session_tables(
             everything, self.domains, self.settings.exim.session_gap_seconds
@@ -526,6 +537,17 @@ class Chunker:
             summary.lines += piece.count
 
 
+def one_chunk(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each arrow column in one chunk (``concat`` leaves two, and every row
+    selection on a chunked column costs several times more)."""
+    combined = {}
+    for name, column in frame.items():
+        data = getattr(column.array, "_pa_array", None)
+        if isinstance(data, pa.ChunkedArray) and data.num_chunks > 1:
+            combined[name] = pd.arrays.ArrowExtensionArray(data.combine_chunks())
+    return frame.assign(**combined) if combined else frame
+
+
 def last_dated(events: pd.DataFrame) -> pd.Series:
     """Per source, the time stamp of its last line that has one."""
     dated = np.flatnonzero(events[s.TS].notna().to_numpy())
@@ -580,57 +602,3 @@ def problem_lines(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
             s.RAW: bad[s.RAW].array,
         }
     )
-
-
-def stored_analysis(root: Path, customers: pd.DataFrame, settings: Settings) -> Analysis:
-    """The analysis of everything ingested into the store at ``root``: the stored sessions,
-    and those still open at the last commit (built from the carried lines)."""
-    manifest = store.load_manifest(root)
-    domains = local_domains(customers, settings.local_domains)
-    parts = [store.read_table(root, "sessions", manifest)]
-    carry = store.read_carry(root, manifest.carry)
-    if carry is not None and len(carry):
-        built = build_session_tables(carry, domains, settings.exim.session_gap_seconds)
-        parts.append(built.sessions)
-    found = [p for p in parts if p is not None]
-    if not found:
-        raise InputError(f"store {root} holds no sessions yet: run `relaywatch ingest`")
-    sessions = pd.concat(found, ignore_index=True).sort_values(
-        [s.START, "first_seq"], kind="stable", ignore_index=True
-    )
-
-    def table(name: str, columns: Sequence[str]) -> pd.DataFrame:
-        frame = store.read_table(root, name, manifest)
-        if frame is None:
-            return pd.DataFrame(columns=list(columns))
-        return frame.sort_values(s.TS, kind="stable", ignore_index=True)
-
-    problems = table("problems", PROBLEM_COLUMNS)
-    return Analysis(
-        sessions=finish_sessions(sessions, customers, settings),
-        lines=stored_line_summary(manifest),
-        problems=problems.sort_values([s.SOURCE, s.LINE_NO], ignore_index=True)[
-            [s.SOURCE, s.LINE_NO, s.EVENT, s.RAW]
-        ],
-        rejects=table("rejects", REJECT_COLUMNS),
-        deliveries=table("deliveries", (*DELIVERY_COLUMNS, s.SESSION_ID)),
-    )
-
-
-PROBLEM_COLUMNS = (s.TS, s.SERVER, s.SOURCE, s.LINE_NO, s.EVENT, s.RAW)
-
-
-def stored_line_summary(manifest: store.Manifest) -> pd.DataFrame:
-    """``analyzer.coverage.line_summary`` of every file the store has read."""
-    rows = [
-        {
-            s.SOURCE: f.order,
-            PATH: f.path,
-            **{bucket: int(f.counts.get(bucket, 0)) for bucket in BUCKETS},
-        }
-        for f in sorted(manifest.files, key=lambda f: f.order)
-    ]
-    table = pd.DataFrame(rows, columns=[s.SOURCE, PATH, *BUCKETS])
-    table[list(BUCKETS)] = table[list(BUCKETS)].astype("int64")
-    table.insert(2, "lines", table[list(BUCKETS)].sum(axis=1))
-    return table

@@ -15,6 +15,7 @@ from the month of the first line there, read here while cutting.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -90,18 +91,33 @@ def ingest_ranges(
             cluster.close()
 
 
+@contextlib.contextmanager
+def helper_process(wanted: bool) -> Iterator[ProcessPoolExecutor | None]:
+    """A helper process for ``ingest_pipelined``, forked at once: called before this process
+    has started arrow's thread pools, the fork copies no thread (and forking instead of
+    spawning saves the helper a second of importing pandas and pyarrow)."""
+    if not wanted:
+        yield None
+        return
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    try:
+        pool.submit(int).result()  # the fork happens here, not at the first real task
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
 def ingest_pipelined(
     chunker: Chunker,
     reads: Sequence[Read],
     chunk_bytes: int,
     summary: IngestSummary,
     progress: Progress | None,
+    helper: ProcessPoolExecutor,
 ) -> None:
-    """Two cores without a cluster: one process parses the next ranges while this one builds
-    sessions and writes the store."""
-    context = multiprocessing.get_context("spawn")  # arrow's threads do not survive fork
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        absorb_ranges(chunker, reads, pool.submit, 2, chunk_bytes, summary, progress)
+    """Two cores without a cluster: the helper parses the next ranges while this process
+    builds sessions and writes the store."""
+    absorb_ranges(chunker, reads, helper.submit, 2, chunk_bytes, summary, progress)
 
 
 def absorb_ranges(

@@ -22,7 +22,7 @@ from analyzer.coverage import ignored_programs, rule_counts
 from analyzer.customers import local_domains
 from analyzer.errors import ConfigError, InputError
 from analyzer.exports import frame_to_csv, sessions_to_csv
-from analyzer.ingest import CHUNK_BYTES, ingest, store_root, stored_analysis
+from analyzer.ingest import CHUNK_BYTES, ingest, store_root
 from analyzer.io import store
 from analyzer.io.asn import load_lookup, location_dump_lines, mrt_prefixes, write_asn_db
 from analyzer.io.customers import read_customers
@@ -50,6 +50,7 @@ from analyzer.readiness import (
 )
 from analyzer.report import build_report, compose_message, default_period
 from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS, account_risk, blame_blocklists, ip_risk
+from analyzer.stored import stored_analysis
 
 logger = logging.getLogger(__name__)
 

@@ -26,11 +26,12 @@ from analyzer import ingest as ingest_module
 from analyzer import schema as s
 from analyzer.config import Settings
 from analyzer.errors import InputError
-from analyzer.ingest import ingest, stored_analysis
+from analyzer.ingest import ingest
 from analyzer.io import store
 from analyzer.io.customers import read_customers
 from analyzer.jobs import read_inputs
 from analyzer.pipeline import Analysis, analyse
+from analyzer.stored import stored_analysis
 from tests.conftest import DEMO_CONFIG, SAMPLES
 
 POSTFIX = SAMPLES / "postfix" / "mail.log.1"  # plain text, mail1 and mail2, 9,160 lines

@@ -1,0 +1,76 @@
+"""Reading the store back: the analysis of everything ``relaywatch ingest`` has stored.
+
+What ``export``, ``report`` and ``serve`` work on once the store exists (see
+``analyzer.jobs.load_analysis``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from analyzer import schema as s
+from analyzer.config import Settings
+from analyzer.coverage import BUCKETS
+from analyzer.customers import local_domains
+from analyzer.errors import InputError
+from analyzer.io import store
+from analyzer.io.sources import PATH
+from analyzer.pipeline import DELIVERY_COLUMNS, REJECT_COLUMNS, Analysis, finish_sessions
+from analyzer.sessions import build_session_tables
+
+
+def stored_analysis(root: Path, customers: pd.DataFrame, settings: Settings) -> Analysis:
+    """The analysis of everything ingested into the store at ``root``: the stored sessions,
+    and those still open at the last commit (built from the carried lines)."""
+    manifest = store.load_manifest(root)
+    domains = local_domains(customers, settings.local_domains)
+    parts = [store.read_table(root, "sessions", manifest)]
+    carry = store.read_carry(root, manifest.carry)
+    if carry is not None and len(carry):
+        built = build_session_tables(carry, domains, settings.exim.session_gap_seconds)
+        parts.append(built.sessions)
+    found = [p for p in parts if p is not None]
+    if not found:
+        raise InputError(f"store {root} holds no sessions yet: run `relaywatch ingest`")
+    sessions = pd.concat(found, ignore_index=True).sort_values(
+        [s.START, "first_seq"], kind="stable", ignore_index=True
+    )
+
+    def table(name: str, columns: Sequence[str]) -> pd.DataFrame:
+        frame = store.read_table(root, name, manifest)
+        if frame is None:
+            return pd.DataFrame(columns=list(columns))
+        return frame.sort_values(s.TS, kind="stable", ignore_index=True)
+
+    problems = table("problems", PROBLEM_COLUMNS)
+    return Analysis(
+        sessions=finish_sessions(sessions, customers, settings),
+        lines=stored_line_summary(manifest),
+        problems=problems.sort_values([s.SOURCE, s.LINE_NO], ignore_index=True)[
+            [s.SOURCE, s.LINE_NO, s.EVENT, s.RAW]
+        ],
+        rejects=table("rejects", REJECT_COLUMNS),
+        deliveries=table("deliveries", (*DELIVERY_COLUMNS, s.SESSION_ID)),
+    )
+
+
+PROBLEM_COLUMNS = (s.TS, s.SERVER, s.SOURCE, s.LINE_NO, s.EVENT, s.RAW)
+
+
+def stored_line_summary(manifest: store.Manifest) -> pd.DataFrame:
+    """``analyzer.coverage.line_summary`` of every file the store has read."""
+    rows = [
+        {
+            s.SOURCE: f.order,
+            PATH: f.path,
+            **{bucket: int(f.counts.get(bucket, 0)) for bucket in BUCKETS},
+        }
+        for f in sorted(manifest.files, key=lambda f: f.order)
+    ]
+    table = pd.DataFrame(rows, columns=[s.SOURCE, PATH, *BUCKETS])
+    table[list(BUCKETS)] = table[list(BUCKETS)].astype("int64")
+    table.insert(2, "lines", table[list(BUCKETS)].sum(axis=1))
+    return table
