@@ -46,6 +46,7 @@ from analyzer.io.sources import (
     MTIME,
     PATH,
     first_line,
+    is_compressed,
     label_sources,
     lines_frame,
     lines_from_bytes,
@@ -53,10 +54,7 @@ from analyzer.io.sources import (
     read_range,
 )
 from analyzer.parse import ORDER, START_MONTH, START_YEAR, StampOptions, detect_formats, parse_lines
-from analyzer.pipeline import (
-    line_tables,
-    reject_reasons,
-)
+from analyzer.pipeline import line_tables, reject_reasons
 from analyzer.sessions import build_session_tables
 
 logger = logging.getLogger(__name__)
@@ -194,7 +192,7 @@ def _backlog(paths: Sequence[Path], manifest: store.Manifest) -> int:
 def worth_a_helper(reads: Sequence[Read], chunk_bytes: int) -> bool:
     """A helper process is worth it for a backlog of several chunks of plain text (ranges of
     compressed files cannot be cut) on a machine with a second core."""
-    new_bytes = sum(max(r.stat.st_size - r.start, 0) for r in reads if not _is_compressed(r.path))
+    new_bytes = sum(max(r.stat.st_size - r.start, 0) for r in reads if not is_compressed(r.path))
     return (os.cpu_count() or 1) > 1 and new_bytes > PIPELINE_CHUNKS * chunk_bytes
 
 
@@ -206,7 +204,7 @@ def plan_reads(
     now: dt.datetime,
 ) -> tuple[list[Read], int]:
     """Which files have new text, from where, in the order to read them (oldest first)."""
-    reads, fresh, unchanged = [], [], 0
+    reads, unchanged = [], 0
     for path in paths:
         try:
             stat = path.stat()
@@ -221,7 +219,7 @@ def plan_reads(
             continue
         digest = hashlib.sha256(head).hexdigest()
         mtime = pd.Timestamp(stat.st_mtime, unit="s", tz="UTC")
-        compressed = _is_compressed(path)
+        compressed = is_compressed(path)
         hold = not compressed and pd.Timestamp(now) - mtime < PARTIAL_LINE_GRACE
         record = match_record(path, stat, digest, manifest.files)
         if record is None:
@@ -234,7 +232,6 @@ def plan_reads(
                 mtime_ns=-1,
                 head=digest,
             )
-            fresh.append(record)
         reads.append(Read(path, record, stat, record.offset, hold, mtime))
     _describe_new_files([r for r in reads if r.record.order < 0], settings, log_format)
     reads.sort(key=lambda r: (r.record.first_ts is None, r.record.first_ts or "", r.record.order))
@@ -259,12 +256,6 @@ def _same_file(
         ):
             return record
     return None
-
-
-def _is_compressed(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        magic = handle.read(6)
-    return magic.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"))
 
 
 def match_record(
@@ -448,12 +439,10 @@ class Chunker:
         """Build sessions from the carried and the new lines, store the finished ones and
         the new lines' tables, move the files' records on, and commit."""
         self.clocks = server_clocks(self.clocks, events)
-        everything = (
+        everything = one_chunk(
             events
             if self.carry is None
-            else one_chunk(
-                pd.concat([self.carry.astype(events.dtypes.to_dict()), events], ignore_index=True)
-            )
+            else pd.concat([self.carry.astype(events.dtypes.to_dict()), events], ignore_index=True)
         )
         tables = build_session_tables(
             everything, self.domains, self.settings.exim.session_gap_seconds
@@ -538,8 +527,8 @@ class Chunker:
 
 
 def one_chunk(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with each arrow column in one chunk (``concat`` leaves two, and every row
-    selection on a chunked column costs several times more)."""
+    """The frame with each arrow column in one chunk (parsing and ``concat`` leave two or
+    more, and every row selection on a chunked column costs several times more)."""
     combined = {}
     for name, column in frame.items():
         data = getattr(column.array, "_pa_array", None)

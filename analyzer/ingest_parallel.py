@@ -46,6 +46,7 @@ from analyzer.ingest import (
 )
 from analyzer.io.sources import (
     TAIL_BYTES,
+    is_compressed,
     lines_frame,
     lines_from_bytes,
     read_blocks,
@@ -185,7 +186,7 @@ def ranges(reads: Sequence[Read], chunk_bytes: int) -> Iterator[Range]:
     for read, start, _ in starts(reads):
         record = read.record
         state = (np.nan, np.nan) if record.year is None else (record.year, record.month)
-        if _compressed(read.path):
+        if is_compressed(read.path):
             yield Range(read, start, None, state)
             continue
         size = read.stat.st_size
@@ -194,11 +195,6 @@ def ranges(reads: Sequence[Read], chunk_bytes: int) -> Iterator[Range]:
             yield Range(read, start, cut, state)
             state = _year_at(read.path, cut, state) if cut < size else state
             start = cut
-
-
-def _compressed(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(6).startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"))
 
 
 def _line_end_after(path: Path, offset: int, size: int) -> int:

@@ -417,10 +417,8 @@ def parse_lines(
                 )
             },
             s.PID: header[s.PID].array.take(rows),
-            # one chunk per column: every later row selection (take) on a chunked array
-            # costs several times more
             **{
-                name: pd.arrays.ArrowExtensionArray(table.column(name).combine_chunks())
+                name: pd.arrays.ArrowExtensionArray(table.column(name))
                 for name in (s.EVENT, s.RULE, *s.EVENT_FIELDS)
             },
             # only the text of lines someone must look at is copied (null index: null text)

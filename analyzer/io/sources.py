@@ -74,6 +74,16 @@ def expand_logs(
     return list(found)
 
 
+def is_compressed(path: Path) -> bool:
+    """Whether a log is gzip, bzip2 or xz (by its magic bytes, like ``open_log``)."""
+    try:
+        with open(path, "rb") as probe:
+            head = probe.read(6)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return any(head.startswith(magic) for magic, _ in _MAGIC)
+
+
 def open_log(path: Path):
     """Open a log for binary reading, decompressing gzip, bzip2 or xz by magic bytes."""
     try:
