@@ -25,10 +25,9 @@ from analyzer.sessions import build_session_tables
 def stored_analysis(root: Path, customers: pd.DataFrame, settings: Settings) -> Analysis:
     """The analysis of everything ingested into the store at ``root``: the stored sessions,
     and those still open at the last commit (built from the carried lines)."""
-    manifest = store.load_manifest(root)
+    manifest, carry = _snapshot(root)
     domains = local_domains(customers, settings.local_domains)
     parts = [store.read_table(root, "sessions", manifest)]
-    carry = store.read_carry(root, manifest.carry)
     if carry is not None and len(carry):
         built = build_session_tables(carry, domains, settings.exim.session_gap_seconds)
         parts.append(built.sessions)
@@ -55,6 +54,19 @@ def stored_analysis(root: Path, customers: pd.DataFrame, settings: Settings) -> 
         rejects=table("rejects", REJECT_COLUMNS),
         deliveries=table("deliveries", (*DELIVERY_COLUMNS, s.SESSION_ID)),
     )
+
+
+def _snapshot(root: Path) -> tuple[store.Manifest, pd.DataFrame | None]:
+    """The manifest and its carried lines. An ingest committing meanwhile deletes the carry
+    this manifest names (parts are never deleted once committed): then read the new one."""
+    for _ in range(5):
+        manifest = store.load_manifest(root)
+        try:
+            return manifest, store.read_carry(root, manifest.carry)
+        except store.StoreError:
+            if store.load_manifest(root).carry == manifest.carry:
+                raise
+    raise store.StoreError(f"store {root} changes too fast to be read: try again")
 
 
 PROBLEM_COLUMNS = (s.TS, s.SERVER, s.SOURCE, s.LINE_NO, s.EVENT, s.RAW)

@@ -76,3 +76,28 @@ def test_a_store_this_user_may_not_enter_is_one_clear_error(tmp_path: Path) -> N
     message = as_nobody(lambda: store.exists(root))
     root.chmod(0o755)
     assert message == f"cannot read store {root}: Permission denied"
+
+
+def test_a_reader_racing_an_ingest_reads_the_newer_carry(tmp_path, monkeypatch) -> None:
+    """The reader loads a manifest, the ingest commits and deletes the carry it named."""
+    from analyzer.stored import _snapshot
+
+    lines = frame([("2003-11-21T10:00:00Z", "mail1", 1)])
+    old_carry = store.write_carry(tmp_path, lines, store.mark_of(1, 1))
+    store.commit(tmp_path, store.Manifest(committed=store.mark_of(1, 1), carry=old_carry))
+    real_load = store.load_manifest
+    calls = {"n": 0}
+
+    def load_then_commit(root):
+        manifest = real_load(root)
+        calls["n"] += 1
+        if calls["n"] == 1:  # right after this reader's first look, an ingest commits
+            newer = store.write_carry(tmp_path, lines.assign(value=2), store.mark_of(1, 2))
+            store.commit(tmp_path, store.Manifest(committed=store.mark_of(1, 2), carry=newer))
+            (tmp_path / store.CARRY / old_carry).unlink()
+        return manifest
+
+    monkeypatch.setattr(store, "load_manifest", load_then_commit)
+    manifest, carry = _snapshot(tmp_path)
+    assert manifest.committed == store.mark_of(1, 2)
+    assert list(carry["value"]) == [2]
