@@ -64,7 +64,7 @@ CHUNK_BYTES = 16 * 1024 * 1024
 # A last line without its newline is left for the next run while the file is this fresh
 # (its writer may be in the middle of it); an older one is a truncated line, and read.
 PARTIAL_LINE_GRACE = dt.timedelta(minutes=5)
-# Chunks of new plain text from which a helper process parses ahead (see worth_a_helper).
+# Chunks of new plain text from which helper processes parse ahead (see worth_a_helper).
 PIPELINE_CHUNKS = 4
 # Lines read from a new file to detect its format and first time stamp.
 PROBE_BYTES = 64 * 1024
@@ -190,7 +190,7 @@ def _backlog(paths: Sequence[Path], manifest: store.Manifest) -> int:
 
 
 def worth_a_helper(reads: Sequence[Read], chunk_bytes: int) -> bool:
-    """A helper process is worth it for a backlog of several chunks of plain text (ranges of
+    """Helper processes are worth it for a backlog of several chunks of plain text (ranges of
     compressed files cannot be cut) on a machine with a second core."""
     new_bytes = sum(max(r.stat.st_size - r.start, 0) for r in reads if not is_compressed(r.path))
     return (os.cpu_count() or 1) > 1 and new_bytes > PIPELINE_CHUNKS * chunk_bytes

@@ -1,5 +1,5 @@
 """Parsing byte ranges of the logs in other processes: on a Dask cluster (``relaywatch ingest
---dask``), or in one helper process that parses ahead while this one stores (big backlogs).
+--dask``), or in helper processes that parse ahead while this one stores (big backlogs).
 
 Parsing is most of an ingest's time, and each range of a file parses on its own: the files
 are cut into ranges of about ``chunk_bytes`` at line ends, the workers read and parse them
@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import re
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -56,6 +57,7 @@ from analyzer.io.sources import (
 logger = logging.getLogger(__name__)
 
 LOOKAHEAD = 64 * 1024  # bytes read at a cut to find the next line end
+HELPERS = 2  # parsing processes besides this one (measured best on two cores)
 
 
 @dataclass(frozen=True)
@@ -94,15 +96,17 @@ def ingest_ranges(
 
 @contextlib.contextmanager
 def helper_process(wanted: bool) -> Iterator[ProcessPoolExecutor | None]:
-    """A helper process for ``ingest_pipelined``, forked at once: called before this process
-    has started arrow's thread pools, the fork copies no thread (and forking instead of
-    spawning saves the helper a second of importing pandas and pyarrow)."""
+    """``HELPERS`` helper processes for ``ingest_pipelined``, forked at once: called before
+    this process has started arrow's thread pools, the forks copy no thread (and forking
+    instead of spawning saves each helper a second of importing pandas and pyarrow)."""
     if not wanted:
         yield None
         return
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(max_workers=HELPERS, mp_context=multiprocessing.get_context("fork"))
     try:
-        pool.submit(int).result()  # the fork happens here, not at the first real task
+        # Tasks that last a moment, so that every helper is forked now, not later.
+        for started in [pool.submit(time.sleep, 0.05) for _ in range(HELPERS)]:
+            started.result()
         yield pool
     finally:
         pool.shutdown(cancel_futures=True)
@@ -116,9 +120,10 @@ def ingest_pipelined(
     progress: Progress | None,
     helper: ProcessPoolExecutor,
 ) -> None:
-    """Two cores without a cluster: the helper parses the next ranges while this process
-    builds sessions and writes the store."""
-    absorb_ranges(chunker, reads, helper.submit, 2, chunk_bytes, summary, progress)
+    """Without a cluster: the helpers parse the next ranges while this process builds
+    sessions and writes the store (two helpers keep two cores busy: this process waits
+    for their ranges a quarter of its time with one)."""
+    absorb_ranges(chunker, reads, helper.submit, HELPERS + 1, chunk_bytes, summary, progress)
 
 
 def absorb_ranges(
