@@ -23,7 +23,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,13 @@ def absorb_ranges(
     in_flight: deque = deque()
     done = 0
     for piece_range, future in _windowed(jobs, in_flight, window):
-        events, count, end, tail = future.result()
+        try:
+            events, count, end, tail = future.result()
+        except BrokenExecutor:
+            raise InputError(
+                "a parsing process died (out of memory?); the store is as at its last commit: "
+                "run ingest again, with a smaller --chunk-mb if memory is short"
+            ) from None
         record = piece_range.read.record
         before = lines_before.get(id(record), record.lines)
         events[s.LINE_NO] += before

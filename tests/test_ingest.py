@@ -372,3 +372,22 @@ def test_the_dashboard_shows_what_a_later_ingest_added(settings: Settings, tmp_p
     assert before < len(after.sessions) == len(parsed(settings, POSTFIX).sessions)
     page = app.server.test_client().get("/")
     assert page.status_code == 200
+
+
+def killed_helper(piece, settings):
+    """What the OOM killer does to a parsing process (module level: tasks are pickled)."""
+    os._exit(9)
+
+
+def test_a_helper_process_that_dies_is_one_clear_error(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analyzer import ingest_parallel
+
+    monkeypatch.setattr(ingest_module, "PIPELINE_CHUNKS", 0)
+    monkeypatch.setattr(ingest_parallel, "parse_range", killed_helper)
+    with pytest.raises(InputError, match="a parsing process died"):
+        ingested(settings, POSTFIX)
+    monkeypatch.undo()
+    ingested(settings, POSTFIX)
+    assert_same(from_store(settings), parsed(settings, POSTFIX))
