@@ -43,15 +43,19 @@ def number_runs(
     opens: np.ndarray,
     columns: list[str],
     max_gap: pd.Timedelta | None = None,
+    rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Sort ``frame`` by ``keys`` then ``seq`` and number the runs: a run starts where the
-    keys change, where ``opens`` is true (a connect, a message's first line), or after a
-    silence longer than ``max_gap``.
+    """Sort ``frame`` (or its ``rows``, positions) by ``keys`` then ``seq`` and number the
+    runs: a run starts where the keys change, where ``opens`` is true (a connect, a message's
+    first line; one flag per row considered), or after a silence longer than ``max_gap``.
 
     Returns ``columns`` of the sorted rows plus ``_session`` (0, 1, ... in sorted order).
+    Passing ``rows`` instead of a filtered frame copies the columns once, not twice.
     """
-    codes = [_codes(frame[key]) for key in keys]
-    order = np.lexsort((frame[s.SEQ].to_numpy(), *reversed(codes)))
+    if rows is None:
+        rows = np.arange(len(frame))
+    codes = [_codes(frame[key].take(rows)) for key in keys]
+    order = np.lexsort((frame[s.SEQ].to_numpy()[rows], *reversed(codes)))
     changed = np.zeros(len(order), dtype=bool)
     if len(order):
         changed[0] = True
@@ -59,10 +63,10 @@ def number_runs(
             ordered = code[order]
             changed[1:] |= ordered[1:] != ordered[:-1]
         if max_gap is not None:
-            ts = _micros(frame[s.TS])[order]
+            ts = _micros(frame[s.TS].take(rows))[order]
             changed[1:] |= (ts[1:] - ts[:-1]) > max_gap / pd.Timedelta(microseconds=1)
     run = np.cumsum(changed | opens[order]) - 1
-    picked = frame[columns].take(order)
+    picked = frame[columns].take(rows[order])
     return picked.assign(**{_KEY: run}).reset_index(drop=True)
 
 

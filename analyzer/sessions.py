@@ -72,10 +72,9 @@ def smtpd_session_keys(events: pd.DataFrame) -> pd.DataFrame:
     Requires: ``daemon``, ``event``, ``server``, ``pid``, ``seq``.
     """
     mask = _flag(events, s.DAEMON, "smtpd") & events[s.EVENT].isin(SMTPD_SESSION_EVENTS).to_numpy()
-    smtpd = events.loc[mask, SESSION_COLUMNS]
-    return number_runs(
-        smtpd, [s.SERVER, s.PID], _flag(smtpd, s.EVENT, s.EV_CONNECT), SESSION_COLUMNS
-    )
+    rows = np.flatnonzero(mask)
+    opens = _flag(events, s.EVENT, s.EV_CONNECT)[rows]
+    return number_runs(events, [s.SERVER, s.PID], opens, SESSION_COLUMNS, rows=rows)
 
 
 def postscreen_session_keys(events: pd.DataFrame) -> pd.DataFrame:
@@ -85,13 +84,10 @@ def postscreen_session_keys(events: pd.DataFrame) -> pd.DataFrame:
         & events[s.EVENT].isin(POSTSCREEN_SESSION_EVENTS).to_numpy()
         & events[s.CLIENT_PORT].notna().to_numpy()
     )
-    ps = events.loc[mask, SESSION_COLUMNS]
-    return number_runs(
-        ps,
-        [s.SERVER, s.CLIENT_IP, s.CLIENT_PORT],
-        _flag(ps, s.EVENT, s.EV_PS_CONNECT),
-        SESSION_COLUMNS,
-    )
+    rows = np.flatnonzero(mask)
+    opens = _flag(events, s.EVENT, s.EV_PS_CONNECT)[rows]
+    keys = [s.SERVER, s.CLIENT_IP, s.CLIENT_PORT]
+    return number_runs(events, keys, opens, SESSION_COLUMNS, rows=rows)
 
 
 MESSAGE_COLUMNS = [
@@ -128,11 +124,10 @@ def message_lines(events: pd.DataFrame) -> pd.DataFrame:
     mask = events[s.QUEUE_ID].notna().to_numpy() & (
         events[s.EVENT].isin(MESSAGE_EVENTS).to_numpy() | content_reject
     )
-    picked = events.loc[mask, MESSAGE_COLUMNS]
-    opens = _flag(picked, s.EVENT, s.EV_CLIENT) | _flag(picked, s.EVENT, s.EV_PICKUP)
-    return number_runs(picked, [s.SERVER, s.QUEUE_ID], opens, MESSAGE_COLUMNS).rename(
-        columns={_KEY: _MSG}
-    )
+    rows = np.flatnonzero(mask)
+    opens = (_flag(events, s.EVENT, s.EV_CLIENT) | _flag(events, s.EVENT, s.EV_PICKUP))[rows]
+    keys = [s.SERVER, s.QUEUE_ID]
+    return number_runs(events, keys, opens, MESSAGE_COLUMNS, rows=rows).rename(columns={_KEY: _MSG})
 
 
 def _build_messages(lines: pd.DataFrame, local_domains: frozenset[str]) -> pd.DataFrame:
