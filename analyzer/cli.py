@@ -504,10 +504,11 @@ def ingest(
     run again to go on. `export`, `report` and `serve` then read the store.
 
     LOG files (plain, .gz, .bz2, .xz; globs allowed) default to the config's `logs`.
+    Run it from cron, e.g. every 10 minutes.
 
     Example:
 
-        relaywatch ingest --config /etc/relaywatch.toml   # from cron, every 10 min
+        relaywatch ingest --config /etc/relaywatch.toml
     """
     from analyzer import jobs
 
