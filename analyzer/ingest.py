@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -166,12 +167,24 @@ def ingest(
             summary.files_read = len(reads)
             chunker = Chunker(settings, domains, root, manifest)
             if dask_address:
-                ingest_ranges(chunker, reads, dask_address, chunk_bytes, summary, progress)
+
+                def parallel(group: list[Read]) -> None:
+                    ingest_ranges(chunker, group, dask_address, chunk_bytes, summary, progress)
+
             elif helper is not None and worth_a_helper(reads, chunk_bytes):
-                ingest_pipelined(chunker, reads, chunk_bytes, summary, progress, helper)
+
+                def parallel(group: list[Read]) -> None:
+                    ingest_pipelined(chunker, group, chunk_bytes, summary, progress, helper)
+
             else:
-                for pieces in chunks(reads, chunk_bytes, progress):
-                    chunker.process(pieces, summary)
+                parallel = None
+            # Compressed files cannot be cut into ranges: they are streamed here, in order.
+            for compressed, group in itertools.groupby(reads, lambda r: is_compressed(r.path)):
+                if compressed or parallel is None:
+                    for pieces in chunks(list(group), chunk_bytes, progress):
+                        chunker.process(pieces, summary)
+                else:
+                    parallel(list(group))
         summary.open_sessions = chunker.open_count
     return summary
 
@@ -387,12 +400,16 @@ def starts(reads: Sequence[Read]) -> Iterator[tuple[Read, int, int]]:
     if its text differs from there on."""
     reached: dict[int, Read] = {}
     for read in reads:
-        before = reached.get(id(read.record))
-        reached[id(read.record)] = read
-        if before is None:
-            yield read, read.start, read.record.lines
+        record = read.record
+        before = reached.get(id(record))
+        reached[id(record)] = read
+        if before is not None:  # read earlier in this batch (maybe not yet committed)
+            offset, lines, tail = _end_of(before)
+        elif record.offset != read.start:  # read and committed earlier in this run
+            offset, lines, tail = record.offset, record.lines, bytes.fromhex(record.tail)
+        else:
+            yield read, read.start, record.lines
             continue
-        offset, lines, tail = _end_of(before)
         if _continues(read.path, offset, tail.hex()):
             yield read, offset, lines
 

@@ -6,7 +6,8 @@ are cut into ranges of about ``chunk_bytes`` at line ends, the workers read and 
 (so with a remote cluster every worker must see the logs under the same paths), and this
 process takes the parsed ranges in file order and builds sessions, stores and commits exactly
 as a single-process ingest does (``analyzer.ingest.Chunker.absorb``): same store, same
-sessions. Compressed files cannot be cut without decompressing them: each is one range.
+sessions. Compressed files cannot be cut without decompressing them: they are streamed by
+this process (``analyzer.ingest.ingest``), so no worker ever holds a whole file.
 
 Line numbers and years are what make ranges independent: a worker numbers its range's lines
 from 1 and this process shifts them; the year of year-less stamps at each cut is counted on
@@ -47,10 +48,8 @@ from analyzer.ingest import (
 )
 from analyzer.io.sources import (
     TAIL_BYTES,
-    is_compressed,
     lines_frame,
     lines_from_bytes,
-    read_blocks,
     read_range,
 )
 
@@ -67,7 +66,7 @@ class Range:
 
     read: Read
     start: int
-    end: int | None  # None: to the end (compressed files)
+    end: int
     year_month: tuple[float, float]
 
 
@@ -153,7 +152,7 @@ def absorb_ranges(
         events[s.LINE_NO] += before
         events[s.SEQ] += before
         lines_before[id(record)] = before + count
-        complete = piece_range.end is None or piece_range.end >= piece_range.read.stat.st_size
+        complete = piece_range.end >= piece_range.read.stat.st_size
         piece = Piece(piece_range.read, before + 1, count, end, tail, complete=complete)
         sources = pd.DataFrame([source_row(0, piece_range.read, piece_range.year_month)])
         chunker.absorb([piece], events, sources, summary)
@@ -193,13 +192,11 @@ def _connect(address: str):
 
 
 def ranges(reads: Sequence[Read], chunk_bytes: int) -> Iterator[Range]:
-    """The reads' new text cut into ranges at line ends, each with its year state."""
+    """The reads' new text cut into ranges at line ends, each with its year state (plain
+    files only: ``analyzer.ingest.ingest`` streams compressed ones itself)."""
     for read, start, _ in starts(reads):
         record = read.record
         state = (np.nan, np.nan) if record.year is None else (record.year, record.month)
-        if is_compressed(read.path):
-            yield Range(read, start, None, state)
-            continue
         size = read.stat.st_size
         while start < size:
             cut = _line_end_after(read.path, start + chunk_bytes, size)
@@ -254,25 +251,13 @@ def _year_at(path: Path, offset: int, state: tuple[float, float]) -> tuple[float
 def parse_range(piece: Range, settings: Settings) -> tuple[pd.DataFrame, int, int, bytes]:
     """On a worker: read and parse one range. Returns its events (line numbers from 1), its
     line count, the offset it ended at and the bytes before that offset."""
-    if piece.end is None:  # a compressed file: all of it from the start offset
-        blocks = list(
-            read_blocks(piece.read.path, piece.start, hold_partial=piece.read.hold_partial)
-        )
-        lines = (
-            pa.concat_arrays([b.lines for b in blocks])
-            if blocks
-            else pa.array([], pa.large_string())
-        )
-        end = blocks[-1].end if blocks else piece.start
-        tail = blocks[-1].tail if blocks else b""
-    else:
-        data = read_range(piece.read.path, piece.start, piece.end)
-        if not data.endswith(b"\n") and piece.read.hold_partial:
-            data = data[: data.rfind(b"\n") + 1]
-        end = piece.start + len(data)
-        tail = data[-TAIL_BYTES:]
-        text = data[:-1] if data.endswith(b"\n") else data
-        lines = lines_from_bytes(text) if data else pa.array([], pa.large_string())
+    data = read_range(piece.read.path, piece.start, piece.end)
+    if not data.endswith(b"\n") and piece.read.hold_partial:
+        data = data[: data.rfind(b"\n") + 1]
+    end = piece.start + len(data)
+    tail = data[-TAIL_BYTES:]
+    text = data[:-1] if data.endswith(b"\n") else data
+    lines = lines_from_bytes(text) if data else pa.array([], pa.large_string())
     sources = pd.DataFrame([source_row(0, piece.read, piece.year_month)])
     events = parse_chunk(lines_frame(lines, 0, 1), sources, settings)
     return events, len(lines), end, tail

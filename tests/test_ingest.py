@@ -91,16 +91,22 @@ def split_text(path: Path, parts: int) -> list[bytes]:
     return [b"".join(lines[i : i + size]) for i in range(0, len(lines), size)]
 
 
-@pytest.mark.parametrize("helper", [False, True], ids=["inline", "helper-process"])
+ROTATED_GZ = SAMPLES / "postfix" / "mail.log.2.gz"  # the week before POSTFIX, compressed
+
+
+@pytest.mark.parametrize("helper", [False, True], ids=["inline", "helper-processes"])
 def test_one_ingest_equals_one_parse(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, helper: bool
 ) -> None:
-    # Small backlogs are parsed inline, big ones by a helper process parsing ahead.
+    # Small backlogs are parsed inline, big ones by helper processes parsing ahead (the
+    # compressed file is streamed inline either way, then the plain ones follow).
     monkeypatch.setattr(ingest_module, "PIPELINE_CHUNKS", 0 if helper else 10**9)
-    summary = ingested(settings, POSTFIX, EXIM)
+    summary = ingested(settings, ROTATED_GZ, POSTFIX, EXIM)
     assert summary.chunks > 5  # the chunk edges are really crossed
-    assert summary.lines == count_lines(POSTFIX, EXIM)
-    assert_same(from_store(settings), parsed(settings, POSTFIX, EXIM))
+    assert summary.lines == count_lines(POSTFIX, EXIM) + len(
+        gzip.decompress(ROTATED_GZ.read_bytes()).splitlines()
+    )
+    assert_same(from_store(settings), parsed(settings, ROTATED_GZ, POSTFIX, EXIM))
 
 
 def test_ingest_twice_equals_once(settings: Settings) -> None:
@@ -390,4 +396,21 @@ def test_a_helper_process_that_dies_is_one_clear_error(
         ingested(settings, POSTFIX)
     monkeypatch.undo()
     ingested(settings, POSTFIX)
+    assert_same(from_store(settings), parsed(settings, POSTFIX))
+
+
+def test_a_file_and_its_compressed_copy_in_one_run_are_read_once(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = split_text(POSTFIX, 2)
+    log = tmp_path / "mail.log.1"
+    log.write_bytes(first)
+    ingested(settings, log)
+    with open(log, "ab") as handle:
+        handle.write(second)
+    copy = tmp_path / "mail.log.1.gz"  # logrotate compressing while mail.log.1 still exists
+    copy.write_bytes(gzip.compress(first + second))
+    monkeypatch.setattr(ingest_module, "PIPELINE_CHUNKS", 0)  # the plain one on the helpers
+    summary = ingested(settings, log, copy)
+    assert summary.lines == second.count(b"\n")
     assert_same(from_store(settings), parsed(settings, POSTFIX))
