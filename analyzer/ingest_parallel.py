@@ -175,7 +175,9 @@ def _connect(address: str):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise InputError("--dask needs dask.distributed: pip install 'dask[distributed]'") from None
+        raise InputError(
+            "--dask needs dask.distributed: pip install 'relaywatch[dask]' (or 'dask[distributed]')"
+        ) from None
     try:
         if address == "local":
             cluster = LocalCluster(

@@ -290,7 +290,6 @@ def test_a_run_killed_mid_way_then_rerun_equals_a_clean_run(
 
 
 def test_dask_local_cluster_equals_single_process(settings: Settings, tmp_path: Path) -> None:
-    pytest.importorskip("dask.distributed")
     logs = [POSTFIX, EXIM, SAMPLES / "postfix" / "mail.log.2.gz"]
     ingest(settings, logs, chunk_bytes=SMALL_CHUNK)
     on_dask = dataclasses.replace(settings, store=tmp_path / "dask")
