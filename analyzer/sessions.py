@@ -231,6 +231,47 @@ def _matcher(column: pd.Series):
     return is_
 
 
+def _slices(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted by ``key``: each distinct key and the row where its slice starts."""
+    if not len(key):
+        return key[:0], np.array([], dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return key[starts], starts
+
+
+def _sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each slice's sum (booleans counted as 0/1, like a group-by sum)."""
+    if values.dtype == bool:
+        values = values.astype(np.int64)
+    return np.add.reduceat(values, starts) if len(starts) else values[:0]
+
+
+def _first_valid(column: pd.Series, key: np.ndarray, labels: np.ndarray) -> pd.Series:
+    """Per key in ``labels``, the first non-null value of ``column`` (rows sorted by key),
+    null where there is none: ``groupby(...).first()`` for sorted rows, keeping the dtype."""
+    valid = np.flatnonzero(column.notna().to_numpy())
+    groups = key[valid]
+    first = valid[np.r_[True, groups[1:] != groups[:-1]]] if len(valid) else valid
+    values = column.iloc[first]
+    return (
+        pd.Series(values.array, index=key[first])
+        .reindex(labels)
+        .set_axis(pd.Index(labels, name=_KEY))
+    )
+
+
+def _reduce_times(times: pd.Series, starts: np.ndarray, how: np.ufunc):
+    """``np.minimum`` / ``np.maximum`` of each slice's time stamps, ignoring NaT."""
+    values = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT")).astype(np.int64)
+    missing = values == np.iinfo(np.int64).min
+    fill = np.iinfo(np.int64).max if how is np.minimum else np.iinfo(np.int64).min
+    values[missing] = fill
+    reduced = how.reduceat(values, starts) if len(starts) else values[:0]
+    result = reduced.astype("datetime64[us]")
+    result[reduced == fill] = np.datetime64("NaT")
+    return pd.DatetimeIndex(result).tz_localize("UTC").array
+
+
 def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
     """Per ``_session``: times, client, counts of each kind of event."""
     ev, kind = keyed[s.EVENT], keyed[s.REJECT_KIND]
@@ -273,22 +314,36 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
             s.PROTOCOL_ERRORS: ev_is(s.EV_PROTOCOL),
         }
     )
-    sums = flags.groupby(_KEY, sort=True).sum()
-    firsts = keyed.groupby(_KEY, sort=True).agg(
-        server=(s.SERVER, "first"),
-        service=(s.PROGRAM, "first"),
-        pid=(s.PID, "first"),
-        start=(s.TS, "min"),
-        end=(s.TS, "max"),
-        first_seq=(s.SEQ, "min"),
-        client_ip=(s.CLIENT_IP, "first"),
-        client_host=(s.CLIENT_HOST, "first"),
-        helo=(s.HELO, "first"),
+    # Rows come sorted by session (number_runs): each session is one contiguous slice, so
+    # sums, minima and first values are numpy reductions over slices, not pandas group-bys.
+    key = keyed[_KEY].to_numpy()
+    labels, starts = _slices(key)
+    sums = pd.DataFrame(
+        {
+            name: _sums(column.to_numpy(), starts)
+            for name, column in flags.drop(columns=_KEY).items()
+        },
+        index=pd.Index(labels, name=_KEY),
     )
+    times = keyed[s.TS]
+    out = pd.DataFrame(
+        {
+            s.SERVER: _first_valid(keyed[s.SERVER], key, labels),
+            "service": _first_valid(keyed[s.PROGRAM], key, labels),
+            s.PID: _first_valid(keyed[s.PID], key, labels),
+            s.START: _reduce_times(times, starts, np.minimum),
+            s.END: _reduce_times(times, starts, np.maximum),
+            "first_seq": np.minimum.reduceat(keyed[s.SEQ].to_numpy(), starts)
+            if len(starts)
+            else np.array([], dtype=np.int64),
+            s.CLIENT_IP: _first_valid(keyed[s.CLIENT_IP], key, labels),
+            s.CLIENT_HOST: _first_valid(keyed[s.CLIENT_HOST], key, labels),
+            s.HELO: _first_valid(keyed[s.HELO], key, labels),
+        },
+        index=sums.index,
+    ).join(sums)
     logins = _flag(keyed, s.EVENT, s.EV_CLIENT) | _flag(keyed, s.RULE, "exim_no_mail")
-    users = keyed[logins].groupby(_KEY)[s.SASL_USERNAME].first()
-    out = firsts.join(sums)
-    out[s.SASL_USERNAME] = users.reindex(out.index)
+    out[s.SASL_USERNAME] = _first_valid(keyed[s.SASL_USERNAME][logins], key[logins], labels)
     counts = [
         "sasl_ok_lines",
         "stat_auth_ok",
