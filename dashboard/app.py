@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from analyzer import schema as s
 from analyzer.config import Settings
 from dashboard import ids
 from dashboard.auth import require_basic_auth
-from dashboard.data import CONFIG_KEY, DashboardData, current, load_data
+from dashboard.data import CONFIG_KEY, RELOAD_LOCK_KEY, DashboardData, current, load_data
 
 PAGES_FOLDER = Path(__file__).parent / "pages"
 NAV = (
@@ -45,6 +46,7 @@ def create_app(
     require_basic_auth(app.server, settings.dashboard.users)
     loaded = data if data is not None else load_data(settings, progress, dns)
     app.server.config[CONFIG_KEY] = loaded
+    app.server.config[RELOAD_LOCK_KEY] = threading.Lock()
 
     def layout() -> html.Div:
         # built per page load: the filter bar offers the days and servers the data has now

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from analyzer.pipeline import Analysis, select_period
 from analyzer.readiness import as_of, customer_readiness, daily_readiness
 
 CONFIG_KEY = "relaywatch.data"
+RELOAD_LOCK_KEY = "relaywatch.reload_lock"
 DAY = "day"
 SESSIONS = "sessions"
 CACHE_SIZE = 32
@@ -132,9 +132,6 @@ def store_stamp(settings: Settings) -> int | None:
         return None
 
 
-_RELOAD = threading.Lock()
-
-
 def current() -> DashboardData:
     """The data of the app serving this request, read again once ``ingest`` has committed
     to the store since (the page shows the new data on its next callback or load)."""
@@ -142,7 +139,7 @@ def current() -> DashboardData:
     data = config[CONFIG_KEY]
     if data.store_stamp is None or store_stamp(data.settings) == data.store_stamp:
         return data
-    with _RELOAD:
+    with config[RELOAD_LOCK_KEY]:  # one request reads the store again, the others wait
         data = config[CONFIG_KEY]
         if store_stamp(data.settings) != data.store_stamp:
             data = config[CONFIG_KEY] = load_data(data.settings, dns=data.dns)

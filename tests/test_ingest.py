@@ -273,7 +273,7 @@ def test_a_run_killed_mid_way_then_rerun_equals_a_clean_run(
     deadline = time.monotonic() + 120
     while not (settings.store / store.MANIFEST).exists() and time.monotonic() < deadline:
         time.sleep(0.005)
-    time.sleep(0.2)  # somewhere in the next chunks: parsing, writing parts, or committing
+    time.sleep(0.05)  # somewhere in the next chunks: parsing, writing parts, or committing
     victim.send_signal(signal.SIGKILL)
     assert victim.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     killed_at = store.load_manifest(settings.store)
