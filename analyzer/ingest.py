@@ -459,7 +459,13 @@ class Chunker:
         everything = one_chunk(
             events
             if self.carry is None
-            else pd.concat([self.carry.astype(events.dtypes.to_dict()), events], ignore_index=True)
+            else pd.concat(
+                [
+                    self.carry.reindex(columns=events.columns).astype(events.dtypes.to_dict()),
+                    events,
+                ],
+                ignore_index=True,
+            )
         )
         tables = build_session_tables(
             everything, self.domains, self.settings.exim.session_gap_seconds
@@ -584,14 +590,36 @@ def source_row(index: int, read: Read, year_month: tuple[float, float] | None = 
     }
 
 
+# Event fields that only `patterns check` shows: no session, table or page reads them, so a
+# chunk drops them before it is shipped between processes, carried and concatenated.
+UNSTORED_FIELDS = (
+    s.SASL_SENDER,
+    s.SASL_REASON,
+    s.ACTION,
+    s.STAGE,
+    s.SMTP_CODE,
+    s.PROTO,
+    s.DELAY,
+    s.DELAYS,
+    s.MESSAGE_ID,
+    s.NEW_QUEUE_ID,
+    s.DNSBL_RANK,
+    s.PS_VERDICT,
+    s.LOCAL_IP,
+    s.LOCAL_PORT,
+)
+
+
 def parse_chunk(lines: pd.DataFrame, sources: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """``parse_lines`` with the settings' time zone, year and reject texts."""
-    return parse_lines(
+    """``parse_lines`` with the settings' time zone, year and reject texts, without the
+    fields nothing after parsing reads (``UNSTORED_FIELDS``)."""
+    events = parse_lines(
         lines,
         sources,
         StampOptions(settings.timezone, settings.year),
         reject_kinds=reject_reasons(settings),
     )
+    return events.drop(columns=list(UNSTORED_FIELDS))
 
 
 def problem_lines(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
