@@ -389,6 +389,7 @@ def nightly(
         settings.dashboard.url,
         ip_risk=risk.ips,
         account_risk=accounts,
+        bounce_rules=bounce_rules(settings),
     )
     recipients = tuple(to) or settings.mail.to
     if not recipients and eml is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -21,6 +22,8 @@ import pandas as pd
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv, to_iso
 from analyzer.offenders import AS_NAME, ASN, probe_sessions, summarize_offenders
+from analyzer.patterns import ReasonRule
+from analyzer.patterns.bounces import BLOCKLIST_BOUNCES
 from analyzer.pipeline import select_period
 from analyzer.readiness import CUSTOMER_EXPORT_COLUMNS, as_of, customer_readiness
 from analyzer.risk import PROVIDER, blame_blocklists
@@ -104,6 +107,7 @@ def build_report(
     dashboard_url: str | None = None,
     ip_risk: pd.DataFrame | None = None,
     account_risk: pd.DataFrame | None = None,
+    bounce_rules: Sequence[ReasonRule] = BLOCKLIST_BOUNCES,
 ) -> Report:
     """Summarise [since, until] (local days) against the ``BASELINE_DAYS`` before it.
 
@@ -191,7 +195,7 @@ def build_report(
         new_offenders=new_offenders,
         top_asns=top_asns,
         account_jumps=_account_jumps(period, baseline),
-        servers=_servers(deliveries, since, until, timezone, local_domains),
+        servers=_servers(deliveries, since, until, timezone, local_domains, bounce_rules),
         own_ips=_own_ips(ip_risk),
         risky_accounts=_risky_accounts(account_risk),
         dashboard_url=dashboard_url,
@@ -250,14 +254,16 @@ def _servers(
     until: dt.date,
     timezone: str,
     local_domains: frozenset[str],
+    bounce_rules: Sequence[ReasonRule] = BLOCKLIST_BOUNCES,
 ) -> list[dict]:
-    """Deliveries to other domains per server, and how many replies blame a blocklist."""
+    """Deliveries to other domains per server, and how many replies blame a blocklist
+    (``bounce_rules``: the configured ``[bounce_patterns]`` and the built-in ones)."""
     frame = select_period(deliveries, since, until, timezone, s.TS)
     outbound = outbound_deliveries(frame, local_domains)
     rows = []
     for server, part in outbound.groupby(s.SERVER, sort=True):
         refused = part[part[s.STATUS].isin(REFUSED_STATUSES).to_numpy()]
-        blamed = blame_blocklists(refused, ())[PROVIDER].notna()
+        blamed = blame_blocklists(refused, (), bounce_rules)[PROVIDER].notna()
         rows.append(
             {
                 "server": server,

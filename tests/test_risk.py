@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 
 import pandas as pd
@@ -267,3 +268,21 @@ def test_a_one_day_export_judges_accounts_on_their_history(demo_settings):
     assert "volume_spike" in top["flags"]  # its usual days lie before the period
     risk = list(csv.DictReader(io.StringIO(export("risk", demo_settings, (), options)[0])))
     assert all(int(r["deliveries"]) < 2000 for r in risk)  # refusals of that day only
+
+
+def test_the_nightly_mail_counts_configured_bounce_patterns_too(tmp_path):
+    """The mail's own-servers table blames the same refusals as the risk export."""
+    import email
+    from email import policy
+
+    from analyzer.config import load_settings
+    from analyzer.jobs import nightly
+
+    test_configured_bounce_patterns_come_first(tmp_path)  # writes the log and the config
+    settings = load_settings(tmp_path / "relaywatch.toml", environ={})
+    day = dt.date(2003, 11, 26)
+    eml = tmp_path / "summary.eml"
+    nightly(settings, day, day, eml=eml, dns=False)
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    assert "mail1: 1 deliveries, 0 deferred, 1 bounced, 1 blaming a blocklist" in text
