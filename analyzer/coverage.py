@@ -19,11 +19,21 @@ def bucket_of(events: pd.DataFrame) -> pd.Series:
     return event.where(event.isin([s.EV_IGNORED, s.EV_UNMATCHED, s.EV_MALFORMED]), MATCHED)
 
 
-def line_summary(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
-    """Per input file: ``path``, ``lines`` and one count column per bucket (ints)."""
-    counts = pd.crosstab(events[s.SOURCE], bucket_of(events)).reindex(
+def bucket_counts(events: pd.DataFrame) -> pd.DataFrame:
+    """Lines per source (index) and bucket (one int column per ``BUCKETS`` entry)."""
+    return pd.crosstab(events[s.SOURCE], bucket_of(events)).reindex(
         columns=list(BUCKETS), fill_value=0
     )
+
+
+def line_summary(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
+    """Per input file: ``path``, ``lines`` and one count column per bucket (ints)."""
+    return lines_table(sources, bucket_counts(events))
+
+
+def lines_table(sources: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """``source``, ``path``, ``lines`` and the bucket counts of each source (``counts``:
+    indexed by source, as ``bucket_counts``; a source without counts has none)."""
     table = sources[[s.SOURCE, "path"]].set_index(s.SOURCE).join(counts).fillna(0)
     table[list(BUCKETS)] = table[list(BUCKETS)].astype("int64")
     table.insert(1, "lines", table[list(BUCKETS)].sum(axis=1))

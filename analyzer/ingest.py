@@ -37,7 +37,7 @@ import pyarrow as pa
 from analyzer import schema as s
 from analyzer.carry import carried_lines, late_links, open_sessions, server_clocks
 from analyzer.config import Settings
-from analyzer.coverage import BUCKETS, bucket_of
+from analyzer.coverage import BUCKETS, bucket_counts
 from analyzer.customers import local_domains
 from analyzer.errors import InputError
 from analyzer.io import store
@@ -55,7 +55,7 @@ from analyzer.io.sources import (
     read_range,
 )
 from analyzer.parse import ORDER, START_MONTH, START_YEAR, StampOptions, detect_formats, parse_lines
-from analyzer.pipeline import line_tables, reject_reasons
+from analyzer.pipeline import delivery_lines, problem_lines, reject_lines, reject_reasons
 from analyzer.sessions import build_session_tables
 
 logger = logging.getLogger(__name__)
@@ -477,8 +477,9 @@ class Chunker:
         links = tables.links
         if self.late is not None and len(self.late):
             links = pd.concat([self.late[list(tables.links.columns)], links], ignore_index=True)
-        rejects, deliveries, _ = line_tables(events, links.sort_values(s.SEQ, ignore_index=True))
-        problems = problem_lines(events, sources)
+        rejects = reject_lines(events)
+        deliveries = delivery_lines(events, links.sort_values(s.SEQ, ignore_index=True))
+        problems = stored_problems(events, sources)
 
         self.chunk += 1
         mark = store.mark_of(self.run, self.chunk)
@@ -521,9 +522,7 @@ class Chunker:
 
     def _advance(self, pieces: Sequence[Piece], events: pd.DataFrame, summary: IngestSummary):
         """Move each file's record to the end of what this chunk read."""
-        buckets = pd.crosstab(events[s.SOURCE], bucket_of(events)).reindex(
-            columns=list(BUCKETS), fill_value=0
-        )
+        buckets = bucket_counts(events)
         last = last_dated(events)
         for index, piece in enumerate(pieces):
             record, read = piece.read.record, piece.read
@@ -622,17 +621,9 @@ def parse_chunk(lines: pd.DataFrame, sources: pd.DataFrame, settings: Settings) 
     return events.drop(columns=list(UNSTORED_FIELDS))
 
 
-def problem_lines(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
-    """Unmatched and malformed lines, named by the file's place in the store's order."""
-    bad = events[events[s.EVENT].isin([s.EV_UNMATCHED, s.EV_MALFORMED]).to_numpy()]
+def stored_problems(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
+    """Unmatched and malformed lines with their time and server (the store's partitions),
+    named by the file's place in the store's order."""
+    bad = problem_lines(events, store.PROBLEM_COLUMNS)
     order = sources.set_index(s.SOURCE)[ORDER]
-    return pd.DataFrame(
-        {
-            s.TS: bad[s.TS].array,
-            s.SERVER: bad[s.SERVER].array,
-            s.SOURCE: order.reindex(bad[s.SOURCE].to_numpy()).to_numpy(np.int64),
-            s.LINE_NO: bad[s.LINE_NO].to_numpy(),
-            s.EVENT: bad[s.EVENT].array,
-            s.RAW: bad[s.RAW].array,
-        }
-    )
+    return bad.assign(**{s.SOURCE: order.reindex(bad[s.SOURCE].to_numpy()).to_numpy(np.int64)})

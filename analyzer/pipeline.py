@@ -6,6 +6,7 @@ Pure: takes frames and settings, does no file or network work.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,18 +112,19 @@ def line_tables(
     """The tables of single lines: rejects, deliveries (with the session that accepted the
     message, from ``links``) and problems (unmatched and malformed lines), each in time order
     (problems in line order)."""
-    problems = (
-        events.loc[
-            events[s.EVENT].isin([s.EV_UNMATCHED, s.EV_MALFORMED]).to_numpy(),
-            [s.SEQ, s.SOURCE, s.LINE_NO, s.EVENT, s.RAW],
-        ]
-        .sort_values(s.SEQ)
-        .drop(columns=s.SEQ)
-        .reset_index(drop=True)
-    )
+    return reject_lines(events), delivery_lines(events, links), problem_lines(events)
+
+
+def reject_lines(events: pd.DataFrame) -> pd.DataFrame:
+    """Every refused command (``REJECT_COLUMNS``), in time order."""
     rejects = events.loc[
         (events[s.EVENT] == s.EV_REJECT).fillna(False).to_numpy(), list(REJECT_COLUMNS)
     ]
+    return rejects.sort_values(s.TS, kind="stable").reset_index(drop=True)
+
+
+def delivery_lines(events: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
+    """Every delivery attempt (``DELIVERY_COLUMNS`` and ``session_id``), in time order."""
     deliveries = link_deliveries(
         events.loc[
             (events[s.EVENT] == s.EV_DELIVERY).fillna(False).to_numpy(),
@@ -130,10 +132,21 @@ def line_tables(
         ],
         links,
     )
+    return deliveries.sort_values(s.TS, kind="stable").reset_index(drop=True)
+
+
+def problem_lines(
+    events: pd.DataFrame, columns: Sequence[str] = (s.SOURCE, s.LINE_NO, s.EVENT, s.RAW)
+) -> pd.DataFrame:
+    """The unmatched and malformed lines (``columns`` of them), in line order."""
     return (
-        rejects.sort_values(s.TS, kind="stable").reset_index(drop=True),
-        deliveries.sort_values(s.TS, kind="stable").reset_index(drop=True),
-        problems,
+        events.loc[
+            events[s.EVENT].isin([s.EV_UNMATCHED, s.EV_MALFORMED]).to_numpy(),
+            [s.SEQ, *columns],
+        ]
+        .sort_values(s.SEQ)
+        .drop(columns=s.SEQ)
+        .reset_index(drop=True)
     )
 
 

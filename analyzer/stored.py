@@ -13,7 +13,7 @@ import pandas as pd
 
 from analyzer import schema as s
 from analyzer.config import Settings
-from analyzer.coverage import BUCKETS
+from analyzer.coverage import BUCKETS, lines_table
 from analyzer.customers import local_domains
 from analyzer.errors import InputError
 from analyzer.io import store
@@ -44,7 +44,7 @@ def stored_analysis(root: Path, customers: pd.DataFrame, settings: Settings) -> 
             return pd.DataFrame(columns=list(columns))
         return frame.sort_values(s.TS, kind="stable", ignore_index=True)
 
-    problems = table("problems", PROBLEM_COLUMNS)
+    problems = table("problems", store.PROBLEM_COLUMNS)
     return Analysis(
         sessions=finish_sessions(sessions, customers, settings),
         lines=stored_line_summary(manifest),
@@ -69,20 +69,16 @@ def _snapshot(root: Path) -> tuple[store.Manifest, pd.DataFrame | None]:
     raise store.StoreError(f"store {root} changes too fast to be read: try again")
 
 
-PROBLEM_COLUMNS = (s.TS, s.SERVER, s.SOURCE, s.LINE_NO, s.EVENT, s.RAW)
-
-
 def stored_line_summary(manifest: store.Manifest) -> pd.DataFrame:
     """``analyzer.coverage.line_summary`` of every file the store has read."""
-    rows = [
-        {
-            s.SOURCE: f.order,
-            PATH: f.path,
-            **{bucket: int(f.counts.get(bucket, 0)) for bucket in BUCKETS},
-        }
-        for f in sorted(manifest.files, key=lambda f: f.order)
-    ]
-    table = pd.DataFrame(rows, columns=[s.SOURCE, PATH, *BUCKETS])
-    table[list(BUCKETS)] = table[list(BUCKETS)].astype("int64")
-    table.insert(2, "lines", table[list(BUCKETS)].sum(axis=1))
-    return table
+    files = sorted(manifest.files, key=lambda f: f.order)
+    sources = pd.DataFrame(
+        {s.SOURCE: [f.order for f in files], PATH: [f.path for f in files]},
+        columns=[s.SOURCE, PATH],
+    )
+    counts = pd.DataFrame(
+        [[int(f.counts.get(bucket, 0)) for bucket in BUCKETS] for f in files],
+        index=sources[s.SOURCE],
+        columns=list(BUCKETS),
+    )
+    return lines_table(sources, counts)

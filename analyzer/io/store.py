@@ -38,6 +38,8 @@ from analyzer.errors import InputError
 MANIFEST = "manifest.json"
 CARRY = "carry"
 TABLES = ("sessions", "rejects", "deliveries", "problems")
+# The problems table: unmatched and malformed lines, with time and server for partitioning.
+PROBLEM_COLUMNS = (s.TS, s.SERVER, s.SOURCE, s.LINE_NO, s.EVENT, s.RAW)
 FORMAT_VERSION = 1
 
 
