@@ -65,7 +65,7 @@ CHUNK_BYTES = 16 * 1024 * 1024
 # A last line without its newline is left for the next run while the file is this fresh
 # (its writer may be in the middle of it); an older one is a truncated line, and read.
 PARTIAL_LINE_GRACE = dt.timedelta(minutes=5)
-# Chunks of new plain text from which helper processes parse ahead (see worth_a_helper).
+# Chunks of new plain text from which helper processes parse ahead.
 PIPELINE_CHUNKS = 4
 # Lines read from a new file to detect its format and first time stamp.
 PROBE_BYTES = 64 * 1024
@@ -160,8 +160,14 @@ def ingest(
         manifest.fingerprint = fingerprint
         from analyzer.ingest_parallel import helper_process, ingest_pipelined, ingest_ranges
 
-        backlog = not dask_address and _backlog(paths, manifest) > PIPELINE_CHUNKS * chunk_bytes
-        with helper_process(backlog and (os.cpu_count() or 1) > 1) as helper:
+        # Helpers are worth it for a backlog of several chunks of plain text (compressed files
+        # cannot be cut into ranges) on a machine with a second core.
+        helpers_wanted = (
+            not dask_address
+            and (os.cpu_count() or 1) > 1
+            and _plain_backlog(paths, manifest) > PIPELINE_CHUNKS * chunk_bytes
+        )
+        with helper_process(helpers_wanted) as helper:
             reads, unchanged = plan_reads(paths, manifest, settings, log_format, now)
             summary.files_unchanged = unchanged
             summary.files_read = len(reads)
@@ -171,7 +177,7 @@ def ingest(
                 def parallel(group: list[Read]) -> None:
                     ingest_ranges(chunker, group, dask_address, chunk_bytes, summary, progress)
 
-            elif helper is not None and worth_a_helper(reads, chunk_bytes):
+            elif helper is not None:
 
                 def parallel(group: list[Read]) -> None:
                     ingest_pipelined(chunker, group, chunk_bytes, summary, progress, helper)
@@ -189,24 +195,20 @@ def ingest(
     return summary
 
 
-def _backlog(paths: Sequence[Path], manifest: store.Manifest) -> int:
-    """About how many bytes are new (sizes beyond the offsets of files known by inode)."""
+def _plain_backlog(paths: Sequence[Path], manifest: store.Manifest) -> int:
+    """About how many bytes of plain text are new (sizes beyond the offsets of files known by
+    inode). Read before planning, so that helpers can be forked before arrow's threads."""
     reached = {(f.dev, f.inode): f.offset for f in manifest.files}
     total = 0
     for path in paths:
         try:
             stat = path.stat()
-        except OSError:
+            if is_compressed(path):
+                continue
+        except (OSError, InputError):
             continue  # plan_reads says what is wrong with it
         total += max(stat.st_size - reached.get((stat.st_dev, stat.st_ino), 0), 0)
     return total
-
-
-def worth_a_helper(reads: Sequence[Read], chunk_bytes: int) -> bool:
-    """Helper processes are worth it for a backlog of several chunks of plain text (ranges of
-    compressed files cannot be cut) on a machine with a second core."""
-    new_bytes = sum(max(r.stat.st_size - r.start, 0) for r in reads if not is_compressed(r.path))
-    return (os.cpu_count() or 1) > 1 and new_bytes > PIPELINE_CHUNKS * chunk_bytes
 
 
 def plan_reads(

@@ -52,6 +52,7 @@ from analyzer.io.sources import (
     lines_from_bytes,
     read_range,
 )
+from analyzer.stamps import MONTHS
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +138,8 @@ def absorb_ranges(
     """Submit the ranges' parsing (``window`` ahead) and store each, in order, as it comes."""
     jobs = ((r, submit(parse_range, r, chunker.settings)) for r in ranges(reads, chunk_bytes))
     lines_before: dict[int, int] = {}
-    in_flight: deque = deque()
     done = 0
-    for piece_range, future in _windowed(jobs, in_flight, window):
+    for piece_range, future in _windowed(jobs, window):
         try:
             events, count, end, tail = future.result()
         except BrokenExecutor:
@@ -161,8 +161,9 @@ def absorb_ranges(
             progress(f"{done} ranges parsed, at {piece_range.read.path}")
 
 
-def _windowed(jobs: Iterator, in_flight: deque, window: int) -> Iterator:
+def _windowed(jobs: Iterator, window: int) -> Iterator:
     """Keep ``window`` ranges submitted ahead of the one being stored (bounded memory)."""
+    in_flight: deque = deque()
     for job in jobs:
         in_flight.append(job)
         if len(in_flight) >= window:
@@ -220,21 +221,7 @@ def _line_end_after(path: Path, offset: int, size: int) -> int:
     return size
 
 
-_CLASSIC = re.compile(rb"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-9][0-9] ")
-_MONTHS = (
-    b"Jan",
-    b"Feb",
-    b"Mar",
-    b"Apr",
-    b"May",
-    b"Jun",
-    b"Jul",
-    b"Aug",
-    b"Sep",
-    b"Oct",
-    b"Nov",
-    b"Dec",
-)
+_CLASSIC = re.compile(("^(" + "|".join(MONTHS) + ") [ 0-9][0-9] ").encode())
 
 
 def _year_at(path: Path, offset: int, state: tuple[float, float]) -> tuple[float, float]:
@@ -246,7 +233,7 @@ def _year_at(path: Path, offset: int, state: tuple[float, float]) -> tuple[float
     found = _CLASSIC.match(read_range(path, offset, offset + 16))
     if found is None:
         return state
-    first_month = float(_MONTHS.index(found.group(1)) + 1)
+    first_month = float(MONTHS.index(found.group(1).decode()) + 1)
     return (year + (month - first_month > 6), first_month)
 
 
