@@ -97,9 +97,11 @@ def analyse_logs(
     logs: Sequence[str] = (),
     progress: Progress | None = None,
     log_format: str = "auto",
+    customers: pd.DataFrame | None = None,
 ) -> Analysis:
-    """Read the logs and customers the settings name and run the whole pipeline."""
-    customers = read_customers(settings.customers)
+    """Read the logs and customers the settings name and run the whole pipeline (never the
+    store: see ``load_analysis``)."""
+    customers = read_customers(settings.customers) if customers is None else customers
     paths = log_paths(settings, logs)
     lines, sources = read_inputs(paths, settings, progress, log_format)
     analysis = analyse(lines, sources, customers, settings)
@@ -121,9 +123,7 @@ def load_analysis(
         analysis = stored_analysis(settings.store, customers, settings)
         logger.info("read %d sessions from the store %s", len(analysis.sessions), settings.store)
         return analysis
-    paths = log_paths(settings, logs)
-    lines, sources = read_inputs(paths, settings, progress, log_format)
-    return analyse(lines, sources, customers, settings)
+    return analyse_logs(settings, logs, progress, log_format, customers)
 
 
 def ingest_logs(
