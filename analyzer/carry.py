@@ -26,6 +26,10 @@ from analyzer.sessions import CONTENT_REJECTED, QUEUED, REMOVED, SessionTables
 SESSION_HOLD = pd.Timedelta(hours=1)
 # Longer than Postfix's maximal_queue_lifetime (5 days) and Exim's usual retry limit.
 QUEUE_HOLD = pd.Timedelta(days=7)
+# Microsecond stamps for "no clock yet" and "no time stamp" (halved: no overflow when a
+# hold is subtracted or added).
+FAR_PAST = np.iinfo(np.int64).min // 2
+FAR_FUTURE = np.iinfo(np.int64).max // 2
 
 
 def server_clocks(
@@ -46,7 +50,7 @@ def open_sessions(tables: SessionTables, clocks: Mapping[str, pd.Timestamp]) -> 
     recent = _micros(sessions[s.END]) > clock - _us(SESSION_HOLD)
     messages = tables.messages
     row = pd.Index(sessions[s.SESSION_ID]).get_indexer(messages[s.SESSION_ID])
-    message_clock = np.where(row >= 0, clock[row], np.iinfo(np.int64).min // 2)
+    message_clock = np.where(row >= 0, clock[row], FAR_PAST)
     waiting = ~_settled(messages)
     hold = np.where(messages[QUEUED].to_numpy(bool), _us(QUEUE_HOLD), _us(SESSION_HOLD))
     waiting &= _micros(messages["last_ts"]) > message_clock - hold
@@ -107,7 +111,7 @@ def _micros(times: pd.Series) -> np.ndarray:
     session open until a dated one closes it)."""
     values = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
     out = values.astype(np.int64)
-    out[np.isnat(values)] = np.iinfo(np.int64).max // 2
+    out[np.isnat(values)] = FAR_FUTURE
     return out
 
 
@@ -115,8 +119,7 @@ def _clock_of(servers: pd.Series, clocks: Mapping[str, pd.Timestamp]) -> np.ndar
     """Each row's server clock in microseconds (a server without one: the far past)."""
     codes, names = pd.factorize(servers.astype(object), use_na_sentinel=True)
     known = np.array(
-        [clocks[n].value // 1000 if n in clocks else np.iinfo(np.int64).min // 2 for n in names]
-        + [np.iinfo(np.int64).min // 2],
+        [clocks[n].value // 1000 if n in clocks else FAR_PAST for n in names] + [FAR_PAST],
         dtype=np.int64,
     )
     return known[codes]
