@@ -417,7 +417,9 @@ def starts(reads: Sequence[Read]) -> Iterator[tuple[Read, int, int]]:
 
 
 def _end_of(read: Read) -> tuple[int, int, bytes]:
-    """Where a read stopped: its file's size for plain files, else its whole text."""
+    """Where a read stops: the end of its file's text, its line count and last bytes. Read
+    again from the start: only for the rare file read twice in one run, whose first read may
+    not be committed yet."""
     offset = 0
     lines = 0
     tail = b""
