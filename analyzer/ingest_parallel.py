@@ -57,6 +57,7 @@ from analyzer.stamps import MONTHS
 logger = logging.getLogger(__name__)
 
 LOOKAHEAD = 64 * 1024  # bytes read at a cut to find the next line end
+STAMP_BYTES = 16  # enough of the next line for its classic stamp's month and day
 HELPERS = 2  # parsing processes besides this one (measured best on two cores)
 
 
@@ -141,7 +142,7 @@ def absorb_ranges(
     done = 0
     for piece_range, future in _windowed(jobs, window):
         try:
-            events, count, end, tail = future.result()
+            events, sources, count, end, tail = future.result()
         except BrokenExecutor:
             raise InputError(
                 "a parsing process died (out of memory?); the store is as at its last commit: "
@@ -154,7 +155,6 @@ def absorb_ranges(
         lines_before[id(record)] = before + count
         complete = piece_range.end >= piece_range.read.stat.st_size
         piece = Piece(piece_range.read, before + 1, count, end, tail, complete=complete)
-        sources = pd.DataFrame([source_row(0, piece_range.read, piece_range.year_month)])
         chunker.absorb([piece], events, sources, summary)
         done += 1
         if progress is not None:
@@ -202,44 +202,50 @@ def ranges(reads: Sequence[Read], chunk_bytes: int) -> Iterator[Range]:
         state = (np.nan, np.nan) if record.year is None else (record.year, record.month)
         size = read.stat.st_size
         while start < size:
-            cut = _line_end_after(read.path, start + chunk_bytes, size)
+            cut, following = _line_end_after(read.path, start + chunk_bytes, size)
             yield Range(read, start, cut, state)
-            state = _year_at(read.path, cut, state) if cut < size else state
+            state = _year_at(following, state)
             start = cut
 
 
-def _line_end_after(path: Path, offset: int, size: int) -> int:
-    """The offset just after the first newline at or after ``offset`` (or ``size``)."""
+def _line_end_after(path: Path, offset: int, size: int) -> tuple[int, bytes]:
+    """The offset just after the first newline at or after ``offset`` (or ``size``), and
+    the bytes read after it (the start of the next line)."""
     while offset < size:
         data = read_range(path, offset, offset + LOOKAHEAD)
         found = data.find(b"\n")
         if found >= 0:
-            return offset + found + 1
+            cut, following = offset + found + 1, data[found + 1 :]
+            if len(following) < STAMP_BYTES:  # the newline was at the end of what was read
+                following = read_range(path, cut, cut + STAMP_BYTES)
+            return cut, following
         offset += len(data)
         if not data:
             break
-    return size
+    return size, b""
 
 
 _CLASSIC = re.compile(("^(" + "|".join(MONTHS) + ") [ 0-9][0-9] ").encode())
 
 
-def _year_at(path: Path, offset: int, state: tuple[float, float]) -> tuple[float, float]:
-    """The year state at ``offset``: the previous state, a year on if the month of the first
-    line there is more than six months before the state's (Dec -> Jan)."""
+def _year_at(line: bytes, state: tuple[float, float]) -> tuple[float, float]:
+    """The year state at the start of ``line``: the previous state, a year on if the
+    line's month is more than six months before the state's (Dec -> Jan)."""
     year, month = state
     if np.isnan(year):
         return state
-    found = _CLASSIC.match(read_range(path, offset, offset + 16))
+    found = _CLASSIC.match(line)
     if found is None:
         return state
     first_month = float(MONTHS.index(found.group(1).decode()) + 1)
     return (year + (month - first_month > 6), first_month)
 
 
-def parse_range(piece: Range, settings: Settings) -> tuple[pd.DataFrame, int, int, bytes]:
+def parse_range(
+    piece: Range, settings: Settings
+) -> tuple[pd.DataFrame, pd.DataFrame, int, int, bytes]:
     """On a worker: read and parse one range. Returns its events (line numbers from 1), its
-    line count, the offset it ended at and the bytes before that offset."""
+    sources frame, its line count, the offset it ended at and the bytes before that offset."""
     data = read_range(piece.read.path, piece.start, piece.end)
     if not data.endswith(b"\n") and piece.read.hold_partial:
         data = data[: data.rfind(b"\n") + 1]
@@ -249,4 +255,4 @@ def parse_range(piece: Range, settings: Settings) -> tuple[pd.DataFrame, int, in
     lines = lines_from_bytes(text) if data else pa.array([], pa.large_string())
     sources = pd.DataFrame([source_row(0, piece.read, piece.year_month)])
     events = parse_chunk(lines_frame(lines, 0, 1), sources, settings)
-    return events, len(lines), end, tail
+    return events, sources, len(lines), end, tail
