@@ -106,18 +106,6 @@ MESSAGE_COLUMNS = [
 ]
 
 
-def build_messages(events: pd.DataFrame, local_domains: frozenset[str]) -> pd.DataFrame:
-    """One row per message instance (server, queue id, n-th use of that id).
-
-    Returns: ``server``, ``queue_id``, ``_message``, ``nrcpt``, ``recipients`` (distinct
-    delivered-to addresses), ``external_recipients``, ``local_recipients``, ``sender``,
-    ``size``, ``content_rejected`` (1 if cleanup refused it after DATA), ``first_seq``
-    (the line that opened it), ``last_ts``, and ``queued`` / ``removed`` (whether the queue
-    manager took it / is done with it: until then more delivery lines may follow).
-    """
-    return _build_messages(message_lines(events), local_domains)
-
-
 def message_lines(events: pd.DataFrame) -> pd.DataFrame:
     """The lines that name a queue id, numbered per message instance (``_message``)."""
     content_reject = _flag(events, s.EVENT, s.EV_REJECT) & _flag(events, s.DAEMON, "cleanup")
@@ -130,7 +118,16 @@ def message_lines(events: pd.DataFrame) -> pd.DataFrame:
     return number_runs(events, keys, opens, MESSAGE_COLUMNS, rows=rows).rename(columns={_KEY: _MSG})
 
 
-def _build_messages(lines: pd.DataFrame, local_domains: frozenset[str]) -> pd.DataFrame:
+def build_messages(lines: pd.DataFrame, local_domains: frozenset[str]) -> pd.DataFrame:
+    """One row per message instance (server, queue id, n-th use of that id), from its
+    ``message_lines``.
+
+    Returns: ``server``, ``queue_id``, ``_message``, ``nrcpt``, ``recipients`` (distinct
+    delivered-to addresses), ``external_recipients``, ``local_recipients``, ``sender``,
+    ``size``, ``content_rejected`` (1 if cleanup refused it after DATA), ``first_seq``
+    (the line that opened it), ``last_ts``, and ``queued`` / ``removed`` (whether the queue
+    manager took it / is done with it: until then more delivery lines may follow).
+    """
     grouped = lines.groupby(_MSG, sort=True)
     messages = grouped.agg(
         server=(s.SERVER, "first"),
@@ -390,9 +387,6 @@ def build_sessions(
     return build_session_tables(events, local_domains, exim_gap_seconds)[0]
 
 
-MESSAGE_LINK_COLUMNS = (s.SERVER, s.QUEUE_ID, s.SEQ, s.SESSION_ID)
-
-
 class SessionTables(NamedTuple):
     """What ``build_session_tables`` found.
 
@@ -421,7 +415,7 @@ def build_session_tables(
     them: Postfix reuses queue ids)."""
     s.require_columns(events, (s.EVENT, s.DAEMON, s.SERVER, s.PID, s.SEQ, s.TS), "build_sessions")
     lines = message_lines(events)
-    messages = _build_messages(lines, local_domains)
+    messages = build_messages(lines, local_domains)
     families, links, members, accepted = [], [], [], []
     for keyed, id_part in (
         (smtpd_session_keys(events), _pid_part),
