@@ -186,7 +186,7 @@ def _write_error(path: Path, exc: OSError) -> str:
         why = "it is read-only"
     else:
         why = exc.strerror or str(exc)
-    return f"cannot write to store ({path.parent}): {why}; the store is as it was before this run"
+    return f"cannot write to store ({path.parent}): {why}; the store is as at its last commit"
 
 
 def write_table(root: Path, table: str, frame: pd.DataFrame, time_column: str, mark: str) -> int:
