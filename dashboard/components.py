@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -44,17 +45,27 @@ def table_section(
                 className="section-head",
             ),
             html.P(note, className="note") if note else None,
-            dash_table.DataTable(
-                id=table_id,
-                columns=[{"name": c, "id": c} for c in columns],
-                page_size=PAGE_SIZE,
-                sort_action="native",
-                style_table={"overflowX": "auto"},
-                style_cell=CELL_STYLE,
-                style_header=HEADER_STYLE,
-            ),
+            data_table(table_id, columns, sort_action="native", style_table={"overflowX": "auto"}),
         ],
         className="section",
+    )
+
+
+def titled_table(title: str, table_id: str, columns: Sequence[str]) -> html.Div:
+    """A titled DataTable without a download button (a drill-down, a side table)."""
+    return html.Div([html.H3(title), data_table(table_id, columns)], className="section")
+
+
+def data_table(table_id: str, columns: Sequence[str], **options: Any) -> dash_table.DataTable:
+    """The pages' DataTable: ``columns`` as headers, ``PAGE_SIZE`` rows a page, the shared
+    cell and header styles, plus ``options`` (sorting, paging, conditional styles)."""
+    return dash_table.DataTable(
+        id=table_id,
+        columns=[{"name": c, "id": c} for c in columns],
+        page_size=PAGE_SIZE,
+        style_cell=CELL_STYLE,
+        style_header=HEADER_STYLE,
+        **options,
     )
 
 

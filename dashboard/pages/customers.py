@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, dash_table, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv
 from analyzer.readiness import CUSTOMER_EXPORT_COLUMNS
 from dashboard import ids
-from dashboard.components import CELL_STYLE, HEADER_STYLE, records, table_section
+from dashboard.components import records, table_section, titled_table
 from dashboard.data import Filters, current, filter_sessions, readiness_daily, readiness_table
 from dashboard.figures import readiness_by_customer, readiness_trend
 
@@ -46,18 +46,8 @@ def layout(**_query: str) -> html.Div:
                 list(CUSTOMER_EXPORT_COLUMNS),
                 "Click a customer to see its sessions below and its trend above.",
             ),
-            html.Div(
-                [
-                    html.H3("Sessions of the selected customer"),
-                    dash_table.DataTable(
-                        id=ids.CUSTOMERS_DRILLDOWN,
-                        page_size=15,
-                        style_cell=CELL_STYLE,
-                        style_header=HEADER_STYLE,
-                        columns=[{"name": c, "id": c} for c in DRILL_COLUMNS],
-                    ),
-                ],
-                className="section",
+            titled_table(
+                "Sessions of the selected customer", ids.CUSTOMERS_DRILLDOWN, DRILL_COLUMNS
             ),
         ]
     )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, callback, dash_table, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv
 from dashboard import ids
-from dashboard.components import CELL_STYLE, HEADER_STYLE, records, table_section
+from dashboard.components import records, table_section, titled_table
 from dashboard.data import (
     DashboardData,
     Filters,
@@ -45,20 +45,10 @@ def layout(**_query: str) -> html.Div:
                         "Customers' offices refused after the date need a call; "
                         "the others are probes.",
                     ),
-                    html.Div(
-                        [
-                            html.H3("Where they tried to send"),
-                            dash_table.DataTable(
-                                id=ids.RELAYS_TARGETS,
-                                page_size=15,
-                                style_cell=CELL_STYLE,
-                                style_header=HEADER_STYLE,
-                                columns=[
-                                    {"name": c, "id": c} for c in ("domain", "attempts", "sources")
-                                ],
-                            ),
-                        ],
-                        className="section",
+                    titled_table(
+                        "Where they tried to send",
+                        ids.RELAYS_TARGETS,
+                        ("domain", "attempts", "sources"),
                     ),
                 ],
                 className="row",

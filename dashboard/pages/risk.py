@@ -10,7 +10,7 @@ import dataclasses
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, callback, dash_table, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import schema as s
 from analyzer.customers import local_domains
@@ -19,7 +19,7 @@ from analyzer.jobs import RiskTables, period_risk
 from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS
 from analyzer.sessions import REFUSED_STATUSES, outbound_deliveries
 from dashboard import ids
-from dashboard.components import CELL_STYLE, HEADER_STYLE, records
+from dashboard.components import data_table, records
 from dashboard.data import (
     DashboardData,
     Filters,
@@ -73,14 +73,8 @@ def layout(**_query: str) -> html.Div:
                 html.H3(title),
                 html.P(note, className="note"),
                 *extra,
-                dash_table.DataTable(
-                    id=table_id,
-                    page_size=15,
-                    sort_action="native",
-                    style_cell=CELL_STYLE,
-                    style_header=HEADER_STYLE,
-                    style_data_conditional=LEVEL_STYLE,
-                    columns=[{"name": c, "id": c} for c in columns],
+                data_table(
+                    table_id, columns, sort_action="native", style_data_conditional=LEVEL_STYLE
                 ),
             ],
             className="section",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, callback, dash_table, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import schema as s
 from analyzer.exports import sessions_to_csv
 from dashboard import ids
-from dashboard.components import CELL_STYLE, HEADER_STYLE, PAGE_SIZE, records
+from dashboard.components import PAGE_SIZE, data_table, records
 from dashboard.data import DashboardData, Filters, current, filter_sessions
 
 dash.register_page(__name__, path="/sessions", name="Sessions", title="relaywatch - sessions")
@@ -35,15 +35,12 @@ def layout(**_query: str) -> html.Div:
                 ],
                 className="section-head section",
             ),
-            dash_table.DataTable(
-                id=ids.SESSIONS_TABLE,
+            data_table(
+                ids.SESSIONS_TABLE,
+                s.SESSION_EXPORT_COLUMNS,
                 page_action="custom",
                 page_current=0,
-                page_size=PAGE_SIZE,
-                columns=[{"name": c, "id": c} for c in s.SESSION_EXPORT_COLUMNS],
                 style_table={"overflowX": "auto"},
-                style_cell=CELL_STYLE,
-                style_header=HEADER_STYLE,
             ),
         ]
     )
