@@ -74,6 +74,18 @@ def create_app(
     return app
 
 
+def choice(label: str, dropdown_id: str, options: list) -> html.Div:
+    """A labelled multi-select of the filter bar; nothing chosen means all."""
+    return html.Div(
+        [
+            html.Label(label),
+            dcc.Dropdown(
+                id=dropdown_id, multi=True, placeholder=f"all {label.lower()}", options=options
+            ),
+        ]
+    )
+
+
 def filter_bar(data: DashboardData) -> html.Div:
     """Date range, servers, classes and customers: shared by every page."""
     sessions = data.sessions
@@ -95,43 +107,19 @@ def filter_bar(data: DashboardData) -> html.Div:
                     ),
                 ]
             ),
-            html.Div(
-                [
-                    html.Label("Servers"),
-                    dcc.Dropdown(
-                        id=ids.FILTER_SERVERS,
-                        multi=True,
-                        placeholder="all servers",
-                        options=sorted(sessions[s.SERVER].dropna().unique()),
-                    ),
-                ]
+            choice("Servers", ids.FILTER_SERVERS, sorted(sessions[s.SERVER].dropna().unique())),
+            choice(
+                "Classes",
+                ids.FILTER_CLASSES,
+                [{"label": c.replace("_", " "), "value": c} for c in s.CLASSES],
             ),
-            html.Div(
+            choice(
+                "Customers",
+                ids.FILTER_CUSTOMERS,
                 [
-                    html.Label("Classes"),
-                    dcc.Dropdown(
-                        id=ids.FILTER_CLASSES,
-                        multi=True,
-                        placeholder="all classes",
-                        options=[{"label": c.replace("_", " "), "value": c} for c in s.CLASSES],
-                    ),
-                ]
-            ),
-            html.Div(
-                [
-                    html.Label("Customers"),
-                    dcc.Dropdown(
-                        id=ids.FILTER_CUSTOMERS,
-                        multi=True,
-                        placeholder="all customers",
-                        options=[
-                            {"label": f"{cid} {name}", "value": cid}
-                            for cid, name in zip(
-                                customers["customer_id"], customers["name"], strict=True
-                            )
-                        ],
-                    ),
-                ]
+                    {"label": f"{cid} {name}", "value": cid}
+                    for cid, name in zip(customers["customer_id"], customers["name"], strict=True)
+                ],
             ),
             html.Button("Reset", id=ids.FILTER_RESET, className="button"),
         ],
