@@ -5,6 +5,7 @@ This is what ``relaywatch patterns check`` prints, and what a run reports about 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analyzer import schema as s
@@ -21,9 +22,15 @@ def bucket_of(events: pd.DataFrame) -> pd.Series:
 
 def bucket_counts(events: pd.DataFrame) -> pd.DataFrame:
     """Lines per source (index) and bucket (one int column per ``BUCKETS`` entry)."""
-    return pd.crosstab(events[s.SOURCE], bucket_of(events)).reindex(
-        columns=list(BUCKETS), fill_value=0
-    )
+    # per distinct event, not per line: ingest counts every chunk
+    codes, events_seen = pd.factorize(events[s.EVENT])
+    bucket_of_event = [BUCKETS.index(e) if e in BUCKETS[1:] else 0 for e in events_seen]
+    bucket = np.array([*bucket_of_event, 0], dtype=np.int64)[codes]  # code -1 (null): matched
+    sources, source_codes = np.unique(events[s.SOURCE].to_numpy(), return_inverse=True)
+    counts = np.bincount(
+        source_codes * len(BUCKETS) + bucket, minlength=len(sources) * len(BUCKETS)
+    ).reshape(len(sources), len(BUCKETS))
+    return pd.DataFrame(counts, index=pd.Index(sources, name=s.SOURCE), columns=list(BUCKETS))
 
 
 def line_summary(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:

@@ -321,14 +321,14 @@ def _rule_table(rule: Rule | None, rows: np.ndarray, found: pa.ChunkedArray | No
     count = len(rows)
     columns = {
         _ROW: pa.array(rows, pa.int64()),
-        s.RULE: pa.array([rule.name if rule else None] * count, STRING),
-        s.EVENT: pa.array([rule.event if rule else None] * count, STRING),
+        s.RULE: pa.repeat(pa.scalar(rule.name if rule else None, STRING), count),
+        s.EVENT: pa.repeat(pa.scalar(rule.event if rule else None, STRING), count),
     }
     groups = set(rule.groups) if rule else set()
     constants = dict(rule.constants) if rule else {}
     for field in s.EVENT_FIELDS:
         if field in constants:
-            columns[field] = pa.array([constants[field]] * count, STRING)
+            columns[field] = pa.repeat(pa.scalar(constants[field], STRING), count)
         elif field in groups:
             columns[field] = _blank_to_null(pc.struct_field(found, field)).cast(STRING)
         else:

@@ -12,7 +12,7 @@ import pytest
 
 from analyzer import schema as s
 from analyzer.errors import InputError
-from analyzer.io.sources import MAX_LINE_BYTES, expand_logs, read_logs
+from analyzer.io.sources import MAX_LINE_BYTES, expand_logs, lines_from_bytes, read_logs
 from analyzer.parse import StampOptions, parse_lines
 
 LINE = "Nov 21 09:00:00 mail1 postfix/smtpd[1]: connect from a.example[100.64.0.1]\n"
@@ -49,6 +49,24 @@ def test_a_1mb_line_is_cut_marked_and_counted_between_intact_neighbours(tmp_path
     assert raw[1].startswith(LINE.rstrip("\n")) and raw[1].endswith("line cut at 64 KiB]")
     assert MAX_LINE_BYTES <= len(raw[1].encode()) <= MAX_LINE_BYTES + 64
     assert "\ufffd" not in raw[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"", [""]),
+        (b"\n", ["", ""]),
+        (b"a\n\nb", ["a", "", "b"]),
+        ("é\nü".encode(), ["é", "ü"]),  # valid UTF-8, not ASCII: the numpy path
+        (b"a\r", ["a\r"]),  # a lone CR is text
+        (b"x\r\ny", ["x", "y"]),  # CRLF: the slow path
+        (b"\xff\nok", ["\ufffd", "ok"]),  # bad UTF-8: the slow path
+    ],
+)
+def test_lines_from_bytes_splits_exactly_on_either_path(text: bytes, expected: list[str]):
+    lines = lines_from_bytes(text)
+    lines.validate(full=True)
+    assert lines.to_pylist() == expected
 
 
 def test_globs_expand_sorted_and_a_missing_file_is_an_error(tmp_path: Path):

