@@ -91,18 +91,7 @@ def _single(column: pd.Series) -> pa.Array:
 
 def first_bytes(raw: pa.Array) -> np.ndarray:
     """The first byte of each string (0 for empty or null ones), read from the buffers."""
-    n = len(raw)
-    offset_type = np.int64 if pa.types.is_large_string(raw.type) else np.int32
-    offsets = np.frombuffer(raw.buffers()[1], dtype=offset_type)[raw.offset : raw.offset + n + 1]
-    data = raw.buffers()[2]
-    if data is None or n == 0:
-        return np.zeros(n, dtype=np.uint8)
-    body = np.frombuffer(data, dtype=np.uint8)
-    starts = offsets[:-1]
-    present = (offsets[1:] > starts) & raw.is_valid().to_numpy(zero_copy_only=False)
-    out = np.zeros(n, dtype=np.uint8)
-    out[present] = body[starts[present]]
-    return out
+    return stamps.leading_bytes(raw, 1)[0][:, 0]
 
 
 def _extract_rows(raw: pa.Array, rows: np.ndarray, pattern: str) -> pa.Array:

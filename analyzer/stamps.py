@@ -87,9 +87,91 @@ def localize(wall: np.ndarray, timezone: str) -> np.ndarray:
     return aware.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[us]")
 
 
-def iso_times(stamps: pa.ChunkedArray, timezone: str) -> np.ndarray:
+def leading_bytes(strings: pa.Array | pa.ChunkedArray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``width`` bytes of each string (rows x ``width``, 0 past its end or for
+    nulls) and each string's length in bytes (-1 for nulls), read from the arrow buffers."""
+    array = strings.combine_chunks() if isinstance(strings, pa.ChunkedArray) else strings
+    n = len(array)
+    offset_type = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=offset_type)[
+        array.offset : array.offset + n + 1
+    ]
+    data = array.buffers()[2]
+    length = (offsets[1:] - offsets[:-1]).astype(np.int64)
+    length[~array.is_valid().to_numpy(zero_copy_only=False)] = -1
+    if data is None or n == 0 or len(data) == 0:
+        return np.zeros((n, width), dtype=np.uint8), length
+    body = np.frombuffer(data, dtype=np.uint8)
+    where = offsets[:-1, None].astype(np.int64) + np.arange(width)
+    np.minimum(where, len(body) - 1, out=where)
+    matrix = body[where]
+    short = length < width
+    if short.any():  # past a string's end: 0, not the next string's bytes
+        matrix[short] = np.where(np.arange(width) < length[short, None], matrix[short], 0)
+    return matrix, length
+
+
+def _fits(matrix: np.ndarray, template: str) -> np.ndarray:
+    """Rows whose bytes follow ``template``: "9" any digit, "+" a sign, "a" a letter, " 9"'s
+    space a space or a digit (space-padded days), anything else itself."""
+    ok = np.ones(len(matrix), dtype=bool)
+    for column, want in enumerate(template):
+        byte = matrix[:, column]
+        if want == "9":
+            ok &= (byte >= 48) & (byte <= 57)
+        elif want == "+":
+            ok &= (byte == 43) | (byte == 45)
+        elif want == "a":
+            ok &= ((byte >= 65) & (byte <= 90)) | ((byte >= 97) & (byte <= 122))
+        elif want == "_":
+            ok &= (byte == 32) | ((byte >= 48) & (byte <= 57))
+        else:
+            ok &= byte == ord(want)
+    return ok
+
+
+def _digits(matrix: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """The number in columns [start, stop) of rows known to hold digits there (or a leading
+    space, read as 0)."""
+    value = np.zeros(len(matrix), dtype=np.int64)
+    for column in range(start, stop):
+        value = value * 10 + np.maximum(matrix[:, column].astype(np.int64) - 48, 0)
+    return value
+
+
+# The usual shapes, read with numpy byte arithmetic; other shapes take the general path.
+ISO_USUAL = "9999-99-99T99:99:99.999999+99:99"  # rsyslog's RFC 3339 high-precision stamps
+CLASSIC_USUAL = "aaa _9 99:99:99"  # "Nov  7 06:25:00"
+_MONTH_CODES = np.array([(ord(m[0]) << 16) | (ord(m[1]) << 8) | ord(m[2]) for m in MONTHS])
+
+
+def iso_times(stamps: pa.ChunkedArray | pa.Array, timezone: str) -> np.ndarray:
     """RFC 3339 (and Exim's "YYYY-MM-DD HH:MM:SS[ -0500]") stamps -> UTC; stamps without an
     offset are wall clock in ``timezone``."""
+    matrix, length = leading_bytes(stamps, len(ISO_USUAL))
+    usual = (length == len(ISO_USUAL)) & _fits(matrix, ISO_USUAL)
+    if not usual.any():
+        return _any_iso_times(stamps, timezone)
+    rows = matrix[usual]
+    fields = [
+        _digits(rows, a, b) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
+    ]
+    wall = _epoch_us(*fields, _digits(rows, 20, 26))
+    sign = np.where(rows[:, 26] == ord("-"), -1, 1)
+    offset_min = sign * (_digits(rows, 27, 29) * 60 + _digits(rows, 30, 32))
+    out = np.full(len(matrix), NAT)
+    out[usual] = wall - (offset_min * 60 * _US_PER_S).astype("timedelta64[us]")
+    if not usual.all():
+        out[~usual] = _any_iso_times(_rows(stamps, ~usual), timezone)
+    return out
+
+
+def _rows(strings: pa.Array | pa.ChunkedArray, mask: np.ndarray) -> pa.Array:
+    return strings.filter(pa.array(mask))
+
+
+def _any_iso_times(stamps: pa.ChunkedArray | pa.Array, timezone: str) -> np.ndarray:
+    """``iso_times`` for any shape its pattern admits (fraction and zone optional)."""
     fields = [
         _number(stamps, a, b) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
     ]
@@ -114,8 +196,33 @@ def iso_times(stamps: pa.ChunkedArray, timezone: str) -> np.ndarray:
     return utc
 
 
-def classic_fields(stamps: pa.ChunkedArray) -> tuple[np.ndarray, ...]:
+def classic_fields(stamps: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, ...]:
     """(month, day, hour, minute, second, microsecond) of classic stamps; month 0 if unknown."""
+    matrix, length = leading_bytes(stamps, len(CLASSIC_USUAL))
+    usual = (length == len(CLASSIC_USUAL)) & _fits(matrix, CLASSIC_USUAL)
+    if not usual.any():
+        return _any_classic_fields(stamps)
+    rows = matrix[usual].astype(np.int64)
+    code = (rows[:, 0] << 16) | (rows[:, 1] << 8) | rows[:, 2]
+    month = np.zeros(len(rows), dtype=np.int64)
+    for number, month_code in enumerate(_MONTH_CODES, start=1):
+        month[code == month_code] = number
+    parts = (
+        month,
+        *(_digits(rows, a, a + 2) for a in (4, 7, 10, 13)),
+        np.zeros(len(rows), np.int64),
+    )
+    fields = tuple(np.zeros(len(matrix), dtype=np.int64) for _ in parts)
+    for whole, part in zip(fields, parts, strict=True):
+        whole[usual] = part
+    if not usual.all():
+        for whole, part in zip(fields, _any_classic_fields(_rows(stamps, ~usual)), strict=True):
+            whole[~usual] = part
+    return fields
+
+
+def _any_classic_fields(stamps: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, ...]:
+    """``classic_fields`` for any shape (fractions of a second, damaged fields)."""
     names = pc.utf8_slice_codeunits(stamps, 0, 3)
     month = pc.fill_null(pc.index_in(names, pa.array(MONTHS)), -1).to_numpy() + 1
     day = _number(stamps, 4, 6)

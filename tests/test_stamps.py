@@ -29,7 +29,9 @@ def test_days_from_civil_agrees_with_the_standard_library():
     ("stamp", "utc"),
     [
         ("2003-11-21T09:15:02-05:00", "2003-11-21T14:15:02.000000"),
-        ("2003-11-21T09:15:02.123456-05:00", "2003-11-21T14:15:02.123456"),
+        ("2003-11-21T09:15:02.123456-05:00", "2003-11-21T14:15:02.123456"),  # rsyslog's usual
+        ("2003-11-21T09:15:02.000001+05:30", "2003-11-21T03:45:02.000001"),  # usual shape too
+        ("2003-13-21T09:15:02.123456-05:00", "NaT"),  # usual shape, no such month
         ("2003-11-21T09:15:02.5Z", "2003-11-21T09:15:02.500000"),
         ("2015-12-14T00:06:14+0000", "2015-12-14T00:06:14.000000"),
         ("2025-12-02T07:01:16.393264789+03:00", "2025-12-02T04:01:16.393264"),
@@ -42,6 +44,27 @@ def test_days_from_civil_agrees_with_the_standard_library():
 def test_iso_times(stamp: str, utc: str):
     got = stamps.iso_times(pa.chunked_array([[stamp]]), "America/New_York")
     assert np.datetime_as_string(got[0], unit="us") == utc
+
+
+def test_iso_times_of_mixed_shapes_in_one_array_equal_them_one_by_one():
+    # the usual shape is read byte by byte, the others by the general path: merged in place
+    texts = [
+        "2003-11-21T09:15:02.123456-05:00",
+        "2003-11-21T09:15:02Z",
+        "2003-11-21T09:15:03.654321+01:00",
+        "2003-11-21 09:15:02 -0500",  # Exim's own
+        "2003-11-21T09:15:04.000000-05:00",
+    ]
+    together = stamps.iso_times(pa.chunked_array([texts]), "America/New_York")
+    alone = [stamps.iso_times(pa.chunked_array([[t]]), "America/New_York")[0] for t in texts]
+    assert [np.datetime_as_string(v, unit="us") for v in together] == [
+        "2003-11-21T14:15:02.123456",
+        "2003-11-21T09:15:02.000000",
+        "2003-11-21T08:15:03.654321",
+        "2003-11-21T14:15:02.000000",
+        "2003-11-21T14:15:04.000000",
+    ]
+    assert list(together) == alone
 
 
 def test_classic_times_and_the_repeated_autumn_hour():
