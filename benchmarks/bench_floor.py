@@ -147,7 +147,8 @@ def main() -> None:
         lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
     me = [sys.executable, __file__, str(args.log), "--processes", str(args.processes), "--run"]
     floor = min(wall(me) for _ in range(args.repeat))
-    print(f"{lines:,} lines, {args.processes} processes, {os.cpu_count()} cores")
+    processes = f"{args.processes} process" + ("es" if args.processes > 1 else "")
+    print(f"{lines:,} lines, {processes}, {os.cpu_count()} cores")
     print(f"floor (read, header, rules only) {floor:6.2f} s {lines / floor:11,.0f} lines/s")
     if shutil.which("pflogsumm"):
         theirs = min(wall(["pflogsumm", str(args.log)]) for _ in range(args.repeat))
