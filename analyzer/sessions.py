@@ -417,11 +417,17 @@ def build_session_tables(
     lines = message_lines(events)
     messages = build_messages(lines, local_domains)
     families, links, members, accepted = [], [], [], []
-    for keyed, id_part in (
-        (smtpd_session_keys(events), _pid_part),
-        (exim_connection_keys(events), _pid_part),
-        (exim_unit_keys(events, exim_gap_seconds), _unit_part),
+    # A family whose daemon logged nothing here is skipped (an empty one costs as much as a
+    # small one); the first always runs, so that a chunk without sessions still has columns.
+    present = set(events[s.DAEMON].dropna().unique())
+    for daemon, keys_of, id_part in (
+        ("smtpd", smtpd_session_keys, _pid_part),
+        ("exim", exim_connection_keys, _pid_part),
+        ("exim", lambda e: exim_unit_keys(e, exim_gap_seconds), _unit_part),
     ):
+        if families and daemon not in present:
+            continue
+        keyed = keys_of(events)
         offset = sum(len(f) for f in families)
         sessions = (
             _aggregate(keyed).drop(columns="passes").join(_messages_per_session(keyed, messages))
@@ -462,21 +468,22 @@ def build_session_tables(
                 **{ID_PART: id_part(keyed, sessions), _LINK: np.arange(len(sessions)) + offset}
             )
         )
-    ps = postscreen_session_keys(events)
-    ps_sessions = _aggregate(ps)
-    # Handed over to smtpd after PASS: that smtpd session is the one of record.
-    ps_sessions = ps_sessions[ps_sessions.pop("passes") == 0]
-    offset = sum(len(f) for f in families)
-    members.append(_members(ps, pd.Index(ps_sessions.index), offset))
-    ports = ps.groupby(_KEY)[s.CLIENT_PORT].first().reindex(ps_sessions.index).astype(str)
-    families.append(
-        ps_sessions.assign(
-            **{
-                ID_PART: _pid_part(ps, ps_sessions) + "-" + ports,
-                _LINK: np.arange(len(ps_sessions)) + offset,
-            }
+    if "postscreen" in present:
+        ps = postscreen_session_keys(events)
+        ps_sessions = _aggregate(ps)
+        # Handed over to smtpd after PASS: that smtpd session is the one of record.
+        ps_sessions = ps_sessions[ps_sessions.pop("passes") == 0]
+        offset = sum(len(f) for f in families)
+        members.append(_members(ps, pd.Index(ps_sessions.index), offset))
+        ports = ps.groupby(_KEY)[s.CLIENT_PORT].first().reindex(ps_sessions.index).astype(str)
+        families.append(
+            ps_sessions.assign(
+                **{
+                    ID_PART: _pid_part(ps, ps_sessions) + "-" + ports,
+                    _LINK: np.arange(len(ps_sessions)) + offset,
+                }
+            )
         )
-    )
     sessions = pd.concat(families, ignore_index=True)
     for column in (s.RECIPIENTS, s.EXTERNAL_RECIPIENTS, s.LOCAL_RECIPIENTS):
         sessions[column] = sessions[column].fillna(0).astype(np.int64)
