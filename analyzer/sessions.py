@@ -587,11 +587,26 @@ def _finish(sessions: pd.DataFrame) -> pd.DataFrame:
     )
     sessions = sessions.assign(**{s.CUT: cut})
     sessions = sessions.sort_values([s.START, "first_seq"], kind="stable", ignore_index=True)
-    start = sessions[s.START]
-    stamp = start.dt.strftime("%Y%m%dT%H%M%S") + np.where(
-        start.dt.microsecond > 0, "." + start.dt.strftime("%f"), ""
+    base = (
+        sessions[s.SERVER].astype(str)
+        + "-"
+        + sessions.pop(ID_PART)
+        + "-"
+        + _compact_stamps(sessions[s.START])
     )
-    base = sessions[s.SERVER].astype(str) + "-" + sessions.pop(ID_PART) + "-" + stamp.astype(str)
     repeat = base.groupby(base).cumcount()
     session_id = base.where(repeat == 0, base + "-" + (repeat + 1).astype(str))
     return sessions.assign(**{s.SESSION_ID: session_id.to_numpy()})
+
+
+def _compact_stamps(times: pd.Series) -> np.ndarray:
+    """UTC times as "20031121T091502", with ".123456" when there are microseconds (numpy's
+    ISO text, trimmed: twice as fast as ``strftime``)."""
+    micros = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    text = pc.replace_substring_regex(
+        pa.array(np.datetime_as_string(micros, unit="us")), "[-:]", ""
+    )
+    whole = pa.array(micros.astype(np.int64) % 1_000_000 == 0)
+    return pc.if_else(whole, pc.utf8_slice_codeunits(text, 0, 15), text).to_numpy(
+        zero_copy_only=False
+    )
