@@ -112,8 +112,8 @@ def leading_bytes(strings: pa.Array | pa.ChunkedArray, width: int) -> tuple[np.n
 
 
 def _fits(matrix: np.ndarray, template: str) -> np.ndarray:
-    """Rows whose bytes follow ``template``: "9" any digit, "+" a sign, "a" a letter, " 9"'s
-    space a space or a digit (space-padded days), anything else itself."""
+    """Rows whose bytes follow ``template``: "9" a digit, "+" a sign, "a" a letter, "_" a
+    space or a digit (space-padded days), anything else itself."""
     ok = np.ones(len(matrix), dtype=bool)
     for column, want in enumerate(template):
         byte = matrix[:, column]
