@@ -26,10 +26,8 @@ def _exim_lines(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Exim session lines, and per line whether its server logs connections with pids."""
     mask = _flag(events, s.DAEMON, "exim") & events[s.EVENT].isin(EXIM_SESSION_EVENTS).to_numpy()
     exim = events.loc[mask, SESSION_COLUMNS]
-    opened = exim[_flag(exim, s.EVENT, s.EV_CONNECT) & exim[s.PID].notna().to_numpy()]
-    logs_connections = (
-        exim[s.SERVER].isin(set(opened[s.SERVER])).to_numpy() & exim[s.PID].notna().to_numpy()
-    )
+    opened = exim.loc[_flag(exim, s.EVENT, s.EV_CONNECT) & exim[s.PID].notna().to_numpy(), s.SERVER]
+    logs_connections = exim[s.SERVER].isin(set(opened)).to_numpy() & exim[s.PID].notna().to_numpy()
     return exim, logs_connections
 
 

@@ -141,18 +141,19 @@ def build_messages(lines: pd.DataFrame, local_domains: frozenset[str]) -> pd.Dat
     messages[QUEUED] = queued.fillna(False).groupby(lines[_MSG].to_numpy()).any()
     removed = (lines[s.EVENT] == s.EV_REMOVED).fillna(False)
     messages[REMOVED] = removed.groupby(lines[_MSG].to_numpy()).any()
-    refused = lines[_flag(lines, s.EVENT, s.EV_REJECT)]
+    # Row filters pick their columns first: filtering a whole frame copies every column.
+    refused = lines.loc[_flag(lines, s.EVENT, s.EV_REJECT), [_MSG]]
     messages[CONTENT_REJECTED] = (
         refused.groupby(_MSG).size().reindex(messages.index, fill_value=0) > 0
     ).astype(np.int64)
-    queued = lines[_flag(lines, s.EVENT, s.EV_QUEUED)]
+    queued = lines.loc[_flag(lines, s.EVENT, s.EV_QUEUED), [_MSG, s.NRCPT, s.SIZE]]
     messages[s.NRCPT] = pd.to_numeric(queued[s.NRCPT], errors="coerce").groupby(queued[_MSG]).max()
     messages[s.SIZE] = pd.to_numeric(queued[s.SIZE], errors="coerce").groupby(queued[_MSG]).max()
 
-    deliveries = lines[_flag(lines, s.EVENT, s.EV_DELIVERY)]
-    rcpt = deliveries[[_MSG, s.RECIPIENT, s.ORIG_RECIPIENT, s.RELAY, s.DAEMON]].drop_duplicates(
-        [_MSG, s.RECIPIENT]
-    )
+    rcpt = lines.loc[
+        _flag(lines, s.EVENT, s.EV_DELIVERY),
+        [_MSG, s.RECIPIENT, s.ORIG_RECIPIENT, s.RELAY, s.DAEMON],
+    ].drop_duplicates([_MSG, s.RECIPIENT])
     is_external = external_recipients(rcpt, local_domains)
     per_message = (
         pd.DataFrame(
@@ -434,7 +435,7 @@ def build_session_tables(
         )
         position = pd.Index(sessions.index)
         members.append(_members(keyed, position, offset))
-        clients = keyed[_flag(keyed, s.EVENT, s.EV_CLIENT)]
+        clients = keyed.loc[_flag(keyed, s.EVENT, s.EV_CLIENT), [_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]]
         links.append(
             pd.DataFrame(
                 {
@@ -544,14 +545,18 @@ def _pid_part(keyed: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
 
 def _unit_part(keyed: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
     """An arrival is named by its message id, an attempt cluster by its client address."""
-    ids = keyed[_flag(keyed, s.EVENT, s.EV_CLIENT)].groupby(_KEY)[s.QUEUE_ID].first()
+    ids = (
+        keyed.loc[_flag(keyed, s.EVENT, s.EV_CLIENT), [_KEY, s.QUEUE_ID]]
+        .groupby(_KEY)[s.QUEUE_ID]
+        .first()
+    )
     return ids.reindex(sessions.index).fillna(sessions[s.CLIENT_IP]).astype(str)
 
 
 def _messages_per_session(keyed: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
     """Recipient counts per session, joining accepted-message lines (Postfix ``client=``,
     Exim ``<=``) to messages by queue id."""
-    clients = keyed[_flag(keyed, s.EVENT, s.EV_CLIENT)][[_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]]
+    clients = keyed.loc[_flag(keyed, s.EVENT, s.EV_CLIENT), [_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]]
     # A client= line opens the message instance whose first line it is.
     joined = clients.merge(
         messages,
