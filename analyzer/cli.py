@@ -511,8 +511,10 @@ def ingest(
         relaywatch ingest --config /etc/relaywatch.toml
     """
     from analyzer import jobs
+    from analyzer.io.memory import keep_freed_memory
 
     settings = _settings(config_path, **overrides)
+    keep_freed_memory()  # before the helpers are forked: they inherit it
     summary = jobs.ingest_logs(
         settings, logs, _ingest_progress(), log_format, dask_address, chunk_mb * 2**20
     )

@@ -1,0 +1,31 @@
+"""How a batch command's process manages its memory.
+
+glibc maps every big allocation (a column of a chunk) afresh and gives it back when it is
+freed, so the kernel zeroes the same pages again and again: on a million-line ingest that is
+600,000 page faults and two seconds of system time across the processes. A batch command
+that works through a log chunk after chunk of the same size can keep what it freed instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+# glibc's mallopt parameters (malloc.h).
+M_TRIM_THRESHOLD = -1
+M_MMAP_MAX = -4
+KEEP_ALL = 2**31 - 1
+
+
+def keep_freed_memory() -> bool:
+    """Serve big allocations from the heap and never trim it, in this process and those it
+    forks later: freed memory is reused, not faulted in again (measured on 1 M lines:
+    page faults 600,000 -> 280,000, system time 2.0 -> 1.2 s, wall -8 %; peak RSS +5-10 %,
+    as freed pieces are no longer returned). For one-shot commands, not a long-running
+    server. Returns whether it applied (False where the C library is not glibc)."""
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_ALL))
