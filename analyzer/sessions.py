@@ -58,12 +58,37 @@ QUEUED = "queued"
 REMOVED = "removed"
 
 
-def _stat(stats: pd.Series, name: str) -> pd.DataFrame:
-    """Counts "name=ok" or "name=ok/total" from Postfix >= 3 disconnect statistics."""
-    found = stats.str.extract(rf"(?:^| ){name}=(?P<ok>\d+)(?:/(?P<total>\d+))?")
-    ok = pd.to_numeric(found["ok"], errors="coerce")
-    total = pd.to_numeric(found["total"], errors="coerce").fillna(ok)
-    return pd.DataFrame({"ok": ok, "total": total}, index=stats.index)
+def _stat(stats: pd.Series, at: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per line, (ok, total) of "name=ok" or "name=ok/total" in the Postfix >= 3 disconnect
+    statistics of the lines ``at`` (total defaults to ok); 0 elsewhere and where absent."""
+    ok, total = np.zeros(len(stats)), np.zeros(len(stats))
+    rows = np.flatnonzero(at)
+    if len(rows):
+        pattern = rf"(?:^| ){name}=(?P<ok>[0-9]+)(?:/(?P<total>[0-9]+))?"
+        found = pc.extract_regex(_text(stats.iloc[rows]), pattern)
+        got_ok, got_total = (_float(pc.struct_field(found, f)) for f in ("ok", "total"))
+        ok[rows] = np.nan_to_num(got_ok)
+        total[rows] = np.where(np.isnan(got_total), ok[rows], got_total)
+    return ok, total
+
+
+def _float(text: pa.Array) -> np.ndarray:
+    """Digits as numbers; NaN for null and for "" (RE2's group that took no part)."""
+    blank = pc.fill_null(pc.equal(text, ""), True)
+    return pc.cast(pc.if_else(blank, pa.scalar(None, text.type), text), pa.float64()).to_numpy(
+        zero_copy_only=False
+    )
+
+
+def _auth_commands(detail: pd.Series, at: np.ndarray) -> np.ndarray:
+    """Per line, the AUTH commands named by the "C=EHLO,AUTH,QUIT" list of Exim's "no MAIL
+    in SMTP connection" lines ``at``; 0 elsewhere."""
+    count = np.zeros(len(detail))
+    rows = np.flatnonzero(at)
+    if len(rows):
+        commands = detail.iloc[rows].str.extract(r"(?:^| )C=(?P<c>\S+)")["c"]
+        count[rows] = commands.str.count(r"(?:^|,)AUTH(?:,|$)").fillna(0).to_numpy("float64")
+    return count
 
 
 def smtpd_session_keys(events: pd.DataFrame) -> pd.DataFrame:
@@ -276,15 +301,11 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
     ev_is, kind_is, rule_is = _matcher(ev), _matcher(kind), _matcher(keyed[s.RULE])
     # Only the few lines that carry them are searched (string methods cost per row).
     disconnects = ev_is(s.EV_DISCONNECT)
-    stats = keyed[s.STATS][disconnects]
-    auth = _stat(stats, "auth").reindex(keyed.index)
-    mail = _stat(stats, "mail").reindex(keyed.index)
+    auth_ok, auth_total = _stat(keyed[s.STATS], disconnects, "auth")
+    _, mail_total = _stat(keyed[s.STATS], disconnects, "mail")
     # Exim's "no MAIL in SMTP connection ... C=EHLO,AUTH,QUIT" lists the commands; Exim logs
     # every failed or refused AUTH, so an AUTH in that list without such a line succeeded.
-    commands = keyed[s.DETAIL][rule_is("exim_no_mail")].str.extract(r"(?:^| )C=(?P<c>\S+)")["c"]
-    auth_commands = (
-        commands.str.count(r"(?:^|,)AUTH(?:,|$)").reindex(keyed.index).fillna(0).astype("float64")
-    )
+    auth_commands = _auth_commands(keyed[s.DETAIL], rule_is("exim_no_mail"))
     reject = ev_is(s.EV_REJECT)
     flags = pd.DataFrame(
         {
@@ -296,10 +317,10 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
             # Exim's A= may name the authenticator alone: a method is a success too.
             "sasl_ok_lines": (ev_is(s.EV_CLIENT) | rule_is("exim_no_mail"))
             & (keyed[s.SASL_USERNAME].notna() | keyed[s.SASL_METHOD].notna()).to_numpy(bool),
-            "stat_auth_ok": auth["ok"].fillna(0).to_numpy(),
-            "stat_auth_failed": (auth["total"] - auth["ok"]).fillna(0).to_numpy(),
-            "stat_mail": mail["total"].fillna(0).to_numpy(),
-            "auth_commands": auth_commands.to_numpy(dtype="float64"),
+            "stat_auth_ok": auth_ok,
+            "stat_auth_failed": auth_total - auth_ok,
+            "stat_mail": mail_total,
+            "auth_commands": auth_commands,
             "auth_refused": ev_is(s.EV_PROTOCOL)
             & keyed[s.COMMAND].str.startswith("AUTH").fillna(False).to_numpy(bool),
             "sasl_fail_lines": ev_is(s.EV_SASL_FAIL),

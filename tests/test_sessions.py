@@ -130,6 +130,26 @@ def test_auth_statistics_count_successes_and_failures():
     assert list(sessions[s.SERVICE]) == ["postfix/submission/smtpd", "postfix/smtpd"]
 
 
+def test_a_mail_command_counts_when_every_recipient_was_refused():
+    # "mail=1" has no "/total": the count is 1 (an arrow NaN from the absent total was read
+    # as no MAIL command at all before)
+    sessions = sessions_of(
+        [
+            "Nov 21 09:00:00 mail1 postfix/smtpd[100]: connect from a.example[100.64.0.1]",
+            "Nov 21 09:00:01 mail1 postfix/smtpd[100]: NOQUEUE: reject: RCPT from "
+            "a.example[100.64.0.1]: 554 5.7.1 <v@aol.com>: Relay access denied; "
+            "from=<s@x.example> to=<v@aol.com> proto=ESMTP helo=<a.example>",
+            "Nov 21 09:00:02 mail1 postfix/smtpd[100]: disconnect from a.example[100.64.0.1] "
+            "ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4",
+            "Nov 21 09:01:00 mail1 postfix/smtpd[101]: connect from b.example[100.64.0.2]",
+            "Nov 21 09:01:02 mail1 postfix/smtpd[101]: disconnect from b.example[100.64.0.2] "
+            "ehlo=1 mail=2/3 quit=1 commands=4/5",
+        ]
+    )
+    assert list(sessions[s.MESSAGES]) == [0, 0]
+    assert list(sessions[s.MAIL_COMMANDS]) == [1, 3]
+
+
 def test_postscreen_pass_hands_over_and_rejects_stay():
     sessions = sessions_of(
         [
