@@ -1,12 +1,15 @@
-"""Numbering runs of lines: the building block of sessions and messages.
+"""Numbering runs of lines, and reducing each run: the building blocks of sessions and messages.
 
 A run is a stretch of lines of one key (a process, a client, a queue id) in line order.
+``number_runs`` sorts rows so that each run is one contiguous slice; sums, minima and first
+values per run are then numpy reductions over the slices, not pandas group-bys.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from analyzer import schema as s
 
@@ -90,3 +93,82 @@ SESSION_COLUMNS = [
     s.HELO,
     s.QUEUE_ID,
 ]
+
+
+def matcher(column: pd.Series):
+    """``is_(value, ...)``: a boolean array, True where ``column`` is one of the values
+    (nulls never); the column's strings are compared once, not once per value."""
+    codes, names = pd.factorize(column, use_na_sentinel=True)
+    position = {name: i for i, name in enumerate(names)}
+
+    def is_(*values: str) -> np.ndarray:
+        wanted = [position[v] for v in values if v in position]
+        if not wanted:
+            return np.zeros(len(codes), dtype=bool)
+        if len(wanted) == 1:
+            return codes == wanted[0]
+        return np.isin(codes, wanted)
+
+    return is_
+
+
+def slices(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted by ``key``: each distinct key and the row where its slice starts."""
+    if not len(key):
+        return key[:0], np.array([], dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return key[starts], starts
+
+
+def slice_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each slice's sum (booleans counted as 0/1, like a group-by sum)."""
+    if values.dtype == bool:
+        values = values.astype(np.int64)
+    return np.add.reduceat(values, starts) if len(starts) else values[:0]
+
+
+def first_valid(column: pd.Series, key: np.ndarray, labels: np.ndarray) -> pd.Series:
+    """Per key in ``labels``, the first non-null value of ``column`` (rows sorted by key),
+    null where there is none: ``groupby(...).first()`` for sorted rows, keeping the dtype."""
+    valid = np.flatnonzero(column.notna().to_numpy())
+    groups = key[valid]
+    first = valid[np.r_[True, groups[1:] != groups[:-1]]] if len(valid) else valid
+    values = column.iloc[first]
+    return (
+        pd.Series(values.array, index=key[first])
+        .reindex(labels)
+        .set_axis(pd.Index(labels, name=_KEY))
+    )
+
+
+def reduce_times(times: pd.Series, starts: np.ndarray, how: np.ufunc):
+    """``np.minimum`` / ``np.maximum`` of each slice's time stamps, ignoring NaT."""
+    values = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT")).astype(np.int64)
+    missing = values == np.iinfo(np.int64).min
+    fill = np.iinfo(np.int64).max if how is np.minimum else np.iinfo(np.int64).min
+    values[missing] = fill
+    reduced = how.reduceat(values, starts) if len(starts) else values[:0]
+    result = reduced.astype("datetime64[us]")
+    result[reduced == fill] = np.datetime64("NaT")
+    return pd.DatetimeIndex(result).tz_localize("UTC").array
+
+
+def reduce_ints(values: np.ndarray, starts: np.ndarray, how: np.ufunc) -> np.ndarray:
+    return how.reduceat(values, starts) if len(starts) else values[:0]
+
+
+def slice_any(flags: np.ndarray, starts: np.ndarray) -> pd.arrays.ArrowExtensionArray:
+    """Whether each slice has a true flag (as a group-by ``any`` of arrow booleans)."""
+    return pd.arrays.ArrowExtensionArray(pa.array(slice_sums(flags, starts) > 0, pa.bool_()))
+
+
+def slice_max(column: pd.Series, rows: np.ndarray, starts: np.ndarray):
+    """Each slice's largest number among its ``rows`` of ``column`` (digits; null where
+    there is none), as nullable int64."""
+    values = np.full(len(column), np.nan)
+    picked = np.flatnonzero(rows)
+    if len(picked):
+        numbers = pd.to_numeric(column.iloc[picked], errors="coerce")
+        values[picked] = numbers.to_numpy(dtype="float64", na_value=np.nan)
+    top = np.fmax.reduceat(values, starts) if len(starts) else values[:0]
+    return pd.arrays.ArrowExtensionArray(pa.array(top, mask=np.isnan(top)).cast(pa.int64()))

@@ -28,7 +28,15 @@ from analyzer.runs import (
     SESSION_COLUMNS,
     SMTPD_SESSION_EVENTS,
     _flag,
+    first_valid,
+    matcher,
     number_runs,
+    reduce_ints,
+    reduce_times,
+    slice_any,
+    slice_max,
+    slice_sums,
+    slices,
 )
 
 POSTSCREEN_SESSION_EVENTS = (
@@ -153,28 +161,27 @@ def build_messages(lines: pd.DataFrame, local_domains: frozenset[str]) -> pd.Dat
     (the line that opened it), ``last_ts``, and ``queued`` / ``removed`` (whether the queue
     manager took it / is done with it: until then more delivery lines may follow).
     """
-    grouped = lines.groupby(_MSG, sort=True)
-    messages = grouped.agg(
-        server=(s.SERVER, "first"),
-        queue_id=(s.QUEUE_ID, "first"),
-        first_seq=(s.SEQ, "min"),
-        sender=(s.SENDER, "first"),
-        last_ts=(s.TS, "max"),
+    # Rows come sorted by message (number_runs): every aggregate is a reduction over slices.
+    key = lines[_MSG].to_numpy()
+    labels, starts = slices(key)
+    event_is = matcher(lines[s.EVENT])
+    queued = event_is(s.EV_QUEUED)
+    messages = pd.DataFrame(
+        {
+            s.SERVER: first_valid(lines[s.SERVER], key, labels),
+            s.QUEUE_ID: first_valid(lines[s.QUEUE_ID], key, labels),
+            "first_seq": reduce_ints(lines[s.SEQ].to_numpy(), starts, np.minimum),
+            s.SENDER: first_valid(lines[s.SENDER], key, labels),
+            "last_ts": reduce_times(lines[s.TS], starts, np.maximum),
+            # Exim's "<=" line is the arrival in the queue; Postfix's qmgr logs it separately.
+            QUEUED: slice_any(queued | _flag(lines, s.DAEMON, "exim"), starts),
+            REMOVED: slice_any(event_is(s.EV_REMOVED), starts),
+            CONTENT_REJECTED: slice_any(event_is(s.EV_REJECT), starts).astype(np.int64),
+            s.NRCPT: slice_max(lines[s.NRCPT], queued, starts),
+            s.SIZE: slice_max(lines[s.SIZE], queued, starts),
+        },
+        index=pd.Index(labels, name=_MSG),
     )
-    # Exim's "<=" line is the arrival in the queue; Postfix's qmgr logs it separately.
-    queued = (lines[s.EVENT] == s.EV_QUEUED) | (lines[s.DAEMON] == "exim")
-    messages[QUEUED] = queued.fillna(False).groupby(lines[_MSG].to_numpy()).any()
-    removed = (lines[s.EVENT] == s.EV_REMOVED).fillna(False)
-    messages[REMOVED] = removed.groupby(lines[_MSG].to_numpy()).any()
-    # Row filters pick their columns first: filtering a whole frame copies every column.
-    refused = lines.loc[_flag(lines, s.EVENT, s.EV_REJECT), [_MSG]]
-    messages[CONTENT_REJECTED] = (
-        refused.groupby(_MSG).size().reindex(messages.index, fill_value=0) > 0
-    ).astype(np.int64)
-    queued = lines.loc[_flag(lines, s.EVENT, s.EV_QUEUED), [_MSG, s.NRCPT, s.SIZE]]
-    messages[s.NRCPT] = pd.to_numeric(queued[s.NRCPT], errors="coerce").groupby(queued[_MSG]).max()
-    messages[s.SIZE] = pd.to_numeric(queued[s.SIZE], errors="coerce").groupby(queued[_MSG]).max()
-
     rcpt = lines.loc[
         _flag(lines, s.EVENT, s.EV_DELIVERY),
         [_MSG, s.RECIPIENT, s.ORIG_RECIPIENT, s.RELAY, s.DAEMON],
@@ -237,68 +244,10 @@ def outbound_deliveries(deliveries: pd.DataFrame, local_domains: frozenset[str])
     return deliveries[external_recipients(deliveries.assign(**unknown), local_domains)]
 
 
-def _matcher(column: pd.Series):
-    """``is_(value, ...)``: a boolean array, True where ``column`` is one of the values
-    (nulls never); the column's strings are compared once, not once per value."""
-    codes, names = pd.factorize(column, use_na_sentinel=True)
-    position = {name: i for i, name in enumerate(names)}
-
-    def is_(*values: str) -> np.ndarray:
-        wanted = [position[v] for v in values if v in position]
-        if not wanted:
-            return np.zeros(len(codes), dtype=bool)
-        if len(wanted) == 1:
-            return codes == wanted[0]
-        return np.isin(codes, wanted)
-
-    return is_
-
-
-def _slices(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For rows sorted by ``key``: each distinct key and the row where its slice starts."""
-    if not len(key):
-        return key[:0], np.array([], dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    return key[starts], starts
-
-
-def _sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Each slice's sum (booleans counted as 0/1, like a group-by sum)."""
-    if values.dtype == bool:
-        values = values.astype(np.int64)
-    return np.add.reduceat(values, starts) if len(starts) else values[:0]
-
-
-def _first_valid(column: pd.Series, key: np.ndarray, labels: np.ndarray) -> pd.Series:
-    """Per key in ``labels``, the first non-null value of ``column`` (rows sorted by key),
-    null where there is none: ``groupby(...).first()`` for sorted rows, keeping the dtype."""
-    valid = np.flatnonzero(column.notna().to_numpy())
-    groups = key[valid]
-    first = valid[np.r_[True, groups[1:] != groups[:-1]]] if len(valid) else valid
-    values = column.iloc[first]
-    return (
-        pd.Series(values.array, index=key[first])
-        .reindex(labels)
-        .set_axis(pd.Index(labels, name=_KEY))
-    )
-
-
-def _reduce_times(times: pd.Series, starts: np.ndarray, how: np.ufunc):
-    """``np.minimum`` / ``np.maximum`` of each slice's time stamps, ignoring NaT."""
-    values = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT")).astype(np.int64)
-    missing = values == np.iinfo(np.int64).min
-    fill = np.iinfo(np.int64).max if how is np.minimum else np.iinfo(np.int64).min
-    values[missing] = fill
-    reduced = how.reduceat(values, starts) if len(starts) else values[:0]
-    result = reduced.astype("datetime64[us]")
-    result[reduced == fill] = np.datetime64("NaT")
-    return pd.DatetimeIndex(result).tz_localize("UTC").array
-
-
 def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
     """Per ``_session``: times, client, counts of each kind of event."""
     ev, kind = keyed[s.EVENT], keyed[s.REJECT_KIND]
-    ev_is, kind_is, rule_is = _matcher(ev), _matcher(kind), _matcher(keyed[s.RULE])
+    ev_is, kind_is, rule_is = matcher(ev), matcher(kind), matcher(keyed[s.RULE])
     # Only the few lines that carry them are searched (string methods cost per row).
     disconnects = ev_is(s.EV_DISCONNECT)
     auth_ok, auth_total = _stat(keyed[s.STATS], disconnects, "auth")
@@ -336,10 +285,10 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
     # Rows come sorted by session (number_runs): each session is one contiguous slice, so
     # sums, minima and first values are numpy reductions over slices, not pandas group-bys.
     key = keyed[_KEY].to_numpy()
-    labels, starts = _slices(key)
+    labels, starts = slices(key)
     sums = pd.DataFrame(
         {
-            name: _sums(column.to_numpy(), starts)
+            name: slice_sums(column.to_numpy(), starts)
             for name, column in flags.drop(columns=_KEY).items()
         },
         index=pd.Index(labels, name=_KEY),
@@ -347,22 +296,22 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
     times = keyed[s.TS]
     out = pd.DataFrame(
         {
-            s.SERVER: _first_valid(keyed[s.SERVER], key, labels),
-            "service": _first_valid(keyed[s.PROGRAM], key, labels),
-            s.PID: _first_valid(keyed[s.PID], key, labels),
-            s.START: _reduce_times(times, starts, np.minimum),
-            s.END: _reduce_times(times, starts, np.maximum),
+            s.SERVER: first_valid(keyed[s.SERVER], key, labels),
+            "service": first_valid(keyed[s.PROGRAM], key, labels),
+            s.PID: first_valid(keyed[s.PID], key, labels),
+            s.START: reduce_times(times, starts, np.minimum),
+            s.END: reduce_times(times, starts, np.maximum),
             "first_seq": np.minimum.reduceat(keyed[s.SEQ].to_numpy(), starts)
             if len(starts)
             else np.array([], dtype=np.int64),
-            s.CLIENT_IP: _first_valid(keyed[s.CLIENT_IP], key, labels),
-            s.CLIENT_HOST: _first_valid(keyed[s.CLIENT_HOST], key, labels),
-            s.HELO: _first_valid(keyed[s.HELO], key, labels),
+            s.CLIENT_IP: first_valid(keyed[s.CLIENT_IP], key, labels),
+            s.CLIENT_HOST: first_valid(keyed[s.CLIENT_HOST], key, labels),
+            s.HELO: first_valid(keyed[s.HELO], key, labels),
         },
         index=sums.index,
     ).join(sums)
     logins = _flag(keyed, s.EVENT, s.EV_CLIENT) | _flag(keyed, s.RULE, "exim_no_mail")
-    out[s.SASL_USERNAME] = _first_valid(keyed[s.SASL_USERNAME][logins], key[logins], labels)
+    out[s.SASL_USERNAME] = first_valid(keyed[s.SASL_USERNAME][logins], key[logins], labels)
     counts = [
         "sasl_ok_lines",
         "stat_auth_ok",
