@@ -73,18 +73,28 @@ def _epoch_us(year, month, day, hour, minute, second, micro) -> np.ndarray:
     return out
 
 
+# Wall clocks a zone can be applied to: pandas goes through Python's datetime, which ends
+# with the year 9999 (a day of slack either side for the offset). Others become NaT.
+LOCALIZABLE = (np.datetime64("0001-01-02", "us"), np.datetime64("9999-12-30", "us"))
+
+
 def localize(wall: np.ndarray, timezone: str) -> np.ndarray:
-    """Wall-clock times in ``timezone`` -> UTC (``datetime64[us]``, naive, UTC meant).
+    """Wall-clock times in ``timezone`` -> UTC (``datetime64[us]``, naive, UTC meant); NaT
+    outside ``LOCALIZABLE`` (a damaged or forged year must not stop a run).
 
     In the repeated autumn hour we cannot know which of the two was meant: the first wins.
     """
     if timezone in ("UTC", "Etc/UTC"):
         return wall
-    index = pd.DatetimeIndex(wall)
-    aware = index.tz_localize(
-        timezone, ambiguous=np.ones(len(index), dtype=bool), nonexistent="shift_forward"
-    )
-    return aware.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[us]")
+    inside = (wall >= LOCALIZABLE[0]) & (wall <= LOCALIZABLE[1])  # NaT compares false
+    utc = np.full(len(wall), NAT)
+    if inside.any():
+        index = pd.DatetimeIndex(wall[inside])
+        aware = index.tz_localize(
+            timezone, ambiguous=np.ones(len(index), dtype=bool), nonexistent="shift_forward"
+        )
+        utc[inside] = aware.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[us]")
+    return utc
 
 
 def leading_bytes(strings: pa.Array | pa.ChunkedArray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +234,7 @@ def classic_fields(stamps: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, ...]
 def _any_classic_fields(stamps: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, ...]:
     """``classic_fields`` for any shape (fractions of a second, damaged fields)."""
     names = pc.utf8_slice_codeunits(stamps, 0, 3)
-    month = pc.fill_null(pc.index_in(names, pa.array(MONTHS)), -1).to_numpy() + 1
+    month = pc.fill_null(pc.index_in(names, pa.array(MONTHS)), -1).to_numpy().astype(np.int64) + 1
     day = _number(stamps, 4, 6)
     hour, minute, second = (_number(stamps, a, a + 2) for a in (7, 10, 13))
     fraction = pc.struct_field(

@@ -6,12 +6,17 @@ import bz2
 import gzip
 import lzma
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
+import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from analyzer import schema as s
 from analyzer.errors import InputError
+from analyzer.io import sources
 from analyzer.io.sources import MAX_LINE_BYTES, expand_logs, lines_from_bytes, read_logs
 from analyzer.parse import StampOptions, parse_lines
 
@@ -67,6 +72,79 @@ def test_lines_from_bytes_splits_exactly_on_either_path(text: bytes, expected: l
     lines = lines_from_bytes(text)
     lines.validate(full=True)
     assert lines.to_pylist() == expected
+
+
+def _general_lines(data: bytes) -> pa.LargeStringArray:
+    """``lines_from_bytes`` with its numpy fast path declined: the older code is the reference."""
+    with mock.patch.object(sources, "_plain_lines", return_value=None):
+        return lines_from_bytes(data)
+
+
+def _is_plain(data: bytes) -> bool:
+    """What the fast path promises to take: valid UTF-8, LF only, no line over the limit."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\r\n" not in data and max(map(len, data.split(b"\n"))) <= MAX_LINE_BYTES
+
+
+SPLIT = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The bytes that decide the path and the split: LF, CR alone and before LF, NUL, multibyte
+# UTF-8 (2, 3 and 4 bytes), and bytes never valid alone (stray lead or continuation bytes,
+# an encoded surrogate), between runs of anything.
+_PIECES = [b"\n", b"\r", b"\r\n", b"\x00", b"a", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80"]
+_PIECES += [b"\xff", b"\xc3", b"\xe2\x82", b"\x80", b"\xed\xa0\x80"]
+any_bytes = st.lists(st.one_of(st.sampled_from(_PIECES), st.binary(max_size=6)), max_size=24).map(
+    b"".join
+)
+# Mostly the usual text, so the fast path itself is what gets compared.
+plain_text = st.lists(
+    st.text(st.characters(codec="utf-8", exclude_characters="\n"), max_size=12), max_size=8
+).map(lambda lines: "\n".join(lines).encode())
+
+
+@SPLIT
+@given(st.one_of(any_bytes, plain_text, plain_text.map(lambda b: b + b"\n")))
+@example(b"")
+@example(b"\n")
+@example(b"\n\n")
+@example(b"a\n")
+@example(b"\r")
+@example(b"\r\n")
+@example(b"\r\r\n")
+@example(b"\n\r")
+@example(b"\x00\n\x00")
+@example("é\n€😀".encode())
+@example(b"\xff")
+@example(b"\xed\xa0\x80\n")
+def test_fast_line_split_equals_the_general_one(data: bytes):
+    fast = lines_from_bytes(data)
+    general = _general_lines(data)
+    fast.validate(full=True)
+    general.validate(full=True)
+    assert fast.type == general.type == pa.large_string()
+    assert fast.to_pylist() == general.to_pylist()
+    assert fast.equals(general)
+    # the fast path must really take the usual text, or the comparison above proves nothing
+    assert (sources._plain_lines(data) is not None) == _is_plain(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a" * MAX_LINE_BYTES,  # at the limit: the fast path keeps it
+        b"a" * (MAX_LINE_BYTES + 1) + b"\nok",  # one byte over: the general path cuts it
+        b"ok\n" + "é".encode() * (MAX_LINE_BYTES // 2 + 1) + b"\n",  # the cut inside a character
+        b"x" * MAX_LINE_BYTES + b"\r\nok",  # at the limit once CR is gone
+    ],
+    ids=["at-limit", "over-limit", "over-limit-multibyte", "at-limit-crlf"],
+)
+def test_fast_line_split_equals_the_general_one_around_the_length_limit(data: bytes):
+    fast = lines_from_bytes(data)
+    fast.validate(full=True)
+    assert fast.equals(_general_lines(data))
+    assert (sources._plain_lines(data) is not None) == _is_plain(data)
 
 
 def test_globs_expand_sorted_and_a_missing_file_is_an_error(tmp_path: Path):

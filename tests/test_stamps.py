@@ -7,8 +7,12 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from analyzer import schema as s
 from analyzer import stamps
+from tests.conftest import parse_texts
 
 
 def test_days_from_civil_agrees_with_the_standard_library():
@@ -85,3 +89,293 @@ def test_classic_times_and_the_repeated_autumn_hour():
         "2003-11-07T11:25:01",
     ]
     assert got[4].astype("datetime64[us]").astype(int) % 1_000_000 == 250_000
+
+
+# Fast paths against their general paths (hypothesis): the numpy byte readings of the usual
+# shapes must give exactly what the general code gives, for every row, in any arrow layout.
+STAMPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ZONE = "America/New_York"  # not UTC: stamps without an offset take the localize path
+_PAD = "<pad é>"  # bytes beside a slice, so reading past a string's end would show
+
+
+@st.composite
+def arrow_layouts(draw, values_strategy):
+    """(values, the same values as arrow strings): string or large_string, sliced out of a
+    longer array, or split into chunks (sliced too), some nulls with bytes behind them."""
+    values = draw(values_strategy)
+    kind = draw(st.sampled_from([pa.string(), pa.large_string()]))
+    before, after = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    padded = [_PAD] * before + values + [_PAD] * after
+    array = pa.array([v if v is not None else "" for v in padded], kind)
+    # a null's slot may keep bytes in the data buffer: arrow allows it, readers must not see it
+    rarely = st.integers(0, 4).map(lambda i: i == 0)
+    hidden = draw(st.lists(rarely, min_size=len(padded), max_size=len(padded)))
+    valid = [v is not None and not h for v, h in zip(padded, hidden, strict=True)]
+    bitmap = pa.array(valid, pa.bool_()).buffers()[1]
+    array = pa.Array.from_buffers(kind, len(padded), [bitmap, *array.buffers()[1:]])
+    values = [
+        v if ok else None
+        for v, ok in zip(values, valid[before : before + len(values)], strict=True)
+    ]
+    if draw(st.booleans()):
+        return values, array.slice(before, len(values))
+    cuts = sorted(draw(st.lists(st.integers(0, len(values)), max_size=4)))
+    bounds = [0, *cuts, len(values)]
+    chunks = [array.slice(before + a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+    if not values and draw(st.booleans()):
+        chunks = []  # a chunked array of no chunks at all
+    return values, pa.chunked_array(chunks, kind)
+
+
+def _python_leading_bytes(values: list[str | None], width: int):
+    """The reference: each string's UTF-8 bytes, cut or padded with 0 to ``width``."""
+    rows = [
+        list((v.encode() if v is not None else b"")[:width].ljust(width, b"\0")) for v in values
+    ]
+    lengths = [len(v.encode()) if v is not None else -1 for v in values]
+    return np.array(rows, dtype=np.uint8).reshape(len(values), width), np.array(lengths)
+
+
+@STAMPS
+@given(
+    layout=arrow_layouts(
+        st.lists(
+            st.one_of(st.none(), st.text(st.characters(codec="utf-8"), max_size=12)), max_size=12
+        )
+    ),
+    width=st.integers(0, 40),
+)
+@example(layout=([], pa.chunked_array([], pa.string())), width=3)
+@example(layout=([None, ""], pa.array([None, ""], pa.large_string())), width=1)
+def test_leading_bytes_equal_a_python_reading_of_each_string(layout, width):
+    values, strings = layout
+    matrix, length = stamps.leading_bytes(strings, width)
+    want_matrix, want_length = _python_leading_bytes(values, width)
+    assert matrix.dtype == np.uint8 and matrix.shape == (len(values), width)
+    np.testing.assert_array_equal(matrix, want_matrix)
+    np.testing.assert_array_equal(length, want_length)
+
+
+def _nn(low: int, high: int) -> st.SearchStrategy[str]:
+    """Two digits: three times in four from the valid range and just past it (month 13, day
+    31 in February, hour 25, second 60 and 61 are in reach), else anything; so most rows of
+    the usual shape are real times, and the impossible ones are there too."""
+    anywhere = st.integers(0, 3).flatmap(
+        lambda pick: st.integers(0, 99) if pick == 0 else st.integers(low, high)
+    )
+    return anywhere.map("{:02d}".format)
+
+
+def _digits(low: int, high: int) -> st.SearchStrategy[str]:
+    return st.text("0123456789", min_size=low, max_size=high)
+
+
+_sign = st.sampled_from("+-")
+_years = st.one_of(
+    st.sampled_from([0, 1, 1969, 1970, 2000, 2003, 2024, 2100]), st.integers(0, 9999)
+).map("{:04d}".format)
+# the general path raises for an offset-less stamp in 9999 that New York puts into 10000
+# (pandas cannot localize past datetime.MAXYEAR): keep offset-less years below it
+_years_before_9999 = _years.map(lambda y: "9998" if y == "9999" else y)
+_dates = st.builds("{}-{}-{}".format, _years_before_9999, _nn(0, 13), _nn(0, 32))
+_times = st.builds("{}:{}:{}".format, _nn(0, 25), _nn(0, 61), _nn(0, 61))
+_offsets = st.builds(
+    "{}{}{}{}".format,
+    _sign,
+    _nn(0, 14),
+    st.sampled_from(["", ":"]),
+    st.one_of(st.sampled_from(["00", "30", "45"]), _nn(0, 99)),
+)
+# rsyslog's high-precision shape, exactly: the one the fast path reads
+iso_usual = st.builds(
+    "{}-{}-{}T{}.{}{}{}:{}".format,
+    _years,
+    _nn(0, 13),
+    _nn(0, 32),
+    _times,
+    _digits(6, 6),
+    _sign,
+    _nn(0, 14),
+    st.one_of(st.sampled_from(["00", "30", "45"]), _nn(0, 99)),
+)
+# everything else SYSLOG_HEADER_ISO and EXIM_HEADER let through, and a little garbage
+iso_other = st.one_of(
+    st.builds(  # RFC 3339: fraction and zone optional, Z, offsets with or without colon
+        "{}T{}{}{}".format,
+        _dates,
+        _times,
+        st.one_of(st.just(""), _digits(1, 9).map(".{}".format)),
+        st.one_of(st.sampled_from(["", "Z"]), _offsets),
+    ),
+    st.builds(  # Exim: "2003-11-21 09:15:02[.123] [-0500]"
+        "{} {}{}{}".format,
+        _dates,
+        _times,
+        st.one_of(st.just(""), _digits(1, 6).map(".{}".format)),
+        st.one_of(
+            st.just(""), st.builds("{}{}{}".format, _sign, _nn(0, 14), _nn(0, 99)).map(" {}".format)
+        ),
+    ),
+    st.builds(  # SYSLOG_HEADER_ISO's loose "T[0-9:.]+(?:Z|[+-][0-9:]+)?"
+        "{}T{}{}".format,
+        _dates,
+        st.text("0123456789:.", min_size=1, max_size=20),
+        st.one_of(
+            st.sampled_from(["", "Z"]),
+            st.builds("{}{}".format, _sign, st.text("0123456789:", min_size=1, max_size=7)),
+        ),
+    ),
+    st.sampled_from(
+        [
+            None,
+            "",
+            "garbage",
+            "2003-11-21",
+            "2003-11-21T",
+            "T09:15:02Z",
+            "2003/11/21T09:15:02Z",
+            "2003-11-21X09:15:02.123456+05:00",
+            "2003-11-21T09:15:02.123456+05:00 ",
+            " 2003-11-21T09:15:02.123456+05:00",
+            "2003-11-21T09:15:02.123456Z+05:00",
+        ]
+    ),
+)
+
+
+def _mixed(usual, other) -> st.SearchStrategy[list]:
+    """The usual shape and the others, interleaved in one array."""
+    return st.tuples(st.lists(usual, max_size=10), st.lists(other, max_size=14)).flatmap(
+        lambda parts: st.permutations(parts[0] + parts[1])
+    )
+
+
+# one of each: usual, no fraction, Z, +0000, Exim's own, usual again, nothing
+_SHAPES = [
+    "2003-11-21T09:15:02.123456-05:00",
+    "2003-11-21T09:15:02",
+    "2003-11-21T09:15:02.5Z",
+    "2015-12-14T00:06:14+0000",
+    "2003-11-21 09:15:02 -0500",
+    "2003-11-21T09:15:04.000000+05:30",
+    None,
+]
+
+
+def _as_text(times: np.ndarray) -> list[str]:
+    return list(np.datetime_as_string(times, unit="us"))  # NaT reads "NaT" on both sides
+
+
+@STAMPS
+@given(layout=arrow_layouts(_mixed(iso_usual, iso_other)))
+@example(
+    layout=(["2003-11-21T09:15:02.123456-05:00"], pa.array(["2003-11-21T09:15:02.123456-05:00"]))
+)
+@example(
+    layout=(["2003-02-29T09:15:02.123456+14:00"], pa.array(["2003-02-29T09:15:02.123456+14:00"]))
+)
+@example(
+    layout=(["2004-02-29T23:59:60.999999-00:30"], pa.array(["2004-02-29T23:59:60.999999-00:30"]))
+)
+@example(
+    layout=(["9999-12-31T23:59:59.999999-99:99"], pa.array(["9999-12-31T23:59:59.999999-99:99"]))
+)
+@example(layout=(_SHAPES, pa.chunked_array([_SHAPES[:2], _SHAPES[2:]])))
+def test_iso_times_fast_path_equals_the_general_path(layout):
+    _, strings = layout
+    fast = stamps.iso_times(strings, ZONE)
+    general = stamps._any_iso_times(strings, ZONE)
+    assert fast.dtype == general.dtype == np.dtype("datetime64[us]")
+    assert _as_text(fast) == _as_text(general)
+
+
+_month_names = st.one_of(
+    st.sampled_from(stamps.MONTHS),
+    st.sampled_from(["nov", "NOV", "jAN", "Xyz", "Foo", "sep"]),
+    st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3),
+)
+_classic_days = st.one_of(st.integers(0, 39).map("{:2d}".format), _nn(0, 32))  # " 7" and "07"
+# "Mmm dd hh:mm:ss": the one the fast path reads
+classic_usual = st.builds("{} {} {}".format, _month_names, _classic_days, _times)
+# everything else SYSLOG_HEADER_CLASSIC lets through ("[0-9:]{8}(?:\.[0-9]+)?"), and garbage
+classic_other = st.one_of(
+    st.builds(
+        "{} {} {}{}".format,
+        _month_names,
+        _classic_days,
+        st.one_of(_times, st.text("0123456789:", min_size=8, max_size=8)),
+        st.one_of(st.just(""), _digits(1, 20).map(".{}".format)),
+    ),
+    st.sampled_from(
+        [
+            None,
+            "",
+            "Nov",
+            "Nov 21",
+            "Nov 21 09:15",
+            "Nov 21 09:15:0",
+            "Nov 21 09:15:02.",
+            "Nov 21 09:15:02 ",
+            "Nov 21 09:15:02 mail1",
+            "Nov-21-09:15:02",
+            "Nov 2109:15:02 ",
+            "1ov 21 09:15:02",
+            "Nov 2x 09:15:02",
+            "Nov 21 09-15-02",
+            "Nov 21 09:15:02.25",
+        ]
+    ),
+)
+
+
+@STAMPS
+@given(layout=arrow_layouts(_mixed(classic_usual, classic_other)))
+@example(
+    layout=(
+        ["Nov  7 06:25:01", "Nov 07 06:25:01"],
+        pa.array(["Nov  7 06:25:01", "Nov 07 06:25:01"]),
+    )
+)
+def test_classic_fields_fast_path_equals_the_general_path(layout):
+    _, strings = layout
+    fast = stamps.classic_fields(strings)
+    general = stamps._any_classic_fields(strings)
+    assert len(fast) == len(general) == 6
+    for name, got, want in zip(
+        ("month", "day", "hour", "minute", "second", "microsecond"), fast, general, strict=True
+    ):
+        np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def test_classic_fields_dtypes_equal_the_general_path():
+    # the month was int32 (pc.index_in) on the general path, int64 on the fast one
+    strings = pa.chunked_array([["Nov 21 09:15:02"]])  # the usual shape: the fast path
+    fast = stamps.classic_fields(strings)
+    general = stamps._any_classic_fields(strings)
+    assert [a.dtype for a in fast] == [a.dtype for a in general]
+
+
+def test_a_zoneless_stamp_past_the_year_9999_is_no_time_not_a_crash():
+    # New York's 9999-12-31 19:00 is 10000-01-01 in UTC: beyond Python's datetime, where
+    # pandas localizes; it raised NotImplementedError and stopped the whole parse
+    iso = stamps.iso_times(
+        pa.chunked_array([["9999-12-31T19:00:00", "2003-11-21T09:15:02"]]), "America/New_York"
+    )
+    assert [np.datetime_as_string(v, unit="s") for v in iso] == ["NaT", "2003-11-21T14:15:02"]
+    classic = stamps.classic_times(
+        stamps.classic_fields(pa.chunked_array([["Dec 31 23:00:00"]])),
+        np.array([9999]),
+        "America/New_York",
+    )
+    assert np.isnat(classic[0])
+
+
+def test_a_line_with_such_a_stamp_is_counted_malformed_and_its_neighbours_parse():
+    events = parse_texts(
+        [
+            "9999-12-31T23:59:59 mail1 postfix/smtpd[1]: connect from a.example[100.64.0.1]",
+            "2003-11-21T09:15:02 mail1 postfix/smtpd[1]: connect from b.example[100.64.0.2]",
+        ],
+        timezone="America/New_York",
+    ).sort_values(s.LINE_NO)
+    assert events[s.EVENT].tolist() == [s.EV_MALFORMED, s.EV_CONNECT]
