@@ -182,7 +182,8 @@ def split_header(
 def stamp_times(
     lines: pd.DataFrame, header: pd.DataFrame, sources: pd.DataFrame, options: StampOptions
 ) -> pd.Series:
-    """UTC timestamps of lines from their classic or RFC 3339 stamps (NaT where neither).
+    """UTC timestamps of lines from their classic or RFC 3339 stamps (NaT where neither, and
+    outside ``stamps.TIME_RANGE``: no time zone could show those).
 
     Requires: lines ``source``; header ``stamp_classic``, ``stamp_iso``; sources ``source``,
     ``mtime``. Returns a ``datetime64[us, UTC]`` series on the lines' index.
@@ -198,6 +199,7 @@ def stamp_times(
         fields = stamps.classic_fields(_arrow(classic[has_classic]))
         year = _classic_years(fields[0], lines[s.SOURCE].to_numpy()[has_classic], sources, options)
         result[has_classic] = stamps.classic_times(fields, year, options.timezone)
+    result[~stamps.in_time_range(result)] = stamps.NAT
     return pd.Series(pd.DatetimeIndex(result).tz_localize("UTC"), index=lines.index)
 
 

@@ -73,20 +73,26 @@ def _epoch_us(year, month, day, hour, minute, second, micro) -> np.ndarray:
     return out
 
 
-# Wall clocks a zone can be applied to: pandas goes through Python's datetime, which ends
-# with the year 9999 (a day of slack either side for the offset). Others become NaT.
-LOCALIZABLE = (np.datetime64("0001-01-02", "us"), np.datetime64("9999-12-30", "us"))
+# Times any time zone can show: pandas converts zones through Python's datetime, which ends
+# with the year 9999 (a day of slack either side for the offset). A stamp outside (damaged
+# or forged: "9999-12-31T23:59:59-05:00") is no time, or it would stop every page and export.
+TIME_RANGE = (np.datetime64("0001-01-02", "us"), np.datetime64("9999-12-30", "us"))
+
+
+def in_time_range(times: np.ndarray) -> np.ndarray:
+    """True where ``times`` (``datetime64[us]``) lie in ``TIME_RANGE`` (NaT: false)."""
+    return (times >= TIME_RANGE[0]) & (times <= TIME_RANGE[1])
 
 
 def localize(wall: np.ndarray, timezone: str) -> np.ndarray:
     """Wall-clock times in ``timezone`` -> UTC (``datetime64[us]``, naive, UTC meant); NaT
-    outside ``LOCALIZABLE`` (a damaged or forged year must not stop a run).
+    outside ``TIME_RANGE`` (a damaged or forged year must not stop a run).
 
     In the repeated autumn hour we cannot know which of the two was meant: the first wins.
     """
     if timezone in ("UTC", "Etc/UTC"):
         return wall
-    inside = (wall >= LOCALIZABLE[0]) & (wall <= LOCALIZABLE[1])  # NaT compares false
+    inside = in_time_range(wall)
     utc = np.full(len(wall), NAT)
     if inside.any():
         index = pd.DatetimeIndex(wall[inside])

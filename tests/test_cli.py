@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,18 @@ def test_an_unreadable_log_is_one_line_even_for_root() -> None:
         import shutil
 
         shutil.rmtree(folder)
+
+
+def test_a_forged_far_future_stamp_is_a_malformed_line_for_export_and_ingest(workdir: Path):
+    far = workdir / "far.log"
+    far.write_text(
+        "9999-12-31T23:59:59-05:00 mail1 postfix/smtpd[9]: connect from a.example[100.64.0.1]\n"
+        + LOG
+    )
+    config = str(workdir / "relaywatch.toml")
+    exported = run("export", "sessions", str(far), "--config", config, "-o", os.devnull)
+    assert exported.exit_code == 0, exported.output
+    assert "3 line(s) unmatched or malformed" in exported.stderr
+    ingested = run("ingest", str(far), "--config", config, "--store", str(workdir / "store"))
+    assert ingested.exit_code == 0, ingested.output
+    assert "1 unmatched and 2 malformed lines" in ingested.output
