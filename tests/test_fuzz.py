@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analyzer import schema as s
+from analyzer.exports import to_iso
 from analyzer.sessions import build_sessions
 from tests.conftest import parse_texts
 
@@ -44,6 +45,57 @@ def test_any_syslog_text_parses_one_row_per_line(texts):
     assert sorted(events[s.LINE_NO]) == list(range(1, len(texts) + 1))
     assert set(events[s.EVENT].dropna()) <= KNOWN_EVENTS
     assert events[s.EVENT].notna().all()
+
+
+# Any stamp the header patterns admit, forged or not: years 0-9999 with any offset or none,
+# impossible days and times; read in zones east and west of UTC.
+digits = st.integers(0, 99).map("{:02d}".format)
+iso_stamp = st.builds(
+    lambda year, mo, d, h, mi, sec, frac, zone: f"{year:04d}-{mo}-{d}T{h}:{mi}:{sec}{frac}{zone}",
+    st.integers(0, 9999),
+    digits,
+    digits,
+    digits,
+    digits,
+    digits,
+    st.sampled_from(["", ".5", ".123456", ".000000001"]),
+    st.sampled_from(["", "Z", "+00:00", "-05:00", "+14:00", "-12:00", "+0530", "-99:99"]),
+)
+classic_stamp = st.builds(
+    lambda mon, d, h, mi, sec: f"{mon} {d} {h}:{mi}:{sec}",
+    st.sampled_from(["Jan", "Feb", "Mar", "Nov", "Dec", "Xyz"]),
+    st.one_of(digits, st.integers(1, 9).map(" {}".format)),
+    digits,
+    digits,
+    digits,
+)
+stamped_line = st.builds(
+    lambda stamp, rest: f"{stamp} mail1 postfix/smtpd[7]: {rest}",
+    st.one_of(iso_stamp, classic_stamp),
+    st.sampled_from(
+        [
+            "connect from a.example[100.64.0.1]",
+            "disconnect from a.example[100.64.0.1] ehlo=1 mail=1 quit=1 commands=3",
+            "lost connection after CONNECT from unknown[100.64.0.2]",
+        ]
+    ),
+)
+
+
+@FUZZ
+@given(
+    st.lists(stamped_line, min_size=1, max_size=12),
+    st.sampled_from(["UTC", "America/New_York", "Pacific/Kiritimati", "Pacific/Pago_Pago"]),
+    st.sampled_from([None, 1970, 2003, 2100]),
+)
+def test_any_stamp_in_any_zone_parses_and_its_sessions_show_in_local_time(texts, zone, year):
+    # a time no zone can show once made export and ingest stop with a traceback
+    events = parse_texts(texts, year=year, timezone=zone)
+    assert sorted(events[s.LINE_NO]) == list(range(1, len(texts) + 1))
+    dated = events[s.EVENT] != s.EV_MALFORMED
+    assert events.loc[dated, s.TS].notna().all()
+    sessions = build_sessions(events)
+    assert to_iso(sessions[s.START], zone).notna().all()
 
 
 exim_prefixes = st.sampled_from(
