@@ -14,7 +14,10 @@ from analyzer.runs import (
     _codes,
     _flag,
     _micros,
+    first_valid,
     number_runs,
+    reduce_times,
+    slices,
 )
 
 UNIT = "_unit"  # Exim without connection logging: an arrival or a cluster of attempts
@@ -27,7 +30,9 @@ def _exim_lines(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     mask = _flag(events, s.DAEMON, "exim") & events[s.EVENT].isin(EXIM_SESSION_EVENTS).to_numpy()
     exim = events.loc[mask, SESSION_COLUMNS]
     opened = exim.loc[_flag(exim, s.EVENT, s.EV_CONNECT) & exim[s.PID].notna().to_numpy(), s.SERVER]
-    logs_connections = exim[s.SERVER].isin(set(opened)).to_numpy() & exim[s.PID].notna().to_numpy()
+    logs_connections = (
+        exim[s.SERVER].isin(opened.unique()).to_numpy() & exim[s.PID].notna().to_numpy()
+    )
     return exim, logs_connections
 
 
@@ -75,17 +80,21 @@ def _join_connections(
 ) -> pd.DataFrame:
     """For each connection line, the child run (``_child_key``, ``pid_child``) of the same
     server, client address and port (when both name one) that starts next within ``window``."""
+    # keyed comes sorted by run (number_runs): firsts and minima are reductions over slices
+    key = keyed[_KEY].to_numpy()
+    labels, starts = slices(key)
     firsts = (
-        keyed.groupby(_KEY)
-        .agg(
-            server=(s.SERVER, "first"),
-            client_ip=(s.CLIENT_IP, "first"),
-            client_port=(s.CLIENT_PORT, "first"),
-            ts=(s.TS, "min"),
-            pid=(s.PID, "first"),
+        pd.DataFrame(
+            {
+                s.SERVER: first_valid(keyed[s.SERVER], key, labels),
+                s.CLIENT_IP: first_valid(keyed[s.CLIENT_IP], key, labels),
+                s.CLIENT_PORT: first_valid(keyed[s.CLIENT_PORT], key, labels),
+                s.TS: reduce_times(keyed[s.TS], starts, np.minimum),
+                s.PID + "_child": first_valid(keyed[s.PID], key, labels),
+            }
         )
+        .rename_axis("_child_key")
         .reset_index()
-        .rename(columns={_KEY: "_child_key", s.PID: s.PID + "_child"})
     )
     left = connects[[s.SERVER, s.CLIENT_IP, s.CLIENT_PORT, s.TS, s.PID]].assign(
         _row=np.arange(len(connects))
