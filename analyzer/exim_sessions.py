@@ -25,8 +25,12 @@ UNIT = "_unit"  # Exim without connection logging: an arrival or a cluster of at
 EXIM_SESSION_EVENTS = SMTPD_SESSION_EVENTS
 
 
-def _exim_lines(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Exim session lines, and per line whether its server logs connections with pids."""
+EximLines = tuple[pd.DataFrame, np.ndarray]
+
+
+def exim_session_lines(events: pd.DataFrame) -> EximLines:
+    """Exim session lines, and per line whether its server logs connections with pids (both
+    kinds of Exim session start from them: found once, passed to both)."""
     mask = _flag(events, s.DAEMON, "exim") & events[s.EVENT].isin(EXIM_SESSION_EVENTS).to_numpy()
     exim = events.loc[mask, SESSION_COLUMNS]
     opened = exim.loc[_flag(exim, s.EVENT, s.EV_CONNECT) & exim[s.PID].notna().to_numpy(), s.SERVER]
@@ -40,7 +44,7 @@ def _exim_lines(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 CHILD_SILENCE = pd.Timedelta(minutes=30)
 
 
-def exim_connection_keys(events: pd.DataFrame) -> pd.DataFrame:
+def exim_connection_keys(events: pd.DataFrame, found: EximLines | None = None) -> pd.DataFrame:
     """Exim with ``+pid +smtp_connection``: the daemon logs "SMTP connection from [ip]:port"
     under its own pid, then the child it forks handles the connection and logs the rest
     under the child's pid (deliveries run in yet other processes).
@@ -52,7 +56,7 @@ def exim_connection_keys(events: pd.DataFrame) -> pd.DataFrame:
     ``CHILD_SILENCE`` after it (a child may say nothing until its command timeout). A
     connection line no child run follows is a session of its own (the client left first).
     """
-    exim, logs_connections = _exim_lines(events)
+    exim, logs_connections = exim_session_lines(events) if found is None else found
     lines = exim[logs_connections]
     is_connect = _flag(lines, s.EVENT, s.EV_CONNECT)
     children = lines[~is_connect]
@@ -120,11 +124,13 @@ def _join_connections(
     return result.sort_values("_row").reset_index(drop=True)
 
 
-def exim_unit_keys(events: pd.DataFrame, gap_seconds: int) -> pd.DataFrame:
+def exim_unit_keys(
+    events: pd.DataFrame, gap_seconds: int, found: EximLines | None = None
+) -> pd.DataFrame:
     """Exim without connection lines (its default log selectors): each accepted message is a
     session, and so is each run of one client's other lines (rejects, AUTH failures, protocol
     errors, lost connections) with gaps shorter than ``gap_seconds``."""
-    exim, logs_connections = _exim_lines(events)
+    exim, logs_connections = exim_session_lines(events) if found is None else found
     lines = exim[~logs_connections]
     arrival = _flag(lines, s.EVENT, s.EV_CLIENT)
     order = np.lexsort(

@@ -20,7 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer import schema as s
-from analyzer.exim_sessions import UNIT, exim_connection_keys, exim_unit_keys
+from analyzer.exim_sessions import (
+    UNIT,
+    exim_connection_keys,
+    exim_session_lines,
+    exim_unit_keys,
+)
 from analyzer.patterns.exim import EXIM_RULES
 from analyzer.patterns.postfix import POSTFIX_RULES
 from analyzer.runs import (
@@ -391,10 +396,11 @@ def build_session_tables(
     # A family whose daemon logged nothing here is skipped (an empty one costs as much as a
     # small one); the first always runs, so that a chunk without sessions still has columns.
     present = set(events[s.DAEMON].dropna().unique())
+    exim = exim_session_lines(events) if "exim" in present else None
     for daemon, keys_of, id_part in (
         ("smtpd", smtpd_session_keys, _pid_part),
-        ("exim", exim_connection_keys, _pid_part),
-        ("exim", lambda e: exim_unit_keys(e, exim_gap_seconds), _unit_part),
+        ("exim", lambda e: exim_connection_keys(e, exim), _pid_part),
+        ("exim", lambda e: exim_unit_keys(e, exim_gap_seconds, exim), _unit_part),
     ):
         if families and daemon not in present:
             continue
