@@ -14,15 +14,10 @@ MATCHED = "matched"
 BUCKETS = (MATCHED, s.EV_IGNORED, s.EV_UNMATCHED, s.EV_MALFORMED)
 
 
-def bucket_of(events: pd.DataFrame) -> pd.Series:
-    """matched / ignored / unmatched / malformed for each line."""
-    event = events[s.EVENT].astype(str)
-    return event.where(event.isin([s.EV_IGNORED, s.EV_UNMATCHED, s.EV_MALFORMED]), MATCHED)
-
-
 def bucket_counts(events: pd.DataFrame) -> pd.DataFrame:
     """Lines per source (index) and bucket (one int column per ``BUCKETS`` entry)."""
-    # per distinct event, not per line: ingest counts every chunk
+    # An event is its own bucket if it is one (ignored, unmatched, malformed), else matched;
+    # decided per distinct event, not per line: ingest counts every chunk.
     codes, events_seen = pd.factorize(events[s.EVENT])
     bucket_of_event = [BUCKETS.index(e) if e in BUCKETS[1:] else 0 for e in events_seen]
     bucket = np.array([*bucket_of_event, 0], dtype=np.int64)[codes]  # code -1 (null): matched
@@ -88,7 +83,7 @@ def render_check(
 
     events = events.sort_values(s.SEQ, kind="stable")
     out: list[str] = []
-    buckets = bucket_of(events).value_counts().reindex(list(BUCKETS), fill_value=0)
+    buckets = bucket_counts(events).sum()
     out.append(f"{len(events)} lines in {len(sources)} file(s)")
     for bucket, count in buckets.items():
         out.append(f"  {bucket:<10} {count:>9}")
