@@ -79,7 +79,7 @@ def _arrow(column: pd.Series) -> pa.ChunkedArray:
     return array.cast(STRING) if array.type != STRING else array
 
 
-def _blank_to_null(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+def blank_to_null(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """RE2 reports an optional group that did not take part as ""; make it null."""
     return pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)
 
@@ -133,7 +133,7 @@ def split_header(
         hit = pc.and_(found.is_valid(), is_exim)
         for name in (s.STAMP_ISO, s.PID):
             columns[name] = pc.if_else(
-                hit, _blank_to_null(pc.struct_field(found, name)), columns[name]
+                hit, blank_to_null(pc.struct_field(found, name)), columns[name]
             )
         columns[s.SERVER] = pc.if_else(hit, pa.array(exim_servers, STRING), columns[s.SERVER])
         columns[s.PROGRAM] = pc.if_else(hit, pa.scalar(EXIM, STRING), columns[s.PROGRAM])
@@ -152,7 +152,7 @@ def split_header(
         hit = pc.and_(found.is_valid(), pa.array(rows))
         for name in re.compile(pattern).groupindex:
             columns[name] = pc.if_else(
-                hit, _blank_to_null(pc.struct_field(found, name)), columns[name]
+                hit, blank_to_null(pc.struct_field(found, name)), columns[name]
             )
         done = pc.or_(done, hit)
     out = pd.DataFrame(
@@ -171,7 +171,7 @@ def split_header(
         found = pc.extract_regex(raw.take(pa.array(pending)), SYSLOG_HEADER)
         hit = found.is_valid().to_numpy(zero_copy_only=False)
         for name in fields:
-            values = _blank_to_null(pc.struct_field(found, name)).to_pylist()
+            values = blank_to_null(pc.struct_field(found, name)).to_pylist()
             out.iloc[pending[hit], out.columns.get_loc(name)] = [
                 v for v, h in zip(values, hit, strict=True) if h
             ]
@@ -328,7 +328,7 @@ def _rule_table(rule: Rule | None, rows: np.ndarray, found: pa.ChunkedArray | No
         if field in constants:
             columns[field] = pa.repeat(pa.scalar(constants[field], STRING), count)
         elif field in groups:
-            columns[field] = _blank_to_null(pc.struct_field(found, field)).cast(STRING)
+            columns[field] = blank_to_null(pc.struct_field(found, field)).cast(STRING)
         else:
             columns[field] = pa.nulls(count, STRING)
     return pa.table(columns)

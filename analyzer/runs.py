@@ -120,11 +120,17 @@ def slices(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return key[starts], starts
 
 
+def reduce_slices(values: np.ndarray, starts: np.ndarray, how: np.ufunc) -> np.ndarray:
+    """``how`` (``np.add``, ``np.minimum``, ...) over each slice of ``values``; empty for no
+    slices (``reduceat`` rejects an empty ``starts``)."""
+    return how.reduceat(values, starts) if len(starts) else values[:0]
+
+
 def slice_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Each slice's sum (booleans counted as 0/1, like a group-by sum)."""
     if values.dtype == bool:
         values = values.astype(np.int64)
-    return np.add.reduceat(values, starts) if len(starts) else values[:0]
+    return reduce_slices(values, starts, np.add)
 
 
 def first_valid(column: pd.Series, key: np.ndarray, labels: np.ndarray) -> pd.Series:
@@ -147,14 +153,10 @@ def reduce_times(times: pd.Series, starts: np.ndarray, how: np.ufunc):
     missing = values == np.iinfo(np.int64).min
     fill = np.iinfo(np.int64).max if how is np.minimum else np.iinfo(np.int64).min
     values[missing] = fill
-    reduced = how.reduceat(values, starts) if len(starts) else values[:0]
+    reduced = reduce_slices(values, starts, how)
     result = reduced.astype("datetime64[us]")
     result[reduced == fill] = np.datetime64("NaT")
     return pd.DatetimeIndex(result).tz_localize("UTC").array
-
-
-def reduce_ints(values: np.ndarray, starts: np.ndarray, how: np.ufunc) -> np.ndarray:
-    return how.reduceat(values, starts) if len(starts) else values[:0]
 
 
 def slice_any(flags: np.ndarray, starts: np.ndarray) -> pd.arrays.ArrowExtensionArray:
@@ -170,5 +172,5 @@ def slice_max(column: pd.Series, rows: np.ndarray, starts: np.ndarray):
     if len(picked):
         numbers = pd.to_numeric(column.iloc[picked], errors="coerce")
         values[picked] = numbers.to_numpy(dtype="float64", na_value=np.nan)
-    top = np.fmax.reduceat(values, starts) if len(starts) else values[:0]
+    top = reduce_slices(values, starts, np.fmax)
     return pd.arrays.ArrowExtensionArray(pa.array(top, mask=np.isnan(top)).cast(pa.int64()))

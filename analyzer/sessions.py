@@ -26,6 +26,7 @@ from analyzer.exim_sessions import (
     exim_session_lines,
     exim_unit_keys,
 )
+from analyzer.parse import blank_to_null
 from analyzer.patterns.exim import EXIM_RULES
 from analyzer.patterns.postfix import POSTFIX_RULES
 from analyzer.runs import (
@@ -36,7 +37,7 @@ from analyzer.runs import (
     first_valid,
     matcher,
     number_runs,
-    reduce_ints,
+    reduce_slices,
     reduce_times,
     slice_any,
     slice_max,
@@ -87,10 +88,7 @@ def _stat(stats: pd.Series, at: np.ndarray, name: str) -> tuple[np.ndarray, np.n
 
 def _float(text: pa.Array) -> np.ndarray:
     """Digits as numbers; NaN for null and for "" (RE2's group that took no part)."""
-    blank = pc.fill_null(pc.equal(text, ""), True)
-    return pc.cast(pc.if_else(blank, pa.scalar(None, text.type), text), pa.float64()).to_numpy(
-        zero_copy_only=False
-    )
+    return pc.cast(blank_to_null(text), pa.float64()).to_numpy(zero_copy_only=False)
 
 
 def _auth_commands(detail: pd.Series, at: np.ndarray) -> np.ndarray:
@@ -175,7 +173,7 @@ def build_messages(lines: pd.DataFrame, local_domains: frozenset[str]) -> pd.Dat
         {
             s.SERVER: first_valid(lines[s.SERVER], key, labels),
             s.QUEUE_ID: first_valid(lines[s.QUEUE_ID], key, labels),
-            "first_seq": reduce_ints(lines[s.SEQ].to_numpy(), starts, np.minimum),
+            "first_seq": reduce_slices(lines[s.SEQ].to_numpy(), starts, np.minimum),
             s.SENDER: first_valid(lines[s.SENDER], key, labels),
             "last_ts": reduce_times(lines[s.TS], starts, np.maximum),
             # Exim's "<=" line is the arrival in the queue; Postfix's qmgr logs it separately.
@@ -306,9 +304,7 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
             s.PID: first_valid(keyed[s.PID], key, labels),
             s.START: reduce_times(times, starts, np.minimum),
             s.END: reduce_times(times, starts, np.maximum),
-            "first_seq": np.minimum.reduceat(keyed[s.SEQ].to_numpy(), starts)
-            if len(starts)
-            else np.array([], dtype=np.int64),
+            "first_seq": reduce_slices(keyed[s.SEQ].to_numpy(), starts, np.minimum),
             s.CLIENT_IP: first_valid(keyed[s.CLIENT_IP], key, labels),
             s.CLIENT_HOST: first_valid(keyed[s.CLIENT_HOST], key, labels),
             s.HELO: first_valid(keyed[s.HELO], key, labels),
