@@ -143,8 +143,9 @@ def main() -> None:
     if args.run:  # the measured child: starts from a fresh interpreter
         run(args.log, args.processes)
         return
-    with open(args.log, "rb") as handle:
-        lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
+    from bench_parse import count_lines  # here: the measured child need not import it
+
+    lines = count_lines(args.log)
     me = [sys.executable, __file__, str(args.log), "--processes", str(args.processes), "--run"]
     floor = min(wall(me) for _ in range(args.repeat))
     processes = f"{args.processes} process" + ("es" if args.processes > 1 else "")
