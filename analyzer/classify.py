@@ -1,4 +1,4 @@
-"""Sessions -> class and reason (SPEC section 3), and the enforcement period.
+"""Sessions -> class and reason (README: "How sessions are classified"), and the enforcement period.
 
 The decision is one ordered table, ``DECISIONS``: the first condition that holds gives the
 class and reason. Keeping it a table makes the precedence visible and testable row by row.
@@ -86,15 +86,20 @@ def enforcement_instant(day: dt.date, timezone: str) -> pd.Timestamp:
 
 def assign_period(
     sessions: pd.DataFrame,
-    enforcement: dt.date,
+    enforcement: dt.date | None,
     timezone: str,
     per_server: Mapping[str, dt.date] | None = None,
 ) -> pd.DataFrame:
-    """Add ``period``: ``before`` or ``after`` the enforcement date of the session's server.
+    """Add ``period``: ``before`` or ``after`` the enforcement date of the session's server
+    (no date configured: ``before``, nothing is enforced yet).
 
     Requires: ``start``, ``server``.
     """
-    default = enforcement_instant(enforcement, timezone)
+    default = (
+        enforcement_instant(enforcement, timezone)
+        if enforcement is not None
+        else pd.Timestamp.max.tz_localize("UTC")
+    )
     instants = {
         name: enforcement_instant(day, timezone) for name, day in (per_server or {}).items()
     }

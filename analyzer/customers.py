@@ -27,7 +27,7 @@ def split_list(value: str) -> list[str]:
 
 
 def check_customers(customers: pd.DataFrame) -> pd.DataFrame:
-    """Validate a customers table (SPEC section 2) and normalise it.
+    """Validate a customers table (docs/configuration.md) and normalise it.
 
     Raises ``ConfigError`` naming the customer and the bad value (duplicate id, bad CIDR).
     Returns the table with string columns, ids stripped, domains lower-cased.

@@ -62,7 +62,7 @@ def frame_to_csv(frame: pd.DataFrame, columns: Sequence[str], timezone: str) -> 
 
 
 def sessions_to_csv(sessions: pd.DataFrame, timezone: str) -> str:
-    """The ``sessions`` export (SPEC section 5), ordered by start then session id."""
+    """The ``sessions`` export (docs/exports.md), ordered by start then session id."""
     s.check_sessions(sessions)
     ordered = sessions.sort_values([s.START, s.SESSION_ID], kind="stable")
     return frame_to_csv(ordered, s.SESSION_EXPORT_COLUMNS, timezone)

@@ -71,7 +71,7 @@ def probe_sessions(sessions: pd.DataFrame, own_ips: Iterable[str] = ()) -> pd.Da
 
 
 def summarize_offenders(probes: pd.DataFrame, asns: pd.DataFrame) -> pd.DataFrame:
-    """One row per offending IP (SPEC section 5 ``offenders``), most probe sessions first.
+    """One row per offending IP (``offenders`` in docs/exports.md), most probe sessions first.
 
     Args:
         probes: ``probe_sessions`` output.

@@ -1,4 +1,4 @@
-"""Readiness per customer around the enforcement date, and who to call (SPEC sections 3, 5).
+"""Readiness per customer around the enforcement date, and who to call (exports).
 
 Readiness in a period = authenticated sessions / outbound sessions x 100, where outbound =
 the customer's sessions that are authenticated, or unauthenticated with reason relay or
@@ -46,7 +46,7 @@ def _pct(part: pd.Series, whole: pd.Series) -> pd.Series:
 def customer_readiness(
     sessions: pd.DataFrame, customers: pd.DataFrame, now: pd.Timestamp | None = None
 ) -> pd.DataFrame:
-    """One row per customer (all of them, active or not): SPEC section 5 ``customers``.
+    """One row per customer (all of them, active or not): the ``customers`` export.
 
     ``status``: ``broken`` (refused unauthenticated relay after the date within the 7 days
     before ``now``), ``at_risk`` (relayed unauthenticated before the date within those 7

@@ -1,5 +1,5 @@
 """Blacklist risk: which accounts endanger our reputation, and how close each own IP is to a
-listing (SPEC section 5 ``accounts`` and ``risk``).
+listing (the ``accounts`` and ``risk`` exports, docs/exports.md).
 
 Pure functions over the analysis frames. Live DNSBL answers come in as a frame from
 ``analyzer.io.dnsbl`` (or an empty one with ``--no-dns``).

@@ -132,7 +132,7 @@ EV_IGNORED = "ignored"  # other programs' lines
 EV_UNMATCHED = "unmatched"  # a known program, no rule matched
 EV_MALFORMED = "malformed"  # no syslog header at all
 
-# --- sessions (SPEC section 5 `sessions` export, in order) ------------------------------------
+# --- sessions (the `sessions` export, in order) ------------------------------------
 SESSION_ID = "session_id"
 SERVICE = "service"
 START = "start"
@@ -183,7 +183,7 @@ MAIL_COMMANDS = "mail_commands"
 HAS_CONNECT = "has_connect"
 HAS_END = "has_end"
 
-# --- classes and reasons (SPEC section 3) -------------------------------------------------------
+# --- classes and reasons (README) -------------------------------------------------------
 AUTHENTICATED = "authenticated"
 UNAUTHENTICATED = "unauthenticated"
 SPAM_PROBE = "spam_probe"

@@ -1212,7 +1212,7 @@ def visible(ts: int) -> bool:
 
 
 def classify(tags, auth_ok, accepted, rcpt_domains, local_domains, customer_ip):
-    """SPEC section 3: (class, reason) of a session from what its visible lines show."""
+    """(class, reason) of a session from what its visible lines show (README rules)."""
     if auth_ok:
         return "authenticated", "submission"
     if "auth_fail" in tags:
@@ -2592,7 +2592,7 @@ def generate(out_dir: Path, seed: int = 2003, scale: float = 1.0, postfix_only=F
         SESSION_COLS,
         [[r[k] for k in SESSION_COLS] for r in rows],
     )
-    counts = {c.cid: [0, 0, 0, 0] for c in customers}  # SPEC 3: outbound and authenticated
+    counts = {c.cid: [0, 0, 0, 0] for c in customers}  # readiness: outbound and authenticated
     for r in rows:
         if r["customer_id"] and r["reason"] in ("submission", "relay", "relay_denied"):
             k = 0 if r["_ts"] < ENFORCE else 2

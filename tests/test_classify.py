@@ -1,4 +1,4 @@
-"""Every class and reason of SPEC section 3, one row each, plus the enforcement period."""
+"""Every class and reason of the classification table, one row each, plus the enforcement period."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ CASES = [
     ),
     ({s.AUTH_OUTAGES: 1}, True, s.UNAUTHENTICATED, s.R_AUTH_UNAVAILABLE),
     ({s.AUTH_FAILURES: 5}, False, s.SPAM_PROBE, s.R_AUTH_FAILURE),
-    # a customer with a wrong password is still a failed login (SPEC: any AUTH failure)
+    # a customer with a wrong password is still a failed login (any AUTH failure makes a probe)
     ({s.AUTH_FAILURES: 1, s.RELAY_DENIED: 1, s.REJECTED: 1}, True, s.SPAM_PROBE, s.R_AUTH_FAILURE),
     ({s.RELAY_DENIED: 3, s.REJECTED: 3}, False, s.SPAM_PROBE, s.R_RELAY_PROBE),
     ({s.DNSBL_HITS: 1, s.REJECTED: 1}, False, s.SPAM_PROBE, s.R_RBL),

@@ -1,4 +1,4 @@
-"""Readiness per customer and period (SPEC section 3), statuses, and the daily series."""
+"""Readiness per customer and period (outbound = authenticated + relayed without AUTH), statuses, and the daily series."""
 
 from __future__ import annotations
 
