@@ -6,121 +6,34 @@ stderr and exit status 2; data goes to stdout or ``-o FILE``.
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from analyzer import __version__
-from analyzer.config import Settings, load_settings, parse_date
-from analyzer.errors import AnalyzerError
-from analyzer.io.sources import FORMATS
-from analyzer.jobs import EXPORT_KINDS  # noqa: E402
-from analyzer.offenders import BY  # noqa: E402
-from analyzer.readiness import STATUSES  # noqa: E402
+from analyzer.cli_options import (
+    UserError,
+    announce,
+    command_settings,
+    config_options,
+    ingest_progress,
+    no_dns_option,
+    period,
+    period_options,
+    progress,
+    reports_errors,
+    some,
+    store_option,
+)
+from analyzer.config import load_settings, parse_date
+from analyzer.jobs import EXPORT_KINDS
+from analyzer.offenders import BY
+from analyzer.readiness import STATUSES
 
 BLOCKLIST_FORMATS = ("postfix", "nftables", "plain")
-
-
-class UserError(click.ClickException):
-    """One clear line, exit status 2 (the same status click gives usage errors)."""
-
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"relaywatch: error: {self.format_message()}", err=True)
-
-
-def _reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except AnalyzerError as exc:
-            raise UserError(str(exc)) from None
-        except KeyboardInterrupt:
-            raise UserError("interrupted") from None
-
-    return wrapper
-
-
-def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--config and the settings every analysing command can override."""
-    options = [
-        click.option(
-            "--config",
-            "config_path",
-            type=click.Path(dir_okay=False),
-            help="TOML config (default: $RELAYWATCH_CONFIG, ./relaywatch.toml, "
-            "else the bundled demo).",
-        ),
-        click.option(
-            "--customers",
-            type=click.Path(dir_okay=False),
-            help="customers CSV: customer_id,name,domains,networks,contact_email.",
-        ),
-        click.option("--enforcement", help="enforcement date, YYYY-MM-DD (00:00 local time)."),
-        click.option(
-            "--year",
-            type=int,
-            help="year of year-less syslog stamps (default: from the file's modification time).",
-        ),
-        click.option("--timezone", help="IANA time zone of stamps without offset."),
-        click.option(
-            "--log-format",
-            "log_format",
-            type=click.Choice(FORMATS),
-            default="auto",
-            show_default=True,
-            help="log format: syslog (Postfix, syslog-wrapped Exim), exim (an Exim "
-            "mainlog) or auto (detected per file).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-store_option = click.option(
-    "--store",
-    type=click.Path(file_okay=False),
-    help="the store folder `ingest` fills (default: the config's `store`).",
-)
-
-
-def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    command = click.option("--until", help="last day to include, YYYY-MM-DD (local).")(command)
-    return click.option("--since", help="first day to include, YYYY-MM-DD (local).")(command)
-
-
-no_dns_option = click.option(
-    "--no-dns",
-    is_flag=True,
-    help="skip live DNSBL queries of the own outbound IPs (offline runs); status stays empty.",
-)
-
-
-def _settings(config_path: str | None, **overrides: Any) -> Settings:
-    settings = load_settings(config_path)
-    return settings.with_overrides(
-        customers=overrides.get("customers"),
-        enforcement_date=overrides.get("enforcement"),
-        year=overrides.get("year"),
-        timezone=overrides.get("timezone"),
-        asn_db=overrides.get("asn_db"),
-        store=overrides.get("store"),
-    )
-
-
-def _progress() -> Callable[[Path], None] | None:
-    """Per-file progress on stderr, only when a person is watching."""
-    if not sys.stderr.isatty():
-        return None
-    return lambda path: click.echo(f"reading {path} ...", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -184,7 +97,7 @@ def cli(verbose: bool) -> None:
     default="-",
     help="write here (default: stdout).",
 )
-@_reports_errors
+@reports_errors
 def export(
     kind: str,
     logs: tuple[str, ...],
@@ -204,7 +117,7 @@ def export(
 
     \b
     KIND:
-      sessions         one row per SMTP session (SPEC section 5)
+      sessions         one row per SMTP session (columns: docs/exports.md)
       customers        readiness before/after the date, status, contact: the outreach list
       readiness-daily  date, customer_id, outbound, authenticated, readiness_pct
       offenders        spam-probe sources with ASN, counts per reason, first/last seen
@@ -223,13 +136,15 @@ def export(
     """
     from analyzer import jobs
 
-    settings = _settings(config_path, **overrides)
+    settings = command_settings(config_path, logs, **overrides)
     statuses = tuple(x.strip() for x in status.split(",") if x.strip()) if status else ()
     if bad := [x for x in statuses if x not in STATUSES]:
         raise UserError(f"--status: unknown status {bad[0]!r} (known: {', '.join(STATUSES)})")
+    first, last = period(since, until)
+    announce(settings)
     options = jobs.ExportOptions(
-        since=parse_date(since, "--since") if since else None,
-        until=parse_date(until, "--until") if until else None,
+        since=first,
+        until=last,
         statuses=statuses,
         by=by,
         blocklist_format=blocklist_format,
@@ -237,7 +152,7 @@ def export(
         log_format=log_format,
         dns=not no_dns,
     )
-    text, notes = jobs.export(kind, settings, logs, options, _progress())
+    text, notes = jobs.export(kind, settings, logs, options, progress())
     output.write(text)
     for note in notes:
         click.echo(f"relaywatch: {note}", err=True)
@@ -255,20 +170,29 @@ def export(
 @click.option(
     "--eml",
     type=click.Path(dir_okay=False),
-    help="write the message to this .eml file instead of sending it.",
+    help="write the message to this .eml file (in an existing folder) instead of sending it.",
+)
+@click.option(
+    "--no-ingest",
+    is_flag=True,
+    help="do not ingest the logs' new lines into the store first; the mail then says when "
+    "the store is behind its logs.",
 )
 @no_dns_option
-@_reports_errors
+@reports_errors
 def report(
     config_path: str | None,
     since: str | None,
     until: str | None,
     to: tuple[str, ...],
     eml: str | None,
+    no_ingest: bool,
     no_dns: bool,
 ) -> None:
     """Mail the summary of the last complete day (or --since/--until) to the admins.
 
+    With a store, first ingests what is new in the configured logs (waiting up to 10
+    minutes for a running ingest), so the summary is never of a store behind its logs.
     Compares the period with the 7 days before; sends through [mail] with STARTTLS and AUTH
     (password from $RELAYWATCH_SMTP_PASSWORD or mail.password_file). A message that cannot
     be sent is kept in the spool folder and the command exits with status 2.
@@ -280,15 +204,24 @@ def report(
     from analyzer import jobs
 
     settings = load_settings(config_path)
-    line = jobs.nightly(
-        settings,
-        parse_date(since, "--since") if since else None,
-        parse_date(until, "--until") if until else None,
-        to,
-        Path(eml) if eml else None,
-        progress=_progress(),
-        dns=not no_dns,
-    )
+    first, last = period(since, until)
+    announce(settings)
+    notes: list[str] = []
+    try:
+        line = jobs.nightly(
+            settings,
+            first,
+            last,
+            to,
+            Path(eml) if eml else None,
+            progress=progress(),
+            dns=not no_dns,
+            ingest_first=not no_ingest,
+            notes=notes,
+        )
+    finally:
+        for note in notes:
+            click.echo(f"relaywatch: {note}", err=True)
     click.echo(f"relaywatch: {line}", err=True)
 
 
@@ -330,7 +263,7 @@ def asn_db() -> None:
     type=click.Path(dir_okay=False, exists=True),
     help="build from an MRT RIB dump instead (e.g. a RouteViews rib.*.bz2).",
 )
-@_reports_errors
+@reports_errors
 def asn_db_build(
     output: str,
     names: str | None,
@@ -379,7 +312,7 @@ def patterns() -> None:
     help="unmatched/malformed lines to print (0: all).",
 )
 @click.option("--strict", is_flag=True, help="exit 1 if any Postfix line is unmatched.")
-@_reports_errors
+@reports_errors
 def check(
     logs: tuple[str, ...],
     config_path: str | None,
@@ -400,8 +333,9 @@ def check(
     from analyzer import jobs
     from analyzer.coverage import render_check
 
-    settings = _settings(config_path, **overrides)
-    events, counts, programs, sources = jobs.check_patterns(settings, logs, _progress(), log_format)
+    settings = command_settings(config_path, logs, **overrides)
+    announce(settings, uses_customers=False)
+    events, counts, programs, sources = jobs.check_patterns(settings, logs, progress(), log_format)
     click.echo(render_check(events, counts, programs, sources, each=each, limit=limit), nl=False)
     if strict and (events["event"] == "unmatched").any():
         sys.exit(1)
@@ -415,7 +349,7 @@ def check(
     help="TOML config (default: $RELAYWATCH_CONFIG, ./relaywatch.toml, else the demo).",
 )
 @click.option("--host", help="address to bind (default 127.0.0.1).")
-@click.option("--port", type=int, help="port to listen on (default 8050).")
+@click.option("--port", type=click.IntRange(1, 65535), help="port to listen on (default 8050).")
 @click.option("--debug", is_flag=True, help="Dash debug mode (reloader, error pages).")
 @click.option(
     "--behind-proxy",
@@ -425,7 +359,7 @@ def check(
 )
 @no_dns_option
 @store_option
-@_reports_errors
+@reports_errors
 def serve(
     config_path: str | None,
     host: str | None,
@@ -446,7 +380,7 @@ def serve(
 
         relaywatch serve --port 8050
     """
-    from dashboard.app import create_app
+    from dashboard.app import check_bindable, create_app
     from dashboard.auth import check_exposure, is_loopback
 
     settings = load_settings(config_path).with_overrides(store=store)
@@ -464,7 +398,9 @@ def serve(
             "authenticating proxy may reach this port (firewall it, or bind its address)",
             err=True,
         )
-    app = create_app(settings, progress=_progress(), dns=not no_dns)
+    check_bindable(bind_host, bind_port)  # before the analysis, not after it
+    announce(settings)
+    app = create_app(settings, progress=progress(), dns=not no_dns)
     click.echo(f"relaywatch dashboard on http://{bind_host}:{bind_port}/", err=True)
     app.run(host=bind_host, port=bind_port, debug=debug)
 
@@ -487,7 +423,7 @@ def serve(
     show_default=True,
     help="MB of log text parsed per step (memory grows with it; each step commits).",
 )
-@_reports_errors
+@reports_errors
 def ingest(
     logs: tuple[str, ...],
     config_path: str | None,
@@ -513,19 +449,77 @@ def ingest(
     from analyzer import jobs
     from analyzer.io.memory import keep_freed_memory
 
-    settings = _settings(config_path, **overrides)
+    settings = command_settings(config_path, logs, **overrides)
+    announce(settings, uses_customers=False)
     keep_freed_memory()  # before the helpers are forked: they inherit it
     summary = jobs.ingest_logs(
-        settings, logs, _ingest_progress(), log_format, dask_address, chunk_mb * 2**20
+        settings, logs, ingest_progress(), log_format, dask_address, chunk_mb * 2**20
     )
     click.echo(summary)
 
 
-def _ingest_progress() -> Callable[[str], None] | None:
-    """One self-overwriting status line on stderr, only when a person is watching."""
-    if not sys.stderr.isatty():
-        return None
-    return lambda text: click.echo(f"\r\033[K{text}", err=True, nl=False)
+@cli.command()
+@click.option(
+    "--logs",
+    "logs",
+    multiple=True,
+    metavar="GLOB",
+    help="the mail logs (repeatable; default: whichever of /var/log/mail.log*, "
+    "/var/log/maillog*, /var/log/exim4/mainlog*, /var/log/exim/main.log* exist).",
+)
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="where to write relaywatch.toml and customers.csv.",
+)
+@click.option(
+    "--store",
+    "store_dir",
+    help="the store folder to name in the config (default: store, beside the config).",
+)
+@click.option("--enforcement", help="the enforcement date to write, YYYY-MM-DD.")
+@click.option("--force", is_flag=True, help="replace an existing relaywatch.toml.")
+@reports_errors
+def init(
+    logs: tuple[str, ...],
+    folder: str,
+    store_dir: str | None,
+    enforcement: str | None,
+    force: bool,
+) -> None:
+    """Write a commented starter relaywatch.toml and an empty customers.csv.
+
+    Reads a sample of the logs for the server names and the local domains (those the logs
+    show delivered locally), and takes this machine's time zone. Never replaces a config
+    without --force, nor ever an existing customers.csv. Then: edit them, `relaywatch
+    ingest`, `relaywatch serve`.
+
+    Example:
+
+        relaywatch init --logs '/var/log/mail.log*'
+    """
+    from analyzer import jobs
+
+    date = parse_date(enforcement, "--enforcement") if enforcement else None
+    written, found = jobs.init_config(Path(folder), logs, store_dir, date, force)
+    config = written[0]
+    click.echo(
+        f"relaywatch: wrote {', '.join(map(str, written))}: {found.files} log file(s) in "
+        f"{', '.join(found.logs)}; servers: {some(found.servers)}; local domains: "
+        f"{some(found.local_domains)}; time zone {found.timezone}",
+        err=True,
+    )
+    here = config.resolve().parent == Path.cwd().resolve()
+    with_config = "" if here else f" --config {config.resolve()}"
+    click.echo(
+        "Next:\n"
+        f"  edit {config} (enforcement_date, outbound_ips, [mail]) and add your customers\n"
+        f"  relaywatch ingest{with_config}    # parse the logs into the store\n"
+        f"  relaywatch serve{with_config}     # the dashboard on http://127.0.0.1:8050/"
+    )
 
 
 @cli.command("hash-password")

@@ -1,9 +1,12 @@
 """Settings: defaults, then the TOML file, then ``RELAYWATCH_*`` environment, then CLI flags.
 
-The file is found by ``--config``, then ``$RELAYWATCH_CONFIG``, then ``./relaywatch.toml``;
-with none of them, the bundled demo (``sample_logs/relaywatch.toml``) is used, so every
-command works out of the box. Relative paths in a file are relative to that file's folder.
-Unknown keys are errors: a typo must not silently fall back to a default.
+The file is found by ``--config``, then ``$RELAYWATCH_CONFIG``, then ``./relaywatch.toml``.
+With none of them, a command that names no logs runs on the bundled demo
+(``sample_logs/relaywatch.toml``, the CLI says so on stderr), and logs named on the command
+line get neutral defaults: this machine's time zone, the year of each file, no customers, no
+enforcement date, local domains inferred from the logs. The demo's customers, zone and
+domains never reach a user's own logs. Relative paths in a file are relative to that file's
+folder. Unknown keys are errors: a typo must not silently fall back to a default.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from analyzer.errors import ConfigError
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = PROJECT_DIR / "sample_logs" / "relaywatch.toml"
 CONFIG_ENV = "RELAYWATCH_CONFIG"
-DEFAULT_ENFORCEMENT = dt.date(2003, 11, 21)
+# Where the settings came from (``Settings.origin``).
+FROM_FILE, FROM_DEMO, FROM_DEFAULTS = "file", "demo", "defaults"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,17 +107,23 @@ class Settings:
 
     Attributes:
         config_path: the TOML file read, or None.
+        origin: ``file`` (read from ``config_path``), ``demo`` (no config found and no logs
+            named: the bundled demo) or ``defaults`` (no config found: neutral defaults for
+            the logs named on the command line).
+        timezone_inferred: ``timezone`` was not configured: this machine's zone is used.
         logs: globs of log files (absolute, or relative to ``base_dir``).
         base_dir: folder that relative paths are resolved against.
-        customers: the customers CSV (SPEC section 2), or None.
+        customers: the customers CSV (docs/configuration.md), or None.
         asn_db: a pyasn IP-to-ASN file, or None.
         as_names: a JSON map of AS number to name, or None.
-        enforcement_date: the day from which relay needs SMTP AUTH (00:00 local time).
+        enforcement_date: the day from which relay needs SMTP AUTH (00:00 local time); None:
+            not set, every session counts as ``before``.
         year: year of year-less syslog stamps (first line of each file); None = infer.
-        timezone: IANA zone of stamps without an offset.
+        timezone: IANA zone of stamps without an offset (default: this machine's zone).
         store: folder where ``ingest`` keeps parsed data.
         outbound_ips: the provider's own sending addresses.
-        local_domains: the provider's own mail domains (customers' domains are added).
+        local_domains: the provider's own mail domains (customers' domains are added); when
+            empty, the domains the logs show delivered locally are used.
         servers: per-server settings by syslog host name.
         reject_patterns: extra regexes (RE2) per reject kind for servers' own ACL texts
             (``[reject_patterns] relay_denied = ["..."]``); tried before the built-in ones.
@@ -123,12 +133,14 @@ class Settings:
     """
 
     config_path: Path | None = None
+    origin: str = FROM_FILE
+    timezone_inferred: bool = False
     logs: tuple[str, ...] = ()
     base_dir: Path = Path(".")
     customers: Path | None = None
     asn_db: Path | None = None
     as_names: Path | None = None
-    enforcement_date: dt.date = DEFAULT_ENFORCEMENT
+    enforcement_date: dt.date | None = None
     year: int | None = None
     timezone: str = "UTC"
     store: Path | None = None
@@ -163,6 +175,35 @@ class Settings:
             if cfg.enforcement_date is not None
         }
 
+    def notes(self, has_customers: bool, inferred_domains: tuple[str, ...] = ()) -> list[str]:
+        """What the dashboard and the mail say about settings that were not configured:
+        the demo, defaults, inferred zone and domains, no customers, no enforcement date."""
+        notes = []
+        if self.origin == FROM_DEMO:
+            notes.append("Settings and logs of the bundled demo: no config file was found.")
+        elif self.origin == FROM_DEFAULTS:
+            notes.append("No config file: neutral defaults for the logs named.")
+        if self.timezone_inferred:
+            notes.append(f"Time zone {self.timezone}: this machine's (`timezone` not set).")
+        if self.enforcement_date is None:
+            notes.append(
+                "No enforcement date (`enforcement_date` not set): every session counts as "
+                "before it."
+            )
+        if not has_customers:
+            notes.append(
+                "No customers (`customers` not set or empty): sessions are not attributed, "
+                "so readiness, statuses and the call list are empty."
+            )
+        if inferred_domains:
+            shown = ", ".join(inferred_domains[:8])
+            more = f" and {len(inferred_domains) - 8} more" if len(inferred_domains) > 8 else ""
+            notes.append(
+                f"Local domains inferred from the logs' local deliveries (`local_domains` not "
+                f"set): {shown}{more}."
+            )
+        return notes
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with CLI flags applied (None means: flag not given)."""
         given = {k: v for k, v in changes.items() if v is not None and v != ()}
@@ -170,6 +211,7 @@ class Settings:
             given["enforcement_date"] = parse_date(given["enforcement_date"], "--enforcement")
         if "timezone" in given:
             given["timezone"] = check_timezone(given["timezone"], "--timezone")
+            given["timezone_inferred"] = False
         if "year" in given:
             given["year"] = check_year(given["year"], "--year")
         for key in ("customers", "asn_db", "as_names", "store"):
@@ -208,8 +250,32 @@ def check_year(value: Any, where: str) -> int:
     return year
 
 
-def find_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path:
-    """The config file to read (see module doc). Raises ConfigError if a named one is missing."""
+def machine_timezone(environ: Mapping[str, str], etc: Path = Path("/etc")) -> str:
+    """This machine's IANA time zone (what syslog writes its stamps in): ``$TZ``, then
+    Debian's ``/etc/timezone``, then the ``/etc/localtime`` link; UTC when none names one."""
+    candidates = [environ.get("TZ", "").lstrip(":")]
+    try:
+        candidates.append((etc / "timezone").read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        target = os.readlink(etc / "localtime")
+        candidates.append(target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else "")
+    except OSError:
+        pass
+    for name in candidates:
+        if name and not name.startswith("/"):
+            try:
+                zoneinfo.ZoneInfo(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                continue
+            return name
+    return "UTC"
+
+
+def find_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path | None:
+    """The config file to read (see module doc), or None when there is none.
+    Raises ConfigError if a named one is missing."""
     if path is not None:
         chosen, origin = Path(path).expanduser(), "--config"
     elif environ.get(CONFIG_ENV):
@@ -217,7 +283,7 @@ def find_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str])
     elif Path("relaywatch.toml").is_file():
         return Path("relaywatch.toml").resolve()
     else:
-        return DEMO_CONFIG
+        return None
     if not chosen.is_file():
         raise ConfigError(f"config file not found: {chosen} (from {origin})")
     return chosen.resolve()
@@ -266,13 +332,27 @@ _SECTION_KEYS = {
 
 
 def load_settings(
-    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    logs_named: bool = False,
 ) -> Settings:
-    """Read settings (defaults < TOML < environment). Raises ConfigError naming a bad key."""
+    """Read settings (defaults < TOML < environment). Raises ConfigError naming a bad key.
+
+    ``logs_named``: the command names its own logs, so with no config file it gets neutral
+    defaults instead of the bundled demo (see the module doc).
+    """
     environ = os.environ if environ is None else environ
     config_path = find_config(path, environ)
-    if not config_path.is_file():
-        raise ConfigError(f"config file not found: {config_path}")
+    if config_path is None and logs_named:
+        return settings_from_mapping(_apply_env({}, environ), None, environ, FROM_DEFAULTS)
+    origin = FROM_FILE
+    if config_path is None:
+        if not DEMO_CONFIG.is_file():
+            raise ConfigError(
+                "no config found (--config, $RELAYWATCH_CONFIG, ./relaywatch.toml) and the "
+                "bundled demo is not installed: run `relaywatch init` or name LOG files"
+            )
+        config_path, origin = DEMO_CONFIG, FROM_DEMO
     try:
         data = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -280,7 +360,7 @@ def load_settings(
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {config_path}: {exc}") from None
     data = _apply_env(data, environ)
-    return settings_from_mapping(data, config_path)
+    return settings_from_mapping(data, config_path, environ, origin)
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -291,7 +371,7 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
         if value:
             data[key] = value
     for section in ("mail", "dashboard"):
-        for key in _SECTION_KEYS[section]:
+        for key in _SECTION_KEYS[section] - {"users"}:  # a table: the file's, never a variable
             value = environ.get(f"RELAYWATCH_{section.upper()}_{key.upper()}")
             if value:
                 data.setdefault(section, {})[key] = value
@@ -324,6 +404,12 @@ def _ip(value: Any, where: str) -> str:
         raise ConfigError(f"{where}: {value!r} is not an IP address") from None
 
 
+def _port(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not str(value).strip().isdigit() or not 0 < int(value) < 65536:
+        raise ConfigError(f"{where}: {value!r} is not a port (1-65535)")
+    return int(value)
+
+
 def _seconds(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 60:
         raise ConfigError(f"{where}: expected seconds between 0 and 60, got {value!r}")
@@ -346,11 +432,21 @@ def _check_keys(mapping: Mapping[str, Any], allowed: set[str], where: str) -> No
         )
 
 
-def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> Settings:
-    """Build Settings from a parsed TOML mapping, checking every key and value."""
+def settings_from_mapping(
+    data: Mapping[str, Any],
+    config_path: Path | None,
+    environ: Mapping[str, str] | None = None,
+    origin: str = FROM_FILE,
+) -> Settings:
+    """Build Settings from a parsed TOML mapping, checking every key and value. A missing
+    ``timezone`` is this machine's (read from ``environ`` and /etc)."""
     where = str(config_path) if config_path else "settings"
     _check_keys(data, _TOP_KEYS, where)
     base = config_path.parent if config_path else Path(".")
+    zone = data.get("timezone")
+    zone_inferred = zone in (None, "")
+    if zone_inferred:
+        zone = machine_timezone(os.environ if environ is None else environ)
 
     def relative(value: Any) -> Path | None:
         if value in (None, ""):
@@ -404,18 +500,21 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
     }
     try:
         year = data.get("year")
+        enforcement = data.get("enforcement_date")
         return Settings(
             config_path=config_path,
+            origin=origin,
+            timezone_inferred=zone_inferred,
             logs=_strings(data.get("logs", []), "logs"),
             base_dir=base,
             customers=path_of("customers"),
             asn_db=path_of("asn_db"),
             as_names=path_of("as_names"),
-            enforcement_date=parse_date(
-                data.get("enforcement_date", DEFAULT_ENFORCEMENT), "enforcement_date"
-            ),
+            enforcement_date=parse_date(enforcement, "enforcement_date")
+            if enforcement not in (None, "")
+            else None,
             year=check_year(year, "year") if year not in (None, "") else None,
-            timezone=check_timezone(data.get("timezone", "UTC"), "timezone"),
+            timezone=check_timezone(zone, "timezone"),
             store=path_of("store"),
             outbound_ips=tuple(
                 _ip(ip, "outbound_ips") for ip in _strings(data.get("outbound_ips", []), "x")
@@ -429,7 +528,7 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
             ),
             mail=MailConfig(
                 host=str(mail.get("host", MailConfig().host)),
-                port=int(mail.get("port", MailConfig().port)),
+                port=_port(mail.get("port", MailConfig().port), "mail.port"),
                 starttls=_boolean(mail.get("starttls", True), "mail.starttls"),
                 username=mail.get("username"),
                 password_env=str(mail.get("password_env", MailConfig().password_env)),
@@ -443,7 +542,7 @@ def settings_from_mapping(data: Mapping[str, Any], config_path: Path | None) -> 
             ),
             dashboard=DashboardConfig(
                 host=str(dashboard.get("host", DashboardConfig().host)),
-                port=int(dashboard.get("port", DashboardConfig().port)),
+                port=_port(dashboard.get("port", DashboardConfig().port), "dashboard.port"),
                 url=dashboard.get("url"),
                 users=_password_hashes(dashboard.get("users", {})),
                 behind_proxy=_boolean(

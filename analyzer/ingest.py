@@ -6,7 +6,7 @@ and only the lines of sessions still open are carried on (``analyzer.carry``). A
 chunk the store commits (``analyzer.io.store``): a run killed at any point loses nothing and
 counts nothing twice; the next run goes on from the last commit.
 
-Files are known by identity, not by name (``analyzer.io.store.FileRecord``):
+Files are known by identity, not by name (``analyzer.reads`` plans what to read):
 
 * rotation by rename: ``mail.log`` becomes ``mail.log.1`` (same inode): read on from the
   offset, and the new ``mail.log`` is a new file;
@@ -46,43 +46,28 @@ from analyzer.io.sources import (
     FORMAT,
     MTIME,
     PATH,
-    first_line,
     is_compressed,
-    label_sources,
     lines_frame,
-    lines_from_bytes,
     read_blocks,
-    read_range,
 )
-from analyzer.parse import ORDER, START_MONTH, START_YEAR, StampOptions, detect_formats, parse_lines
-from analyzer.pipeline import delivery_lines, problem_lines, reject_lines, reject_reasons
+from analyzer.parse import ORDER, START_MONTH, START_YEAR, StampOptions, parse_lines
+from analyzer.pipeline import (
+    delivery_lines,
+    infer_local_domains,
+    problem_lines,
+    reject_lines,
+    reject_reasons,
+)
+from analyzer.reads import Read, continues, plain_backlog, plan_reads
 from analyzer.sessions import build_session_tables
 
 logger = logging.getLogger(__name__)
 
 # Bytes of log text per chunk: ~100k lines; peak memory ~0.6 GB (1M-line benchmark log).
 CHUNK_BYTES = 16 * 1024 * 1024
-# A last line without its newline is left for the next run while the file is this fresh
-# (its writer may be in the middle of it); an older one is a truncated line, and read.
-PARTIAL_LINE_GRACE = dt.timedelta(minutes=5)
 # Chunks of new plain text from which helper processes parse ahead.
 PIPELINE_CHUNKS = 4
-# Lines read from a new file to detect its format and first time stamp.
-PROBE_BYTES = 64 * 1024
-
 Progress = Callable[[str], None]
-
-
-@dataclass
-class Read:
-    """One file to read in this run, from ``start`` (an offset in its text)."""
-
-    path: Path
-    record: store.FileRecord
-    stat: os.stat_result
-    start: int
-    hold_partial: bool
-    mtime: pd.Timestamp
 
 
 @dataclass
@@ -140,15 +125,17 @@ def ingest(
     chunk_bytes: int = CHUNK_BYTES,
     now: dt.datetime | None = None,
     dask_address: str | None = None,
+    wait_seconds: float = 0,
 ) -> IngestSummary:
     """Read what is new in ``paths`` into the store (see the module docstring); with
-    ``dask_address``, parse on a Dask cluster (``analyzer.ingest_dask``)."""
+    ``dask_address``, parse on a Dask cluster (``analyzer.ingest_dask``); ``wait_seconds``
+    for another ingest holding the store to finish."""
     root = store_root(settings)
     customers = read_customers(settings.customers)
     domains = local_domains(customers, settings.local_domains)
     now = now or dt.datetime.now(dt.UTC)
     summary = IngestSummary()
-    with store.writing(root):
+    with store.writing(root, wait_seconds):
         manifest = store.load_manifest(root)
         fingerprint = settings_fingerprint(settings, domains)
         if manifest.fingerprint and manifest.fingerprint != fingerprint:
@@ -165,7 +152,7 @@ def ingest(
         helpers_wanted = (
             not dask_address
             and (os.cpu_count() or 1) > 1
-            and _plain_backlog(paths, manifest) > PIPELINE_CHUNKS * chunk_bytes
+            and plain_backlog(paths, manifest) > PIPELINE_CHUNKS * chunk_bytes
         )
         with helper_process(helpers_wanted) as helper:
             reads, unchanged = plan_reads(paths, manifest, settings, log_format, now)
@@ -193,142 +180,6 @@ def ingest(
                     parallel(list(group))
         summary.open_sessions = chunker.open_count
     return summary
-
-
-def _plain_backlog(paths: Sequence[Path], manifest: store.Manifest) -> int:
-    """About how many bytes of plain text are new (sizes beyond the offsets of files known by
-    inode). Read before planning, so that helpers can be forked before arrow's threads."""
-    reached = {(f.dev, f.inode): f.offset for f in manifest.files}
-    total = 0
-    for path in paths:
-        try:
-            stat = path.stat()
-            if is_compressed(path):
-                continue
-        except (OSError, InputError):
-            continue  # plan_reads says what is wrong with it
-        total += max(stat.st_size - reached.get((stat.st_dev, stat.st_ino), 0), 0)
-    return total
-
-
-def plan_reads(
-    paths: Sequence[Path],
-    manifest: store.Manifest,
-    settings: Settings,
-    log_format: str,
-    now: dt.datetime,
-) -> tuple[list[Read], int]:
-    """Which files have new text, from where, in the order to read them (oldest first)."""
-    reads, unchanged = [], 0
-    for path in paths:
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror}") from None
-        known = _same_file(stat, manifest.files)
-        if known is not None and not known.partial:
-            unchanged += 1
-            continue
-        head = first_line(path)
-        if head is None:  # not even one whole line yet
-            continue
-        digest = hashlib.sha256(head).hexdigest()
-        mtime = pd.Timestamp(stat.st_mtime, unit="s", tz="UTC")
-        compressed = is_compressed(path)
-        hold = not compressed and pd.Timestamp(now) - mtime < PARTIAL_LINE_GRACE
-        record = match_record(path, stat, digest, manifest.files)
-        if record is None:
-            record = store.FileRecord(
-                order=-1,
-                path=str(path),
-                dev=stat.st_dev,
-                inode=stat.st_ino,
-                size=-1,  # not read to its end yet
-                mtime_ns=-1,
-                head=digest,
-            )
-        reads.append(Read(path, record, stat, record.offset, hold, mtime))
-    _describe_new_files([r for r in reads if r.record.order < 0], settings, log_format)
-    reads.sort(key=lambda r: (r.record.first_ts is None, r.record.first_ts or "", r.record.order))
-    order = manifest.next_order()
-    for read in reads:
-        if read.record.order < 0:
-            read.record.order = order
-            order += 1
-            manifest.files.append(read.record)
-    return reads, unchanged
-
-
-def _same_file(
-    stat: os.stat_result, records: Sequence[store.FileRecord]
-) -> store.FileRecord | None:
-    for record in records:
-        if (record.dev, record.inode, record.size, record.mtime_ns) == (
-            stat.st_dev,
-            stat.st_ino,
-            stat.st_size,
-            stat.st_mtime_ns,
-        ):
-            return record
-    return None
-
-
-def match_record(
-    path: Path, stat: os.stat_result, head: str, records: Sequence[store.FileRecord]
-) -> store.FileRecord | None:
-    """The known file whose text this file continues: same first line, and the same bytes
-    just before the offset reached (the same inode is tried first)."""
-    candidates = sorted(
-        (r for r in records if r.head == head),
-        key=lambda r: (r.dev, r.inode) != (stat.st_dev, stat.st_ino),
-    )
-    for record in candidates:
-        if _continues(path, record.offset, record.tail):
-            return record
-    return None
-
-
-def _continues(path: Path, offset: int, tail_hex: str) -> bool:
-    """Whether the text of ``path`` has ``tail`` just before ``offset``."""
-    tail = bytes.fromhex(tail_hex)
-    if not tail:
-        return offset == 0
-    return read_range(path, offset - len(tail), offset) == tail
-
-
-def _describe_new_files(reads: Sequence[Read], settings: Settings, log_format: str) -> None:
-    """Format, server and first time stamp of new files, from their first lines."""
-    if not reads:
-        return
-    frames, metas = [], []
-    for index, read in enumerate(reads):
-        text = read_range(read.path, 0, PROBE_BYTES)
-        cut = text.rfind(b"\n")
-        block = lines_frame(lines_from_bytes(text[: cut if cut >= 0 else len(text)]), index, 1)
-        frames.append(block)
-        metas.append({s.SOURCE: index, PATH: str(read.path), MTIME: read.mtime})
-    lines = pd.concat(frames, ignore_index=True)
-    sources = pd.DataFrame(metas)
-    formats = (
-        detect_formats(lines)
-        if log_format == "auto"
-        else dict.fromkeys(range(len(reads)), log_format)
-    )
-    labelled = label_sources(sources, formats, settings.server_log_globs(), settings.base_dir)
-    events = parse_lines(lines, labelled, StampOptions(settings.timezone, settings.year))
-    dated = events[events[s.TS].notna().to_numpy()].sort_values(s.LINE_NO)
-    first = dated.groupby(s.SOURCE)[s.TS].first()
-    for index, read in enumerate(reads):
-        record = read.record
-        record.format = str(labelled.at[index, FORMAT])
-        server = labelled.at[index, s.SERVER]
-        record.server = None if pd.isna(server) else str(server)
-        ts = first.get(index, pd.NaT)
-        if pd.notna(ts):
-            # Year-less stamps count on from the first line's year: pieces of the file,
-            # read in later runs or in parallel, then agree on every line's year.
-            local = ts.tz_convert(settings.timezone)
-            record.first_ts, record.year, record.month = ts.isoformat(), local.year, local.month
 
 
 @dataclass
@@ -412,7 +263,7 @@ def starts(reads: Sequence[Read]) -> Iterator[tuple[Read, int, int]]:
         else:
             yield read, read.start, record.lines
             continue
-        if _continues(read.path, offset, tail.hex()):
+        if continues(read.path, offset, tail.hex()):
             yield read, offset, lines
 
 
@@ -435,9 +286,10 @@ class Chunker:
         self, settings: Settings, domains: frozenset[str], root: Path, manifest: store.Manifest
     ):
         self.settings = settings
-        self.domains = domains
+        self.configured = domains
         self.root = root
         self.manifest = manifest
+        self.inferred = tuple(manifest.inferred_domains) if not settings.local_domains else ()
         self.run = store.run_of(manifest.committed) + 1
         self.chunk = 0
         self.carry = store.read_carry(root, manifest.carry)
@@ -471,8 +323,11 @@ class Chunker:
                 ignore_index=True,
             )
         )
+        # Without configured local domains, they are learnt as the logs show them delivered.
+        learnt = infer_local_domains(events, self.settings, self.configured)
+        self.inferred = tuple(sorted(set(self.inferred) | set(learnt)))
         tables = build_session_tables(
-            everything, self.domains, self.settings.exim.session_gap_seconds
+            everything, self.configured | set(self.inferred), self.settings.exim.session_gap_seconds
         )
         still_open = open_sessions(tables, self.clocks)
         finished = tables.sessions[~still_open]
@@ -498,6 +353,7 @@ class Chunker:
         )
         self._advance(pieces, events, summary)
         self.manifest.clocks = {k: v.isoformat() for k, v in sorted(self.clocks.items())}
+        self.manifest.inferred_domains = list(self.inferred)
         self.manifest.committed = mark
         store.commit(self.root, self.manifest)
         for name in previous - {self.manifest.carry, self.manifest.carry_links, None}:

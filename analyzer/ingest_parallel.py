@@ -41,7 +41,6 @@ from analyzer.ingest import (
     IngestSummary,
     Piece,
     Progress,
-    Read,
     parse_chunk,
     source_row,
     starts,
@@ -52,6 +51,7 @@ from analyzer.io.sources import (
     lines_from_bytes,
     read_range,
 )
+from analyzer.reads import Read
 from analyzer.stamps import MONTHS
 
 logger = logging.getLogger(__name__)

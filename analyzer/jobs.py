@@ -17,17 +17,24 @@ import pandas as pd
 
 from analyzer import schema as s
 from analyzer.asn import HOW_TO_GET_ONE, AsnLookup, location_dump_tables, lookup_frame
-from analyzer.config import Settings
+from analyzer.config import FROM_DEFAULTS, FROM_DEMO, Settings, machine_timezone
 from analyzer.coverage import ignored_programs, rule_counts
 from analyzer.customers import local_domains
-from analyzer.errors import ConfigError, InputError
+from analyzer.errors import AnalyzerError, ConfigError, InputError
 from analyzer.exports import frame_to_csv, sessions_to_csv
 from analyzer.ingest import CHUNK_BYTES, ingest, store_root
 from analyzer.io import store
 from analyzer.io.asn import load_lookup, location_dump_lines, mrt_prefixes, write_asn_db
 from analyzer.io.customers import read_customers
 from analyzer.io.dnsbl import check_dnsbl
-from analyzer.io.mailer import MailError, send_message, smtp_password, spool_message, write_eml
+from analyzer.io.mailer import (
+    MailError,
+    check_writable_folder,
+    send_message,
+    smtp_password,
+    spool_message,
+    write_eml,
+)
 from analyzer.io.sources import expand_logs, label_sources, read_logs
 from analyzer.offenders import (
     IP,
@@ -48,8 +55,18 @@ from analyzer.readiness import (
     daily_readiness,
     filter_status,
 )
+from analyzer.reads import changed_files
 from analyzer.report import build_report, compose_message, default_period
 from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS, account_risk, blame_blocklists, ip_risk
+from analyzer.sessions import local_delivery_domains
+from analyzer.starter import (
+    CONFIG_NAME,
+    CUSTOMERS_NAME,
+    USUAL_LOGS,
+    Found,
+    render_config,
+    render_customers,
+)
 from analyzer.stored import stored_analysis
 
 logger = logging.getLogger(__name__)
@@ -71,15 +88,16 @@ def read_inputs(
     settings: Settings,
     progress: Progress | None = None,
     log_format: str = "auto",
+    limit_bytes: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read log files (reporting each to ``progress``) into lines and sources frames; each
-    source is labelled with its format (detected, or ``log_format``) and, for Exim
-    mainlogs, its server."""
+    """Read log files (reporting each to ``progress``; with ``limit_bytes``, about that much
+    of each) into lines and sources frames; each source is labelled with its format
+    (detected, or ``log_format``) and, for Exim mainlogs, its server."""
     frames, metas = [], []
     for offset, path in enumerate(paths):
         if progress is not None:
             progress(path)
-        lines, sources = read_logs([path])
+        lines, sources = read_logs([path], limit_bytes)
         frames.append(lines.assign(source=lines["source"] + offset))
         metas.append(sources.assign(source=sources["source"] + offset))
     lines = pd.concat(frames, ignore_index=True)
@@ -199,11 +217,13 @@ def risk_tables(
     dnsbl: pd.DataFrame,
     asn: AsnLookup | None,
     scored_accounts: pd.DataFrame | None = None,
+    domains: frozenset[str] | None = None,
 ) -> RiskTables:
     """Score accounts and own IPs (``dnsbl`` from ``live_dnsbl``; ``asn`` loaded once by the
     caller). ``scored_accounts``: use these account scores (e.g. judged on a longer history)
     instead of scoring ``sessions``; the table then lists the accounts that logged in among
-    ``sessions``."""
+    ``sessions``. ``domains``: the local domains (``Analysis.local_domains``; default: the
+    configured ones)."""
     own = settings.own_outbound_ips()
     blamed = blame_blocklists(deliveries, own, bounce_rules(settings))
     logins = sessions[sessions[s.SASL_USERNAME].notna().to_numpy()]
@@ -213,7 +233,8 @@ def risk_tables(
     else:
         active = scored_accounts[s.SASL_USERNAME].isin(set(logins[s.SASL_USERNAME]))
         accounts = scored_accounts[active.to_numpy()].reset_index(drop=True)
-    domains = local_domains(customers, settings.local_domains)
+    if domains is None:
+        domains = local_domains(customers, settings.local_domains)
     ips = ip_risk(sessions, blamed, accounts, dnsbl, own, settings.server_outbound_ips(), domains)
     return RiskTables(accounts, ips, dnsbl)
 
@@ -227,10 +248,11 @@ def period_risk(
     settings: Settings,
     dnsbl: pd.DataFrame,
     asn: AsnLookup | None,
+    domains: frozenset[str] | None = None,
 ) -> RiskTables:
     """Risk of the days ``since``..``until``: accounts judged against their whole history up
     to ``until`` (baseline, first-seen networks), listed when active in the period; own IPs
-    on the period's refusals and sessions."""
+    on the period's refusals and sessions (``domains``: as for ``risk_tables``)."""
     tz = settings.timezone
 
     def tables(first: dt.date | None, scored: pd.DataFrame | None = None) -> RiskTables:
@@ -242,6 +264,7 @@ def period_risk(
             dnsbl,
             asn,
             scored,
+            domains,
         )
 
     return tables(since, tables(None).accounts if since is not None else None)
@@ -293,6 +316,7 @@ def export(
             settings,
             dnsbl,
             load_lookup(settings.asn_db, settings.as_names),
+            analysis.local_domains(customers, settings),
         )
         if kind == "accounts":
             return frame_to_csv(tables.accounts, ACCOUNT_COLUMNS, tz), notes
@@ -313,16 +337,44 @@ def export(
     )
     comment = (
         f"relaywatch blocklist: {len(entries)} entries, spam-probe sources with at "
-        f">= {options.min_sessions} sessions; never a customer network or own address"
+        f"least {options.min_sessions} sessions; never a customer network or own address"
     )
     return render_blocklist(entries, options.blocklist_format, comment), notes
 
 
 def problem_notes(analysis: Analysis) -> list[str]:
+    """Notes for the user on what was read: empty logs, lines no rule understood."""
+    notes = []
+    empty = analysis.lines.loc[analysis.lines["lines"] == 0, "path"].tolist()
+    if empty:
+        notes.append(f"empty log file(s), no lines to read: {', '.join(map(str, empty))}")
     bad = int(analysis.lines["unmatched"].sum() + analysis.lines["malformed"].sum())
-    if not bad:
-        return []
-    return [f"{bad} line(s) unmatched or malformed; see `relaywatch patterns check`"]
+    if bad:
+        notes.append(f"{bad} line(s) unmatched or malformed; see `relaywatch patterns check`")
+    return notes
+
+
+def startup_notices(settings: Settings, uses_customers: bool = True) -> list[str]:
+    """One line each for settings a user should know were not theirs: the bundled demo,
+    neutral defaults, no customers (what is lost without them)."""
+    notes = []
+    if settings.origin == FROM_DEMO:
+        notes.append(
+            "no config found (--config, $RELAYWATCH_CONFIG, ./relaywatch.toml): showing the "
+            "bundled demo (sample_logs/); `relaywatch init` writes a config for your own logs"
+        )
+    elif settings.origin == FROM_DEFAULTS:
+        notes.append(
+            f"no config file: neutral defaults for these logs (time zone {settings.timezone}, "
+            "this machine's; the year of each file; local domains from the logs' local "
+            "deliveries; no enforcement date); `relaywatch init` writes a config"
+        )
+    if uses_customers and read_customers(settings.customers).empty:
+        notes.append(
+            "no customers: sessions are not attributed to customers, so readiness, statuses "
+            "and the call list stay empty (set `customers` in the config, or --customers)"
+        )
+    return notes
 
 
 def build_asn_database(
@@ -356,13 +408,22 @@ def nightly(
     environ: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     dns: bool = True,
+    ingest_first: bool = True,
+    notes: list[str] | None = None,
 ) -> str:
     """``relaywatch report``: build the summary, then write it to ``eml`` or send it.
 
-    Returns one line for the user. A message that cannot be sent is spooled first, then
-    ``MailError`` says so (the caller exits non-zero).
+    With a store, the configured logs' new lines are ingested first (``ingest_first``;
+    else the mail says when the store is behind its logs). What the user should know goes
+    into the mail and into ``notes`` (for stderr). Returns one line for the user. A message
+    that cannot be sent is spooled first, then ``MailError`` says so (the caller exits
+    non-zero).
     """
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    notes = [] if notes is None else notes
+    if eml is not None:
+        check_writable_folder(eml)  # before the work, not after it
+    notes.extend(refresh_store(settings, ingest_first))
     customers = read_customers(settings.customers)
     analysis = load_analysis(settings, progress=progress, customers=customers)
     if since is None or until is None:
@@ -372,8 +433,17 @@ def nightly(
     lookup = load_lookup(settings.asn_db, settings.as_names)
     asns = lookup_frame(probes[s.CLIENT_IP], lookup)
     dnsbl = live_dnsbl(settings, dns)
+    domains = analysis.local_domains(customers, settings)
     risk = period_risk(
-        analysis.sessions, analysis.deliveries, since, until, customers, settings, dnsbl, lookup
+        analysis.sessions,
+        analysis.deliveries,
+        since,
+        until,
+        customers,
+        settings,
+        dnsbl,
+        lookup,
+        domains,
     )
     accounts = risk.accounts
     report = build_report(
@@ -385,11 +455,12 @@ def nightly(
         until,
         settings.timezone,
         settings.own_outbound_ips(),
-        local_domains(customers, settings.local_domains),
+        domains,
         settings.dashboard.url,
         ip_risk=risk.ips,
         account_risk=accounts,
         bounce_rules=bounce_rules(settings),
+        notes=[*notes, *settings.notes(not customers.empty, analysis.inferred_domains)],
     )
     recipients = tuple(to) or settings.mail.to
     if not recipients and eml is None:
@@ -406,3 +477,105 @@ def nightly(
         kept = spool_message(message, folder, now.strftime("%Y%m%dT%H%M%SZ"))
         raise MailError(f"{exc}; the message is kept in {kept}") from None
     return f"{report.title}: sent to {', '.join(recipients)}"
+
+
+# How long `report` waits for a running ingest (the 10-minute timer's) to finish.
+REPORT_INGEST_WAIT_S = 600
+
+
+def refresh_store(settings: Settings, ingest_first: bool = True) -> list[str]:
+    """Before a report from the store: ingest what is new in the configured logs, so that
+    the summary is never of a store behind its logs. Returns notes for the user (and the
+    mail) when the store may be behind: told not to ingest, or the ingest failed."""
+    root = settings.store
+    if root is None or not settings.logs or not store.exists(root):
+        return []  # no store: the report parses the logs themselves
+    try:
+        paths = log_paths(settings)
+        if not ingest_first:
+            changed = changed_files(paths, store.load_manifest(root))
+            if not changed:
+                return []
+            return [
+                f"the store may be behind its logs: {len(changed)} log file(s) changed since "
+                "the last ingest and were not read (--no-ingest); run `relaywatch ingest`"
+            ]
+        summary = ingest(settings, paths, wait_seconds=REPORT_INGEST_WAIT_S)
+    except AnalyzerError as exc:
+        return [f"could not ingest the new log lines first ({exc}): the summary is of the store"]
+    logger.info("before the report: %s", summary.text(root))
+    return list(summary.notes)
+
+
+SAMPLE_BYTES = 32 * 2**20  # of each log file `init` reads: enough for servers and domains
+SAMPLE_FILES = 8  # the newest files of the globs
+
+
+def init_config(
+    folder: Path,
+    logs: Sequence[str] = (),
+    store_dir: str | None = None,
+    enforcement: dt.date | None = None,
+    force: bool = False,
+    environ: Mapping[str, str] | None = None,
+    usual_logs: Sequence[str] = USUAL_LOGS,
+    today: dt.date | None = None,
+) -> tuple[list[Path], Found]:
+    """``relaywatch init``: write a starter ``relaywatch.toml`` and ``customers.csv`` into
+    ``folder`` from the logs found (``logs`` globs, else the usual places), this machine's
+    time zone, and the servers and local domains a sample of the logs shows. Never
+    overwrites the config without ``force``, nor ever an existing customers file.
+
+    Returns the files written and what was found.
+    """
+    if not folder.is_dir():
+        raise InputError(f"folder {folder} does not exist")
+    config = folder / CONFIG_NAME
+    customers = folder / CUSTOMERS_NAME
+    if config.exists() and not force:
+        raise InputError(f"{config} exists: not overwritten (--force replaces it)")
+    globs = [os.path.abspath(os.path.expanduser(g)) for g in logs] or [
+        g for g in usual_logs if expand_if_any(g)
+    ]
+    if not globs:
+        raise InputError(
+            f"no mail logs in the usual places ({', '.join(usual_logs)}): name them with "
+            "--logs GLOB"
+        )
+    paths = expand_logs(globs)
+    timezone = machine_timezone(os.environ if environ is None else environ)
+    newest = sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True)[:SAMPLE_FILES]
+    settings = Settings(timezone=timezone, origin=FROM_DEFAULTS)
+    lines, sources = read_inputs(newest, settings, limit_bytes=SAMPLE_BYTES)
+    events = parse_lines(lines, sources, StampOptions(timezone, None))
+    found = Found(
+        logs=tuple(globs),
+        files=len(paths),
+        timezone=timezone,
+        servers=tuple(sorted(str(x) for x in events[s.SERVER].dropna().unique())),
+        local_domains=tuple(sorted(local_delivery_domains(events))),
+        lines=len(lines),
+        store=store_dir or "store",
+        enforcement_date=enforcement,
+        today=today or dt.date.today(),
+    )
+    written = [write_text_file(config, render_config(found))]
+    if not customers.exists():
+        written.append(write_text_file(customers, render_customers()))
+    return written, found
+
+
+def expand_if_any(pattern: str) -> list[Path]:
+    """The files a glob matches now (none is no error: a usual place may hold no logs)."""
+    try:
+        return expand_logs([pattern])
+    except InputError:
+        return []
+
+
+def write_text_file(path: Path, text: str) -> Path:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path

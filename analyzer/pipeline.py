@@ -21,7 +21,7 @@ from analyzer.customers import attribute_customers, local_domains
 from analyzer.parse import DEFAULT_REJECT_KINDS, StampOptions, parse_lines
 from analyzer.patterns import ReasonRule, configured_reasons
 from analyzer.patterns.bounces import BLOCKLIST_BOUNCES
-from analyzer.sessions import build_session_tables
+from analyzer.sessions import build_session_tables, local_delivery_domains
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,8 @@ class Analysis:
             ``recipient``, ``reject_kind``, ``dnsbl_zone`` (who tried to relay where).
         deliveries: every delivery attempt: ``ts``, ``server``, ``recipient``, ``relay``,
             ``status``, ``dsn``, ``reply`` (what remote servers answered us).
+        inferred_domains: with no ``local_domains`` configured, the domains the logs show
+            delivered locally (beyond the customers'), used as local domains.
     """
 
     sessions: pd.DataFrame
@@ -44,6 +46,11 @@ class Analysis:
     problems: pd.DataFrame
     rejects: pd.DataFrame
     deliveries: pd.DataFrame
+    inferred_domains: tuple[str, ...] = ()
+
+    def local_domains(self, customers: pd.DataFrame, settings: Settings) -> frozenset[str]:
+        """The local domains the sessions were built with: configured, customers', inferred."""
+        return local_domains(customers, settings.local_domains) | set(self.inferred_domains)
 
 
 def analyse(
@@ -80,8 +87,11 @@ def analyse_events(
     events: pd.DataFrame, sources: pd.DataFrame, customers: pd.DataFrame, settings: Settings
 ) -> Analysis:
     """The steps after parsing (see ``analyse``)."""
-    domains = local_domains(customers, settings.local_domains)
-    sessions, links, _, _ = build_session_tables(events, domains, settings.exim.session_gap_seconds)
+    configured = local_domains(customers, settings.local_domains)
+    inferred = infer_local_domains(events, settings, configured)
+    sessions, links, _, _ = build_session_tables(
+        events, configured | set(inferred), settings.exim.session_gap_seconds
+    )
     rejects, deliveries, problems = line_tables(events, links)
     return Analysis(
         sessions=finish_sessions(sessions, customers, settings),
@@ -89,7 +99,18 @@ def analyse_events(
         problems=problems,
         rejects=rejects,
         deliveries=deliveries,
+        inferred_domains=inferred,
     )
+
+
+def infer_local_domains(
+    events: pd.DataFrame, settings: Settings, known: frozenset[str]
+) -> tuple[str, ...]:
+    """With no ``local_domains`` configured: the domains the events show delivered locally
+    (``sessions.local_delivery_domains``) beyond ``known`` ones, sorted; else none."""
+    if settings.local_domains:
+        return ()
+    return tuple(sorted(local_delivery_domains(events) - known))
 
 
 def finish_sessions(

@@ -64,6 +64,8 @@ class Report:
     risky_accounts: list[dict] = field(default_factory=list)  # login, level, score, flags, ...
     dashboard_url: str | None = None
     daily_classes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # what the reader should know first: inferred settings, a store behind its logs
+    notes: list[str] = field(default_factory=list)
 
     @property
     def call_rows(self) -> list[dict]:
@@ -108,8 +110,10 @@ def build_report(
     ip_risk: pd.DataFrame | None = None,
     account_risk: pd.DataFrame | None = None,
     bounce_rules: Sequence[ReasonRule] = BLOCKLIST_BOUNCES,
+    notes: Sequence[str] = (),
 ) -> Report:
-    """Summarise [since, until] (local days) against the ``BASELINE_DAYS`` before it.
+    """Summarise [since, until] (local days) against the ``BASELINE_DAYS`` before it
+    (``notes``: said first, e.g. which settings were inferred).
 
     ``ip_risk`` / ``account_risk``: the ``risk`` and ``accounts`` exports of the period
     (``analyzer.risk``); accounts below ``high`` are left out of the mail."""
@@ -200,6 +204,7 @@ def build_report(
         risky_accounts=_risky_accounts(account_risk),
         dashboard_url=dashboard_url,
         daily_classes=_daily_classes(sessions, start, until, timezone),
+        notes=list(notes),
     )
 
 

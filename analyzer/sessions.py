@@ -223,10 +223,40 @@ def external_recipients(deliveries: pd.DataFrame, local_domains: frozenset[str])
         domain = pc.utf8_lower(pc.struct_field(found, "domain"))
         known = pc.is_in(domain, value_set=pa.array(sorted(local_domains), pa.large_string()))
         return pc.and_kleene(pc.is_valid(domain), pc.invert(known)).to_numpy(zero_copy_only=False)
+    return ~local_transport(deliveries)
+
+
+def local_transport(deliveries: pd.DataFrame) -> np.ndarray:
+    """True where a delivery stayed with the provider: Postfix's local, virtual, lmtp and pipe
+    transports (the daemon, or the relay's name), or an Exim transport that speaks no SMTP
+    (appendfile, lmtp, pipe: Debian's ``local_delivery``, ``dovecot_lmtp``, ``address_pipe``).
+
+    Requires: ``relay``, ``daemon``.
+    """
     relay = deliveries[s.RELAY].astype("string").fillna("").str.split("[", n=1).str[0]
-    return ~(relay.isin(LOCAL_TRANSPORTS) | deliveries[s.DAEMON].isin(LOCAL_TRANSPORTS)).to_numpy(
-        bool
-    )
+    daemon = deliveries[s.DAEMON]
+    postfix = relay.isin(LOCAL_TRANSPORTS) | daemon.isin(LOCAL_TRANSPORTS)
+    exim = (daemon == "exim") & (relay != "") & ~relay.str.contains("smtp", case=False, regex=False)
+    return (postfix | exim.fillna(False)).to_numpy(bool)
+
+
+DOMAIN = r"[a-z0-9-]+(?:\.[a-z0-9-]+)*"
+
+
+def local_delivery_domains(events: pd.DataFrame) -> frozenset[str]:
+    """The domains the logs show delivered locally (``local_transport``): the domains the
+    servers keep mail for, and so the local domains when none are configured. Both the final
+    address and the one the client gave (an alias) count; lower case.
+
+    Requires: ``event``, ``recipient``, ``orig_recipient``, ``relay``, ``daemon``.
+    """
+    deliveries = events.loc[
+        _flag(events, s.EVENT, s.EV_DELIVERY), [s.RECIPIENT, s.ORIG_RECIPIENT, s.RELAY, s.DAEMON]
+    ]
+    local = deliveries[local_transport(deliveries)]
+    addresses = pd.concat([local[s.RECIPIENT], local[s.ORIG_RECIPIENT]]).dropna().astype(str)
+    domains = addresses.str.extract(r"@(?P<domain>[^@\s]+)$")["domain"].dropna().str.lower()
+    return frozenset(domains[domains.str.fullmatch(DOMAIN)])
 
 
 def _text(column: pd.Series) -> pa.Array:

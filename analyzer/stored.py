@@ -26,7 +26,8 @@ def stored_analysis(root: Path, customers: pd.DataFrame, settings: Settings) -> 
     """The analysis of everything ingested into the store at ``root``: the stored sessions,
     and those still open at the last commit (built from the carried lines)."""
     manifest, carry = _snapshot(root)
-    domains = local_domains(customers, settings.local_domains)
+    inferred = tuple(manifest.inferred_domains) if not settings.local_domains else ()
+    domains = local_domains(customers, settings.local_domains) | set(inferred)
     parts = [store.read_table(root, "sessions", manifest)]
     if carry is not None and len(carry):
         built = build_session_tables(carry, domains, settings.exim.session_gap_seconds)
@@ -53,6 +54,7 @@ def stored_analysis(root: Path, customers: pd.DataFrame, settings: Settings) -> 
         ],
         rejects=table("rejects", REJECT_COLUMNS),
         deliveries=table("deliveries", (*DELIVERY_COLUMNS, s.SESSION_ID)),
+        inferred_domains=inferred,
     )
 
 

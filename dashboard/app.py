@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,7 @@ from dash import Input, Output, dcc, html
 
 from analyzer import schema as s
 from analyzer.config import Settings
+from analyzer.errors import ConfigError
 from dashboard import ids
 from dashboard.auth import require_basic_auth
 from dashboard.data import CONFIG_KEY, RELOAD_LOCK_KEY, DashboardData, current, load_data
@@ -63,6 +66,7 @@ def create_app(
                     ],
                     className="topbar",
                 ),
+                settings_notes(data),
                 filter_bar(data),
                 dash.page_container,
             ],
@@ -72,6 +76,39 @@ def create_app(
     app.layout = layout
     register_filter_callbacks(app)
     return app
+
+
+def settings_notes(data: DashboardData) -> html.Div:
+    """Which settings were not configured (the demo, an inferred time zone or local domains,
+    no customers): said on every page, so no one mistakes a default for a fact."""
+    notes = data.settings.notes(not data.customers.empty, data.analysis.inferred_domains)
+    return html.Div(
+        [html.P(note) for note in notes],
+        id=ids.SETTINGS_NOTES,
+        className="settings-notes",
+        hidden=not notes,
+    )
+
+
+def check_bindable(host: str, port: int) -> None:
+    """Raise ConfigError unless ``host``:``port`` can be listened on now (a busy port must be
+    found before the analysis, not after it)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot serve on {host}: {exc.strerror or exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {port} on {host} is in use (another `relaywatch serve`?): choose "
+                    "another with --port"
+                ) from None
+            raise ConfigError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def choice(label: str, dropdown_id: str, options: list) -> html.Div:

@@ -68,8 +68,10 @@ def empty_figure(message: str) -> go.Figure:
     return figure
 
 
-def _mark_enforcement(figure: go.Figure, enforcement: dt.date) -> None:
+def _mark_enforcement(figure: go.Figure, enforcement: dt.date | None) -> None:
     # Daily bars are centred on noon; the line sits at 00:00 of the enforcement day.
+    if enforcement is None:  # not configured: nothing to mark
+        return
     marker = pd.Timestamp(enforcement) - pd.Timedelta(hours=12)
     figure.add_vline(x=marker.timestamp() * 1000, line_dash="dash", line_color="#37474f")
     figure.add_annotation(
@@ -91,7 +93,7 @@ def stacked_daily(
     labels: dict[str, str],
     title: str,
     yaxis: str,
-    enforcement: dt.date,
+    enforcement: dt.date | None,
 ) -> go.Figure:
     """Stacked bars per day of ``daily`` (``day``, ``column``, ``sessions``)."""
     if daily.empty or daily[SESSIONS].sum() == 0:
@@ -123,7 +125,7 @@ def stacked_daily(
     return figure
 
 
-def sessions_per_day(daily: pd.DataFrame, enforcement: dt.date) -> go.Figure:
+def sessions_per_day(daily: pd.DataFrame, enforcement: dt.date | None) -> go.Figure:
     """Stacked bars of sessions per class per day, the enforcement date marked."""
     figure = stacked_daily(
         daily,
@@ -176,7 +178,9 @@ def readiness_by_customer(table: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def readiness_trend(daily: pd.DataFrame, enforcement: dt.date, customer: str | None) -> go.Figure:
+def readiness_trend(
+    daily: pd.DataFrame, enforcement: dt.date | None, customer: str | None
+) -> go.Figure:
     """Overall daily readiness (and one customer's, when chosen)."""
     if daily.empty:
         return empty_figure("No outbound sessions in the selected period")
@@ -198,8 +202,9 @@ def readiness_trend(daily: pd.DataFrame, enforcement: dt.date, customer: str | N
             name=customer,
             line_color="#ef6c00",
         )
-    marker = pd.Timestamp(enforcement)
-    figure.add_vline(x=marker.timestamp() * 1000, line_dash="dash", line_color="#37474f")
+    if enforcement is not None:
+        marker = pd.Timestamp(enforcement)
+        figure.add_vline(x=marker.timestamp() * 1000, line_dash="dash", line_color="#37474f")
     figure.update_layout(
         title="Daily readiness",
         xaxis_title="Day",
@@ -234,7 +239,7 @@ def top_bars(
     return figure
 
 
-def delivery_outcomes(daily: pd.DataFrame, enforcement: dt.date) -> go.Figure:
+def delivery_outcomes(daily: pd.DataFrame, enforcement: dt.date | None) -> go.Figure:
     """Deferred and bounced deliveries per day (what remote servers think of us)."""
     colors = {"deferred": "#f9a825", "bounced": "#c62828"}
     return stacked_daily(

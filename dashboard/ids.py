@@ -2,6 +2,7 @@
 
 # app shell: the shared filter bar and its store
 FILTERS = "app-filters"
+SETTINGS_NOTES = "app-settings-notes"
 FILTER_DATES = "app-filter-dates"
 FILTER_SERVERS = "app-filter-servers"
 FILTER_CLASSES = "app-filter-classes"

@@ -254,3 +254,101 @@ def test_a_forged_far_future_stamp_is_a_malformed_line_for_export_and_ingest(wor
     ingested = run("ingest", str(far), "--config", config, "--store", str(workdir / "store"))
     assert ingested.exit_code == 0, ingested.output
     assert "1 unmatched and 2 malformed lines" in ingested.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve", "--port", "99999"], "99999 is not in the range 1<=x<=65535"),
+        (["serve", "--port", "0"], "0 is not in the range 1<=x<=65535"),
+        (
+            ["export", "sessions", "--since", "2003-11-22", "--until", "2003-11-21"],
+            "--since 2003-11-22 is after --until 2003-11-21: the period is empty",
+        ),
+        (
+            ["report", "--since", "2003-11-22", "--until", "2003-11-21"],
+            "--since 2003-11-22 is after --until 2003-11-21",
+        ),
+        (["init", "--dir", "/nonexistent-folder"], "folder /nonexistent-folder does not exist"),
+        (["init", "--enforcement", "soon"], "--enforcement: 'soon' is not a date"),
+    ],
+)
+def test_more_user_mistakes_are_one_line_and_status_2(workdir: Path, args, message, capsys):
+    from analyzer.cli import run_cli  # as the console script runs: usage errors in one line
+
+    config = [] if args[0] == "init" else ["--config", str(workdir / "relaywatch.toml")]
+    assert run_cli([*args, *config]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("relaywatch: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_busy_port_is_found_before_the_analysis(workdir: Path, monkeypatch):
+    import socket
+
+    def no_analysis(*args, **kwargs):
+        raise AssertionError("the analysis ran before the port was checked")
+
+    monkeypatch.setattr("dashboard.app.create_app", no_analysis)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            cli, ["serve", "--port", str(port), "--config", str(workdir / "relaywatch.toml")]
+        )
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"relaywatch: error: port {port} on 127.0.0.1 is in use (another `relaywatch serve`?): "
+        "choose another with --port"
+    ]
+
+
+def test_a_folder_named_as_a_log_says_so(workdir: Path):
+    result = CliRunner().invoke(
+        cli, ["export", "sessions", str(workdir), "--config", str(workdir / "relaywatch.toml")]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"relaywatch: error: {workdir} is a folder, not a log file: name the files in it "
+        f"(e.g. '{workdir / 'mail.log*'}')"
+    ]
+
+
+def test_an_eml_in_a_missing_folder_is_an_error_and_makes_no_folder(workdir: Path):
+    target = workdir / "missing" / "summary.eml"
+    result = CliRunner().invoke(
+        cli,
+        ["report", "--eml", str(target), "--no-dns", "--config", str(workdir / "relaywatch.toml")],
+    )
+    assert result.exit_code == 2
+    assert f"cannot write {target}: folder {target.parent} does not exist" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not target.parent.exists()
+
+
+def test_an_empty_log_gets_a_one_line_notice(workdir: Path):
+    empty = workdir / "empty.log"
+    empty.write_bytes(b"")
+    result = run("export", "sessions", str(empty), "--config", str(workdir / "relaywatch.toml"))
+    assert result.exit_code == 0
+    assert result.stdout.count("\n") == 1  # the header
+    assert f"relaywatch: empty log file(s), no lines to read: {empty}" in result.stderr
+
+
+def test_a_file_that_is_not_an_mrt_dump_is_one_line(tmp_path: Path):
+    import gzip
+
+    text = tmp_path / "rib.txt"
+    text.write_text("not an MRT dump\n")
+    zipped = tmp_path / "rib.gz"
+    zipped.write_bytes(gzip.compress(LOG.encode()))  # gzip, but of a mail log
+    for source, message in ((text, "expected a RIB archive, .gz or .bz2"), (zipped, "")):
+        result = CliRunner().invoke(
+            cli, ["asn-db", "build", "-o", str(tmp_path / "ipasn.dat"), "--mrt", str(source)]
+        )
+        assert result.exit_code == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{source} is not an MRT dump" in lines[0], lines
+        assert message in lines[0]
+        assert not (tmp_path / "ipasn.dat").exists()

@@ -345,13 +345,19 @@ def test_the_dashboard_and_the_report_read_the_store(settings: Settings, tmp_pat
 
     log = tmp_path / "mail.log"
     shutil.copyfile(POSTFIX, log)
+    settings = dataclasses.replace(settings, logs=(str(log),))
     ingested(settings, log)
     want = parsed(settings, POSTFIX)
     log.unlink()  # only the store knows the sessions now
     assert_same(load_data(settings, dns=False).analysis, want)
     day = dt.date(2003, 11, 26)
     eml = tmp_path / "summary.eml"
-    assert "written to" in nightly(settings, day, day, eml=eml, dns=False)
+    notes: list[str] = []
+    assert "written to" in nightly(settings, day, day, eml=eml, dns=False, notes=notes)
+    assert notes == [  # the log is gone: said, and the summary still comes from the store
+        f"could not ingest the new log lines first (log file not found: {log}): the summary "
+        "is of the store"
+    ]
     local_day = want.sessions[s.START].dt.tz_convert(settings.timezone).dt.date
     authenticated = int(((local_day == day) & (want.sessions["class"] == s.AUTHENTICATED)).sum())
     assert authenticated > 0
@@ -413,3 +419,79 @@ def test_a_file_and_its_compressed_copy_in_one_run_are_read_once(
     summary = ingested(settings, log, copy)
     assert summary.lines == second.count(b"\n")
     assert_same(from_store(settings), parsed(settings, POSTFIX))
+
+
+def grown_log(settings: Settings, tmp_path: Path) -> tuple[Settings, Path, bytes]:
+    """A store ingested from the first part of a log (to 2003-11-30), then the log grows by
+    the rest (to 2003-12-05): the store is behind its log."""
+    text = (SAMPLES / "postfix" / "mail.log").read_bytes()
+    cut = text.index(b"\n2003-12-01T") + 1
+    log = tmp_path / "mail.log"
+    log.write_bytes(text[:cut])
+    settings = dataclasses.replace(settings, logs=(str(log),))
+    ingested(settings, log)
+    with log.open("ab") as handle:
+        handle.write(text[cut:])
+    return settings, log, text
+
+
+NOW = pd.Timestamp("2003-12-06T12:00:00Z")
+
+
+def test_the_report_ingests_what_the_log_added_since_the_store(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from analyzer.jobs import nightly
+
+    settings, log, _ = grown_log(settings, tmp_path)
+    eml = tmp_path / "summary.eml"
+    notes: list[str] = []
+    line = nightly(settings, None, None, eml=eml, now=NOW, dns=False, notes=notes)
+    assert line.startswith("relaywatch summary for 2003-12-04: written to")
+    assert notes == [] and "NOTE:" not in mail_text(eml)
+    assert_same(from_store(settings), parsed(settings, log))  # nothing lost or twice
+
+
+def test_a_report_told_not_to_ingest_says_the_store_is_behind(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from analyzer.jobs import nightly
+
+    settings, _, _ = grown_log(settings, tmp_path)
+    eml = tmp_path / "summary.eml"
+    notes: list[str] = []
+    line = nightly(
+        settings, None, None, eml=eml, now=NOW, dns=False, ingest_first=False, notes=notes
+    )
+    assert line.startswith("relaywatch summary for 2003-11-29: written to")
+    behind = (
+        "the store may be behind its logs: 1 log file(s) changed since the last ingest and "
+        "were not read (--no-ingest); run `relaywatch ingest`"
+    )
+    assert notes == [behind]
+    assert f"NOTE: {behind}" in " ".join(mail_text(eml).split())  # wrapped for the mail
+
+
+def mail_text(eml: Path) -> str:
+    """The plain-text part of a written message, decoded."""
+    import email
+    from email import policy
+
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    return message.get_body(("plain",)).get_content()
+
+
+def test_a_report_waits_for_a_running_ingest_then_says_why_it_could_not(
+    settings: Settings, tmp_path: Path, monkeypatch
+) -> None:
+    from analyzer import jobs
+
+    settings, _, _ = grown_log(settings, tmp_path)
+    monkeypatch.setattr(jobs, "REPORT_INGEST_WAIT_S", 0.5)
+    notes: list[str] = []
+    with store.writing(settings.store):  # the 10-minute ingest holds the store
+        jobs.nightly(settings, None, None, eml=tmp_path / "s.eml", now=NOW, dns=False, notes=notes)
+    assert notes == [
+        f"could not ingest the new log lines first (store {settings.store} is busy: another "
+        "ingest is running): the summary is of the store"
+    ]

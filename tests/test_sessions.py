@@ -200,3 +200,36 @@ def test_content_rejected_message_is_not_accepted():
         ]
     )
     assert (sessions[s.MESSAGES].iloc[0], sessions[s.REJECTED].iloc[0]) == (0, 1)
+
+
+# Local domains a server keeps mail for, read from its local deliveries (no config needed).
+LOCAL_DELIVERIES = [
+    # Postfix virtual, lmtp and local transports: local domains (orig_to's domain too)
+    "Nov 21 09:15:05 mx1 postfix/virtual[20235]: 199041033BE: to=<me@Kept.example>, relay=virtual, delay=0.08, delays=0.08/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)",
+    "Nov 21 09:15:05 mx1 postfix/lmtp[2351]: AD6E41CDC05C: to=<admin@lmtp.example>, relay=mx1.example.net[private/dovecot-lmtp], delay=0.15, delays=0.04/0/0.02/0.08, dsn=2.0.0, status=sent (250 2.0.0 Saved)",
+    "Nov 21 09:15:05 mx1 postfix/local[2352]: 2A22C263F6: to=<bob@mx1.example.net>, orig_to=<postmaster@alias.example>, relay=local, delay=0.07, delays=0.04/0/0/0.03, dsn=2.0.0, status=sent (delivered to mailbox)",
+    # smtp out, even to a content filter on 127.0.0.1: not a local delivery
+    "Nov 21 09:15:06 mx1 postfix/smtp[2353]: 3B33C263F6: to=<x@aol.com>, relay=mx.aol.com[198.51.100.20]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 ok)",
+    "Nov 21 09:15:06 mx1 postfix/smtp[2354]: 4C44C263F6: to=<y@filtered.example>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 queued)",
+]
+EXIM_DELIVERIES = [
+    "2003-11-21 09:15:04 [1002] 1AOAbC-0001xy-AB => carol <carol@exim-kept.example> R=local_user T=dovecot_lmtp",
+    "2003-11-21 09:15:04 [1003] 1AOAbD-0001xy-AB => /var/mail/dave <dave@spool.example> R=localuser T=local_delivery",
+    '2003-11-21 09:15:05 [1004] 1AOAbE-0001xy-AB => bob@aol.com R=dnslookup T=remote_smtp H=mx.aol.com [198.51.100.20] C="250 OK"',
+]
+
+
+def test_local_domains_are_read_from_local_deliveries():
+    from analyzer.sessions import local_delivery_domains
+
+    postfix = local_delivery_domains(parse_texts(LOCAL_DELIVERIES))
+    assert postfix == {"kept.example", "lmtp.example", "mx1.example.net", "alias.example"}
+    exim = local_delivery_domains(parse_texts(EXIM_DELIVERIES, fmt="exim"))
+    assert exim == {"exim-kept.example", "spool.example"}
+
+
+def test_exim_lmtp_delivery_is_local_without_configured_domains():
+    from analyzer.sessions import local_transport
+
+    events = parse_texts(EXIM_DELIVERIES, fmt="exim")
+    assert local_transport(events[events["event"] == "delivery"]).tolist() == [True, True, False]

@@ -124,9 +124,19 @@ def mrt_prefixes(path: Path) -> pd.DataFrame:
     from pyasn import mrtx
 
     try:
+        with open(path, "rb") as probe:
+            head = probe.read(3)
+    except OSError as exc:
+        raise InputError(f"cannot read MRT dump {path}: {exc.strerror or exc}") from None
+    if not head.startswith((b"\x1f\x8b", b"BZh")):  # pyasn reads gzip or bzip2 archives only
+        raise InputError(f"{path} is not an MRT dump (expected a RIB archive, .gz or .bz2)")
+    try:
         found = mrtx.parse_mrt_file(str(path), print_progress=False, skip_record_on_error=True)
-    except (OSError, ValueError, IndexError) as exc:
+    except OSError as exc:
         raise InputError(f"cannot read MRT dump {path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - pyasn asserts and raises anything on non-MRT data
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise InputError(f"{path} is not an MRT dump ({detail})") from None
     rows = [(prefix, asn) for prefix, asn in found.items() if isinstance(asn, int)]
     return pd.DataFrame(rows, columns=[PREFIX, ASN])
 

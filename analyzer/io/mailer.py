@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from analyzer.config import MailConfig
-from analyzer.errors import AnalyzerError, ConfigError
+from analyzer.errors import AnalyzerError, ConfigError, InputError
 
 
 class MailError(AnalyzerError):
@@ -93,9 +93,22 @@ def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
     smtp.login(user, password)  # CRAM-MD5 or whatever the server offers
 
 
+def check_writable_folder(path: Path) -> None:
+    """Raise InputError unless ``path``'s folder exists and is writable (checked before the
+    work whose result goes there)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"cannot write {path}: folder {folder} is not writable")
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder")
+
+
 def write_eml(message: EmailMessage, path: Path) -> Path:
-    """Write the message as an .eml file, atomically (write aside, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the message as an .eml file, atomically (write aside, then rename), into a
+    folder that exists (a mistyped path must not make folders)."""
+    check_writable_folder(path)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as out:
@@ -108,10 +121,12 @@ def write_eml(message: EmailMessage, path: Path) -> Path:
 
 
 def spool_message(message: EmailMessage, folder: Path, stamp: str) -> Path:
-    """Keep an unsent message in the spool folder (``relaywatch-<stamp>.eml``)."""
+    """Keep an unsent message in the spool folder (``relaywatch-<stamp>.eml``), made when
+    missing: it is relaywatch's own folder."""
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         return write_eml(message, folder / f"relaywatch-{stamp}.eml")
-    except OSError as exc:
+    except (OSError, InputError) as exc:
         raise MailError(
-            f"could not send, and could not spool to {folder}: {exc.strerror}"
+            f"could not send, and could not spool to {folder}: {getattr(exc, 'strerror', exc)}"
         ) from None

@@ -56,6 +56,11 @@ def expand_logs(
         text = os.path.expanduser(os.fspath(pattern))
         if base_dir is not None and not os.path.isabs(text) and text != "-":
             text = os.fspath(base_dir / text)
+        if not glob.has_magic(text) and os.path.isdir(text):
+            raise InputError(
+                f"{os.fspath(pattern)} is a folder, not a log file: name the files in it "
+                f"(e.g. '{os.path.join(text, 'mail.log*')}')"
+            )
         matches = sorted(glob.glob(text)) if glob.has_magic(text) else [text]
         matches = [m for m in matches if not os.path.isdir(m)]
         if not matches:
@@ -244,8 +249,11 @@ def _plain_lines(data: bytes) -> pa.LargeStringArray | None:
     return pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(body))
 
 
-def read_logs(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read files into one frame of lines and a frame describing the files.
+def read_logs(
+    paths: list[Path], limit_bytes: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read files into one frame of lines and a frame describing the files (with
+    ``limit_bytes``, about that many bytes of text from the start of each: a sample).
 
     Returns:
         lines: ``source`` (index into sources), ``line_no`` (1-based), ``raw`` (string).
@@ -260,9 +268,11 @@ def read_logs(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
         meta.append({s.SOURCE: index, PATH: str(path), MTIME: mtime})
         first = 1
-        for block in iter_line_blocks(path):
-            frames.append(lines_frame(block, index, first))
-            first += len(block)
+        for block in read_blocks(path, 0, min(BLOCK_BYTES, limit_bytes or BLOCK_BYTES)):
+            frames.append(lines_frame(block.lines, index, first))
+            first += len(block.lines)
+            if limit_bytes is not None and block.end >= limit_bytes:
+                break
     sources = pd.DataFrame(meta, columns=[s.SOURCE, PATH, MTIME])
     if not frames:
         return lines_frame(pa.array([], pa.large_string()), 0, 1), sources

@@ -22,6 +22,7 @@ import errno
 import fcntl
 import json
 import os
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -83,6 +84,8 @@ class Manifest:
     carry_links: str | None = None  # links of queued messages whose session is stored
     clocks: dict[str, str] = field(default_factory=dict)  # latest time seen per server
     fingerprint: str = ""  # the settings the sessions were built with
+    # local domains learnt from local deliveries (no `local_domains` configured)
+    inferred_domains: list[str] = field(default_factory=list)
     files: list[FileRecord] = field(default_factory=list)
 
     def next_order(self) -> int:
@@ -122,18 +125,24 @@ def load_manifest(root: Path) -> Manifest:
 
 
 @contextlib.contextmanager
-def writing(root: Path) -> Iterator[None]:
-    """Hold the store's lock for one ingest; delete what an unfinished run left behind."""
+def writing(root: Path, wait_seconds: float = 0) -> Iterator[None]:
+    """Hold the store's lock for one ingest (waiting up to ``wait_seconds`` for another to
+    finish); delete what an unfinished run left behind."""
     try:
         root.mkdir(parents=True, exist_ok=True)
         handle = open(root / ".lock", "a+")  # noqa: SIM115 - held for the whole block
     except OSError as exc:
         raise StoreError(f"cannot write to store {root}: {exc.strerror or exc}") from None
+    deadline = time.monotonic() + wait_seconds
     with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise StoreError(f"store {root} is busy: another ingest is running") from None
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise StoreError(f"store {root} is busy: another ingest is running") from None
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
         remove_uncommitted(root, load_manifest(root))
         yield
 

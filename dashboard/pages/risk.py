@@ -13,7 +13,6 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import schema as s
-from analyzer.customers import local_domains
 from analyzer.exports import frame_to_csv
 from analyzer.jobs import RiskTables, period_risk
 from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS
@@ -132,6 +131,7 @@ def tables(data: DashboardData, filters: Filters) -> RiskTables:
             data.settings,
             data.dnsbl,
             data.asn_lookup,
+            data.analysis.local_domains(data.customers, data.settings),
         )
 
     return data.cached("risk", filters, build)
@@ -140,7 +140,7 @@ def tables(data: DashboardData, filters: Filters) -> RiskTables:
 def outbound(data: DashboardData, filters: Filters) -> pd.DataFrame:
     """The filtered delivery attempts to other domains (our customers' mail is not our
     reputation)."""
-    domains = local_domains(data.customers, data.settings.local_domains)
+    domains = data.analysis.local_domains(data.customers, data.settings)
     return outbound_deliveries(filter_events(data.analysis.deliveries, data, filters), domains)
 
 

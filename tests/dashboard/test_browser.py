@@ -185,3 +185,29 @@ def test_an_attackers_helo_is_shown_as_text(dash_duo, tmp_path):
     time.sleep(0.5)
     assert dash_duo.driver.execute_script("return document.querySelectorAll('img').length") == 0
     assert dash_duo.get_logs() == []  # no alert, no script error
+
+
+def test_settings_that_were_not_configured_are_said_on_every_page(dash_duo, tmp_path):
+    from tests.test_starter import OWN_LOG
+
+    (tmp_path / "mail.log").write_text(OWN_LOG, encoding="utf-8")
+    (tmp_path / "relaywatch.toml").write_text('logs = ["mail.log"]\n', encoding="utf-8")
+    settings = load_settings(tmp_path / "relaywatch.toml", environ={"TZ": "Asia/Tokyo"})
+    dash_duo.start_server(create_app(settings, load_data(settings, dns=False)))
+    for path in ("/", "/customers"):
+        dash_duo.wait_for_page(url=dash_duo.server_url + path, timeout=20)
+        dash_duo.wait_for_element(f"#{ids.SETTINGS_NOTES}", timeout=20)
+        notes = dash_duo.find_element(f"#{ids.SETTINGS_NOTES}").text.splitlines()
+        assert notes == [
+            "Time zone Asia/Tokyo: this machine's (`timezone` not set).",
+            "No enforcement date (`enforcement_date` not set): every session counts as before it.",
+            "No customers (`customers` not set or empty): sessions are not attributed, so "
+            "readiness, statuses and the call list are empty.",
+            "Local domains inferred from the logs' local deliveries (`local_domains` not set): "
+            "ourmail.example.",
+        ]
+
+
+def test_the_demo_config_needs_no_settings_notes(started):
+    started.wait_for_element(f"#{ids.OVERVIEW_CLASS_CHART}", timeout=20)
+    assert not started.find_element(f"#{ids.SETTINGS_NOTES}").is_displayed()
