@@ -438,47 +438,43 @@ def grown_log(settings: Settings, tmp_path: Path) -> tuple[Settings, Path, bytes
 NOW = pd.Timestamp("2003-12-06T12:00:00Z")
 
 
+def report_of(settings: Settings, tmp_path: Path, **options) -> tuple[str, list[str], str]:
+    """The nightly report (default period, as on 2003-12-06) written to a file: its status
+    line, the notes for stderr, and the mail's plain text."""
+    import email
+    from email import policy
+
+    from analyzer.jobs import nightly
+
+    eml = tmp_path / "summary.eml"
+    notes: list[str] = []
+    line = nightly(settings, None, None, eml=eml, now=NOW, dns=False, notes=notes, **options)
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    return line, notes, message.get_body(("plain",)).get_content()
+
+
 def test_the_report_ingests_what_the_log_added_since_the_store(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from analyzer.jobs import nightly
-
     settings, log, _ = grown_log(settings, tmp_path)
-    eml = tmp_path / "summary.eml"
-    notes: list[str] = []
-    line = nightly(settings, None, None, eml=eml, now=NOW, dns=False, notes=notes)
+    line, notes, text = report_of(settings, tmp_path)
     assert line.startswith("relaywatch summary for 2003-12-04: written to")
-    assert notes == [] and "NOTE:" not in mail_text(eml)
+    assert notes == [] and "NOTE:" not in text
     assert_same(from_store(settings), parsed(settings, log))  # nothing lost or twice
 
 
 def test_a_report_told_not_to_ingest_says_the_store_is_behind(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from analyzer.jobs import nightly
-
     settings, _, _ = grown_log(settings, tmp_path)
-    eml = tmp_path / "summary.eml"
-    notes: list[str] = []
-    line = nightly(
-        settings, None, None, eml=eml, now=NOW, dns=False, ingest_first=False, notes=notes
-    )
+    line, notes, text = report_of(settings, tmp_path, ingest_first=False)
     assert line.startswith("relaywatch summary for 2003-11-29: written to")
     behind = (
         "the store may be behind its logs: 1 log file(s) changed since the last ingest and "
         "were not read (--no-ingest); run `relaywatch ingest`"
     )
     assert notes == [behind]
-    assert f"NOTE: {behind}" in " ".join(mail_text(eml).split())  # wrapped for the mail
-
-
-def mail_text(eml: Path) -> str:
-    """The plain-text part of a written message, decoded."""
-    import email
-    from email import policy
-
-    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
-    return message.get_body(("plain",)).get_content()
+    assert f"NOTE: {behind}" in " ".join(text.split())  # wrapped for the mail
 
 
 def test_a_report_waits_for_a_running_ingest_then_says_why_it_could_not(
@@ -488,9 +484,8 @@ def test_a_report_waits_for_a_running_ingest_then_says_why_it_could_not(
 
     settings, _, _ = grown_log(settings, tmp_path)
     monkeypatch.setattr(jobs, "REPORT_INGEST_WAIT_S", 0.5)
-    notes: list[str] = []
     with store.writing(settings.store):  # the 10-minute ingest holds the store
-        jobs.nightly(settings, None, None, eml=tmp_path / "s.eml", now=NOW, dns=False, notes=notes)
+        _, notes, _ = report_of(settings, tmp_path)
     assert notes == [
         f"could not ingest the new log lines first (store {settings.store} is busy: another "
         "ingest is running): the summary is of the store"
