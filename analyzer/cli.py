@@ -504,7 +504,9 @@ def init(
     from analyzer import jobs
 
     date = parse_date(enforcement, "--enforcement") if enforcement else None
-    written, found = jobs.init_config(Path(folder), logs, store_dir, date, force)
+    written, found = jobs.init_config(
+        Path(folder), logs, store_dir, date, force, progress=progress()
+    )
     config = written[0]
     click.echo(
         f"relaywatch: wrote {', '.join(map(str, written))}: {found.files} log file(s) in "

@@ -7,6 +7,7 @@ pure modules it calls.
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -520,6 +521,7 @@ def init_config(
     environ: Mapping[str, str] | None = None,
     usual_logs: Sequence[str] = USUAL_LOGS,
     today: dt.date | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[Path], Found]:
     """``relaywatch init``: write a starter ``relaywatch.toml`` and ``customers.csv`` into
     ``folder`` from the logs found (``logs`` globs, else the usual places), this machine's
@@ -534,8 +536,9 @@ def init_config(
     customers = folder / CUSTOMERS_NAME
     if config.exists() and not force:
         raise InputError(f"{config} exists: not overwritten (--force replaces it)")
+    # A usual place that holds files counts even when they are unreadable: say so, below.
     globs = [os.path.abspath(os.path.expanduser(g)) for g in logs] or [
-        g for g in usual_logs if expand_if_any(g)
+        g for g in usual_logs if glob.glob(g)
     ]
     if not globs:
         raise InputError(
@@ -546,7 +549,7 @@ def init_config(
     timezone = machine_timezone(os.environ if environ is None else environ)
     newest = sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True)[:SAMPLE_FILES]
     settings = Settings(timezone=timezone, origin=FROM_DEFAULTS)
-    lines, sources = read_inputs(newest, settings, limit_bytes=SAMPLE_BYTES)
+    lines, sources = read_inputs(newest, settings, progress, limit_bytes=SAMPLE_BYTES)
     events = parse_lines(lines, sources, StampOptions(timezone, None))
     found = Found(
         logs=tuple(globs),
@@ -555,7 +558,7 @@ def init_config(
         servers=tuple(sorted(str(x) for x in events[s.SERVER].dropna().unique())),
         local_domains=tuple(sorted(local_delivery_domains(events))),
         lines=len(lines),
-        store=store_dir or "store",
+        store=os.path.abspath(store_dir) if store_dir else "store",  # default: beside it
         enforcement_date=enforcement,
         today=today or dt.date.today(),
     )
@@ -563,14 +566,6 @@ def init_config(
     if not customers.exists():
         written.append(write_text_file(customers, render_customers()))
     return written, found
-
-
-def expand_if_any(pattern: str) -> list[Path]:
-    """The files a glob matches now (none is no error: a usual place may hold no logs)."""
-    try:
-        return expand_logs([pattern])
-    except InputError:
-        return []
 
 
 def write_text_file(path: Path, text: str) -> Path:

@@ -186,3 +186,29 @@ def test_no_bundled_demo_is_one_clear_error(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(config, "DEMO_CONFIG", tmp_path / "absent.toml")
     with pytest.raises(ConfigError, match="run `relaywatch init`"):
         load_settings(None, environ={})
+
+
+def test_unreadable_logs_in_the_usual_place_are_said_not_missed():
+    import os
+    import shutil
+    import tempfile
+
+    from tests.conftest import as_nobody
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    root = Path(tempfile.mkdtemp())  # pytest's tmp_path is closed to other users
+    try:
+        root.chmod(0o755)
+        (root / "log").mkdir(mode=0o755)
+        log = root / "log" / "mail.log"
+        log.write_text(OWN_LOG)
+        log.chmod(0o600)  # as /var/log/mail.log is to a user outside group adm
+        (root / "out").mkdir()
+        (root / "out").chmod(0o777)
+        usual = (str(root / "log" / "mail.log*"),)
+        message = as_nobody(lambda: jobs.init_config(root / "out", usual_logs=usual))
+        assert message == f"log file is not readable: {log}"
+        assert not (root / "out" / "relaywatch.toml").exists()
+    finally:
+        shutil.rmtree(root)
