@@ -46,8 +46,8 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--config",
             "config_path",
             type=click.Path(dir_okay=False),
-            help="TOML config (default: $RELAYWATCH_CONFIG, ./relaywatch.toml, "
-            "else the bundled demo).",
+            help="TOML config (default: $RELAYWATCH_CONFIG, ./relaywatch.toml; with none, "
+            "LOGs named get neutral defaults, else the bundled demo runs).",
         ),
         click.option(
             "--customers",

@@ -155,7 +155,12 @@ def ingest(
             and plain_backlog(paths, manifest) > PIPELINE_CHUNKS * chunk_bytes
         )
         with helper_process(helpers_wanted) as helper:
-            reads, unchanged = plan_reads(paths, manifest, settings, log_format, now)
+            reads, unchanged, empty = plan_reads(paths, manifest, settings, log_format, now)
+            if empty:
+                summary.notes.append(
+                    "empty log file(s), no whole line to read yet: "
+                    + ", ".join(str(path) for path in empty)
+                )
             summary.files_unchanged = unchanged
             summary.files_read = len(reads)
             chunker = Chunker(settings, domains, root, manifest)

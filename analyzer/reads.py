@@ -76,9 +76,10 @@ def plan_reads(
     settings: Settings,
     log_format: str,
     now: dt.datetime,
-) -> tuple[list[Read], int]:
-    """Which files have new text, from where, in the order to read them (oldest first)."""
-    reads, unchanged = [], 0
+) -> tuple[list[Read], int, list[Path]]:
+    """Which files have new text, from where, in the order to read them (oldest first); how
+    many are unchanged; which hold not even one whole line."""
+    reads, unchanged, empty = [], 0, []
     for path in paths:
         try:
             stat = path.stat()
@@ -90,6 +91,7 @@ def plan_reads(
             continue
         head = first_line(path)
         if head is None:  # not even one whole line yet
+            empty.append(path)
             continue
         digest = hashlib.sha256(head).hexdigest()
         mtime = pd.Timestamp(stat.st_mtime, unit="s", tz="UTC")
@@ -115,7 +117,7 @@ def plan_reads(
             read.record.order = order
             order += 1
             manifest.files.append(read.record)
-    return reads, unchanged
+    return reads, unchanged, empty
 
 
 def changed_files(paths: Sequence[Path], manifest: store.Manifest) -> list[Path]:

@@ -334,6 +334,12 @@ def test_an_empty_log_gets_a_one_line_notice(workdir: Path):
     assert result.exit_code == 0
     assert result.stdout.count("\n") == 1  # the header
     assert f"relaywatch: empty log file(s), no lines to read: {empty}" in result.stderr
+    store = str(workdir / "store")
+    result = run(
+        "ingest", str(empty), "--config", str(workdir / "relaywatch.toml"), "--store", store
+    )
+    assert result.exit_code == 0
+    assert f"relaywatch: empty log file(s), no whole line to read yet: {empty}" in result.output
 
 
 def test_a_file_that_is_not_an_mrt_dump_is_one_line(tmp_path: Path):
