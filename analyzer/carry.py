@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from analyzer import schema as s
-from analyzer.sessions import CONTENT_REJECTED, QUEUED, REMOVED, SessionTables
+from analyzer.messages import CONTENT_REJECTED, QUEUED, REMOVED
+from analyzer.sessions import SessionTables
 
 # Longer than Exim's child silence (30 min), smtpd's timeouts and the unit gap.
 SESSION_HOLD = pd.Timedelta(hours=1)

@@ -43,6 +43,8 @@ DECISIONS: tuple[tuple[Condition, str, str], ...] = (
     (_n(s.MESSAGES), s.UNAUTHENTICATED, s.R_INBOUND),
     (_n(s.AUTH_OUTAGES), s.UNAUTHENTICATED, s.R_AUTH_UNAVAILABLE),
     (_n(s.DNSBL_HITS), s.SPAM_PROBE, s.R_RBL),
+    # Nothing accepted, and a message refused for its content: spam that reached DATA.
+    (_n(s.CONTENT_REJECTS), s.SPAM_PROBE, s.R_CONTENT),
     (_n(s.UNKNOWN_USER), s.SPAM_PROBE, s.R_DICTIONARY),
     (_n(s.REJECTED), s.SPAM_PROBE, s.R_POLICY),
     (_n(s.PROTOCOL_ERRORS), s.SPAM_PROBE, s.R_PROTOCOL),
@@ -67,6 +69,7 @@ def classify_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
             s.AUTH_OUTAGES,
             s.DNSBL_HITS,
             s.UNKNOWN_USER,
+            s.CONTENT_REJECTS,
             s.REJECTED,
             s.PROTOCOL_ERRORS,
             CUSTOMER_IP,

@@ -312,6 +312,13 @@ def patterns() -> None:
     help="unmatched/malformed lines to print (0: all).",
 )
 @click.option("--strict", is_flag=True, help="exit 1 if any Postfix line is unmatched.")
+@click.option(
+    "--min-matched",
+    type=click.FloatRange(0, 100),
+    metavar="PCT",
+    help="exit 1 if a file has less than PCT % of its lines matched or knowingly ignored "
+    "(for CI of your own log formats).",
+)
 @reports_errors
 def check(
     logs: tuple[str, ...],
@@ -319,6 +326,7 @@ def check(
     each: bool,
     limit: int,
     strict: bool,
+    min_matched: float | None,
     log_format: str,
     **overrides: Any,
 ) -> None:
@@ -331,13 +339,20 @@ def check(
         relaywatch patterns check sample_logs/postfix/mail.log --limit 0
     """
     from analyzer import jobs
-    from analyzer.coverage import render_check
+    from analyzer.coverage import line_summary, poorly_covered, render_check
 
     settings = command_settings(config_path, logs, **overrides)
     announce(settings, uses_customers=False)
     events, counts, programs, sources = jobs.check_patterns(settings, logs, progress(), log_format)
     click.echo(render_check(events, counts, programs, sources, each=each, limit=limit), nl=False)
-    if strict and (events["event"] == "unmatched").any():
+    below = poorly_covered(line_summary(events, sources), min_matched or 0)
+    for row in below.itertuples(index=False):
+        click.echo(
+            f"relaywatch: {row.path}: {row.covered_pct} % of {row.lines} lines matched or "
+            f"ignored, below --min-matched {min_matched}",
+            err=True,
+        )
+    if (strict and (events["event"] == "unmatched").any()) or len(below):
         sys.exit(1)
 
 
@@ -423,6 +438,13 @@ def serve(
     show_default=True,
     help="MB of log text parsed per step (memory grows with it; each step commits).",
 )
+@click.option(
+    "--journal",
+    is_flag=True,
+    help="read the systemd journal (journalctl -o json) instead of files: the arguments "
+    "are systemd UNITs (e.g. postfix@-.service; none: the whole journal). Incremental by "
+    "the journal's cursor, kept in the store.",
+)
 @reports_errors
 def ingest(
     logs: tuple[str, ...],
@@ -430,6 +452,7 @@ def ingest(
     log_format: str,
     dask_address: str | None,
     chunk_mb: int,
+    journal: bool,
     **overrides: Any,
 ) -> None:
     """Parse what is new in the logs into the store.
@@ -440,20 +463,24 @@ def ingest(
     run again to go on. `export`, `report` and `serve` then read the store.
 
     LOG files (plain, .gz, .bz2, .xz; globs allowed) default to the config's `logs`.
+    Their format is read from their text: syslog (classic or RFC 3339 stamps), RFC 5424,
+    journalctl exports (-o json, short-iso, short-precise) and Exim mainlogs.
     Run it from cron, e.g. every 10 minutes.
 
     Example:
 
         relaywatch ingest --config /etc/relaywatch.toml
+
+        relaywatch ingest --journal postfix@-.service   # Debian 12+ without rsyslog
     """
     from analyzer import jobs
     from analyzer.io.memory import keep_freed_memory
 
-    settings = command_settings(config_path, logs, **overrides)
+    settings = command_settings(config_path, logs, journal, **overrides)  # LOGs: units
     announce(settings, uses_customers=False)
     keep_freed_memory()  # before the helpers are forked: they inherit it
     summary = jobs.ingest_logs(
-        settings, logs, ingest_progress(), log_format, dask_address, chunk_mb * 2**20
+        settings, logs, ingest_progress(), log_format, dask_address, chunk_mb * 2**20, journal
     )
     click.echo(summary)
 

@@ -96,13 +96,16 @@ no_dns_option = click.option(
 
 
 def command_settings(
-    config_path: str | None, logs: tuple[str, ...] = (), **overrides: Any
+    config_path: str | None,
+    logs: tuple[str, ...] = (),
+    journal: bool = False,
+    **overrides: Any,
 ) -> Settings:
-    """Settings for a command; logs named on its command line never get the demo's (and a
-    mistyped one is said before anything else)."""
-    if logs:
+    """Settings for a command; logs named on its command line (or the journal) never get the
+    demo's, and a mistyped log file is said before anything else."""
+    if logs and not journal:
         expand_logs(logs)
-    settings = load_settings(config_path, logs_named=bool(logs))
+    settings = load_settings(config_path, logs_named=bool(logs) or journal)
     return settings.with_overrides(
         customers=overrides.get("customers"),
         enforcement_date=overrides.get("enforcement"),

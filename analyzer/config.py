@@ -98,7 +98,7 @@ class EximConfig:
     session_gap_seconds: int = 60
 
 
-REJECT_KIND_KEYS = ("relay_denied", "unknown_user", "dnsbl", "policy")
+REJECT_KIND_KEYS = ("relay_denied", "unknown_user", "dnsbl", "content", "policy")
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,15 @@ def lines_table(sources: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def poorly_covered(summary: pd.DataFrame, minimum_pct: float) -> pd.DataFrame:
+    """The files of a ``line_summary`` whose lines are less than ``minimum_pct`` % matched
+    or knowingly ignored (other programs): ``path``, ``lines``, ``covered_pct``."""
+    covered = summary[MATCHED] + summary[s.EV_IGNORED]
+    pct = (100 * covered / summary["lines"].where(summary["lines"] > 0)).fillna(100.0)
+    table = summary.assign(covered_pct=pct.round(2))
+    return table.loc[table["covered_pct"] < minimum_pct, ["path", "lines", "covered_pct"]]
+
+
 def rule_counts(events: pd.DataFrame) -> pd.DataFrame:
     """Lines per rule (``rule``, ``event``, ``lines``, first ``source``/``line_no`` as example),
     most frequent first; ties by rule name so the output is repeatable."""

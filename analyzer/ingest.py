@@ -42,6 +42,7 @@ from analyzer.customers import local_domains
 from analyzer.errors import InputError
 from analyzer.io import store
 from analyzer.io.customers import read_customers
+from analyzer.io.journal import JOURNAL, NORMALISED, journal_lines, normalise, read_journal
 from analyzer.io.sources import (
     FORMAT,
     MTIME,
@@ -183,6 +184,50 @@ def ingest(
                         chunker.process(pieces, summary)
                 else:
                     parallel(list(group))
+        summary.open_sessions = chunker.open_count
+    return summary
+
+
+def ingest_journal(
+    settings: Settings,
+    units: Sequence[str] = (),
+    progress: Progress | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+    wait_seconds: float = 0,
+) -> IngestSummary:
+    """``relaywatch ingest --journal``: read journald's entries (of ``units``, else all) after
+    the cursor the store keeps, with ``journalctl -o json``, into the store; the cursor of each
+    chunk's last entry is committed with the chunk, like a file's offset."""
+    root = store_root(settings)
+    domains = local_domains(read_customers(settings.customers), settings.local_domains)
+    summary = IngestSummary()
+    with store.writing(root, wait_seconds):
+        manifest = store.load_manifest(root)
+        fingerprint = settings_fingerprint(settings, domains)
+        if manifest.fingerprint and manifest.fingerprint != fingerprint:
+            summary.notes.append(
+                "the time zone, year, customer domains or reject patterns changed since the "
+                f"store was started: sessions already stored keep the old reading ({root})"
+            )
+        manifest.fingerprint = fingerprint
+        key = " ".join(sorted(units))
+        record = manifest.journals.get(key)
+        if record is None:
+            record = store.JournalRecord(order=manifest.next_order(), units=sorted(units))
+            manifest.journals[key] = record
+            manifest.files.append(
+                store.FileRecord(record.order, "journal " + key, -1, -1, -1, -1, "", format=JOURNAL)
+            )
+        chunker = JournalChunker(settings, domains, root, manifest, record)
+        done = 0
+        for raw in read_journal(record.cursor, units, chunk_bytes):
+            lines, cursor = journal_lines(raw)
+            chunker.process_entries(lines, cursor, summary)
+            done += len(lines)
+            if progress is not None:
+                progress(f"{done:,} journal entries read")
+        summary.files_read = int(summary.lines > 0)
+        summary.files_unchanged = int(summary.lines == 0)
         summary.open_sessions = chunker.open_count
     return summary
 
@@ -413,6 +458,49 @@ class Chunker:
             summary.lines += piece.count
 
 
+class JournalChunker(Chunker):
+    """A ``Chunker`` whose lines come from the journal: it moves the journal's cursor on."""
+
+    def __init__(self, settings, domains, root, manifest, record: store.JournalRecord):
+        super().__init__(settings, domains, root, manifest)
+        self.record = record
+        self.lines = next(f for f in manifest.files if f.order == record.order)
+        self.cursor: str | None = None
+
+    def process_entries(
+        self, lines: pa.LargeStringArray, cursor: str | None, summary: IngestSummary
+    ) -> None:
+        """Parse and store one chunk of entries (already syslog lines) ending at ``cursor``."""
+        frame = lines_frame(lines, 0, self.lines.lines + 1)
+        sources = pd.DataFrame(
+            [
+                {
+                    s.SOURCE: 0,
+                    PATH: "journal",
+                    MTIME: pd.Timestamp.now("UTC"),
+                    FORMAT: "syslog",
+                    s.SERVER: None,
+                    ORDER: self.record.order,
+                    START_YEAR: np.nan,
+                    START_MONTH: np.nan,
+                }
+            ]
+        )
+        self.cursor = cursor
+        self.absorb([], parse_chunk(frame, sources, self.settings), sources, summary)
+
+    def _advance(self, pieces: Sequence[Piece], events: pd.DataFrame, summary: IngestSummary):
+        if self.cursor is not None:  # entries without a cursor: keep the last one known
+            self.record.cursor = self.cursor
+        self.lines.lines += len(events)
+        counts = bucket_counts(events)
+        for bucket in BUCKETS:
+            count = int(counts[bucket].sum()) if bucket in counts.columns else 0
+            self.lines.counts[bucket] = self.lines.counts.get(bucket, 0) + count
+            summary.buckets[bucket] += count
+        summary.lines += len(events)
+
+
 def one_chunk(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with each arrow column in one chunk (parsing and ``concat`` leave two or
     more, and every row selection on a chunked column costs several times more)."""
@@ -476,7 +564,9 @@ UNSTORED_FIELDS = (
 
 def parse_chunk(lines: pd.DataFrame, sources: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """``parse_lines`` with the settings' time zone, year and reject texts, without the
-    fields nothing after parsing reads (``UNSTORED_FIELDS``)."""
+    fields nothing after parsing reads (``UNSTORED_FIELDS``). Lines of journal and RFC 5424
+    files (``format`` in ``sources``) are first made syslog lines."""
+    lines, sources = as_syslog(lines, sources)
     events = parse_lines(
         lines,
         sources,
@@ -484,6 +574,30 @@ def parse_chunk(lines: pd.DataFrame, sources: pd.DataFrame, settings: Settings) 
         reject_kinds=reject_reasons(settings),
     )
     return events.drop(columns=list(UNSTORED_FIELDS))
+
+
+def as_syslog(lines: pd.DataFrame, sources: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The lines of journal and RFC 5424 sources as syslog lines (``analyzer.io.journal``),
+    those sources then labelled syslog; others untouched."""
+    if FORMAT not in sources.columns or not sources[FORMAT].isin(NORMALISED).any():
+        return lines, sources
+    raw = lines[s.RAW].array._pa_array.combine_chunks()
+    source = lines[s.SOURCE].to_numpy()
+    pieces = []
+    for src, kind in zip(sources[s.SOURCE], sources[FORMAT], strict=True):
+        rows = np.flatnonzero(source == src)
+        if len(rows) and kind in NORMALISED:
+            pieces.append((rows, normalise(raw.take(pa.array(rows)), kind)))
+    if pieces:
+        position = np.arange(len(raw))
+        parts = [raw]
+        for rows, text in pieces:
+            position[rows] = sum(map(len, parts)) + np.arange(len(rows))
+            parts.append(text)
+        raw = pa.concat_arrays(parts).take(pa.array(position))
+    lines = lines.assign(**{s.RAW: pd.arrays.ArrowExtensionArray(raw)})
+    labels = sources[FORMAT].where(~sources[FORMAT].isin(NORMALISED), "syslog")
+    return lines, sources.assign(**{FORMAT: labels})
 
 
 def stored_problems(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from analyzer.coverage import ignored_programs, rule_counts
 from analyzer.customers import local_domains
 from analyzer.errors import AnalyzerError, ConfigError, InputError
 from analyzer.exports import frame_to_csv, sessions_to_csv
-from analyzer.ingest import CHUNK_BYTES, ingest, store_root
+from analyzer.ingest import CHUNK_BYTES, ingest, ingest_journal, store_root
 from analyzer.io import store
 from analyzer.io.asn import load_lookup, location_dump_lines, mrt_prefixes, write_asn_db
 from analyzer.io.customers import read_customers
@@ -37,6 +37,7 @@ from analyzer.io.mailer import (
     write_eml,
 )
 from analyzer.io.sources import expand_logs, label_sources, read_logs
+from analyzer.messages import local_delivery_domains
 from analyzer.offenders import (
     IP,
     NETWORK,
@@ -59,7 +60,6 @@ from analyzer.readiness import (
 from analyzer.reads import changed_files
 from analyzer.report import build_report, compose_message, default_period
 from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS, account_risk, blame_blocklists, ip_risk
-from analyzer.sessions import local_delivery_domains
 from analyzer.starter import (
     CONFIG_NAME,
     CUSTOMERS_NAME,
@@ -152,11 +152,18 @@ def ingest_logs(
     log_format: str = "auto",
     dask_address: str | None = None,
     chunk_bytes: int = CHUNK_BYTES,
+    journal: bool = False,
 ) -> str:
-    """``relaywatch ingest``: read what is new into the store; one line for the user."""
+    """``relaywatch ingest``: read what is new into the store (with ``journal``, journald's
+    entries of the units ``logs``); one line for the user."""
     root = store_root(settings)
-    paths = log_paths(settings, logs)
-    summary = ingest(settings, paths, progress, log_format, chunk_bytes, dask_address=dask_address)
+    if journal:
+        summary = ingest_journal(settings, logs, progress, chunk_bytes)
+    else:
+        paths = log_paths(settings, logs)
+        summary = ingest(
+            settings, paths, progress, log_format, chunk_bytes, dask_address=dask_address
+        )
     if progress is not None:
         progress("")
     notes = "".join(f"\nrelaywatch: {note}" for note in summary.notes)

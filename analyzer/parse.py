@@ -441,8 +441,9 @@ def exim_server_per_line(lines: pd.DataFrame, sources: pd.DataFrame) -> np.ndarr
 
 
 def detect_formats(lines: pd.DataFrame, sample: int = 50) -> dict[int, str]:
-    """Per source: "exim" if most of its first non-empty lines start with Exim's stamp
-    ("2003-11-21 09:15:02"), else "syslog"."""
+    """Per source: "exim" if most of its first log lines (blank lines, comments and banners
+    aside) start with Exim's stamp ("2003-11-21 09:15:02"), else "syslog" (classic, RFC 3339,
+    and what ``analyzer.io.journal`` made of journal and RFC 5424 files)."""
     # Only the first rows of each source are looked at (sources are contiguous runs of rows),
     # never a filtered copy of every line.
     if lines.empty:
@@ -452,10 +453,16 @@ def detect_formats(lines: pd.DataFrame, sample: int = 50) -> dict[int, str]:
     ends = np.r_[starts[1:], len(source)]
     rows = [np.arange(a, min(a + 4 * sample, b)) for a, b in zip(starts, ends, strict=True)]
     first = lines.iloc[np.concatenate(rows)]
-    head = first[first[s.RAW].str.len() > 0].groupby(s.SOURCE, sort=False).head(sample)
-    exim = pc.match_substring_regex(_arrow(head[s.RAW]), EXIM_HEADER).to_numpy(zero_copy_only=False)
-    share = pd.Series(exim, index=head[s.SOURCE].to_numpy()).groupby(level=0).mean()
-    return {int(src): ("exim" if value > 0.5 else "syslog") for src, value in share.items()}
+    head = first[first[s.RAW].str.len() > 0].groupby(s.SOURCE, sort=False).head(4 * sample)
+    raw = _arrow(head[s.RAW])
+    exim = pc.match_substring_regex(raw, EXIM_HEADER).to_numpy(zero_copy_only=False)
+    syslog = pc.match_substring_regex(raw, SYSLOG_HEADER).to_numpy(zero_copy_only=False)
+    frame = pd.DataFrame({"exim": exim, "log": exim | syslog}, index=head[s.SOURCE].to_numpy())
+    counts = frame.groupby(level=0, sort=False).sum()
+    formats = {int(src): "syslog" for src in np.unique(source)}
+    for src, row in counts.iterrows():
+        formats[int(src)] = "exim" if row["exim"] > row["log"] / 2 else "syslog"
+    return formats
 
 
 def _sequence(lines: pd.DataFrame, ts: pd.Series, sources: pd.DataFrame) -> np.ndarray:
@@ -473,18 +480,31 @@ def _sequence(lines: pd.DataFrame, ts: pd.Series, sources: pd.DataFrame) -> np.n
     ].to_numpy(np.int64)
 
 
+def _flag_of(column: pd.Series, value: str) -> np.ndarray:
+    return (column == value).fillna(False).to_numpy(dtype=bool)
+
+
 def classify_rejects(
     events: pd.DataFrame, reasons: Sequence[ReasonRule] = DEFAULT_REJECT_KINDS
 ) -> pd.DataFrame:
-    """Add ``reject_kind`` (relay_denied, unknown_user, dnsbl, policy) to reject events and fill
-    ``dnsbl_zone`` (e.g. from "blocked using ZONE"); the first matching reason wins, and a
-    reject no reason knows is ``policy``. Requires: ``event``, ``reply``."""
+    """Add ``reject_kind`` (relay_denied, unknown_user, dnsbl, content, policy) to reject
+    events and fill ``dnsbl_zone`` (e.g. from "blocked using ZONE"). A refusal of the message
+    itself (``action`` in ``CONTENT_ACTIONS``: milter, before-queue filter; any refusal by
+    Postfix's cleanup: header and body checks) is ``content``;
+    else the first matching reason wins, and a reject no reason knows is ``policy``.
+    Requires: ``event``, ``reply``, ``action``."""
     kind = pd.Series(pd.NA, index=events.index, dtype=pd.ArrowDtype(STRING))
     zone = events[s.DNSBL_ZONE].copy()
     rejects = (events[s.EVENT] == s.EV_REJECT).fillna(False).to_numpy()
     if rejects.any():
         reply = _arrow(events.loc[rejects, s.REPLY].fillna(""))
-        chosen = pa.nulls(len(reply), STRING)
+        action = _arrow(events.loc[rejects, s.ACTION].fillna(""))
+        content = pc.or_(
+            pc.is_in(action, value_set=pa.array(s.CONTENT_ACTIONS, action.type)),
+            # cleanup refuses what it reads: headers, body, a milter's verdict on them
+            pa.array(_flag_of(events.loc[rejects, s.DAEMON], "cleanup")),
+        )
+        chosen = pc.if_else(content, pa.scalar(s.RK_CONTENT, STRING), pa.nulls(len(reply), STRING))
         for reason in reasons:
             undecided = chosen.is_null()
             hit = pc.and_(undecided, pc.match_substring_regex(reply, reason.regex))

@@ -18,10 +18,11 @@ from analyzer.classify import assign_period, classify_sessions, enforcement_inst
 from analyzer.config import Settings
 from analyzer.coverage import line_summary
 from analyzer.customers import attribute_customers, local_domains
+from analyzer.messages import local_delivery_domains
 from analyzer.parse import DEFAULT_REJECT_KINDS, StampOptions, parse_lines
 from analyzer.patterns import ReasonRule, configured_reasons
 from analyzer.patterns.bounces import BLOCKLIST_BOUNCES
-from analyzer.sessions import build_session_tables, local_delivery_domains
+from analyzer.sessions import build_session_tables
 
 
 @dataclass(frozen=True, slots=True)

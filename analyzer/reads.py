@@ -22,10 +22,12 @@ from analyzer import schema as s
 from analyzer.config import Settings
 from analyzer.errors import InputError
 from analyzer.io import store
+from analyzer.io.journal import NORMALISED, normalise, text_format
 from analyzer.io.sources import (
     FORMAT,
     MTIME,
     PATH,
+    STDIN,
     first_line,
     is_compressed,
     label_sources,
@@ -81,6 +83,8 @@ def plan_reads(
     many are unchanged; which hold not even one whole line."""
     reads, unchanged, empty = [], 0, []
     for path in paths:
+        if path == STDIN:
+            raise InputError("ingest reads files (or the journal: --journal), not standard input")
         try:
             stat = path.stat()
         except OSError as exc:
@@ -171,14 +175,18 @@ def continues(path: Path, offset: int, tail_hex: str) -> bool:
 
 
 def _describe_new_files(reads: Sequence[Read], settings: Settings, log_format: str) -> None:
-    """Format, server and first time stamp of new files, from their first lines."""
+    """Format, server and first time stamp of new files, from their first lines. A journal
+    JSON export or an RFC 5424 file keeps that format (its lines are made syslog lines as
+    they are read: ``analyzer.ingest.parse_chunk``)."""
     if not reads:
         return
-    frames, metas = [], []
+    frames, metas, kinds = [], [], []
     for index, read in enumerate(reads):
         text = read_range(read.path, 0, PROBE_BYTES)
         cut = text.rfind(b"\n")
-        block = lines_frame(lines_from_bytes(text[: cut if cut >= 0 else len(text)]), index, 1)
+        raw = lines_from_bytes(text[: cut if cut >= 0 else len(text)])
+        kinds.append(text_format(raw) if log_format in ("auto", *NORMALISED) else None)
+        block = lines_frame(normalise(raw, kinds[-1]), index, 1)
         frames.append(block)
         metas.append({s.SOURCE: index, PATH: str(read.path), MTIME: read.mtime})
     lines = pd.concat(frames, ignore_index=True)
@@ -194,7 +202,7 @@ def _describe_new_files(reads: Sequence[Read], settings: Settings, log_format: s
     first = dated.groupby(s.SOURCE)[s.TS].first()
     for index, read in enumerate(reads):
         record = read.record
-        record.format = str(labelled.at[index, FORMAT])
+        record.format = kinds[index] or str(labelled.at[index, FORMAT])
         server = labelled.at[index, s.SERVER]
         record.server = None if pd.isna(server) else str(server)
         ts = first.get(index, pd.NaT)

@@ -21,13 +21,13 @@ import pandas as pd
 
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv, to_iso
+from analyzer.messages import REFUSED_STATUSES, outbound_deliveries
 from analyzer.offenders import AS_NAME, ASN, probe_sessions, summarize_offenders
 from analyzer.patterns import ReasonRule
 from analyzer.patterns.bounces import BLOCKLIST_BOUNCES
 from analyzer.pipeline import select_period
 from analyzer.readiness import CUSTOMER_EXPORT_COLUMNS, as_of, customer_readiness
 from analyzer.risk import PROVIDER, blame_blocklists
-from analyzer.sessions import REFUSED_STATUSES, outbound_deliveries
 
 BASELINE_DAYS = 7
 TOP = 10

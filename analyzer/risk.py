@@ -37,9 +37,9 @@ import pyarrow.compute as pc
 
 from analyzer import schema as s
 from analyzer.asn import ASN, IP
+from analyzer.messages import REFUSED_STATUSES, outbound_deliveries
 from analyzer.patterns import ReasonRule
 from analyzer.patterns.bounces import BLOCKLIST_BOUNCES, ZONE
-from analyzer.sessions import REFUSED_STATUSES, outbound_deliveries
 
 PROVIDER = "blocklist_provider"
 NAMED_IP = "named_ip"  # an own IP the reply text names

@@ -47,10 +47,15 @@ def number_runs(
     columns: list[str],
     max_gap: pd.Timedelta | None = None,
     rows: np.ndarray | None = None,
+    closes: np.ndarray | None = None,
+    owner: str | None = None,
 ) -> pd.DataFrame:
     """Sort ``frame`` (or its ``rows``, positions) by ``keys`` then ``seq`` and number the
     runs: a run starts where the keys change, where ``opens`` is true (a connect, a message's
-    first line; one flag per row considered), or after a silence longer than ``max_gap``.
+    first line; one flag per row considered), after a silence longer than ``max_gap``, after
+    a line where ``closes`` is true (a disconnect), or where the ``owner`` column (a client
+    address) names another value than the run's last line that named one: so lines whose
+    opening line lies outside the input still split into one run per connection.
 
     Returns ``columns`` of the sorted rows plus ``_session`` (0, 1, ... in sorted order).
     Passing ``rows`` instead of a filtered frame copies the columns once, not twice.
@@ -68,9 +73,24 @@ def number_runs(
         if max_gap is not None:
             ts = _micros(frame[s.TS].take(rows))[order]
             changed[1:] |= (ts[1:] - ts[:-1]) > max_gap / pd.Timedelta(microseconds=1)
-    run = np.cumsum(changed | opens[order]) - 1
+    starts = changed | opens[order]
+    if closes is not None and len(order):
+        starts[1:] |= closes[order][:-1]
+    if owner is not None and len(order):
+        starts |= _owner_changes(_codes(frame[owner].take(rows))[order], starts)
+    run = np.cumsum(starts) - 1
     picked = frame[columns].take(rows[order])
     return picked.assign(**{_KEY: run}).reset_index(drop=True)
+
+
+def _owner_changes(code: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Where a row names an owner (code >= 0) other than the last one named since the run
+    began (``starts``: the rows that begin runs); nulls name none."""
+    position = np.arange(len(code))
+    last = np.maximum.accumulate(np.where((code >= 0) | starts, position, -1))
+    before = np.r_[-1, last[:-1]]
+    previous = np.where(before >= 0, code[np.maximum(before, 0)], -1)
+    return (code >= 0) & (previous >= 0) & (previous != code) & ~starts
 
 
 SESSION_COLUMNS = [

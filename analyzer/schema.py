@@ -68,7 +68,7 @@ DNSBL_RANK = "dnsbl_rank"
 PS_VERDICT = "ps_verdict"  # postscreen PASS NEW / PASS OLD / WHITELISTED ...
 LOCAL_IP = "local_ip"
 LOCAL_PORT = "local_port"
-REJECT_KIND = "reject_kind"  # relay_denied / unknown_user / dnsbl / policy / other
+REJECT_KIND = "reject_kind"  # relay_denied / unknown_user / dnsbl / content / policy
 
 EVENT_FIELDS: tuple[str, ...] = (
     CLIENT_HOST,
@@ -147,6 +147,8 @@ REJECTED = "rejected"
 CUSTOMER_ID = "customer_id"
 PERIOD = "period"
 CUT = "cut"  # "start", "end", "both": the connect or disconnect line lies outside the input
+# messages refused or discarded for their content (milter, before-queue filter, SpamAssassin)
+CONTENT_REJECTS = "content_rejects"
 
 SESSION_EXPORT_COLUMNS: tuple[str, ...] = (
     SESSION_ID,
@@ -168,6 +170,7 @@ SESSION_EXPORT_COLUMNS: tuple[str, ...] = (
     CUSTOMER_ID,
     PERIOD,
     CUT,
+    CONTENT_REJECTS,
 )
 
 # Session aggregate columns used between stages (not all exported).
@@ -198,13 +201,23 @@ R_AUTH_FAILURE = "auth_failure"
 R_RELAY_PROBE = "relay_probe"
 R_RBL = "rbl"
 R_DICTIONARY = "dictionary"
+R_CONTENT = "content"
 R_POLICY = "policy"
 R_PROTOCOL = "protocol"
 R_SCAN = "scan"
 REASONS: dict[str, tuple[str, ...]] = {
     AUTHENTICATED: (R_SUBMISSION,),
     UNAUTHENTICATED: (R_INBOUND, R_RELAY, R_RELAY_DENIED, R_AUTH_UNAVAILABLE),
-    SPAM_PROBE: (R_AUTH_FAILURE, R_RELAY_PROBE, R_RBL, R_DICTIONARY, R_POLICY, R_PROTOCOL, R_SCAN),
+    SPAM_PROBE: (
+        R_AUTH_FAILURE,
+        R_RELAY_PROBE,
+        R_RBL,
+        R_DICTIONARY,
+        R_CONTENT,
+        R_POLICY,
+        R_PROTOCOL,
+        R_SCAN,
+    ),
 }
 
 BEFORE = "before"
@@ -214,7 +227,11 @@ AFTER = "after"
 RK_RELAY = "relay_denied"
 RK_UNKNOWN_USER = "unknown_user"
 RK_DNSBL = "dnsbl"
+RK_CONTENT = "content"  # the message itself: milter, before-queue filter, SpamAssassin
 RK_POLICY = "policy"
+# ``action`` values of reject lines that refuse or discard a message for its content
+# (Postfix milter and before-queue proxy filters; rules of other servers say "content").
+CONTENT_ACTIONS = ("milter-reject", "milter-discard", "proxy-reject", "content")
 
 
 class SchemaError(AnalyzerError):

@@ -26,6 +26,15 @@ from analyzer.exim_sessions import (
     exim_session_lines,
     exim_unit_keys,
 )
+from analyzer.messages import (
+    _MSG,
+    CONTENT_REJECTED,
+    QUEUED,
+    REMOVED,
+    as_text,
+    build_messages,
+    message_lines,
+)
 from analyzer.parse import blank_to_null
 from analyzer.patterns.exim import EXIM_RULES
 from analyzer.patterns.postfix import POSTFIX_RULES
@@ -39,8 +48,6 @@ from analyzer.runs import (
     number_runs,
     reduce_slices,
     reduce_times,
-    slice_any,
-    slice_max,
     slice_sums,
     slices,
 )
@@ -54,22 +61,8 @@ POSTSCREEN_SESSION_EVENTS = (
     s.EV_PROTOCOL,
     s.EV_LOST,
 )
-MESSAGE_EVENTS = (
-    s.EV_CLIENT,
-    s.EV_PICKUP,
-    s.EV_MESSAGE_ID,
-    s.EV_QUEUED,
-    s.EV_DELIVERY,
-    s.EV_REMOVED,
-    s.EV_BOUNCE,
-)
-LOCAL_TRANSPORTS = ("virtual", "local", "lmtp", "pipe")
 # Lines after which the connection is over (besides disconnect lines).
 CLOSING_RULES = frozenset(r.name for r in POSTFIX_RULES + EXIM_RULES if r.closes)
-_MSG = "_message"
-CONTENT_REJECTED = "content_rejected"
-QUEUED = "queued"
-REMOVED = "removed"
 
 
 def _stat(stats: pd.Series, at: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +72,7 @@ def _stat(stats: pd.Series, at: np.ndarray, name: str) -> tuple[np.ndarray, np.n
     rows = np.flatnonzero(at)
     if len(rows):
         pattern = rf"(?:^| ){name}=(?P<ok>[0-9]+)(?:/(?P<total>[0-9]+))?"
-        found = pc.extract_regex(_text(stats.iloc[rows]), pattern)
+        found = pc.extract_regex(as_text(stats.iloc[rows]), pattern)
         got_ok, got_total = (_float(pc.struct_field(found, f)) for f in ("ok", "total"))
         ok[rows] = np.nan_to_num(got_ok)
         total[rows] = np.where(np.isnan(got_total), ok[rows], got_total)
@@ -110,7 +103,42 @@ def smtpd_session_keys(events: pd.DataFrame) -> pd.DataFrame:
     mask = _flag(events, s.DAEMON, "smtpd") & events[s.EVENT].isin(SMTPD_SESSION_EVENTS).to_numpy()
     rows = np.flatnonzero(mask)
     opens = _flag(events, s.EVENT, s.EV_CONNECT)[rows]
-    return number_runs(events, [s.SERVER, s.PID], opens, SESSION_COLUMNS, rows=rows)
+    # Without their connect lines (an excerpt, a rotation), one process's connections are
+    # still told apart: after a disconnect, and where another client speaks.
+    closes = (_flag(events, s.EVENT, s.EV_DISCONNECT) | _flag_any(events, s.RULE, CLOSING_RULES))[
+        rows
+    ]
+    return number_runs(
+        events,
+        [s.SERVER, s.PID],
+        opens,
+        SESSION_COLUMNS,
+        rows=rows,
+        closes=closes,
+        owner=s.CLIENT_IP,
+    )
+
+
+def _flag_any(frame: pd.DataFrame, column: str, values: frozenset[str]) -> np.ndarray:
+    return frame[column].isin(values).fillna(False).to_numpy(dtype=bool)
+
+
+def refused_message_keys(events: pd.DataFrame) -> pd.DataFrame:
+    """cleanup's refusals of messages whose ``client=`` line is not in the input (an excerpt
+    of the rejects): a session per refused message, so that this evidence counts too. With
+    the ``client=`` line, the refusal belongs to that smtpd session (``CONTENT_REJECTED``)."""
+    refusals = (
+        _flag(events, s.DAEMON, "cleanup")
+        & _flag(events, s.EVENT, s.EV_REJECT)
+        & events[s.QUEUE_ID].notna().to_numpy()
+    )
+    clients = _flag(events, s.EVENT, s.EV_CLIENT)
+    bound = pd.MultiIndex.from_frame(events.loc[clients, [s.SERVER, s.QUEUE_ID]].astype(str))
+    candidates = events.loc[refusals, [s.SERVER, s.QUEUE_ID]].astype(str)
+    orphan = ~pd.MultiIndex.from_frame(candidates).isin(bound)
+    rows = np.flatnonzero(refusals)[orphan]
+    keys = [s.SERVER, s.QUEUE_ID]
+    return number_runs(events, keys, np.zeros(len(rows), dtype=bool), SESSION_COLUMNS, rows=rows)
 
 
 def postscreen_session_keys(events: pd.DataFrame) -> pd.DataFrame:
@@ -124,157 +152,6 @@ def postscreen_session_keys(events: pd.DataFrame) -> pd.DataFrame:
     opens = _flag(events, s.EVENT, s.EV_PS_CONNECT)[rows]
     keys = [s.SERVER, s.CLIENT_IP, s.CLIENT_PORT]
     return number_runs(events, keys, opens, SESSION_COLUMNS, rows=rows)
-
-
-MESSAGE_COLUMNS = [
-    s.ORIG_RECIPIENT,
-    s.SERVER,
-    s.QUEUE_ID,
-    s.SEQ,
-    s.TS,
-    s.EVENT,
-    s.DAEMON,
-    s.SENDER,
-    s.NRCPT,
-    s.SIZE,
-    s.RECIPIENT,
-    s.RELAY,
-]
-
-
-def message_lines(events: pd.DataFrame) -> pd.DataFrame:
-    """The lines that name a queue id, numbered per message instance (``_message``)."""
-    content_reject = _flag(events, s.EVENT, s.EV_REJECT) & _flag(events, s.DAEMON, "cleanup")
-    mask = events[s.QUEUE_ID].notna().to_numpy() & (
-        events[s.EVENT].isin(MESSAGE_EVENTS).to_numpy() | content_reject
-    )
-    rows = np.flatnonzero(mask)
-    opens = (_flag(events, s.EVENT, s.EV_CLIENT) | _flag(events, s.EVENT, s.EV_PICKUP))[rows]
-    keys = [s.SERVER, s.QUEUE_ID]
-    return number_runs(events, keys, opens, MESSAGE_COLUMNS, rows=rows).rename(columns={_KEY: _MSG})
-
-
-def build_messages(lines: pd.DataFrame, local_domains: frozenset[str]) -> pd.DataFrame:
-    """One row per message instance (server, queue id, n-th use of that id), from its
-    ``message_lines``.
-
-    Returns: ``server``, ``queue_id``, ``_message``, ``nrcpt``, ``recipients`` (distinct
-    delivered-to addresses), ``external_recipients``, ``local_recipients``, ``sender``,
-    ``size``, ``content_rejected`` (1 if cleanup refused it after DATA), ``first_seq``
-    (the line that opened it), ``last_ts``, and ``queued`` / ``removed`` (whether the queue
-    manager took it / is done with it: until then more delivery lines may follow).
-    """
-    # Rows come sorted by message (number_runs): every aggregate is a reduction over slices.
-    key = lines[_MSG].to_numpy()
-    labels, starts = slices(key)
-    event_is = matcher(lines[s.EVENT])
-    queued = event_is(s.EV_QUEUED)
-    messages = pd.DataFrame(
-        {
-            s.SERVER: first_valid(lines[s.SERVER], key, labels),
-            s.QUEUE_ID: first_valid(lines[s.QUEUE_ID], key, labels),
-            "first_seq": reduce_slices(lines[s.SEQ].to_numpy(), starts, np.minimum),
-            s.SENDER: first_valid(lines[s.SENDER], key, labels),
-            "last_ts": reduce_times(lines[s.TS], starts, np.maximum),
-            # Exim's "<=" line is the arrival in the queue; Postfix's qmgr logs it separately.
-            QUEUED: slice_any(queued | _flag(lines, s.DAEMON, "exim"), starts),
-            REMOVED: slice_any(event_is(s.EV_REMOVED), starts),
-            CONTENT_REJECTED: slice_any(event_is(s.EV_REJECT), starts).astype(np.int64),
-            s.NRCPT: slice_max(lines[s.NRCPT], queued, starts),
-            s.SIZE: slice_max(lines[s.SIZE], queued, starts),
-        },
-        index=pd.Index(labels, name=_MSG),
-    )
-    rcpt = lines.loc[
-        _flag(lines, s.EVENT, s.EV_DELIVERY),
-        [_MSG, s.RECIPIENT, s.ORIG_RECIPIENT, s.RELAY, s.DAEMON],
-    ].drop_duplicates([_MSG, s.RECIPIENT])
-    is_external = external_recipients(rcpt, local_domains)
-    per_message = (
-        pd.DataFrame(
-            {
-                _MSG: rcpt[_MSG].to_numpy(),
-                "external": is_external.astype(np.int64),
-                "local": (~is_external).astype(np.int64),
-            }
-        )
-        .groupby(_MSG)
-        .sum()
-    )
-    messages[s.RECIPIENTS] = per_message["external"] + per_message["local"]
-    messages[s.EXTERNAL_RECIPIENTS] = per_message["external"]
-    messages[s.LOCAL_RECIPIENTS] = per_message["local"]
-    counts = [s.RECIPIENTS, s.EXTERNAL_RECIPIENTS, s.LOCAL_RECIPIENTS]
-    messages[counts] = messages[counts].fillna(0).astype(np.int64)
-    return messages.rename_axis(_MSG).reset_index()
-
-
-def external_recipients(deliveries: pd.DataFrame, local_domains: frozenset[str]) -> np.ndarray:
-    """True where a delivered-to address leaves the provider.
-
-    With known local domains (the provider's and its customers'), the recipient's domain
-    decides; without them, the transport does (smtp out vs. virtual/local/lmtp/pipe).
-    """
-    if local_domains:
-        # The address as the client gave it (Postfix orig_to=, Exim's "<...>"): an alias to
-        # elsewhere is still mail for us. A bare local part is local.
-        address = pc.coalesce(_text(deliveries[s.ORIG_RECIPIENT]), _text(deliveries[s.RECIPIENT]))
-        found = pc.extract_regex(address, r"@(?P<domain>[^@]*)$")
-        domain = pc.utf8_lower(pc.struct_field(found, "domain"))
-        known = pc.is_in(domain, value_set=pa.array(sorted(local_domains), pa.large_string()))
-        return pc.and_kleene(pc.is_valid(domain), pc.invert(known)).to_numpy(zero_copy_only=False)
-    return ~local_transport(deliveries)
-
-
-def local_transport(deliveries: pd.DataFrame) -> np.ndarray:
-    """True where a delivery stayed with the provider: Postfix's local, virtual, lmtp and pipe
-    transports (the daemon, or the relay's name), or an Exim transport that speaks no SMTP
-    (appendfile, lmtp, pipe: Debian's ``local_delivery``, ``dovecot_lmtp``, ``address_pipe``).
-
-    Requires: ``relay``, ``daemon``.
-    """
-    relay = deliveries[s.RELAY].astype("string").fillna("").str.split("[", n=1).str[0]
-    daemon = deliveries[s.DAEMON]
-    postfix = relay.isin(LOCAL_TRANSPORTS) | daemon.isin(LOCAL_TRANSPORTS)
-    exim = (daemon == "exim") & (relay != "") & ~relay.str.contains("smtp", case=False, regex=False)
-    return (postfix | exim.fillna(False)).to_numpy(bool)
-
-
-DOMAIN = r"[a-z0-9-]+(?:\.[a-z0-9-]+)*"
-
-
-def local_delivery_domains(events: pd.DataFrame) -> frozenset[str]:
-    """The domains the logs show delivered locally (``local_transport``): the domains the
-    servers keep mail for, and so the local domains when none are configured. Both the final
-    address and the one the client gave (an alias) count; lower case.
-
-    Requires: ``event``, ``recipient``, ``orig_recipient``, ``relay``, ``daemon``.
-    """
-    deliveries = events.loc[
-        _flag(events, s.EVENT, s.EV_DELIVERY), [s.RECIPIENT, s.ORIG_RECIPIENT, s.RELAY, s.DAEMON]
-    ]
-    local = deliveries[local_transport(deliveries)]
-    addresses = pd.concat([local[s.RECIPIENT], local[s.ORIG_RECIPIENT]]).dropna().astype(str)
-    domains = addresses.str.extract(r"@(?P<domain>[^@\s]+)$")["domain"].dropna().str.lower()
-    return frozenset(domains[domains.str.fullmatch(DOMAIN)])
-
-
-def _text(column: pd.Series) -> pa.Array:
-    """A column as one arrow large_string array (nulls kept)."""
-    array = (
-        pa.array(column.array, from_pandas=True) if len(column) else pa.array([], pa.large_string())
-    )
-    return array.cast(pa.large_string())
-
-
-REFUSED_STATUSES = ("deferred", "bounced")
-
-
-def outbound_deliveries(deliveries: pd.DataFrame, local_domains: frozenset[str]) -> pd.DataFrame:
-    """The delivery attempts (``analysis.deliveries``) to other domains: the mail that goes out
-    through our IPs. That table keeps no ``orig_to`` or daemon, so the recipient decides."""
-    unknown = {s.ORIG_RECIPIENT: pd.NA, s.DAEMON: pd.NA}
-    return deliveries[external_recipients(deliveries.assign(**unknown), local_domains)]
 
 
 def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
@@ -311,6 +188,7 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
             s.RELAY_DENIED: reject & kind_is(s.RK_RELAY),
             s.UNKNOWN_USER: reject & kind_is(s.RK_UNKNOWN_USER),
             s.DNSBL_HITS: (reject & kind_is(s.RK_DNSBL)) | ev_is(s.EV_PS_DNSBL),
+            s.CONTENT_REJECTS: reject & kind_is(s.RK_CONTENT),
             s.POLICY_REJECTS: reject & kind_is(s.RK_POLICY),
             s.PROTOCOL_ERRORS: ev_is(s.EV_PROTOCOL),
         }
@@ -384,7 +262,7 @@ def build_sessions(
     ``client_host``, ``helo``, ``sasl_username``, ``auth_successes``, ``auth_failures``,
     ``auth_outages``, ``messages``, ``recipients``, ``external_recipients``,
     ``local_recipients``, ``relay_denied``, ``rejected``, ``unknown_user``, ``dnsbl_hits``,
-    ``policy_rejects``, ``protocol_errors``, ``mail_commands``, ``cut``.
+    ``content_rejects``, ``policy_rejects``, ``protocol_errors``, ``mail_commands``, ``cut``.
     """
     return build_session_tables(events, local_domains, exim_gap_seconds)[0]
 
@@ -427,6 +305,7 @@ def build_session_tables(
         ("smtpd", smtpd_session_keys, _pid_part),
         ("exim", lambda e: exim_connection_keys(e, exim), _pid_part),
         ("exim", lambda e: exim_unit_keys(e, exim_gap_seconds, exim), _unit_part),
+        ("cleanup", refused_message_keys, _queue_part),
     ):
         if families and daemon not in present:
             continue
@@ -461,11 +340,12 @@ def build_session_tables(
                 }
             )
         )
-        # A message refused after DATA (header/body checks, milter) was never accepted.
+        # A message refused after DATA for its content (header/body checks, milter) was
+        # never accepted.
         refused = sessions.pop(CONTENT_REJECTED).fillna(0).astype(np.int64)
         sessions[s.MESSAGES] -= refused
         sessions[s.REJECTED] += refused
-        sessions[s.POLICY_REJECTS] += refused
+        sessions[s.CONTENT_REJECTS] += refused
         families.append(
             sessions.assign(
                 **{ID_PART: id_part(keyed, sessions), _LINK: np.arange(len(sessions)) + offset}
@@ -543,6 +423,11 @@ ID_PART = "_id_part"
 
 def _pid_part(keyed: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
     return sessions[s.PID].astype("Int64").astype(str)
+
+
+def _queue_part(keyed: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
+    """A refused message with no session in the input is named by its queue id."""
+    return keyed.groupby(_KEY)[s.QUEUE_ID].first().reindex(sessions.index).astype(str)
 
 
 def _unit_part(keyed: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:

@@ -238,7 +238,11 @@ def classic_fields(stamps: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, ...]
 
 
 def _any_classic_fields(stamps: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, ...]:
-    """``classic_fields`` for any shape (fractions of a second, damaged fields)."""
+    """``classic_fields`` for any shape (fractions of a second, damaged fields, a day
+    without its padding space: "Jul 2 12:24:48")."""
+    stamps = pc.replace_substring_regex(
+        stamps, r"^([A-Za-z]{3}) ([0-9]) ", r"\1  \2 ", max_replacements=1
+    )
     names = pc.utf8_slice_codeunits(stamps, 0, 3)
     month = pc.fill_null(pc.index_in(names, pa.array(MONTHS)), -1).to_numpy().astype(np.int64) + 1
     day = _number(stamps, 4, 6)

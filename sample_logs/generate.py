@@ -1052,6 +1052,45 @@ def scan_probe(w, rng, t, ip, server):
     s.close("lost" if r < 0.8 else "quit", "EHLO")
 
 
+def content_probe(w, rng, t, ip, server):
+    """Spam that reaches DATA and is refused for its content by a milter (SpamAssassin): the
+    client= line binds a queue id, cleanup refuses the message at END-OF-MESSAGE."""
+    s = Smtpd(w, rng, server, t, ip, None, junk_helo(rng, ip))
+    s.ehlo()
+    sender, rcpt = spam_sender(rng), rng.choice(w.mailboxes)
+    s.tick()
+    s.cmd("mail")
+    s.tick(0.05, 0.3)
+    qid = w.qid(server, s.t, rng)
+    s.say(f"{qid}: client={s.client}", "refused")
+    s.cmd("rcpt")
+    s.cmd("data", False)
+    s.tick(0.5, 4)
+    score = rng.uniform(5.1, 25)
+    cleanup = w.proc(server, "postfix/cleanup", s.t - 2000, s.t)
+    w.emit(
+        s.t,
+        server,
+        "postfix/cleanup",
+        cleanup,
+        f"{qid}: milter-reject: END-OF-MESSAGE from {s.client}: 5.7.1 Blocked by SpamAssassin "
+        f"(score {score:.1f}); from=<{sender}> to=<{rcpt}> proto=ESMTP helo=<{s.helo}>",
+    )
+    s.lines.append((s.t, "content", None))
+    s.close("quit" if rng.random() < 0.7 else "lost", "DATA")
+
+
+def content_spam(w: World):
+    """A few content-filtered spam sessions a day (a stream of its own: the other probes'
+    random draws stay as they were)."""
+    rng, pools = w.rng("content"), attacker_pools(w.rng("attackers"))
+    for day0, _ in local_days():
+        for _ in range(w.n(2, rng)):
+            t, ip = at_hour(rng, day0, FLAT_HOURS), pick_ip(rng, pools, "policy")
+            if SIM_START <= t < SIM_END:
+                content_probe(w, rng, t, ip, rng.choice(["mail1", "mail2"]))
+
+
 PROBES = [
     ("relay", relay_probe, 6),
     ("rbl", rbl_probe, 11),
@@ -1224,7 +1263,12 @@ def classify(tags, auth_ok, accepted, rcpt_domains, local_domains, customer_ip):
     if accepted:
         relay = any(d not in local_domains for d in rcpt_domains)
         return "unauthenticated", "relay" if relay else "inbound"
-    for tag, reason in [("rbl", "rbl"), ("dict", "dictionary"), ("policy", "policy")]:
+    for tag, reason in [
+        ("rbl", "rbl"),
+        ("content", "content"),
+        ("dict", "dictionary"),
+        ("policy", "policy"),
+    ]:
         if tag in tags:
             return "spam_probe", reason
     return "spam_probe", "protocol" if "protocol" in tags else "scan"
@@ -2584,6 +2628,7 @@ def generate(out_dir: Path, seed: int = 2003, scale: float = 1.0, postfix_only=F
     edge_sessions(w, customers)
     noise(w)
     junk(w)
+    content_spam(w)
     assign_pids(w)
     lines = write_logs(w, out_dir, postfix_only)
     rows = truth_rows(w, customers)

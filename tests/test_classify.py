@@ -21,6 +21,7 @@ COUNTS = (
     s.LOCAL_RECIPIENTS,
     s.DNSBL_HITS,
     s.UNKNOWN_USER,
+    s.CONTENT_REJECTS,
     s.REJECTED,
     s.PROTOCOL_ERRORS,
 )
@@ -62,6 +63,15 @@ CASES = [
     ({s.RELAY_DENIED: 3, s.REJECTED: 3}, False, s.SPAM_PROBE, s.R_RELAY_PROBE),
     ({s.DNSBL_HITS: 1, s.REJECTED: 1}, False, s.SPAM_PROBE, s.R_RBL),
     ({s.UNKNOWN_USER: 7, s.REJECTED: 7}, False, s.SPAM_PROBE, s.R_DICTIONARY),
+    # a message refused for its content (milter, filter) and nothing accepted
+    ({s.CONTENT_REJECTS: 1, s.REJECTED: 1}, False, s.SPAM_PROBE, s.R_CONTENT),
+    # ... before which another message was accepted: inbound mail, flagged by the count
+    (
+        {s.MESSAGES: 1, s.LOCAL_RECIPIENTS: 1, s.CONTENT_REJECTS: 1, s.REJECTED: 1},
+        False,
+        s.UNAUTHENTICATED,
+        s.R_INBOUND,
+    ),
     ({s.REJECTED: 1}, False, s.SPAM_PROBE, s.R_POLICY),
     ({s.PROTOCOL_ERRORS: 1}, False, s.SPAM_PROBE, s.R_PROTOCOL),
     ({}, False, s.SPAM_PROBE, s.R_SCAN),

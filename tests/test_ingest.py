@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import errno
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -34,7 +35,7 @@ from analyzer.pipeline import Analysis, analyse
 from analyzer.stored import stored_analysis
 from tests.conftest import DEMO_CONFIG, SAMPLES
 
-POSTFIX = SAMPLES / "postfix" / "mail.log.1"  # plain text, mail1 and mail2, 9,160 lines
+POSTFIX = SAMPLES / "postfix" / "mail.log.1"  # plain text, mail1 and mail2, 9,233 lines
 EXIM = SAMPLES / "exim" / "exim4-mx3" / "mainlog.1"  # an Exim mainlog, connection logging
 SMALL_CHUNK = 200 * 1024
 
@@ -210,8 +211,8 @@ def test_a_truncated_last_line_of_an_old_file_is_read(settings: Settings, tmp_pa
     log.write_bytes(text[: len(text) - 20])  # the last line lost its end, long ago
     os.utime(log, (time.time() - 3600, time.time() - 3600))
     summary = ingested(settings, log)
-    assert summary.lines == 9160
-    assert from_store(settings).lines["lines"].sum() == 9160
+    assert summary.lines == 9233
+    assert from_store(settings).lines["lines"].sum() == 9233
 
 
 def write_error(code: int, after: int):
@@ -490,3 +491,101 @@ def test_a_report_waits_for_a_running_ingest_then_says_why_it_could_not(
         f"could not ingest the new log lines first (store {settings.store} is busy: another "
         "ingest is running): the summary is of the store"
     ]
+
+
+FAKE_JOURNALCTL = """#!{python}
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_JOURNAL_CALLS"], "a") as calls:
+    calls.write(" ".join(args) + "\\n")
+after = args[args.index("--after-cursor") + 1] if "--after-cursor" in args else None
+lines = open(os.environ["FAKE_JOURNAL"], encoding="utf-8").read().splitlines()
+if after is not None:
+    for number, line in enumerate(lines):
+        if line.startswith("{{") and json.loads(line).get("__CURSOR") == after:
+            lines = lines[number + 1:]
+            break
+    else:
+        sys.exit("journalctl: cursor not found")
+sys.stdout.write("".join(line + "\\n" for line in lines))
+"""
+
+
+def fake_journalctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A ``journalctl`` on PATH that prints the JSON lines of a file after a cursor."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    script = folder / "journalctl"
+    script.write_text(FAKE_JOURNALCTL.format(python=sys.executable))
+    script.chmod(0o755)
+    entries, calls = tmp_path / "journal.json", tmp_path / "calls.txt"
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_JOURNAL", str(entries))
+    monkeypatch.setenv("FAKE_JOURNAL_CALLS", str(calls))
+    return entries, calls
+
+
+def test_ingest_journal_twice_reads_on_from_the_cursor(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analyzer.ingest import ingest_journal
+    from tests.test_journal import as_json
+
+    entries, calls = fake_journalctl(tmp_path, monkeypatch)
+    everything = tmp_path / "all.json"
+    lines = as_json(settings, POSTFIX, everything)
+    half = len(lines) // 2
+    while not lines[half - 1].startswith("{"):
+        half += 1
+    entries.write_text("".join(line + "\n" for line in lines[:half]), encoding="utf-8")
+    first = ingest_journal(settings, ["postfix@-.service"], chunk_bytes=SMALL_CHUNK)
+    assert first.lines == half
+    cursor = store.load_manifest(settings.store).journals["postfix@-.service"].cursor
+    assert cursor == json.loads(lines[half - 1])["__CURSOR"]
+    entries.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    second = ingest_journal(settings, ["postfix@-.service"], chunk_bytes=SMALL_CHUNK)
+    assert second.lines == len(lines) - half  # only the entries after the cursor
+    runs = calls.read_text().splitlines()
+    assert runs[0] == "-o json --no-pager -u postfix@-.service"
+    assert runs[1] == f"-o json --no-pager --after-cursor {cursor} -u postfix@-.service"
+    assert ingest_journal(settings, ["postfix@-.service"]).lines == 0
+    assert_same(from_store(settings), parsed(settings, everything))
+
+
+def test_a_failing_journalctl_is_a_clear_error(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analyzer.ingest import ingest_journal
+
+    fake_journalctl(tmp_path, monkeypatch)  # no entries file: it fails
+    with pytest.raises(InputError, match="journalctl -o json --no-pager failed"):
+        ingest_journal(settings)
+
+
+def test_ingest_of_a_journal_export_file_equals_one_parse(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from tests.test_journal import as_json
+
+    export = tmp_path / "journal.json"
+    as_json(settings, POSTFIX, export)
+    ingested(settings, export)
+    assert store.load_manifest(settings.store).files[0].format == "journal"
+    assert_same(from_store(settings), parsed(settings, export))
+
+
+def test_the_ingest_command_reads_the_journal(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from analyzer.cli import cli
+    from tests.test_journal import as_json
+
+    entries, _ = fake_journalctl(tmp_path, monkeypatch)
+    as_json(settings, EXIM.parent.parent.parent / "postfix" / "mail.log", entries)
+    result = CliRunner().invoke(
+        cli, ["ingest", "--journal", "--config", str(DEMO_CONFIG), "--store", str(settings.store)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ingested" in result.output

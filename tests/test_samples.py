@@ -155,3 +155,44 @@ def test_the_generator_reproduces_the_committed_samples(tmp_path: Path):
         assert fresh.is_file(), relative
         digest = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (SAMPLES / relative, fresh)]
         assert digest[0] == digest[1], f"{relative} differs from a fresh generation"
+
+
+ATTACK_EVENTS = (s.EV_REJECT, s.EV_SASL_FAIL, s.EV_LOST, s.EV_PROTOCOL)
+
+
+def test_a_log_of_only_the_attack_lines_still_finds_every_attacker(analysis, demo_settings):
+    """What a grep of the rejects, a forwarded excerpt or a log rotated mid-session holds:
+    no connect lines, no accepted mail. Every attack line must count in a spam-probe session
+    of its own client."""
+    from analyzer.io.customers import read_customers
+    from analyzer.parse import StampOptions, parse_lines
+    from analyzer.pipeline import analyse
+    from analyzer.sessions import build_session_tables
+
+    lines, sources = jobs.read_inputs(jobs.log_paths(demo_settings), demo_settings)
+    options = StampOptions(demo_settings.timezone, demo_settings.year)
+    events = parse_lines(lines, sources, options)
+    probes = analysis.sessions[(analysis.sessions[s.CLASS] == s.SPAM_PROBE).to_numpy()]
+    attackers = set(probes[s.CLIENT_IP].dropna())
+    attack = events[
+        events[s.EVENT].isin(ATTACK_EVENTS).to_numpy()
+        & events[s.CLIENT_IP].isin(attackers).to_numpy()
+    ]
+    excerpt = lines.merge(attack[[s.SOURCE, s.LINE_NO]], on=[s.SOURCE, s.LINE_NO])
+    excerpt = excerpt.sort_values([s.SOURCE, s.LINE_NO], ignore_index=True)
+    assert len(excerpt) > 5000 and len(set(attack[s.CLIENT_IP])) > 300
+
+    found = analyse(excerpt, sources, read_customers(demo_settings.customers), demo_settings)
+    spam = found.sessions[(found.sessions[s.CLASS] == s.SPAM_PROBE).to_numpy()]
+    assert set(spam[s.CLIENT_IP]) == set(attack[s.CLIENT_IP])
+    # each attack line is a member of a spam-probe session of the client it names
+    again = parse_lines(excerpt, sources, options)
+    members = build_session_tables(again).members
+    owner = again[[s.SEQ, s.CLIENT_IP, s.EVENT]].merge(members, on=s.SEQ, how="left")
+    owner = owner[owner[s.EVENT].isin(ATTACK_EVENTS).to_numpy()]
+    session = found.sessions.set_index(s.SESSION_ID)
+    assert owner[s.SESSION_ID].notna().all()
+    assert (session.loc[owner[s.SESSION_ID], s.CLASS] == s.SPAM_PROBE).all()
+    assert (
+        session.loc[owner[s.SESSION_ID], s.CLIENT_IP].to_numpy() == owner[s.CLIENT_IP].to_numpy()
+    ).all()

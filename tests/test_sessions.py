@@ -220,7 +220,7 @@ EXIM_DELIVERIES = [
 
 
 def test_local_domains_are_read_from_local_deliveries():
-    from analyzer.sessions import local_delivery_domains
+    from analyzer.messages import local_delivery_domains
 
     postfix = local_delivery_domains(parse_texts(LOCAL_DELIVERIES))
     assert postfix == {"kept.example", "lmtp.example", "mx1.example.net", "alias.example"}
@@ -229,7 +229,59 @@ def test_local_domains_are_read_from_local_deliveries():
 
 
 def test_exim_lmtp_delivery_is_local_without_configured_domains():
-    from analyzer.sessions import local_transport
+    from analyzer.messages import local_transport
 
     events = parse_texts(EXIM_DELIVERIES, fmt="exim")
     assert local_transport(events[events["event"] == "delivery"]).tolist() == [True, True, False]
+
+
+# One smtpd process serves connection after connection; an excerpt (a grep of the rejects, a
+# log rotated mid-session) lacks their "connect from" lines. Each client's lines must still
+# be a session of their own.
+EXCERPT = [
+    "Nov 21 10:00:01 mx1 postfix/smtpd[500]: NOQUEUE: reject: RCPT from unknown[203.0.113.5]: 554 5.7.1 <x@aol.com>: Relay access denied; from=<a@b.example> to=<x@aol.com> proto=ESMTP helo=<User>",
+    "Nov 21 10:00:02 mx1 postfix/smtpd[500]: lost connection after RCPT from unknown[203.0.113.5]",
+    "Nov 21 10:00:05 mx1 postfix/smtpd[500]: warning: unknown[198.51.100.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+    "Nov 21 10:00:08 mx1 postfix/smtpd[500]: warning: unknown[198.51.100.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+    "Nov 21 10:00:09 mx1 postfix/smtpd[500]: disconnect from unknown[198.51.100.9] ehlo=1 auth=0/2 quit=1 commands=2/4",
+    # the same address again after its disconnect: another connection
+    "Nov 21 10:01:00 mx1 postfix/smtpd[500]: warning: unknown[198.51.100.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+    "Nov 21 10:01:09 mx1 postfix/smtpd[500]: NOQUEUE: reject: RCPT from unknown[192.0.2.77]: 550 5.1.1 <nobody@kept.example>: Recipient address rejected: User unknown in virtual mailbox table; from=<a@b.example> to=<nobody@kept.example> proto=ESMTP helo=<User>",
+]
+
+
+def test_lines_without_their_connect_line_split_per_client_and_connection():
+    from analyzer.classify import classify_sessions
+    from analyzer.customers import CUSTOMER_IP
+
+    sessions = build_sessions(parse_texts(EXCERPT))
+    classified = classify_sessions(sessions.assign(**{CUSTOMER_IP: False}))
+    got = classified[[s.CLIENT_IP, s.CLASS, s.REASON, s.AUTH_FAILURES, s.CUT]]
+    assert got.values.tolist() == [
+        ["203.0.113.5", s.SPAM_PROBE, s.R_RELAY_PROBE, 0, "both"],
+        ["198.51.100.9", s.SPAM_PROBE, s.R_AUTH_FAILURE, 2, "start"],
+        ["198.51.100.9", s.SPAM_PROBE, s.R_AUTH_FAILURE, 1, "both"],
+        ["192.0.2.77", s.SPAM_PROBE, s.R_DICTIONARY, 0, "both"],
+    ]
+
+
+CONTENT_SPAM = [
+    "Nov 21 11:00:00 mx1 postfix/smtpd[600]: connect from unknown[203.0.113.9]",
+    "Nov 21 11:00:01 mx1 postfix/smtpd[600]: 4104E3D: client=unknown[203.0.113.9]",
+    "Nov 21 11:00:03 mx1 postfix/cleanup[601]: 4104E3D: milter-reject: END-OF-MESSAGE from unknown[203.0.113.9]: 5.7.1 Blocked by SpamAssassin; from=<x@y.example> to=<bob@kept.example> proto=ESMTP helo=<y.example>",
+    "Nov 21 11:00:03 mx1 postfix/smtpd[600]: disconnect from unknown[203.0.113.9] ehlo=1 mail=1 rcpt=1 data=0/1 quit=1 commands=4/5",
+]
+
+
+def test_a_message_refused_for_its_content_is_a_content_probe():
+    from analyzer.classify import classify_sessions
+    from analyzer.customers import CUSTOMER_IP
+
+    sessions = build_sessions(parse_texts(CONTENT_SPAM), frozenset({"kept.example"}))
+    row = classify_sessions(sessions.assign(**{CUSTOMER_IP: False})).iloc[0]
+    assert (row[s.CLASS], row[s.REASON], row[s.MESSAGES], row[s.CONTENT_REJECTS]) == (
+        s.SPAM_PROBE,
+        s.R_CONTENT,
+        0,
+        1,
+    )

@@ -7,6 +7,7 @@ compressed later, or a ``.1`` file that is really gzip, still reads.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import fnmatch
 import glob
 import gzip
@@ -15,6 +16,7 @@ import lzma
 import os
 import re
 import socket
+import sys
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -26,11 +28,14 @@ import pyarrow as pa
 
 from analyzer import schema as s
 from analyzer.errors import InputError
+from analyzer.io.journal import normalise, text_format
 
 PATH = "path"
 MTIME = "mtime"
 FORMAT = "format"  # "syslog" (Postfix, syslog-wrapped Exim) or "exim" (an Exim mainlog)
 FORMATS = ("auto", "syslog", "exim")
+# "-" as a log: standard input (read once, by ``read_logs``; ``ingest`` needs files).
+STDIN = Path("-")
 # Exim log folders and files that name no server: "/var/log/exim4/mainlog".
 _GENERIC_NAMES = {"exim", "exim4", "log", "logs", "mainlog", "mail", "maillog", ""}
 
@@ -54,6 +59,9 @@ def expand_logs(
     found: dict[Path, None] = {}
     for pattern in patterns:
         text = os.path.expanduser(os.fspath(pattern))
+        if text == "-":
+            found[STDIN] = None
+            continue
         if base_dir is not None and not os.path.isabs(text) and text != "-":
             text = os.fspath(base_dir / text)
         if not glob.has_magic(text) and os.path.isdir(text):
@@ -91,6 +99,8 @@ def is_compressed(path: Path) -> bool:
 
 def open_log(path: Path):
     """Open a log for binary reading, decompressing gzip, bzip2 or xz by magic bytes."""
+    if path == STDIN:
+        return _stdin()
     try:
         with open(path, "rb") as probe:
             head = probe.read(6)
@@ -100,6 +110,16 @@ def open_log(path: Path):
         return open(path, "rb")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _stdin():
+    """Standard input as a log (decompressed by its magic bytes; never closed here)."""
+    handle = sys.stdin.buffer
+    head = handle.peek(6)[:6] if hasattr(handle, "peek") else b""
+    for magic, opener in _MAGIC:
+        if head.startswith(magic):
+            return opener(handle, "rb")
+    return contextlib.nullcontext(handle)
 
 
 def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.LargeStringArray]:
@@ -255,6 +275,9 @@ def read_logs(
     """Read files into one frame of lines and a frame describing the files (with
     ``limit_bytes``, about that many bytes of text from the start of each: a sample).
 
+    A journal JSON export or an RFC 5424 file (told by its first lines) is read as the
+    syslog lines it holds (``analyzer.io.journal``), one line for one line.
+
     Returns:
         lines: ``source`` (index into sources), ``line_no`` (1-based), ``raw`` (string).
         sources: ``source``, ``path``, ``mtime`` (UTC) for each file, in the given order.
@@ -263,13 +286,17 @@ def read_logs(
     meta = []
     for index, path in enumerate(paths):
         try:
-            mtime = pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC")
+            stamp = path.stat().st_mtime if path != STDIN else pd.Timestamp.now("UTC").timestamp()
+            mtime = pd.Timestamp(stamp, unit="s", tz="UTC")
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
         meta.append({s.SOURCE: index, PATH: str(path), MTIME: mtime})
         first = 1
+        kind = None
         for block in read_blocks(path, 0, min(BLOCK_BYTES, limit_bytes or BLOCK_BYTES)):
-            frames.append(lines_frame(block.lines, index, first))
+            if first == 1:
+                kind = text_format(block.lines)
+            frames.append(lines_frame(normalise(block.lines, kind), index, first))
             first += len(block.lines)
             if limit_bytes is not None and block.end >= limit_bytes:
                 break

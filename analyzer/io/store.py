@@ -77,6 +77,18 @@ class FileRecord:
 
 
 @dataclass
+class JournalRecord:
+    """The journal as the store knows it (``relaywatch ingest --journal``): how far it was
+    read, by journald's cursor of the last entry stored. Its lines and counts are kept by a
+    ``FileRecord`` of the same ``order`` (path ``journal``, no device, inode or size: no file
+    is ever taken for it), so the store's line counts include the journal's."""
+
+    order: int  # place in the order of files (line order is (order, line number))
+    units: list[str] = field(default_factory=list)  # systemd units read (none: all)
+    cursor: str | None = None
+
+
+@dataclass
 class Manifest:
     version: int = FORMAT_VERSION
     committed: str = ""  # mark of the last commit; "" before the first
@@ -87,9 +99,12 @@ class Manifest:
     # local domains learnt from local deliveries (no `local_domains` configured)
     inferred_domains: list[str] = field(default_factory=list)
     files: list[FileRecord] = field(default_factory=list)
+    # the journal read by ``ingest --journal``, per set of units ("" for the whole journal)
+    journals: dict[str, JournalRecord] = field(default_factory=dict)
 
     def next_order(self) -> int:
-        return max((f.order for f in self.files), default=-1) + 1
+        orders = [f.order for f in self.files] + [j.order for j in self.journals.values()]
+        return max(orders, default=-1) + 1
 
 
 def mark_of(run: int, chunk: int) -> str:
@@ -119,7 +134,8 @@ def load_manifest(root: Path) -> Manifest:
         if data.get("version", 0) > FORMAT_VERSION:
             raise StoreError(f"store {root} was written by a newer relaywatch")
         files = [FileRecord(**f) for f in data.pop("files", [])]
-        return Manifest(**data, files=files)
+        journals = {k: JournalRecord(**j) for k, j in data.pop("journals", {}).items()}
+        return Manifest(**data, files=files, journals=journals)
     except (OSError, ValueError, TypeError) as exc:
         raise StoreError(f"cannot read store manifest {path}: {exc}") from None
 

@@ -7,8 +7,8 @@ import pandas as pd
 from dash import Input, Output, callback, dcc, html
 
 from analyzer import schema as s
+from analyzer.messages import REFUSED_STATUSES
 from analyzer.readiness import OUTBOUND_REASONS
-from analyzer.sessions import REFUSED_STATUSES
 from dashboard import ids
 from dashboard.components import card, empty_state
 from dashboard.data import (

@@ -15,8 +15,8 @@ from dash import Input, Output, State, callback, dcc, html
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv
 from analyzer.jobs import RiskTables, period_risk
+from analyzer.messages import REFUSED_STATUSES, outbound_deliveries
 from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS
-from analyzer.sessions import REFUSED_STATUSES, outbound_deliveries
 from dashboard import ids
 from dashboard.components import data_table, records
 from dashboard.data import (
