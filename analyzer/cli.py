@@ -340,11 +340,15 @@ def check(
     """
     from analyzer import jobs
     from analyzer.coverage import line_summary, poorly_covered, render_check
+    from analyzer.pipeline import line_rules
 
     settings = command_settings(config_path, logs, **overrides)
     announce(settings, uses_customers=False)
     events, counts, programs, sources = jobs.check_patterns(settings, logs, progress(), log_format)
-    click.echo(render_check(events, counts, programs, sources, each=each, limit=limit), nl=False)
+    text = render_check(
+        events, counts, programs, sources, each=each, limit=limit, rules=line_rules(settings)
+    )
+    click.echo(text, nl=False)
     below = poorly_covered(line_summary(events, sources), min_matched or 0)
     for row in below.itertuples(index=False):
         click.echo(
@@ -353,7 +357,7 @@ def check(
             err=True,
         )
     if (strict and (events["event"] == "unmatched").any()) or len(below):
-        sys.exit(1)
+        raise click.exceptions.Exit(1)
 
 
 @cli.command()

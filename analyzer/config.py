@@ -102,6 +102,27 @@ REJECT_KIND_KEYS = ("relay_denied", "unknown_user", "dnsbl", "content", "policy"
 
 
 @dataclass(frozen=True, slots=True)
+class LineRule:
+    """``[[rules]]``: a log line shape of the user's own servers, matched before the built-in
+    rules of its daemons (checked and built by ``analyzer.patterns.configured_rules``).
+
+    Attributes:
+        name: unique; shown by ``patterns check`` as ``config_<name>``.
+        daemons: the daemons whose lines it is tried on ("smtpd", "cleanup", "exim", ...).
+        event: what a matching line is ("reject", "sasl_fail", "lost", "protocol", ...).
+        regex: RE2, anchored ``^...$``, on the message after the syslog header; named groups
+            are event fields (``client_ip``, ``reply``, ...).
+        example: a message it must match.
+    """
+
+    name: str
+    daemons: tuple[str, ...]
+    event: str
+    regex: str
+    example: str
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a run needs.
 
@@ -129,6 +150,7 @@ class Settings:
             (``[reject_patterns] relay_denied = ["..."]``); tried before the built-in ones.
         bounce_patterns: extra regexes per provider for remote refusals that blame our IP's
             reputation (``[bounce_patterns] mybank = ["..."]``); tried before the built-in ones.
+        rules: the user's own line shapes (``[[rules]]``), tried before the built-in rules.
         dnsbl, mail, dashboard, exim: their sections.
     """
 
@@ -153,6 +175,7 @@ class Settings:
     exim: EximConfig = EximConfig()
     reject_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     bounce_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    rules: tuple[LineRule, ...] = ()
 
     def server_outbound_ips(self) -> dict[str, str]:
         """``{server: outbound_ip}`` for the servers that name one."""
@@ -307,6 +330,7 @@ _TOP_KEYS = {
     "exim",
     "reject_patterns",
     "bounce_patterns",
+    "rules",
 }
 _SECTION_KEYS = {
     "exim": {"session_gap_seconds"},
@@ -328,6 +352,7 @@ _SECTION_KEYS = {
     },
     "dashboard": {"host", "port", "url", "users", "behind_proxy"},
     "server": {"outbound_ip", "enforcement_date", "logs"},
+    "rules": {"name", "daemons", "event", "regex", "example"},
 }
 
 
@@ -498,6 +523,7 @@ def settings_from_mapping(
         )
         for provider, value in sections["bounce_patterns"].items()
     }
+    rules = _line_rules(data.get("rules", []), where)
     try:
         year = data.get("year")
         enforcement = data.get("enforcement_date")
@@ -554,9 +580,39 @@ def settings_from_mapping(
             ),
             reject_patterns=patterns,
             bounce_patterns=bounce_patterns,
+            rules=rules,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _line_rules(value: Any, where: str) -> tuple[LineRule, ...]:
+    """``[[rules]]``: every key present and of its type, names unique, the regex valid RE2."""
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise ConfigError(f"{where}: rules must be an array of tables ([[rules]])")
+    rules = []
+    for index, raw in enumerate(value):
+        label = f"rules.{raw.get('name', index)}"
+        _check_keys(raw, _SECTION_KEYS["rules"], f"{where} [[rules]] {label}")
+        missing = sorted(_SECTION_KEYS["rules"] - set(raw))
+        if missing:
+            raise ConfigError(f"{where}: {label}: missing key {missing[0]!r}")
+        for key in ("name", "event", "regex", "example"):
+            if not isinstance(raw[key], str) or not raw[key]:
+                raise ConfigError(f"{where}: {label}.{key}: expected a string")
+        rules.append(
+            LineRule(
+                name=raw["name"],
+                daemons=_strings(raw["daemons"], f"{label}.daemons"),
+                event=raw["event"],
+                regex=_check_regex(raw["regex"], f"{label}.regex"),
+                example=raw["example"],
+            )
+        )
+    names = [r.name for r in rules]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"{where}: two [[rules]] have the same name")
+    return tuple(rules)
 
 
 def _boolean(value: Any, where: str) -> bool:

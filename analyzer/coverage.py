@@ -5,10 +5,15 @@ This is what ``relaywatch patterns check`` prints, and what a run reports about 
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 from analyzer import schema as s
+from analyzer.patterns import Rule
 
 MATCHED = "matched"
 BUCKETS = (MATCHED, s.EV_IGNORED, s.EV_UNMATCHED, s.EV_MALFORMED)
@@ -76,6 +81,34 @@ def ignored_programs(events: pd.DataFrame) -> pd.Series:
     return ignored[s.PROGRAM].fillna("(syslog itself)").astype(str).value_counts().sort_index()
 
 
+# The message part of a line: after "program[pid]: " (syslog) or an Exim mainlog's stamp.
+_MESSAGE = re.compile(
+    r"^(?:.*?[\w./-]+(?:\[\d+\])?: |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?"
+    r"(?: [-+]\d{4})?(?: \[\d+\])? )"
+)
+HOW_TO_ADD = (
+    "a shape of your own servers: add a [[rules]] entry to the config (docs/configuration.md, "
+    '"[[rules]]"); a known reject with your own text: [reject_patterns]'
+)
+
+
+def nearest_rule(raw: str, daemon: object, rules: Sequence[Rule]) -> tuple[Rule, float] | None:
+    """The rule (of the line's daemon, when it has one) whose example is most like the line's
+    message, and how alike (0..1): where to look when a line is unmatched."""
+    message = _MESSAGE.sub("", raw, count=1)
+    candidates = [r for r in rules if not isinstance(daemon, str) or daemon in r.daemons]
+    best: tuple[Rule, float] | None = None
+    for rule in candidates:
+        for example in rule.examples:
+            matcher = difflib.SequenceMatcher(None, message, example, autojunk=False)
+            if best is not None and matcher.quick_ratio() <= best[1]:
+                continue
+            ratio = matcher.ratio()
+            if best is None or ratio > best[1]:
+                best = (rule, ratio)
+    return best
+
+
 def render_check(
     events: pd.DataFrame,
     counts: pd.DataFrame,
@@ -83,8 +116,10 @@ def render_check(
     sources: pd.DataFrame,
     each: bool = False,
     limit: int = 50,
+    rules: Sequence[Rule] = (),
 ) -> str:
-    """The text of ``relaywatch patterns check``: totals, lines per rule, the misses."""
+    """The text of ``relaywatch patterns check``: totals, lines per rule, the misses (each
+    unmatched one with the ``rules`` entry most like it, and how to add one)."""
     names = sources.set_index(s.SOURCE)["path"]
 
     def where(source: int, line_no: int) -> str:
@@ -115,8 +150,17 @@ def render_check(
         shown = misses if limit == 0 else misses.head(limit)
         for row in shown.itertuples(index=False):
             out.append(f"  {where(row.source, row.line_no)}: {_printable(row.raw)}")
+            near = (
+                nearest_rule(str(row.raw), row.daemon, rules) if bucket == s.EV_UNMATCHED else None
+            )
+            if near is not None:
+                rule, ratio = near
+                example = _printable(rule.examples[0])
+                out.append(f"      nearest rule: {rule.name} ({ratio:.0%} like {example!r})")
         if len(shown) < len(misses):
             out.append(f"  ... {len(misses) - len(shown)} more (--limit 0 shows all)")
+        if bucket == s.EV_UNMATCHED and len(misses) and rules:
+            out.append(f"  to match them: {HOW_TO_ADD}")
     if each:
         out.append("")
         out.append("every line:")

@@ -55,6 +55,7 @@ from analyzer.parse import ORDER, START_MONTH, START_YEAR, StampOptions, parse_l
 from analyzer.pipeline import (
     delivery_lines,
     infer_local_domains,
+    line_rules,
     problem_lines,
     reject_lines,
     reject_reasons,
@@ -113,6 +114,7 @@ def settings_fingerprint(settings: Settings, domains: frozenset[str]) -> str:
         "year": settings.year,
         "local_domains": sorted(domains),
         "reject_patterns": {k: list(v) for k, v in sorted(settings.reject_patterns.items())},
+        "rules": [[r.name, list(r.daemons), r.event, r.regex] for r in settings.rules],
         "exim_gap": settings.exim.session_gap_seconds,
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
@@ -571,6 +573,7 @@ def parse_chunk(lines: pd.DataFrame, sources: pd.DataFrame, settings: Settings) 
         lines,
         sources,
         StampOptions(settings.timezone, settings.year),
+        line_rules(settings),
         reject_kinds=reject_reasons(settings),
     )
     return events.drop(columns=list(UNSTORED_FIELDS))

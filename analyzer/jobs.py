@@ -48,7 +48,14 @@ from analyzer.offenders import (
     summarize_offenders,
 )
 from analyzer.parse import StampOptions, detect_formats, parse_lines
-from analyzer.pipeline import Analysis, analyse, bounce_rules, reject_reasons, select_period
+from analyzer.pipeline import (
+    Analysis,
+    analyse,
+    bounce_rules,
+    line_rules,
+    reject_reasons,
+    select_period,
+)
 from analyzer.readiness import (
     CUSTOMER_EXPORT_COLUMNS,
     DAILY_COLUMNS,
@@ -184,6 +191,7 @@ def check_patterns(
         lines,
         sources,
         StampOptions(settings.timezone, settings.year),
+        line_rules(settings),
         keep_all_text=True,
         reject_kinds=reject_reasons(settings),
     )

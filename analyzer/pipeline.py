@@ -5,6 +5,7 @@ Pure: takes frames and settings, does no file or network work.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from analyzer.config import Settings
 from analyzer.coverage import line_summary
 from analyzer.customers import attribute_customers, local_domains
 from analyzer.messages import local_delivery_domains
-from analyzer.parse import DEFAULT_REJECT_KINDS, StampOptions, parse_lines
-from analyzer.patterns import ReasonRule, configured_reasons
+from analyzer.parse import ALL_RULES, DEFAULT_REJECT_KINDS, StampOptions, parse_lines
+from analyzer.patterns import ReasonRule, Rule, configured_reasons, configured_rules
 from analyzer.patterns.bounces import BLOCKLIST_BOUNCES
 from analyzer.sessions import build_session_tables
 
@@ -69,9 +70,15 @@ def analyse(
         lines,
         sources,
         StampOptions(settings.timezone, settings.year),
+        line_rules(settings),
         reject_kinds=reject_reasons(settings),
     )
     return analyse_events(events, sources, customers, settings)
+
+
+def line_rules(settings: Settings) -> tuple[Rule, ...]:
+    """The configured ``[[rules]]`` first, then the built-in ones."""
+    return configured_rules([dataclasses.asdict(r) for r in settings.rules]) + ALL_RULES
 
 
 def reject_reasons(settings: Settings) -> tuple[ReasonRule, ...]:

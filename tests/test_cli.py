@@ -358,3 +358,15 @@ def test_a_file_that_is_not_an_mrt_dump_is_one_line(tmp_path: Path):
         assert len(lines) == 1 and f"{source} is not an MRT dump" in lines[0], lines
         assert message in lines[0]
         assert not (tmp_path / "ipasn.dat").exists()
+
+
+def test_min_matched_fails_a_file_below_it_and_names_it(workdir: Path, capsys):
+    from analyzer.cli import run_cli
+
+    log = str(workdir / "mail.log")  # 5 lines: 3 matched, 1 unmatched, 1 malformed
+    config = ["--config", str(workdir / "relaywatch.toml")]
+    assert run_cli(["patterns", "check", log, "--min-matched", "60", *config]) == 0
+    capsys.readouterr()
+    assert run_cli(["patterns", "check", log, "--min-matched", "60.1", *config]) == 1
+    err = capsys.readouterr().err
+    assert f"relaywatch: {log}: 60.0 % of 5 lines matched or ignored, below --min-matched 60.1" in err

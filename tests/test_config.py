@@ -74,3 +74,54 @@ def test_cli_overrides_are_checked():
     )
     with pytest.raises(ConfigError, match="--enforcement: 'tomorrow' is not a date"):
         settings.with_overrides(enforcement_date="tomorrow")
+
+
+RULE = """
+[[rules]]
+name = "greylist"
+daemons = ["smtpd"]
+event = "reject"
+regex = '^greylisted (?P<client_host>[^\\[]*)\\[(?P<client_ip>[0-9.]+)\\] after (?P<stage>[A-Z]+): (?P<reply>.*)$'
+example = "greylisted unknown[192.0.2.1] after RCPT: 450 4.7.1 try again later"
+"""
+
+
+def test_a_rule_of_the_config_reads_a_local_shape(tmp_path: Path):
+    from analyzer.pipeline import line_rules
+    from tests.conftest import parse_texts
+
+    settings = load_settings(write(tmp_path, RULE), environ={})
+    rules = line_rules(settings)
+    assert rules[0].name == "config_greylist"  # before the built-in ones
+    line = "Nov 21 09:00:00 mx1 postfix/smtpd[7]: greylisted unknown[203.0.113.4] after RCPT: 450 4.7.1 later"
+    from analyzer.parse import StampOptions, parse_lines
+    from tests.conftest import lines_frame, sources_frame
+
+    event = parse_lines(lines_frame([line]), sources_frame(), StampOptions("UTC", 2003), rules)
+    row = event.iloc[0]
+    assert (row["rule"], row["event"], row["client_ip"], row["stage"], row["reject_kind"]) == (
+        "config_greylist",
+        "reject",
+        "203.0.113.4",
+        "RCPT",
+        "policy",
+    )
+    assert parse_texts([line])["event"].iloc[0] == "unmatched"  # without it
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('event = "reject"', 'event = "bounce"'), "event 'bounce' is not one of"),
+        (("(?P<stage>", "(?P<stagex>"), "unknown group 'stagex'"),
+        (("[192.0.2.1] after", "[192.0.2.1] before"), "the example does not match"),
+        (("regex = '^greylisted", "regex = 'greylisted"), "must be anchored"),
+        (('name = "greylist"\n', ""), "missing key 'name'"),
+        (("(?P<reply>.*)$'", "(?P<reply>.*$'"), "invalid regex"),
+    ],
+)
+def test_a_bad_rule_names_itself(tmp_path: Path, change, message):
+    from analyzer.pipeline import line_rules
+
+    with pytest.raises(ConfigError, match=message):
+        line_rules(load_settings(write(tmp_path, RULE.replace(*change)), environ={}))

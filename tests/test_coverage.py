@@ -41,3 +41,29 @@ def test_lines_table_names_files_without_lines_too():
         ["a.log", 2, 1, 1],
         ["empty.log", 0, 0, 0],
     ]
+
+
+def test_an_unmatched_line_names_the_nearest_rule_and_how_to_add_one():
+    from analyzer.coverage import HOW_TO_ADD, ignored_programs, render_check, rule_counts
+    from analyzer.parse import ALL_RULES, StampOptions, parse_lines
+    from tests.conftest import lines_frame, sources_frame
+
+    line = (
+        "Nov 21 09:00:00 mail1 postfix/smtpd[100]: warning: unknown[203.0.113.4]: "
+        "SASL CRAM-MD5 authentication went sideways: UGFzc3dvcmQ6"
+    )
+    sources = sources_frame()
+    events = parse_lines(
+        lines_frame([line]), sources, StampOptions("UTC", 2003), keep_all_text=True
+    )
+    assert events["event"].tolist() == ["unmatched"]
+    text = render_check(
+        events, rule_counts(events), ignored_programs(events), sources, rules=ALL_RULES
+    )
+    near = [ln for ln in text.splitlines() if "nearest rule:" in ln]
+    assert len(near) == 1 and "nearest rule: smtpd_sasl" in near[0], near
+    assert f"to match them: {HOW_TO_ADD}" in text
+    # without rules to compare with (as before), no hint
+    assert "nearest rule" not in render_check(
+        events, rule_counts(events), ignored_programs(events), sources
+    )

@@ -200,6 +200,8 @@ def effective_default(key: str) -> Any:
     if parts[0] == "servers":
         server = config.settings_from_mapping({"servers": {"x": {}}}, None).servers["x"]
         return getattr(server, parts[2])
+    if parts[0] == "rules":  # every key of a [[rules]] entry is required: no default
+        return NO_DEFAULT
     if len(parts) == 1:
         return getattr(settings, key)
     section = getattr(settings, parts[0])
@@ -242,6 +244,9 @@ def key_paths(data: dict[str, Any], prefix: str = "") -> set[str]:
         if prefix == "" and key == "servers":
             for table in value.values():
                 paths |= {f"servers.NAME.{sub}" for sub in table}
+        elif prefix == "" and key == "rules":  # an array of tables
+            for table in value:
+                paths |= {f"rules.{sub}" for sub in table}
         elif prefix == "" and isinstance(value, dict):
             paths |= key_paths(value, f"{key}.")
         elif prefix == "bounce_patterns.":
