@@ -131,7 +131,7 @@ def exim_unit_keys(
     session, and so is each run of one client's other lines (rejects, AUTH failures, protocol
     errors, lost connections) with gaps shorter than ``gap_seconds``."""
     exim, logs_connections = exim_session_lines(events) if found is None else found
-    lines = exim[~logs_connections]
+    lines = _client_from_message(exim[~logs_connections])
     arrival = _flag(lines, s.EVENT, s.EV_CLIENT)
     order = np.lexsort(
         (
@@ -152,4 +152,32 @@ def exim_unit_keys(
         same = (server[1:] == server[:-1]) & (client[1:] == client[:-1])
         close = (ts[1:] - ts[:-1]) < gap_seconds * 1_000_000
         new[1:] = ~(same & close & ~is_arrival[1:] & ~is_arrival[:-1])
-    return ordered.assign(**{_KEY: np.cumsum(new) - 1, UNIT: True})
+    keys = np.cumsum(new) - 1
+    # A line that names a message (sa-exim, a blackhole) belongs to the unit of that message's
+    # arrival, or of its refusal when it was never accepted: one session, not two.
+    owner = pd.DataFrame(
+        {"_s": server, "_q": ordered[s.QUEUE_ID].to_numpy(), "_a": is_arrival, _KEY: keys}
+    )
+    named = owner[owner["_q"].notna().to_numpy()]
+    # the arrival's unit where there is one, else the message's first line's
+    target = named.sort_values("_a", ascending=False, kind="stable").drop_duplicates(["_s", "_q"])
+    moved = named[~named["_a"].to_numpy()].reset_index()
+    joined = moved.merge(target[["_s", "_q", _KEY]], on=["_s", "_q"], suffixes=("", "_to"))
+    keys[joined["index"].to_numpy()] = joined[_KEY + "_to"].to_numpy()
+    unit = ordered.assign(**{_KEY: keys, UNIT: True})
+    return unit.sort_values([_KEY, s.SEQ], kind="stable", ignore_index=True)
+
+
+def _client_from_message(lines: pd.DataFrame) -> pd.DataFrame:
+    """Lines that name a message but no client (sa-exim's verdict) get the client of another
+    line of the same server and message id."""
+    missing = lines[s.CLIENT_IP].isna().to_numpy() & lines[s.QUEUE_ID].notna().to_numpy()
+    if not missing.any():
+        return lines
+    known = lines.loc[lines[s.CLIENT_IP].notna().to_numpy() & lines[s.QUEUE_ID].notna().to_numpy()]
+    clients = known.drop_duplicates([s.SERVER, s.QUEUE_ID]).set_index([s.SERVER, s.QUEUE_ID])
+    wanted = pd.MultiIndex.from_frame(lines.loc[missing, [s.SERVER, s.QUEUE_ID]])
+    filled = clients[s.CLIENT_IP].reindex(wanted).to_numpy()
+    out = lines.copy()
+    out.loc[missing, s.CLIENT_IP] = filled
+    return out

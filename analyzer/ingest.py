@@ -549,7 +549,6 @@ def source_row(index: int, read: Read, year_month: tuple[float, float] | None = 
 UNSTORED_FIELDS = (
     s.SASL_SENDER,
     s.SASL_REASON,
-    s.ACTION,
     s.STAGE,
     s.SMTP_CODE,
     s.PROTO,

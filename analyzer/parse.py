@@ -484,6 +484,31 @@ def _flag_of(column: pd.Series, value: str) -> np.ndarray:
     return (column == value).fillna(False).to_numpy(dtype=bool)
 
 
+# Stages at which a refusal is about the message itself, not its envelope.
+CONTENT_STAGES = ("DATA", "END-OF-MESSAGE", "DATA content", "header", "body")
+
+
+def _content_refusals(rejects: pd.DataFrame, action: pa.Array, reply: pa.Array) -> pa.Array:
+    """Which rejects refuse a message for its content, for good: cleanup's (it refuses what
+    it reads: headers, body, a milter's verdict on them), a before-queue filter's, a rule's
+    that says so, or a milter's at DATA or END-OF-MESSAGE; never a temporary 4xx (greylisting,
+    a filter's soft reject). A milter at RCPT judges the envelope, not the content."""
+    cleanup = pa.array(_flag_of(rejects[s.DAEMON], "cleanup"))
+    whole = pc.is_in(action, value_set=pa.array(["proxy-reject", "content"], action.type))
+    milter = pc.is_in(action, value_set=pa.array(s.CONTENT_ACTIONS, action.type))
+    stage = _arrow(rejects[s.STAGE].fillna(""))
+    late = pc.is_in(stage, value_set=pa.array(CONTENT_STAGES, stage.type))
+    soft = r"^\s*4[0-9]{2}\b|^\s*4\.[0-9]|(?i)temporarily rejected"  # sa-exim: no code
+    temporary = pc.or_(
+        pc.match_substring_regex(reply, soft),
+        pc.match_substring_regex(_arrow(rejects[s.DETAIL].fillna("")), soft),
+    )
+    for code in (s.SMTP_CODE, s.DSN):
+        temporary = pc.or_(temporary, pc.starts_with(_arrow(rejects[code].fillna("")), "4"))
+    decided = pc.or_(pc.or_(cleanup, whole), pc.and_(milter, late))
+    return pc.and_(decided, pc.invert(temporary))
+
+
 def classify_rejects(
     events: pd.DataFrame, reasons: Sequence[ReasonRule] = DEFAULT_REJECT_KINDS
 ) -> pd.DataFrame:
@@ -499,11 +524,7 @@ def classify_rejects(
     if rejects.any():
         reply = _arrow(events.loc[rejects, s.REPLY].fillna(""))
         action = _arrow(events.loc[rejects, s.ACTION].fillna(""))
-        content = pc.or_(
-            pc.is_in(action, value_set=pa.array(s.CONTENT_ACTIONS, action.type)),
-            # cleanup refuses what it reads: headers, body, a milter's verdict on them
-            pa.array(_flag_of(events.loc[rejects, s.DAEMON], "cleanup")),
-        )
+        content = _content_refusals(events.loc[rejects], action, reply)
         chosen = pc.if_else(content, pa.scalar(s.RK_CONTENT, STRING), pa.nulls(len(reply), STRING))
         for reason in reasons:
             undecided = chosen.is_null()

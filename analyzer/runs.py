@@ -95,6 +95,7 @@ def _owner_changes(code: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 SESSION_COLUMNS = [
     s.RULE,
+    s.ACTION,
     s.DETAIL,
     s.COMMAND,
     s.SASL_METHOD,

@@ -189,6 +189,8 @@ def _aggregate(keyed: pd.DataFrame) -> pd.DataFrame:
             s.UNKNOWN_USER: reject & kind_is(s.RK_UNKNOWN_USER),
             s.DNSBL_HITS: (reject & kind_is(s.RK_DNSBL)) | ev_is(s.EV_PS_DNSBL),
             s.CONTENT_REJECTS: reject & kind_is(s.RK_CONTENT),
+            # a before-queue filter refuses the message smtpd had already taken (client=)
+            PROXY_REJECTS: reject & matcher(keyed[s.ACTION])("proxy-reject"),
             s.POLICY_REJECTS: reject & kind_is(s.RK_POLICY),
             s.PROTOCOL_ERRORS: ev_is(s.EV_PROTOCOL),
         }
@@ -343,7 +345,8 @@ def build_session_tables(
         # A message refused after DATA for its content (header/body checks, milter) was
         # never accepted.
         refused = sessions.pop(CONTENT_REJECTED).fillna(0).astype(np.int64)
-        sessions[s.MESSAGES] -= refused
+        proxied = sessions.pop(PROXY_REJECTS)
+        sessions[s.MESSAGES] = np.maximum(sessions[s.MESSAGES] - refused - proxied, 0)
         sessions[s.REJECTED] += refused
         sessions[s.CONTENT_REJECTS] += refused
         families.append(
@@ -355,7 +358,7 @@ def build_session_tables(
         ps = postscreen_session_keys(events)
         ps_sessions = _aggregate(ps)
         # Handed over to smtpd after PASS: that smtpd session is the one of record.
-        ps_sessions = ps_sessions[ps_sessions.pop("passes") == 0]
+        ps_sessions = ps_sessions[ps_sessions.pop("passes") == 0].drop(columns=PROXY_REJECTS)
         offset = sum(len(f) for f in families)
         members.append(_members(ps, pd.Index(ps_sessions.index), offset))
         ports = ps.groupby(_KEY)[s.CLIENT_PORT].first().reindex(ps_sessions.index).astype(str)
@@ -416,6 +419,7 @@ def _members(keyed: pd.DataFrame, position: pd.Index, offset: int) -> pd.DataFra
 
 
 _LINK = "_link"  # a session's row number across the families, before sorting
+PROXY_REJECTS = "_proxy_rejects"
 
 
 ID_PART = "_id_part"

@@ -369,4 +369,6 @@ def test_min_matched_fails_a_file_below_it_and_names_it(workdir: Path, capsys):
     capsys.readouterr()
     assert run_cli(["patterns", "check", log, "--min-matched", "60.1", *config]) == 1
     err = capsys.readouterr().err
-    assert f"relaywatch: {log}: 60.0 % of 5 lines matched or ignored, below --min-matched 60.1" in err
+    assert (
+        f"relaywatch: {log}: 60.0 % of 5 lines matched or ignored, below --min-matched 60.1" in err
+    )

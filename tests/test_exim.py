@@ -108,3 +108,46 @@ def test_default_selectors_make_a_session_per_message_and_per_burst_of_attempts(
     assert sessions[s.AUTH_FAILURES].tolist() == [0, 0, 1, 0]
     assert sessions[s.LOCAL_RECIPIENTS].tolist() == [1, 0, 0, 0]
     assert set(sessions[s.CUT]) == {""}
+
+
+def test_receiving_side_lines_count_for_the_session_they_belong_to():
+    sessions = sessions_of(
+        [
+            "2024-05-06 10:00:00 [2001] SMTP connection from [203.0.113.5]:4000 I=[192.0.2.13]:25 "
+            "(TCP/IP connection count = 1)",
+            # a directory harvest by VRFY: unknown users
+            "2024-05-06 10:00:01 [2001] VRFY failed for <a@acme.example> H=(x) [203.0.113.5]:4000 "
+            "I=[192.0.2.13]:25",
+            "2024-05-06 10:00:02 [2001] VRFY failed for <b@acme.example> H=(x) [203.0.113.5]:4000 "
+            "I=[192.0.2.13]:25",
+            # a discard tells the client 250: nothing refused
+            "2024-05-06 10:00:03 [2001] H=(x) [203.0.113.5]:4000 I=[192.0.2.13]:25 "
+            "F=<s@example.net> RCPT <c@acme.example>: discarded by RCPT ACL",
+            # the DATA ACL refuses a message for its content
+            "2024-05-06 10:00:04 [2001] 1s3xQg-000000004aB-0C1d H=(x) [203.0.113.5]:4000 "
+            "I=[192.0.2.13]:25 F=<s@example.net> rejected after DATA: This message contains a "
+            "virus (Eicar-Test-Signature)",
+            # a delivery process logging in to a smarthost: not this client's failure
+            "2024-05-06 10:00:04 [2002] 1s3xQt-000000004aB-0C1d plain authenticator failed "
+            "H=smarthost.example.net [198.51.100.41] 535 5.7.8 Authentication credentials invalid",
+            "2024-05-06 10:00:05 [2001] SMTP connection from (x) [203.0.113.5]:4000 "
+            "I=[192.0.2.13]:25 closed by QUIT",
+        ]
+    )
+    assert sessions[s.CLIENT_IP].tolist() == ["203.0.113.5"]
+    row = sessions.iloc[0]
+    assert (row[s.UNKNOWN_USER], row[s.REJECTED], row[s.AUTH_FAILURES]) == (2, 3, 0)
+    assert row[s.CUT] == ""
+
+
+def test_a_lost_connection_after_the_final_dot_ends_the_session_without_a_message():
+    sessions = sessions_of(
+        [
+            "2024-05-06 10:00:00 [2003] SMTP connection from [203.0.113.6]:4001 "
+            "(TCP/IP connection count = 1)",
+            "2024-05-06 10:00:09 [2003] 1s3xQq-000000004aB-0C1d SMTP connection lost after final "
+            "dot H=(x) [203.0.113.6]:4001 P=esmtp",
+        ]
+    )
+    row = sessions.iloc[0]
+    assert (row[s.MESSAGES], row[s.CUT]) == (0, "")

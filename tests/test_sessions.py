@@ -285,3 +285,38 @@ def test_a_message_refused_for_its_content_is_a_content_probe():
         0,
         1,
     )
+
+
+def test_a_before_queue_filter_refusal_takes_back_the_message():
+    from analyzer.classify import classify_sessions
+    from analyzer.customers import CUSTOMER_IP
+
+    lines = [
+        "Nov 21 11:00:00 mx1 postfix/smtpd[700]: connect from unknown[203.0.113.10]",
+        "Nov 21 11:00:01 mx1 postfix/smtpd[700]: NOQUEUE: client=unknown[203.0.113.10]",
+        "Nov 21 11:00:03 mx1 postfix/smtpd[700]: proxy-reject: END-OF-MESSAGE: 554 5.7.1 Spam score too high; from=<x@y.example> to=<bob@kept.example> proto=ESMTP helo=<y.example>",
+        "Nov 21 11:00:03 mx1 postfix/smtpd[700]: disconnect from unknown[203.0.113.10] ehlo=1 mail=1 rcpt=1 data=0/1 quit=1 commands=4/5",
+    ]
+    sessions = build_sessions(parse_texts(lines), frozenset({"kept.example"}))
+    row = classify_sessions(sessions.assign(**{CUSTOMER_IP: False})).iloc[0]
+    assert (row[s.CLASS], row[s.REASON], row[s.MESSAGES], row[s.CONTENT_REJECTS]) == (
+        s.SPAM_PROBE,
+        s.R_CONTENT,
+        0,
+        1,
+    )
+
+
+def test_a_milter_at_rcpt_or_a_temporary_refusal_is_not_content():
+    events = parse_texts(
+        [
+            "Nov 21 11:00:01 mx1 postfix/smtpd[700]: NOQUEUE: milter-reject: RCPT from unknown[203.0.113.10]: 550 5.7.1 Command rejected; from=<x@y.example> to=<bob@kept.example> proto=ESMTP helo=<y.example>",
+            "Nov 21 11:00:03 mx1 postfix/cleanup[701]: 4104E3D: milter-reject: END-OF-MESSAGE from unknown[203.0.113.10]: 4.7.1 Try again later (greylisted); from=<x@y.example> to=<bob@kept.example> proto=ESMTP helo=<y.example>",
+            "Nov 21 11:00:05 mx1 postfix/cleanup[701]: 4104E3E: milter-reject: END-OF-MESSAGE from unknown[203.0.113.10]: 5.7.1 Blocked by SpamAssassin; from=<x@y.example> to=<bob@kept.example> proto=ESMTP helo=<y.example>",
+        ]
+    )
+    assert events.sort_values(s.SEQ)[s.REJECT_KIND].tolist() == [
+        s.RK_POLICY,
+        s.RK_POLICY,
+        s.RK_CONTENT,
+    ]

@@ -6,10 +6,11 @@ All are RE2-compatible (pyarrow runs them): no look-around, no back-references.
 from __future__ import annotations
 
 # Syslog header, split off every line before any rule runs. Two stamp forms:
-#   classic  "Nov 21 09:15:02 mail1 postfix/smtpd[2345]: "   (no year; day space-padded)
+#   classic  "Nov 21 09:15:02 mail1 postfix/smtpd[2345]: "   (no year; day space-padded,
+#            or not padded by some daemons: "Jul 2 12:24:48")
 #            "Nov 21 09:15:02.123456 mail1 postfix/smtpd[2345]: "  (Postfix maillog_file)
 #   RFC 3339 "2003-11-21T09:15:02.123456-05:00 mail1 postfix/smtpd[2345]: " (rsyslog)
-STAMP_CLASSIC = r"[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+STAMP_CLASSIC = r"[A-Z][a-z]{2} [ 0-9]?[0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
 STAMP_ISO = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
     r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
@@ -27,7 +28,7 @@ SYSLOG_HEADER_ISO = (
     rf"(?P<server>[^\s:]+) {PROGRAM_TAG}: "
 )
 SYSLOG_HEADER_CLASSIC = (
-    rf"^(?P<stamp_classic>[A-Z][a-z]{{2}} [ 0-9][0-9] [0-9:]{{8}}(?:\.[0-9]+)?) "
+    rf"^(?P<stamp_classic>[A-Z][a-z]{{2}} [ 0-9]?[0-9] [0-9:]{{8}}(?:\.[0-9]+)?) "
     rf"(?P<server>[^\s:]+) {PROGRAM_TAG}: "
 )
 
@@ -41,8 +42,13 @@ EXIM_STAMP = (
 )
 EXIM_HEADER = rf"^(?P<stamp_iso>{EXIM_STAMP})(?: \[(?P<pid>[0-9]+)\])? "
 # Exim logging to syslog keeps its own stamp (unless syslog_timestamp = false) and pid.
+# An entry of several lines (a reject log entry with its header lines) or longer than 870
+# characters goes to syslog in pieces "[1\3] ", "[2\3] ", "[3/3] " (log.c, write_syslog): the
+# first piece holds the stamp and the line itself, the others are read by exim_syslog_piece.
+#   "mx1 exim[4301]: [1\3] 2024-05-06 10:06:00 [4301] 1s3xSa-... H=(x) [203.0.113.4] ..."
 SKIP_HEADER_EXIM_SYSLOG = (
-    r"^[^\]]*\]: (?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+(?: [+-][0-9]{4})? )?(?:\[[0-9]+\] )?"
+    r"^[^\]]*\]: (?:\[1[\\/][0-9]+\] )?"
+    r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+(?: [+-][0-9]{4})? )?(?:\[[0-9]+\] )?"
 )
 SKIP_HEADER_EXIM = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+(?: [+-][0-9]{4})?(?: \[[0-9]+\])? "
 SKIP_HEADER_NO_PID = r"^.*? [^\s\[\]:]+: "
@@ -89,4 +95,69 @@ AFTER_COMMAND = r"(?P<command>[A-Za-z-]+(?: \([0-9]+ bytes\))?|\.)"
 ENVELOPE_TAIL = (
     r"(?:;|,)?(?: from=<(?P<sender>[^>]*)>,?)?(?: to=<(?P<recipient>[^>]*)>,?)?"
     r"(?: proto=(?P<proto>[A-Z]+),?)?(?: helo=<(?P<helo>.*)>)?"
+)
+
+# --- Exim (analyzer.patterns.exim) ---------------------------------------------------------
+
+# Message ids: 6-6-2 before Exim 4.97, 6-11-4 since (base 62).
+EXIM_MSGID_VALUE = (
+    r"(?:[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}"
+    r"|[0-9A-Za-z]{6}-[0-9A-Za-z]{11}-[0-9A-Za-z]{4})"
+)
+EXIM_MSGID = rf"(?P<queue_id>{EXIM_MSGID_VALUE})"
+EXIM_OPT_MSGID = rf"(?:{EXIM_MSGID} )?"
+
+# A remote host as Exim logs it: "name (helo) [ip]:port", "(helo) [ip]", "[ip]:port".
+#   "mail.example.com (mail.example.com) [198.51.100.7]:4321"   "(WIN-X) [100.64.9.9]"
+EXIM_HOST = (
+    r"(?:(?P<client_host>[^\s(\[][^\s]*) )?(?:\((?P<helo>[^)]*)\) )?"
+    r"\[(?P<client_ip>[0-9A-Fa-f:.]+)\](?::(?P<client_port>[0-9]+))?"
+)
+# The listening address with +incoming_interface: " I=[192.0.2.13]:587", and the
+# connection counter of Exim >= 4.97 (+connection_id) that may follow it: " Ci=8001".
+EXIM_INTERFACE = r"(?: I=\[(?P<local_ip>[0-9A-Fa-f:.]+)\]:(?P<local_port>[0-9]+))?(?: Ci=[0-9]+)?"
+# "SMTP connection" lines of Exim >= 4.97 put the counter first: "SMTP connection Ci=8001 from".
+EXIM_CONNECTION = r"SMTP connection(?: Ci=[0-9]+)? from"
+# What host_and_ident() puts after the host and interface: the RFC 1413 ident of the client
+# (" U=root", "U=CALLER" in Exim's test suite), and Exim >= 4.97's connection counter when it
+# follows the ident rather than I=.
+EXIM_IDENT = r"(?: U=\S+)?(?: Ci=[0-9]+)?"
+# TLS details between the host and the rest (X=cipher CV=yes DN="..." SNI=name). A DN is
+# quoted and may hold spaces: DN="C=US,O=Zee Corp,CN=mail.zee.example".
+# (Written as one repeated group: the same lines, a smaller program, and RE2 extracts groups
+# from small programs several times faster.)
+EXIM_TLS = r"(?: (?:X|CV|SNI)=\S+| DN=\"[^\"]*\")*"
+# An envelope sender as Exim writes it: a quoted local part may hold spaces.
+#   "alice@acme.example"   "<>"   "\"name with spaces\"@acme.example"
+EXIM_SENDER = r"(?P<sender>\"[^\"]*\"\S*|\S+)"
+# A sender after "F=": in brackets in ACL lines, bare in older versions and local_scan lines.
+EXIM_F_SENDER = r"<?(?P<sender>\"[^\"]*\"[^>\s]*|[^>\s]*)>?"
+# The "F=<sender>" of ACL lines, then what Exim >= 4.8x logs after it: " A=authenticator[:id]"
+# for an authenticated client, and " SPF=result" " DMARC=result" with those log selectors.
+EXIM_FROM = (
+    rf"(?: F={EXIM_F_SENDER})?"
+    r"(?: A=(?P<sasl_method>[^:\s]+)(?::(?P<sasl_username>\S+))?)?"
+    r"(?: (?:SPF|DMARC)=\S+)*"
+)
+# The start of every line about an incoming connection written by host_and_ident(TRUE):
+# "[DS ]H=host[ I=...][ U=ident][ Ci=n]" (+dnssec puts "DS" before the host).
+EXIM_CLIENT = rf"(?:DS )?H={EXIM_HOST}{EXIM_INTERFACE}{EXIM_IDENT}"
+# A delivery address: an address, or a pipe command with its arguments up to the " <parent>"
+# that follows it ("|/usr/bin/script arg <foi@acme.example>"). Neither ends with the colon
+# of "** bob@acme.example: retry timeout exceeded" (but a redirect's ":blackhole:" is whole).
+EXIM_RECIPIENT = (
+    r"(?P<recipient>\|[^<:]*[^<:\s]|:blackhole:|[^\s<]*[^\s<:])"
+    r"(?: <(?P<orig_recipient>[^>]*)>)?"
+)
+# What delivery failure lines put between the router/transport and ": reason": "defer (-44)",
+# " H=host [ip]", TLS fields whose cipher holds colons (X=TLS1.2:ECDHE_RSA:256) and a quoted
+# DN; the first ": " outside quotes starts the reason.
+EXIM_DELIVERY_FIELDS = r"(?:[^:\"]|:[^ ]|\"[^\"]*\")*"
+# What Exim appends to connection-end lines: " D=3s C=EHLO,QUIT" and the like.
+EXIM_TAIL = r"(?: (?P<detail>[A-Z]+=.*))?"
+# Words of a DATA-time (or MIME ACL) refusal that is about the message itself: spam scores,
+# viruses, attachments. Other DATA-time refusals (header syntax, DMARC, size) stay policy.
+EXIM_CONTENT_WORDS = (
+    r"(?i:spam|virus|malware|infect|phish|trojan|attachment|extension|executable|mime|"
+    r"content|scor(?:e|ed|ing)\b|bayes|uribl|surbl|clam)"
 )

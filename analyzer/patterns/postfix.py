@@ -20,8 +20,22 @@ from analyzer.patterns._fragments import (
     SMTP_STATUS,
 )
 
+# A command, or "DATA content" / "BDAT content" while the text arrives (smtpd.h SMTPD_AFTER_*).
+SMTPD_STAGE = r"(?P<stage>[A-Z][A-Z-]*(?: content)?)"
+# Postfix >= 3.10 (smtpd.c smtpd_proto()): "NOQUEUE: lost connection after EHLO from ...".
+SESSION_END_PREFIX = rf"(?:(?:NOQUEUE|{QUEUE_ID}): )?"
+# cleanup logs a milter reply without its SMTP code (cleanup_milter.c: "text = resp + 4").
+DSN_ONLY = r"(?P<dsn>[245]\.[0-9]{1,3}\.[0-9]{1,3})"
+
 SMTPD = ("smtpd",)
 DELIVERY_DAEMONS = ("smtp", "lmtp", "virtual", "local", "pipe", "error", "discard", "retry")
+# A delivery status line up to its (optional) dsn=: Postfix < 2.3 wrote neither delays= nor
+# dsn=; 3.11 adds "tls=may", "tls=encrypt/(requiretls)"... (smtp_log_tls_feature_status).
+DELIVERY_HEAD = (
+    rf"{QUEUE_ID}: to=<?(?P<recipient>[^>,]*)>?,(?: orig_to=<?(?P<orig_recipient>[^>,]*)>?,)? "
+    r"relay=(?P<relay>[^,]+),(?: conn_use=[0-9]+,)? delay=(?P<delay>[0-9.]+),"
+    r"(?: delays=(?P<delays>[0-9./]+),)?(?: tls=[^,\s]+,)?"
+)
 
 SMTPD_RULES: tuple[Rule, ...] = (
     Rule(
@@ -35,9 +49,10 @@ SMTPD_RULES: tuple[Rule, ...] = (
         "smtpd_disconnect",
         SMTPD,
         s.EV_DISCONNECT,
-        # Postfix >= 3.0 appends command statistics: "name=ok" or "name=ok/total".
+        # Postfix >= 3.0 appends command statistics: "name=ok" or "name=ok/total"; 3.9 may
+        # end them with "notes=bare_lf" (smtpd_format_cmd_stats()).
         rf"^disconnect from {HOST_ADDR}(?: (?P<stats>[a-z]+=[0-9]+(?:/[0-9]+)?"
-        r"(?: [a-z]+=[0-9]+(?:/[0-9]+)?)*))?$",
+        r"(?: [a-z]+=[0-9]+(?:/[0-9]+)?)*(?: notes=[a-z0-9_,]+)?))?$",
         (
             "disconnect from unknown[100.64.7.9]",
             "disconnect from mail.acme.example[198.18.0.10] ehlo=1 auth=0/1 quit=1 commands=2/3",
@@ -76,9 +91,10 @@ SMTPD_RULES: tuple[Rule, ...] = (
         "smtpd_sasl_failed",
         SMTPD,
         s.EV_SASL_FAIL,
-        # Postfix >= 3.9 adds ", sasl_username=..." when the client sent one.
-        rf"^warning: {HOST_ADDR}: SASL (?P<sasl_method>[A-Za-z0-9_-]+) authentication failed: "
-        r"(?P<sasl_reason>.*?)(?:, sasl_username=(?P<sasl_username>.*))?$",
+        # Postfix >= 3.9 adds ", sasl_username=..." when the client sent one. Before 3.8.3 an
+        # empty reason left "failed: " (the trailing space often trimmed on the way).
+        rf"^warning: {HOST_ADDR}: SASL (?P<sasl_method>[A-Za-z0-9_-]+) authentication failed:"
+        r"(?: (?P<sasl_reason>.*?))?(?:, sasl_username=(?P<sasl_username>.*))?$",
         (
             "warning: unknown[100.64.9.9]: SASL LOGIN authentication failed: "
             "authentication failure",
@@ -99,8 +115,11 @@ SMTPD_RULES: tuple[Rule, ...] = (
         "smtpd_noqueue_reject",
         SMTPD,
         s.EV_REJECT,
-        rf"^(?:NOQUEUE|{QUEUE_ID}): (?P<action>reject|defer|proxy-reject|milter-reject): "
-        rf"(?P<stage>[A-Z][A-Z-]*) from {HOST_ADDR}: {SMTP_STATUS} (?P<reply>.*?){ENVELOPE_TAIL}$",
+        # smtpd_check.c log_whatsup(), smtpd.c check_milter_reply(). No SMTP code after a
+        # milter DISCARD or "bare <LF> received"; "abort: TLS" lacks a required client cert.
+        rf"^(?:NOQUEUE|{QUEUE_ID}): (?P<action>reject|defer|milter-reject|milter-discard|"
+        rf"proxy-reject|abort): {SMTPD_STAGE} from {HOST_ADDR}: (?:{SMTP_STATUS} )?"
+        rf"(?P<reply>.*?){ENVELOPE_TAIL}$",
         (
             "NOQUEUE: reject: RCPT from unknown[100.64.9.9]: 554 5.7.1 <victim@aol.com>: "
             "Relay access denied; from=<spam@x.example> to=<victim@aol.com> proto=ESMTP "
@@ -124,8 +143,8 @@ SMTPD_RULES: tuple[Rule, ...] = (
         SMTPD,
         s.EV_WARN,
         # warn/discard/hold/filter/redirect and soft-bounce "reject_warning" refuse nothing.
-        rf"^(?:NOQUEUE|{QUEUE_ID}): (?P<action>warn|discard|hold|filter|redirect|"
-        rf"reject_warning|prepend|info): (?P<stage>[A-Z][A-Z-]*) from {HOST_ADDR}: "
+        rf"^(?:NOQUEUE|{QUEUE_ID}): (?P<action>warn|discard|hold|milter-hold|filter|redirect|"
+        rf"reject_warning|prepend|info): {SMTPD_STAGE} from {HOST_ADDR}: "
         rf"(?:{SMTP_STATUS} )?(?P<reply>.*?){ENVELOPE_TAIL}$",
         (
             "NOQUEUE: warn: RCPT from unknown[100.64.2.2]: Suspicious client; from=<x@y.example> "
@@ -136,7 +155,7 @@ SMTPD_RULES: tuple[Rule, ...] = (
         "smtpd_lost_connection",
         SMTPD,
         s.EV_LOST,
-        rf"^lost connection after {AFTER_COMMAND} from {HOST_ADDR}$",
+        rf"^{SESSION_END_PREFIX}lost connection after {AFTER_COMMAND} from {HOST_ADDR}$",
         (
             "lost connection after EHLO from unknown[100.64.4.4]",
             "lost connection after DATA (0 bytes) from unknown[100.64.4.4]",
@@ -146,15 +165,15 @@ SMTPD_RULES: tuple[Rule, ...] = (
         "smtpd_timeout",
         SMTPD,
         s.EV_LOST,
-        rf"^timeout after {AFTER_COMMAND} from {HOST_ADDR}$",
+        rf"^{SESSION_END_PREFIX}timeout after {AFTER_COMMAND} from {HOST_ADDR}$",
         ("timeout after CONNECT from unknown[100.64.4.4]",),
     ),
     Rule(
         "smtpd_too_many_errors",
         SMTPD,
         s.EV_PROTOCOL,
-        rf"^too many errors after {AFTER_COMMAND} from {HOST_ADDR}$",
-        ("too many errors after RCPT from unknown[100.64.4.4]",),
+        rf"^{SESSION_END_PREFIX}too many errors after {AFTER_COMMAND} from {HOST_ADDR}$",
+        ("NOQUEUE: too many errors after RCPT from unknown[100.64.4.4]",),
     ),
     Rule(
         "smtpd_pipelining",
@@ -246,6 +265,39 @@ SMTPD_RULES: tuple[Rule, ...] = (
             "warning: SASL authentication failure: Password verification failed",
             "warning: SASL: Connect to private/auth failed: Connection refused",
         ),
+    ),
+    Rule(
+        "smtpd_proxy_accept",
+        SMTPD,
+        s.EV_INFO,
+        # A before-queue filter's end-of-data reply (smtpd.c data_cmd() "proxy-%s: %s: %s;%s"):
+        # no queue id, no client (the process is the session).
+        rf"^(?:(?:NOQUEUE|{QUEUE_ID}): )?(?P<action>proxy-accept): {SMTPD_STAGE}: "
+        rf"(?:{SMTP_STATUS} )?(?P<reply>.*?){ENVELOPE_TAIL}$",
+        (
+            "proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok: queued as 4XkT2b0c1Lz9sQm; "
+            "from=<alice@acme.example> to=<bob@y.example> proto=ESMTP helo=<office.acme.example>",
+        ),
+    ),
+    Rule(
+        "smtpd_proxy_reject",
+        SMTPD,
+        s.EV_REJECT,
+        # The filter refused the message for its content (amavis, a spam scanner...).
+        rf"^(?:(?:NOQUEUE|{QUEUE_ID}): )?(?P<action>proxy-reject): {SMTPD_STAGE}: "
+        rf"(?:{SMTP_STATUS} )?(?P<reply>.*?){ENVELOPE_TAIL}$",
+        (
+            "proxy-reject: END-OF-MESSAGE: 554 5.7.0 Reject, id=01234-05 - spam; "
+            "from=<x@y.example> to=<bob@acme.example> proto=ESMTP helo=<y.example>",
+        ),
+    ),
+    Rule(
+        "smtpd_ehlo_discard",
+        SMTPD,
+        s.EV_INFO,
+        # smtpd_discard_ehlo_keywords at work (smtpd.c ehlo_cmd()): configuration, not a client.
+        r"^discarding EHLO keywords: (?P<detail>.*)$",
+        ("discarding EHLO keywords: CHUNKING SMTPUTF8",),
     ),
 )
 
@@ -367,19 +419,31 @@ OTHER_POSTFIX_RULES: tuple[Rule, ...] = (
         ("3F2A41C0B2: message-id=<20031121091503.1234@acme.example>", "3F2A41C0B2: message-id="),
     ),
     Rule(
+        "cleanup_milter_reject",
+        CLEANUP,
+        s.EV_REJECT,
+        # cleanup_milter.c cleanup_milter_apply(): END-OF-MESSAGE for smtpd_milters, any
+        # emulated stage for non_smtpd_milters; DISCARD says "milter triggers DISCARD action".
+        rf"^{QUEUE_ID}: (?P<action>milter-reject|milter-discard): (?P<stage>[A-Z][A-Z-]*) "
+        rf"from {HOST_ADDR}: (?:{DSN_ONLY} )?(?P<reply>.*?){ENVELOPE_TAIL}$",
+        (
+            "4104E3D: milter-reject: END-OF-MESSAGE from unknown[100.64.2.2]: 5.7.1 Blocked by "
+            "SpamAssassin; from=<x@y.example> to=<bob@acme.example> proto=ESMTP helo=<y.example>",
+        ),
+    ),
+    Rule(
         "cleanup_content_reject",
         CLEANUP,
         s.EV_REJECT,
-        # header_checks / body_checks / milters refusing a message after DATA. The client is
-        # "host[ip]" or "local"; the queue id already ties the line to its session.
+        # header/body_checks (cleanup_message.c cleanup_act_log()). The client follows 200
+        # characters of the sender's own text (a crafted Subject could name another one), so
+        # it is not read here: the queue id ties the line to its session.
         rf"^{QUEUE_ID}: (?P<action>reject|milter-reject): (?P<stage>header|body|END-OF-MESSAGE|"
         r"DATA|[A-Z][A-Z-]+) (?P<detail>.*)$",
         (
             "3F2A41C0B2: reject: header Subject: cheap pills from unknown[100.64.2.2]; "
             "from=<x@y.example> to=<bob@acme.example> proto=ESMTP helo=<y.example>: "
             "5.7.1 message content rejected",
-            "4104E3D: milter-reject: END-OF-MESSAGE from unknown[100.64.2.2]: 5.7.1 Blocked by "
-            "SpamAssassin; from=<x@y.example> to=<bob@acme.example> proto=ESMTP helo=<y.example>",
         ),
     ),
     Rule(
@@ -398,7 +462,7 @@ OTHER_POSTFIX_RULES: tuple[Rule, ...] = (
         QMGR,
         s.EV_QUEUED,
         rf"^{QUEUE_ID}: from=<(?P<sender>[^>]*)>, size=(?P<size>[0-9]+), "
-        r"nrcpt=(?P<nrcpt>[0-9]+) \(queue active\)$",
+        r"nrcpt=(?P<nrcpt>[0-9]+) \(queue active\) ?$",
         ("3F2A41C0B2: from=<alice@acme.example>, size=2345, nrcpt=2 (queue active)",),
     ),
     Rule(
@@ -412,17 +476,17 @@ OTHER_POSTFIX_RULES: tuple[Rule, ...] = (
         "qmgr_expired",
         QMGR,
         s.EV_INFO,
-        rf"^{QUEUE_ID}: from=<(?P<sender>[^>]*)>, status=(?P<status>expired), returned to sender$",
-        ("3F2A41C0B2: from=<alice@acme.example>, status=expired, returned to sender",),
+        # "force-expired" after postsuper -e/-f (qmgr_active.c); one published log lacks a space.
+        rf"^{QUEUE_ID}: ?from=<(?P<sender>[^>]*)>, status=(?P<status>expired|force-expired), "
+        r"returned to sender$",
+        ("3F2A41C0B2: from=<alice@acme.example>, status=force-expired, returned to sender",),
     ),
     Rule(
         "delivery",
         DELIVERY_DAEMONS,
         s.EV_DELIVERY,
         # The remote reply in parentheses is kept whole: bounce and blocklist analysis reads it.
-        rf"^{QUEUE_ID}: to=<?(?P<recipient>[^>,]*)>?,(?: orig_to=<?(?P<orig_recipient>[^>,]*)>?,)? "
-        r"relay=(?P<relay>[^,]+),(?: conn_use=[0-9]+,)? delay=(?P<delay>[0-9.]+), "
-        r"delays=(?P<delays>[0-9./]+), dsn=(?P<dsn>[245]\.[0-9]{1,3}\.[0-9]{1,3}), "
+        rf"^{DELIVERY_HEAD}(?: dsn=(?P<dsn>[245]\.[0-9]{{1,3}}\.[0-9]{{1,3}}),)? "
         r"status=(?P<status>[A-Za-z]+) \((?P<reply>.*)\)$",
         (
             "3F2A41C0B2: to=<bob@aol.com>, relay=mx.aol.com[198.51.100.20]:25, delay=2.1, "
@@ -439,7 +503,7 @@ OTHER_POSTFIX_RULES: tuple[Rule, ...] = (
         rf"^(?:(?:{QUEUE_ID}: )?(?:host \S+ said: .*|lost connection with \S+ while .*|"
         r"conversation with \S+ timed out while .*|enabling PIX workarounds: .*|"
         r"host \S+ refused to talk to me: .*|"
-        r"Cannot start TLS: .*)|connect to \S+: .*|"
+        r"Cannot start TLS: .*)|connect to \S+: .*|discarding EHLO keywords: .*|"
         r"(?:Anonymous|Untrusted|Trusted|Verified) TLS connection established to \S+: .*|"
         r"warning: .*)$",
         (
@@ -449,12 +513,32 @@ OTHER_POSTFIX_RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
+        "delivery_truncated",
+        DELIVERY_DAEMONS,
+        s.EV_DELIVERY,
+        # Cut inside its reply (a syslog size limit, a copy broken in two): the status stands.
+        rf"^{DELIVERY_HEAD}(?: dsn=(?P<dsn>[245]\.[0-9]{{1,3}}\.[0-9]{{1,3}}),)? "
+        r"status=(?P<status>[A-Za-z]+) \((?P<reply>.*)$",
+        (
+            "3F2A41C0B2: to=<bob@acme.example>, relay=local, delay=0.14, "
+            "delays=0.01/0/0.11/0.02, dsn=2.0.0, status=sent (delivered to command: procmail -a",
+        ),
+    ),
+    Rule(
         "postsuper_removed",
         ("postsuper",),
         s.EV_REMOVED,
         # An admin deleting queued mail (postsuper -d), e.g. a cracked account's spam.
         rf"^{QUEUE_ID}: removed$",
         ("2pJR9Z36VVzlSCl: removed",),
+    ),
+    Rule(
+        "postsuper_queue_action",
+        ("postsuper",),
+        s.EV_INFO,
+        # postsuper -h / -H / -r (postsuper.c): a requeued one comes back via pickup, new id.
+        rf"^{QUEUE_ID}: (?P<detail>placed on hold|released from hold|requeued)$",
+        ("2pJR9Z36VVzlSCl: placed on hold",),
     ),
     Rule(
         "bounce_notification",
@@ -483,8 +567,12 @@ OTHER_POSTFIX_RULES: tuple[Rule, ...] = (
         "tlsproxy_connection",
         ("tlsproxy",),
         s.EV_INFO,
-        # tlsproxy uses postscreen's words for its own hand-over: not a new session.
-        rf"^(?:CONNECT from|DISCONNECT) {PS_ADDR}$",
+        # tlsproxy uses postscreen's words for its own hand-over: not a new session
+        # (tlsproxy.c "CONNECT %s %s": "to" when it serves the smtp client).
+        rf"^(?:(?:CONNECT from|DISCONNECT|SSL_accept error from|"
+        rf"(?:Anonymous|Untrusted|Trusted|Verified) TLS connection established from) "
+        rf"{PS_ADDR}(?:: (?P<detail>.*))?|CONNECT to \S+|SSL_connect error to \S+: .*|"
+        r"(?:Anonymous|Untrusted|Trusted|Verified) TLS connection established to \S+: .*)$",
         ("CONNECT from [100.64.3.4]:51234",),
     ),
     Rule(
@@ -510,10 +598,13 @@ OTHER_POSTFIX_RULES: tuple[Rule, ...] = (
             "postqueue",
         ),
         s.EV_INFO,
+        # postfix-script: start/stop/status; postsuper.c: the counts after -d/-r/-h/-H/-s.
         r"^(?:statistics: .*|daemon started .*|terminating on signal .*|reload .*|"
-        r"starting the Postfix mail system|stopping the Postfix mail system|"
-        r"refreshing the Postfix mail system|Deleted: [0-9]+ messages?|Requeued: [0-9]+ messages?|"
-        r"warning: .*|fatal: .*|panic: .*)$",
+        r"(?:starting|stopping|refreshing|aborting) the Postfix mail system|"
+        r"the Postfix mail system is (?:running: PID: [0-9]+|not running|already running)|"
+        r"waiting for the Postfix mail system to terminate|"
+        r"(?:Deleted|Requeued|Placed on hold|Released from hold|Renamed to match inode number): "
+        r"[0-9]+ messages?|warning: .*|fatal: .*|panic: .*)$",
         (
             "daemon started -- version 2.0.16, configuration /etc/postfix",
             "statistics: max connection rate 4/60s for (smtp:100.64.3.4) at Nov 21 09:10:01",
@@ -521,7 +612,17 @@ OTHER_POSTFIX_RULES: tuple[Rule, ...] = (
     ),
 )
 
-POSTFIX_RULES: tuple[Rule, ...] = SMTPD_RULES + POSTSCREEN_RULES + OTHER_POSTFIX_RULES
+_EARLIER = SMTPD_RULES + POSTSCREEN_RULES + OTHER_POSTFIX_RULES
+DAEMON_TROUBLE = Rule(
+    "daemon_trouble",
+    tuple(dict.fromkeys(d for rule in _EARLIER for d in rule.daemons)),  # smtpd first
+    s.EV_INFO,
+    # Last, for every daemon: a changed lookup table ends the process (pre_accept(): "table %s
+    # has changed -- restarting"); msg_fatal/msg_error/msg_panic: the system's trouble.
+    r"^(?:table \S+ has changed -- restarting|(?:fatal|error|panic): .*)$",
+    ("error: open database /etc/postfix/helo_access.db: No such file or directory",),
+)
+POSTFIX_RULES: tuple[Rule, ...] = _EARLIER + (DAEMON_TROUBLE,)
 
 # Categories of reject replies (first match wins). Read with a search over the reply text.
 REJECT_KINDS: tuple[ReasonRule, ...] = (
