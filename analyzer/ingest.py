@@ -120,6 +120,25 @@ def settings_fingerprint(settings: Settings, domains: frozenset[str]) -> str:
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _check_settings(
+    manifest: store.Manifest,
+    settings: Settings,
+    domains: frozenset[str],
+    root: Path,
+    summary: IngestSummary,
+) -> None:
+    """Warn (a note) when the settings that decide how lines are read changed since the store
+    was started, and record the current ones."""
+    fingerprint = settings_fingerprint(settings, domains)
+    if manifest.fingerprint and manifest.fingerprint != fingerprint:
+        summary.notes.append(
+            "the time zone, year, customer domains, reject patterns or [[rules]] changed since "
+            "the store was started: sessions already stored keep the old reading (delete "
+            f"{root} and ingest again to rebuild)"
+        )
+    manifest.fingerprint = fingerprint
+
+
 def ingest(
     settings: Settings,
     paths: Sequence[Path],
@@ -140,14 +159,7 @@ def ingest(
     summary = IngestSummary()
     with store.writing(root, wait_seconds):
         manifest = store.load_manifest(root)
-        fingerprint = settings_fingerprint(settings, domains)
-        if manifest.fingerprint and manifest.fingerprint != fingerprint:
-            summary.notes.append(
-                "the time zone, year, customer domains or reject patterns changed since the "
-                "store was started: sessions already stored keep the old reading (delete "
-                f"{root} and ingest again to rebuild)"
-            )
-        manifest.fingerprint = fingerprint
+        _check_settings(manifest, settings, domains, root, summary)
         from analyzer.ingest_parallel import helper_process, ingest_pipelined, ingest_ranges
 
         # Helpers are worth it for a backlog of several chunks of plain text (compressed files
@@ -205,13 +217,7 @@ def ingest_journal(
     summary = IngestSummary()
     with store.writing(root, wait_seconds):
         manifest = store.load_manifest(root)
-        fingerprint = settings_fingerprint(settings, domains)
-        if manifest.fingerprint and manifest.fingerprint != fingerprint:
-            summary.notes.append(
-                "the time zone, year, customer domains or reject patterns changed since the "
-                f"store was started: sessions already stored keep the old reading ({root})"
-            )
-        manifest.fingerprint = fingerprint
+        _check_settings(manifest, settings, domains, root, summary)
         key = " ".join(sorted(units))
         record = manifest.journals.get(key)
         if record is None:

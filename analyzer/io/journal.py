@@ -271,7 +271,7 @@ def read_journal(
     Raises:
         InputError: journalctl is missing or fails.
     """
-    from analyzer.io.sources import lines_from_bytes
+    from analyzer.io.sources import line_texts, lines_from_bytes
 
     command = journalctl_command(cursor, units)
     with tempfile.TemporaryFile() as errors:
@@ -279,19 +279,10 @@ def read_journal(
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
         except OSError as exc:
             raise InputError(f"cannot run {command[0]}: {exc.strerror or exc}") from None
-        carry = b""
         try:
-            while True:
-                block = process.stdout.read(block_bytes)
-                if not block:
-                    break
-                data = carry + block
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    carry = data
-                    continue
-                carry = data[cut + 1 :]
-                yield lines_from_bytes(data[:cut])
+            for text, whole in line_texts(process.stdout, block_bytes):
+                if whole:  # a last line without its newline is an entry not finished
+                    yield lines_from_bytes(text)
         finally:
             process.stdout.close()
             code = process.wait()

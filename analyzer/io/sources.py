@@ -152,31 +152,38 @@ def read_blocks(
     With ``hold_partial``, a last line without its newline is not read: the writer may be
     in the middle of it, and the next run reads it whole.
     """
-    carry = b""
     position = start
     try:
         with open_log(path) as handle:
             skip_to(handle, start)
-            while True:
-                block = handle.read(block_bytes)
-                if not block:
-                    break
-                data = carry + block
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    carry = data
-                    continue
-                carry = data[cut + 1 :]
-                position += cut + 1
-                yield Block(
-                    lines_from_bytes(data[:cut]),
-                    position,
-                    data[max(cut + 1 - TAIL_BYTES, 0) : cut + 1],
-                )
+            for text, whole in line_texts(handle, block_bytes):
+                if whole:
+                    position += len(text) + 1
+                    yield Block(lines_from_bytes(text), position, text[1 - TAIL_BYTES :] + b"\n")
+                elif not hold_partial:
+                    yield Block(lines_from_bytes(text), position + len(text), text[-TAIL_BYTES:])
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
         raise InputError(f"cannot read {path}: {exc}") from exc
-    if carry and not hold_partial:
-        yield Block(lines_from_bytes(carry), position + len(carry), carry[-TAIL_BYTES:])
+
+
+def line_texts(handle, block_bytes: int) -> Iterator[tuple[bytes, bool]]:
+    """Read ``handle`` in blocks of about ``block_bytes``: each text up to a line end (its
+    last newline left out) with True, then what follows the last newline, if anything, with
+    False (a line its writer may not have finished)."""
+    carry = b""
+    while True:
+        block = handle.read(block_bytes)
+        if not block:
+            break
+        data = carry + block
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        carry = data[cut + 1 :]
+        yield data[:cut], True
+    if carry:
+        yield carry, False
 
 
 def skip_to(handle, offset: int) -> None:
