@@ -98,6 +98,20 @@ class EximConfig:
     session_gap_seconds: int = 60
 
 
+@dataclass(frozen=True, slots=True)
+class BlocklistConfig:
+    """``[blocklist]``: what ``export blocklist`` never lists, besides customers' networks,
+    own addresses, loopback, link-local and multicast.
+
+    Attributes:
+        never: CIDRs or addresses never to block (monitoring, load balancers, partners).
+        private: also block RFC 1918 / ULA sources (off: they are the provider's own hosts).
+    """
+
+    never: tuple[str, ...] = ()
+    private: bool = False
+
+
 REJECT_KIND_KEYS = ("relay_denied", "unknown_user", "dnsbl", "content", "policy")
 
 
@@ -151,7 +165,7 @@ class Settings:
         bounce_patterns: extra regexes per provider for remote refusals that blame our IP's
             reputation (``[bounce_patterns] mybank = ["..."]``); tried before the built-in ones.
         rules: the user's own line shapes (``[[rules]]``), tried before the built-in rules.
-        dnsbl, mail, dashboard, exim: their sections.
+        dnsbl, mail, dashboard, exim, blocklist: their sections.
     """
 
     config_path: Path | None = None
@@ -176,6 +190,7 @@ class Settings:
     reject_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     bounce_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     rules: tuple[LineRule, ...] = ()
+    blocklist: BlocklistConfig = BlocklistConfig()
 
     def server_outbound_ips(self) -> dict[str, str]:
         """``{server: outbound_ip}`` for the servers that name one."""
@@ -331,6 +346,7 @@ _TOP_KEYS = {
     "reject_patterns",
     "bounce_patterns",
     "rules",
+    "blocklist",
 }
 _SECTION_KEYS = {
     "exim": {"session_gap_seconds"},
@@ -353,6 +369,7 @@ _SECTION_KEYS = {
     "dashboard": {"host", "port", "url", "users", "behind_proxy"},
     "server": {"outbound_ip", "enforcement_date", "logs"},
     "rules": {"name", "daemons", "event", "regex", "example"},
+    "blocklist": {"never", "private"},
 }
 
 
@@ -435,6 +452,14 @@ def _port(value: Any, where: str) -> int:
     return int(value)
 
 
+def _network(value: Any, where: str) -> str:
+    """A CIDR (or one address), written as Python normalises it."""
+    try:
+        return str(ipaddress.ip_network(str(value).strip(), strict=False))
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not a CIDR or an IP address") from None
+
+
 def _seconds(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 60:
         raise ConfigError(f"{where}: expected seconds between 0 and 60, got {value!r}")
@@ -499,7 +524,15 @@ def settings_from_mapping(
             logs=_strings(raw.get("logs", []), f"servers.{name}.logs"),
         )
     sections = {}
-    for section in ("dnsbl", "mail", "dashboard", "exim", "reject_patterns", "bounce_patterns"):
+    for section in (
+        "dnsbl",
+        "mail",
+        "dashboard",
+        "exim",
+        "reject_patterns",
+        "bounce_patterns",
+        "blocklist",
+    ):
         raw = data.get(section, {})
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: [{section}] must be a table")
@@ -581,6 +614,13 @@ def settings_from_mapping(
             reject_patterns=patterns,
             bounce_patterns=bounce_patterns,
             rules=rules,
+            blocklist=BlocklistConfig(
+                never=tuple(
+                    _network(n, "blocklist.never")
+                    for n in _strings(sections["blocklist"].get("never", []), "blocklist.never")
+                ),
+                private=_boolean(sections["blocklist"].get("private", False), "blocklist.private"),
+            ),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None

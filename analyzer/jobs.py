@@ -27,7 +27,7 @@ from analyzer.ingest import CHUNK_BYTES, ingest, ingest_journal, store_root
 from analyzer.io import store
 from analyzer.io.asn import load_lookup, location_dump_lines, mrt_prefixes, write_asn_db
 from analyzer.io.customers import read_customers
-from analyzer.io.dnsbl import check_dnsbl
+from analyzer.io.dnsbl import check_dnsbl, unverified_zones
 from analyzer.io.mailer import (
     MailError,
     check_writable_folder,
@@ -338,6 +338,7 @@ def export(
             return frame_to_csv(tables.accounts, ACCOUNT_COLUMNS, tz), notes
         if not settings.own_outbound_ips():
             notes.append("no own outbound IPs: set outbound_ips or [servers.NAME] outbound_ip")
+        notes.extend(unverified_zones(dnsbl))
         return frame_to_csv(tables.ips, RISK_COLUMNS, tz), notes
     own = settings.own_outbound_ips()
     probes = probe_sessions(sessions, own)
@@ -349,7 +350,13 @@ def export(
         table = roll_up(offenders, options.by)
         return frame_to_csv(table, list(table.columns), tz), notes
     entries = blocklist_entries(
-        offenders, customers, own, options.min_sessions, NETWORK if options.by == NETWORK else IP
+        offenders,
+        customers,
+        own,
+        options.min_sessions,
+        NETWORK if options.by == NETWORK else IP,
+        settings.blocklist.never,
+        settings.blocklist.private,
     )
     comment = (
         f"relaywatch blocklist: {len(entries)} entries, spam-probe sources with at "
@@ -449,6 +456,7 @@ def nightly(
     lookup = load_lookup(settings.asn_db, settings.as_names)
     asns = lookup_frame(probes[s.CLIENT_IP], lookup)
     dnsbl = live_dnsbl(settings, dns)
+    notes.extend(unverified_zones(dnsbl))
     domains = analysis.local_domains(customers, settings)
     risk = period_risk(
         analysis.sessions,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer import schema as s
-from analyzer.customers import CUSTOMER_IP, customer_networks, ip_halves, match_networks
+from analyzer.customers import CUSTOMER_IP, customer_networks, ip_halves
 
 IP = "ip"
 NETWORK = "network"
@@ -136,25 +136,60 @@ def roll_up(offenders: pd.DataFrame, by: str) -> pd.DataFrame:
     ].reset_index(drop=True)
 
 
+# Never blocked, whatever their traffic: this host and its links (loopback, link-local,
+# unspecified, multicast and reserved). RFC 1918 and IPv6 ULA ranges are blocked only when
+# ``allow_private`` says so: there live monitoring, load balancers and the provider's own hosts.
+NEVER_BLOCKED = (
+    "0.0.0.0/8",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "224.0.0.0/3",
+    "::/128",
+    "::1/128",
+    "fe80::/10",
+    "ff00::/8",
+)
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+
+
+def canonical_address(text: object) -> str | None:
+    """An address as Python writes it (IPv6 compressed, lower case; an IPv4-mapped IPv6 as
+    its IPv4), or None when it is not one: every comparison and every file uses this form."""
+    try:
+        address = ipaddress.ip_address(str(text).strip())
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
 def blocklist_entries(
     offenders: pd.DataFrame,
     customers: pd.DataFrame,
     own_ips: Iterable[str],
     min_sessions: int = 1,
     by: str = IP,
+    never: Iterable[str] = (),
+    allow_private: bool = False,
 ) -> pd.DataFrame:
-    """What to block: ``entry`` (an address or CIDR), ``probe_sessions``, ``reasons``.
+    """What to block: ``entry`` (an address or CIDR), ``probe_sessions``.
 
-    By network, a /24 (/48) is listed only if no customer network and no own address lies
-    in it; its offenders are listed one by one otherwise. Nothing listed is ever a
-    customer's or ours.
+    Never listed: a customer network, an own address, ``never`` (CIDRs: monitoring, load
+    balancers), ``NEVER_BLOCKED`` and, unless ``allow_private``, ``PRIVATE`` ranges; addresses
+    are compared as numbers (any IPv6 spelling, IPv4-mapped IPv6), and what is not an address
+    is dropped. By network, a /24 (/48) is listed only if none of those overlaps it; its
+    offenders are listed one by one otherwise.
     """
     listed = offenders[offenders[PROBE_SESSIONS] >= min_sessions]
-    own = {str(ip) for ip in own_ips}
+    listed = listed.assign(**{IP: listed[IP].map(canonical_address).astype("string")})
+    listed = listed[listed[IP].notna().to_numpy()]
+    protected = _protected(customers, own_ips, never, allow_private)
     entries = listed.assign(entry=listed[IP])
     if by == NETWORK:
-        protected = _protected_networks(customers, own)
-        safe = ~listed[NETWORK].isin(protected)
+        networks = listed[NETWORK].dropna().unique()
+        covered = {n for n in networks if _overlaps(n, protected)}
+        safe = ~listed[NETWORK].isin(covered) & listed[NETWORK].notna()
         nets = listed[safe.to_numpy()].groupby(NETWORK, sort=True)[PROBE_SESSIONS].sum()
         singles = listed[~safe.to_numpy()]
         entries = pd.concat(
@@ -165,33 +200,33 @@ def blocklist_entries(
             ignore_index=True,
         )
     entries = entries[["entry", PROBE_SESSIONS]].astype({"entry": "string"})
-    # belt and braces: drop anything inside a customer network or equal to an own address
-    inside = (
-        match_networks(entries["entry"].str.split("/").str[0], customer_networks(customers))
-        .notna()
-        .to_numpy()
+    keep = ~np.array([_overlaps(entry, protected) for entry in entries["entry"]], dtype=bool)
+    return (
+        entries[keep]
+        .sort_values([PROBE_SESSIONS, "entry"], ascending=[False, True], kind="stable")
+        .reset_index(drop=True)
     )
-    entries = entries[~inside & ~entries["entry"].isin(own).to_numpy()]
-    return entries.sort_values(
-        [PROBE_SESSIONS, "entry"], ascending=[False, True], kind="stable"
-    ).reset_index(drop=True)
 
 
-def _protected_networks(customers: pd.DataFrame, own: set[str]) -> set[str]:
-    """The /24s and /48s that hold a customer network or an own address."""
-    nets = customer_networks(customers)
-    inside = set()
-    for text in list(nets[NETWORK]) + sorted(own):
-        try:
-            network = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            continue
-        prefix = PREFIX_V4 if network.version == 4 else PREFIX_V6
-        if network.prefixlen >= prefix:
-            inside.add(str(network.supernet(new_prefix=prefix)))
-        else:  # a customer network larger than a /24: every /24 of it is protected
-            inside.update(str(n) for n in network.subnets(new_prefix=prefix))
-    return inside
+def _protected(
+    customers: pd.DataFrame, own_ips: Iterable[str], never: Iterable[str], allow_private: bool
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Every network no blocklist may touch."""
+    texts = [
+        *customer_networks(customers)[NETWORK],
+        *(a for a in map(canonical_address, own_ips) if a),
+        *never,
+        *NEVER_BLOCKED,
+        *(() if allow_private else PRIVATE),
+    ]
+    return [ipaddress.ip_network(text, strict=False) for text in texts]
+
+
+def _overlaps(entry: str, protected: list) -> bool:
+    """Whether an address or CIDR touches any protected network (compared as numbers, not
+    enumerated: a customer's 2001:db8::/24 costs what a /64 does)."""
+    network = ipaddress.ip_network(entry, strict=False)
+    return any(network.version == p.version and network.overlaps(p) for p in protected)
 
 
 def render_blocklist(entries: pd.DataFrame, fmt: str, comment: str) -> str:

@@ -390,9 +390,9 @@ def ip_risk(
     )
     table["risk_score"] = np.minimum(100, score).astype(np.int64)
     table["level"] = risk_level(table["risk_score"], listed)
-    reasons = dnsbl[dnsbl["dnsbl_status"] == "listed"].set_index(["ip", "zone"])["detail"]
+    details = dnsbl.set_index(["ip", "zone"])["detail"]
     table["evidence"] = [
-        _evidence(ip, row, reasons, asked=not dnsbl.empty)
+        _evidence(ip, row, details, asked=not dnsbl.empty)
         for ip, row in table.iterrows()  # one row per own IP: a handful
     ]
     table = table.reset_index().sort_values(["risk_score", "ip"], ascending=[False, True])
@@ -419,7 +419,13 @@ def _evidence(ip: str, row: pd.Series, reasons: pd.Series, asked: bool) -> str:
     if row["open_relay_sessions"]:
         parts.append(f"{row['open_relay_sessions']} sessions relayed for outsiders (open relay)")
     if isinstance(row["dnsbl_unknown"], str):
-        parts.append(f"DNSBL status unknown for {row['dnsbl_unknown'].replace(';', ', ')}")
+        zones = row["dnsbl_unknown"].split(";")
+        texts = [reasons.get((ip, z)) for z in zones]
+        why = [
+            f"{z} ({text})" if isinstance(text, str) and text else z
+            for z, text in zip(zones, texts, strict=True)
+        ]
+        parts.append("DNSBL status unknown for " + ", ".join(why))
     if isinstance(row["dnsbl_errors"], str):
         parts.append(f"DNSBL errors from {row['dnsbl_errors'].replace(';', ', ')}")
     if not asked:

@@ -125,3 +125,13 @@ def test_a_bad_rule_names_itself(tmp_path: Path, change, message):
 
     with pytest.raises(ConfigError, match=message):
         line_rules(load_settings(write(tmp_path, RULE.replace(*change)), environ={}))
+
+
+def test_blocklist_never_takes_cidrs_and_refuses_anything_else(tmp_path: Path):
+    settings = load_settings(
+        write(tmp_path, '[blocklist]\nnever = ["192.0.2.200", "2001:DB8::/32"]\n'), environ={}
+    )
+    assert settings.blocklist.never == ("192.0.2.200/32", "2001:db8::/32")
+    assert settings.blocklist.private is False
+    with pytest.raises(ConfigError, match="blocklist.never: 'lb.example' is not a CIDR"):
+        load_settings(write(tmp_path, '[blocklist]\nnever = ["lb.example"]\n'), environ={})

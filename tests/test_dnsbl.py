@@ -29,6 +29,16 @@ RECORDS = {
     (query_name(ERROR_IP, ZONE), "A"): [A("127.255.255.254")],
     (query_name("192.0.2.14", ZONE), "A"): [A("127.255.255.1")],  # any 127.255.255.x
     (query_name("192.0.2.15", ZONE), "A"): [A("127.0.0.2"), A("127.255.255.254")],
+    # RFC 5782 test entries: every working list has 127.0.0.2 and never 127.0.0.1
+    (query_name("127.0.0.2", ZONE), "A"): [A("127.0.0.2")],
+}
+# Zones that fail the test entries: a resolver that answers nothing for them, a list that
+# answers everything, a list that refuses this resolver, a server that refuses the query.
+BROKEN = {
+    "nothing.test": None,
+    "everything.test": "127.0.0.2",
+    "refuses.test": "127.255.255.254",
+    "refused.test": "REFUSED",
 }
 
 
@@ -39,6 +49,16 @@ class ZoneResolver(BaseResolver):
         reply = request.reply()
         name = str(request.q.qname).rstrip(".").lower()
         kind = QTYPE[request.q.qtype]
+        broken = next((z for z in BROKEN if name.endswith("." + z)), None)
+        if broken is not None:
+            answer = BROKEN[broken]
+            if answer == "REFUSED":
+                reply.header.rcode = RCODE.REFUSED
+            elif answer and kind == "A":
+                reply.add_answer(RR(name, QTYPE.A, rdata=A(answer), ttl=60))
+            elif not answer:
+                reply.header.rcode = RCODE.NXDOMAIN
+            return reply
         for rdata in RECORDS.get((name, kind), []):
             reply.add_answer(RR(name, getattr(QTYPE, kind), rdata=rdata, ttl=60))
         if not any(key[0] == name for key in RECORDS):
@@ -161,3 +181,51 @@ def test_a_bad_own_address_and_repeated_zones(dns_server):
     assert len(result) == 2  # the zone once per address
     assert _status(result, "192.0.2.10 ")["dnsbl_status"] == "error"
     assert _status(result, LISTED_IP)["dnsbl_status"] == "listed"
+
+
+def test_a_zone_that_fails_its_test_entries_is_unknown_never_clean(dns_server):
+    """RFC 5782: 127.0.0.2 must be listed, 127.0.0.1 must not; else the zone's answers (a
+    clean one above all) are not trusted, and the reason is said."""
+    from analyzer.io.dnsbl import unverified_zones
+
+    zones = [ZONE, *BROKEN]
+    result = check_dnsbl([LISTED_IP, CLEAN_IP], zones, [dns_server], timeout=2)
+    status = result.set_index(["ip", "zone"])
+    assert status.loc[(CLEAN_IP, ZONE), "dnsbl_status"] == "clean"  # a verified zone
+    assert status.loc[(LISTED_IP, ZONE), "dnsbl_status"] == "listed"
+    for zone in BROKEN:
+        for ip in (LISTED_IP, CLEAN_IP):
+            assert status.loc[(ip, zone), "dnsbl_status"] == "unknown", zone
+            assert status.loc[(ip, zone), "detail"].startswith("zone not verified: "), zone
+    lines = {line.split()[1]: line for line in unverified_zones(result)}
+    assert set(lines) == set(BROKEN)
+    assert "127.0.0.2 is not listed: the resolver answers nothing" in lines["nothing.test"]
+    assert "lists even 127.0.0.1: it answers everything" in lines["everything.test"]
+    assert (
+        "refuses this resolver (query through a public or open resolver)" in lines["refuses.test"]
+    )
+    assert "127.0.0.2 got no answer" in lines["refused.test"]
+
+
+def test_the_risk_export_and_stderr_say_a_zone_was_not_verified(dns_server, tmp_path):
+    config = tmp_path / "relaywatch.toml"
+    config.write_text(
+        f"""
+logs = ["{SAMPLES}/postfix/mail.log"]
+year = 2003
+timezone = "America/New_York"
+outbound_ips = ["{CLEAN_IP}"]
+[dnsbl]
+zones = ["nothing.test"]
+nameservers = ["{dns_server}"]
+timeout = 2
+""",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["export", "risk", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(io.StringIO(result.stdout)).set_index("ip").loc[CLEAN_IP]
+    assert row["dnsbl_unknown"] == "nothing.test" and pd.isna(row["dnsbl_clean"])
+    assert "not listed on" not in row["evidence"]
+    assert "DNSBL status unknown for nothing.test (zone not verified:" in row["evidence"]
+    assert "relaywatch: DNSBL nothing.test not verified, its answers are not used" in result.stderr

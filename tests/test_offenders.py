@@ -174,3 +174,35 @@ def test_samples_top_offenders_match_the_truth(demo_settings):
     # every offender has its AS from the demo database, and none is a customer's
     assert exported.head(20)["asn"].notna().all() and exported.head(20)["as_name"].notna().all()
     assert not match_networks(exported["ip"], customer_networks(customers)).notna().any()
+
+
+def test_the_blocklist_never_lists_this_host_private_ranges_never_or_own_addresses():
+    offenders = pd.DataFrame(
+        {
+            "ip": [
+                "127.0.0.1",
+                "::1",
+                "fe80::1",
+                "10.1.2.3",
+                "192.0.2.200",
+                "::ffff:192.0.2.10",  # an own address, IPv4-mapped
+                "2001:DB8:0:0::BAD",  # an own address, spelled otherwise
+                "IPv6:2001:db8::66",  # not an address: never written
+                "203.0.113.7",
+                "2001:db8:abcd:12::9",  # inside a customer's huge /24 (IPv6)
+            ],
+            "probe_sessions": [9] * 10,
+        }
+    )
+    offenders["network"] = network_of(offenders["ip"])
+    customers = CUSTOMERS.assign(networks=CUSTOMERS["networks"] + ";2001:db8:a000::/36")
+    own = ["192.0.2.10", "2001:db8::bad"]
+    never = ["192.0.2.200/32"]
+    entries = blocklist_entries(offenders, customers, own, never=never)
+    assert entries["entry"].tolist() == ["203.0.113.7"]
+    by_network = blocklist_entries(offenders, customers, own, by="network", never=never)
+    assert by_network["entry"].tolist() == ["203.0.113.0/24"]
+    with_private = blocklist_entries(offenders, customers, own, never=never, allow_private=True)
+    assert with_private["entry"].tolist() == ["10.1.2.3", "203.0.113.7"]
+    nft = render_blocklist(with_private, "nftables", "test")
+    assert "IPv6:" not in nft and "127.0.0.1" not in nft

@@ -5,6 +5,11 @@ address in 127.0.0.0/8 means listed (the ``TXT`` record says why). Two answers a
 listings: ``127.255.255.x`` codes (Spamhaus's (query through a public/open resolver, or over
 the free-use limit) and anything outside 127/8 (a hijacking resolver); both are ``error``.
 A timeout or a resolver that does not answer is ``unknown``, never ``listed``.
+
+Before a zone's answers are trusted, its RFC 5782 test entries are asked: 127.0.0.2 must be
+listed and 127.0.0.1 must not. A zone that fails (the resolver answers nothing for it, the
+list refuses the resolver, the list answers everything) gives ``unknown`` with the reason for
+every address: a broken resolver must never read as a clean reputation.
 """
 
 from __future__ import annotations
@@ -106,14 +111,41 @@ def check_one(resolver: dns.resolver.Resolver, ip: str, zone: str) -> dict[str, 
     return row
 
 
+# RFC 5782 section 5: every IPv4 DNSBL lists 127.0.0.2 and never 127.0.0.1.
+TEST_LISTED, TEST_CLEAN = "127.0.0.2", "127.0.0.1"
+
+
+def zone_problem(listed: dict[str, str], clean: dict[str, str]) -> str | None:
+    """Why a zone's answers cannot be trusted, from its two test entries' rows (None: they
+    can)."""
+    if listed["dnsbl_status"] == UNKNOWN:
+        return f"its test entry {TEST_LISTED} got no answer ({listed['detail']})"
+    if listed["dnsbl_status"] == ERROR:
+        return f"the list refuses this resolver ({listed['detail']})"
+    if listed["dnsbl_status"] == CLEAN:
+        return (
+            f"its test entry {TEST_LISTED} is not listed: the resolver answers nothing for it "
+            "(a broken or filtering resolver, or a retired list)"
+        )
+    if clean["dnsbl_status"] == LISTED:
+        return (
+            f"it lists even {TEST_CLEAN}: it answers everything (a wildcard or a hijacking "
+            "resolver)"
+        )
+    return None
+
+
 def check_dnsbl(
     ips: Sequence[str],
     zones: Sequence[str],
     nameservers: Sequence[str] = (),
     timeout: float = DEFAULT_TIMEOUT,
 ) -> pd.DataFrame:
-    """Every own IP against every zone, queried in parallel (one row each, sorted)."""
-    pairs = [(ip, zone) for ip in dict.fromkeys(ips) for zone in dict.fromkeys(zones)]
+    """Every own IP against every zone, queried in parallel (one row each, sorted); a zone
+    whose test entries fail (``zone_problem``) gives ``unknown`` rows saying why."""
+    ips = list(dict.fromkeys(ips))
+    zones = list(dict.fromkeys(zones))
+    pairs = [(ip, zone) for ip in ips for zone in zones]
     if not pairs:
         return pd.DataFrame(columns=list(DNSBL_COLUMNS))
     try:
@@ -124,9 +156,32 @@ def check_dnsbl(
             for ip, zone in pairs
         ]
         return pd.DataFrame(rows, columns=list(DNSBL_COLUMNS)).sort_values(["ip", "zone"])
-    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(pairs))) as pool:
-        rows = list(pool.map(lambda pair: check_one(resolver, *pair), pairs))
+    tests = [(ip, zone) for zone in zones for ip in (TEST_LISTED, TEST_CLEAN)]
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(pairs) + len(tests))) as pool:
+        found = list(pool.map(lambda pair: check_one(resolver, *pair), tests + pairs))
+    answers = {(row["ip"], row["zone"]): row for row in found[: len(tests)]}
+    problems = {
+        zone: zone_problem(answers[TEST_LISTED, zone], answers[TEST_CLEAN, zone]) for zone in zones
+    }
+    rows = [
+        row
+        if problems[row["zone"]] is None or row["dnsbl_status"] == ERROR and not row["answer"]
+        else row
+        | {"dnsbl_status": UNKNOWN, "detail": f"zone not verified: {problems[row['zone']]}"}
+        for row in found[len(tests) :]
+    ]
     return pd.DataFrame(rows, columns=list(DNSBL_COLUMNS)).sort_values(["ip", "zone"])
+
+
+def unverified_zones(dnsbl: pd.DataFrame) -> list[str]:
+    """One line per zone whose answers were not trusted (from ``check_dnsbl``'s rows)."""
+    failed = dnsbl[dnsbl["detail"].astype(str).str.startswith("zone not verified: ")]
+    reasons = failed.drop_duplicates("zone").sort_values("zone")
+    return [
+        f"DNSBL {row.zone} not verified, its answers are not used (status unknown): "
+        f"{row.detail.removeprefix('zone not verified: ')}"
+        for row in reasons.itertuples(index=False)
+    ]
 
 
 def _first_line(exc: Exception) -> str:

@@ -157,6 +157,8 @@ def download_blocklist(_clicks, filters_data, fmt, by):
         data.customers,
         data.settings.own_outbound_ips(),
         by=NETWORK if by == NETWORK else IP,
+        never=data.settings.blocklist.never,
+        allow_private=data.settings.blocklist.private,
     )
     text = render_blocklist(entries, fmt, f"relaywatch blocklist: {len(entries)} entries")
     suffix = {"plain": "txt", "postfix": "cidr", "nftables": "nft"}[fmt]

@@ -14,6 +14,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv
+from analyzer.io.dnsbl import unverified_zones
 from analyzer.jobs import RiskTables, period_risk
 from analyzer.messages import REFUSED_STATUSES, outbound_deliveries
 from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS
@@ -81,6 +82,7 @@ def layout(**_query: str) -> html.Div:
 
     return html.Div(
         [
+            html.Div(id=ids.RISK_DNSBL_NOTES, className="settings-notes", hidden=True),
             table(
                 "Own outbound IPs",
                 ids.RISK_IPS_TABLE,
@@ -180,6 +182,17 @@ def update_risk(filters_data):
         records(server_table(data, filters), tz),
         delivery_outcomes(daily, data.settings.enforcement_date),
     )
+
+
+@callback(
+    Output(ids.RISK_DNSBL_NOTES, "children"),
+    Output(ids.RISK_DNSBL_NOTES, "hidden"),
+    Input(ids.FILTERS, "data"),
+)
+def dnsbl_notes(_filters_data):
+    """Zones whose test entries failed: their answers are not used, and this says why."""
+    notes = unverified_zones(current().dnsbl)
+    return [html.P(note) for note in notes], not notes
 
 
 def _download(filters_data, which: str) -> dict[str, str]:

@@ -137,3 +137,33 @@ def test_first_render_of_the_overview_is_fast(request_context):
     started = time.perf_counter()
     page("overview").update_overview(ALL)
     assert time.perf_counter() - started < 2.0  # measured ~0.2 s; generous for loaded CI hosts
+
+
+def test_the_risk_page_says_which_dnsbl_zones_were_not_verified(request_context):
+    import dataclasses
+
+    data = request_context
+    assert page("risk").dnsbl_notes(ALL) == ([], True)  # --no-dns: nothing to say
+    unverified = pd.DataFrame(
+        [
+            {
+                "ip": "192.0.2.10",
+                "zone": "zen.spamhaus.org",
+                "dnsbl_status": "unknown",
+                "answer": "",
+                "detail": "zone not verified: the list refuses this resolver (query through "
+                "a public or open resolver)",
+            }
+        ]
+    )
+    app_config = __import__("flask").current_app.config
+    app_config["relaywatch.data"] = dataclasses.replace(data, dnsbl=unverified)
+    try:
+        notes, hidden = page("risk").dnsbl_notes(ALL)
+    finally:
+        app_config["relaywatch.data"] = data
+    assert not hidden
+    assert [n.children for n in notes] == [
+        "DNSBL zen.spamhaus.org not verified, its answers are not used (status unknown): the "
+        "list refuses this resolver (query through a public or open resolver)"
+    ]
