@@ -213,35 +213,6 @@ class Settings:
             if cfg.enforcement_date is not None
         }
 
-    def notes(self, has_customers: bool, inferred_domains: tuple[str, ...] = ()) -> list[str]:
-        """What the dashboard and the mail say about settings that were not configured:
-        the demo, defaults, inferred zone and domains, no customers, no enforcement date."""
-        notes = []
-        if self.origin == FROM_DEMO:
-            notes.append("Settings and logs of the bundled demo: no config file was found.")
-        elif self.origin == FROM_DEFAULTS:
-            notes.append("No config file: neutral defaults for the logs named.")
-        if self.timezone_inferred:
-            notes.append(f"Time zone {self.timezone}: this machine's (`timezone` not set).")
-        if self.enforcement_date is None:
-            notes.append(
-                "No enforcement date (`enforcement_date` not set): every session counts as "
-                "before it."
-            )
-        if not has_customers:
-            notes.append(
-                "No customers (`customers` not set or empty): sessions are not attributed, "
-                "so readiness, statuses and the call list are empty."
-            )
-        if inferred_domains:
-            shown = ", ".join(inferred_domains[:8])
-            more = f" and {len(inferred_domains) - 8} more" if len(inferred_domains) > 8 else ""
-            notes.append(
-                f"Local domains inferred from the logs' local deliveries (`local_domains` not "
-                f"set): {shown}{more}."
-            )
-        return notes
-
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with CLI flags applied (None means: flag not given)."""
         given = {k: v for k, v in changes.items() if v is not None and v != ()}
@@ -327,6 +298,16 @@ def find_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str])
     return chosen.resolve()
 
 
+# The top-level tables of plain keys (``[servers.NAME]`` and ``[[rules]]`` are read apart).
+TABLE_SECTIONS = (
+    "dnsbl",
+    "mail",
+    "dashboard",
+    "exim",
+    "reject_patterns",
+    "bounce_patterns",
+    "blocklist",
+)
 _TOP_KEYS = {
     "logs",
     "customers",
@@ -339,14 +320,8 @@ _TOP_KEYS = {
     "outbound_ips",
     "local_domains",
     "servers",
-    "dnsbl",
-    "mail",
-    "dashboard",
-    "exim",
-    "reject_patterns",
-    "bounce_patterns",
     "rules",
-    "blocklist",
+    *TABLE_SECTIONS,
 }
 _SECTION_KEYS = {
     "exim": {"session_gap_seconds"},
@@ -524,15 +499,7 @@ def settings_from_mapping(
             logs=_strings(raw.get("logs", []), f"servers.{name}.logs"),
         )
     sections = {}
-    for section in (
-        "dnsbl",
-        "mail",
-        "dashboard",
-        "exim",
-        "reject_patterns",
-        "bounce_patterns",
-        "blocklist",
-    ):
+    for section in TABLE_SECTIONS:
         raw = data.get(section, {})
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: [{section}] must be a table")

@@ -38,6 +38,7 @@ from analyzer.io.mailer import (
 )
 from analyzer.io.sources import expand_logs, label_sources, read_logs
 from analyzer.messages import local_delivery_domains
+from analyzer.notices import settings_notes
 from analyzer.offenders import (
     IP,
     NETWORK,
@@ -484,7 +485,7 @@ def nightly(
         ip_risk=risk.ips,
         account_risk=accounts,
         bounce_rules=bounce_rules(settings),
-        notes=[*notes, *settings.notes(not customers.empty, analysis.inferred_domains)],
+        notes=[*notes, *settings_notes(settings, not customers.empty, analysis.inferred_domains)],
     )
     recipients = tuple(to) or settings.mail.to
     if not recipients and eml is None:

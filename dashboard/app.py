@@ -15,6 +15,7 @@ from dash import Input, Output, dcc, html
 from analyzer import schema as s
 from analyzer.config import Settings
 from analyzer.errors import ConfigError
+from analyzer.notices import settings_notes
 from dashboard import ids
 from dashboard.auth import require_basic_auth
 from dashboard.data import CONFIG_KEY, RELOAD_LOCK_KEY, DashboardData, current, load_data
@@ -66,7 +67,7 @@ def create_app(
                     ],
                     className="topbar",
                 ),
-                settings_notes(data),
+                settings_banner(data),
                 filter_bar(data),
                 dash.page_container,
             ],
@@ -78,10 +79,10 @@ def create_app(
     return app
 
 
-def settings_notes(data: DashboardData) -> html.Div:
+def settings_banner(data: DashboardData) -> html.Div:
     """Which settings were not configured (the demo, an inferred time zone or local domains,
     no customers): said on every page, so no one mistakes a default for a fact."""
-    notes = data.settings.notes(not data.customers.empty, data.analysis.inferred_domains)
+    notes = settings_notes(data.settings, not data.customers.empty, data.analysis.inferred_domains)
     return html.Div(
         [html.P(note) for note in notes],
         id=ids.SETTINGS_NOTES,

@@ -117,11 +117,12 @@ def test_init_then_export_and_serve_show_the_users_log_not_the_demo(
     assert "bundled demo" not in result.stderr
     assert "no customers: sessions are not attributed" in result.stderr
     from analyzer.config import load_settings as load
+    from analyzer.notices import settings_notes
     from dashboard.data import load_data
 
     data = load_data(load(work / "relaywatch.toml"), dns=False)
     assert len(data.sessions) == 2
-    assert "No customers" in " ".join(data.settings.notes(False))
+    assert "No customers" in " ".join(settings_notes(data.settings, False))
 
 
 def test_logs_named_without_a_config_get_neutral_defaults(
