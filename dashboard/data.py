@@ -224,7 +224,7 @@ def daily_counts(
 ) -> pd.DataFrame:
     """Rows per local day and ``column`` value: ``day``, ``column``, ``sessions``; every
     category on every day (zeros included) so stacked bars line up."""
-    if frame.empty:
+    if frame.empty and days is None:
         return pd.DataFrame(
             {
                 DAY: pd.Series(dtype="datetime64[ns]"),
@@ -244,6 +244,22 @@ def daily_counts(
     return stacked.rename(columns={stacked.columns[1]: column})
 
 
-def daily_class_counts(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
+def daily_class_counts(
+    sessions: pd.DataFrame, timezone: str, days: pd.DatetimeIndex | None = None
+) -> pd.DataFrame:
     """Sessions per local day and class (see ``daily_counts``)."""
-    return daily_counts(sessions, s.CLASS, s.CLASSES, timezone)
+    return daily_counts(sessions, s.CLASS, s.CLASSES, timezone, days)
+
+
+def period_days(data: DashboardData, filters: Filters) -> pd.DatetimeIndex | None:
+    """Every local day of the selected period (the data's first or last day where the filter
+    leaves it open): a daily chart shows them all, so one day's storm is a bar among the
+    other days, not a chart of its own (None: no sessions at all)."""
+    first, last = filters.since, filters.until
+    if first is None or last is None:
+        if data.sessions.empty:
+            return None
+        local = data.sessions[s.START].dt.tz_convert(data.settings.timezone)
+        first = first or local.min().date()
+        last = last or local.max().date()
+    return pd.date_range(first, last, freq="D")

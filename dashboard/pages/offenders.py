@@ -21,7 +21,14 @@ from analyzer.offenders import (
 )
 from dashboard import ids
 from dashboard.components import records, table_section
-from dashboard.data import Filters, current, daily_counts, filter_sessions, offenders_table
+from dashboard.data import (
+    Filters,
+    current,
+    daily_counts,
+    filter_sessions,
+    offenders_table,
+    period_days,
+)
 from dashboard.figures import PROBE_LABELS, REASON_COLORS, stacked_daily, top_bars
 
 dash.register_page(__name__, path="/offenders", name="Offenders", title="relaywatch - offenders")
@@ -112,7 +119,8 @@ def update_offenders(filters_data, by):
     )
     sessions = filter_sessions(data, filters)
     probes = sessions[(sessions[s.CLASS] == s.SPAM_PROBE).to_numpy()]
-    daily = daily_counts(probes, s.REASON, PROBE_REASONS, data.settings.timezone)
+    days = period_days(data, filters)
+    daily = daily_counts(probes, s.REASON, PROBE_REASONS, data.settings.timezone, days)
     reasons = stacked_daily(
         daily,
         s.REASON,

@@ -18,6 +18,7 @@ from dashboard.data import (
     daily_class_counts,
     filter_events,
     filter_sessions,
+    period_days,
     readiness_table,
 )
 from dashboard.figures import sessions_per_day
@@ -103,5 +104,6 @@ def overview_cards(data: DashboardData, filters: Filters) -> list[html.A]:
 )
 def update_overview(filters_data):
     data, filters = current(), Filters.from_store(filters_data)
-    daily = daily_class_counts(filter_sessions(data, filters), data.settings.timezone)
+    sessions, tz = filter_sessions(data, filters), data.settings.timezone
+    daily = daily_class_counts(sessions, tz, period_days(data, filters))
     return sessions_per_day(daily, data.settings.enforcement_date), overview_cards(data, filters)

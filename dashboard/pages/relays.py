@@ -17,6 +17,7 @@ from dashboard.data import (
     daily_counts,
     filter_events,
     filter_sessions,
+    period_days,
 )
 from dashboard.figures import REASON_COLORS, REASON_LABELS, stacked_daily
 
@@ -105,7 +106,8 @@ def update_relays(filters_data):
     data, filters = current(), Filters.from_store(filters_data)
     relays = refused(data, filters)
     tz = data.settings.timezone
-    daily = daily_counts(relays, KIND, [s.R_RELAY_DENIED, s.R_RELAY_PROBE], tz)
+    kinds = [s.R_RELAY_DENIED, s.R_RELAY_PROBE]
+    daily = daily_counts(relays, KIND, kinds, tz, period_days(data, filters))
     colors = {k: REASON_COLORS[k] for k in (s.R_RELAY_DENIED, s.R_RELAY_PROBE)}
     figure = stacked_daily(
         daily,

@@ -27,6 +27,7 @@ from dashboard.data import (
     daily_counts,
     filter_events,
     filter_sessions,
+    period_days,
 )
 from dashboard.figures import delivery_outcomes
 
@@ -175,7 +176,7 @@ def update_risk(filters_data):
     deliveries = outbound(data, filters)
     refused = deliveries[deliveries[s.STATUS].isin(REFUSED_STATUSES).to_numpy()]
     tz = data.settings.timezone
-    daily = daily_counts(refused, s.STATUS, list(REFUSED_STATUSES), tz)
+    daily = daily_counts(refused, s.STATUS, list(REFUSED_STATUSES), tz, period_days(data, filters))
     return (
         records(risk.ips[IP_COLUMNS], tz),
         records(risk.accounts[ACCOUNT_VIEW_COLUMNS], tz),

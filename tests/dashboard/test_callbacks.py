@@ -167,3 +167,33 @@ def test_the_risk_page_says_which_dnsbl_zones_were_not_verified(request_context)
         "DNSBL zen.spamhaus.org not verified, its answers are not used (status unknown): the "
         "list refuses this resolver (query through a public or open resolver)"
     ]
+
+
+def test_a_one_day_storm_is_a_bar_among_all_the_days_of_the_period():
+    """1,030 refusals on one day of a month: the chart spans the month, one slot per day."""
+    from dashboard.data import daily_counts
+    from dashboard.figures import delivery_outcomes
+
+    storm = pd.DataFrame(
+        {
+            s.TS: pd.Timestamp("2003-11-20T15:00:00Z") + pd.to_timedelta(range(1030), unit="s"),
+            s.STATUS: ["deferred"] * 1000 + ["bounced"] * 30,
+        }
+    )
+    days = pd.date_range("2003-11-07", "2003-12-05", freq="D")
+    daily = daily_counts(storm, s.STATUS, ["deferred", "bounced"], "America/New_York", days)
+    figure = delivery_outcomes(daily, None)
+    deferred = next(t for t in figure.data if t.name == "Deferred")
+    assert len(deferred.x) == len(days) == 29
+    heights = dict(zip(pd.to_datetime(deferred.x), deferred.y, strict=True))
+    assert heights[pd.Timestamp("2003-11-20")] == 1000
+    assert sum(heights.values()) == 1000
+
+
+def test_daily_charts_span_the_selected_period(request_context):
+    filters = filters_from_controls("2003-11-10", "2003-11-16", [], [], [])
+    *_, figure = page("risk").update_risk(filters)
+    days = {pd.Timestamp(x).date() for trace in figure.data for x in trace.x}
+    assert days == {pd.Timestamp(f"2003-11-{d}").date() for d in range(10, 17)}
+    chart, _ = page("overview").update_overview(filters)
+    assert len({pd.Timestamp(x).date() for t in chart.data for x in t.x}) == 7
