@@ -4,6 +4,7 @@ the same on every chart."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -70,22 +71,39 @@ def empty_figure(message: str) -> go.Figure:
     return figure
 
 
-def _mark_enforcement(figure: go.Figure, enforcement: dt.date | None) -> None:
-    # Daily bars are centred on noon; the line sits at 00:00 of the enforcement day.
-    if enforcement is None:  # not configured: nothing to mark
-        return
-    marker = pd.Timestamp(enforcement) - pd.Timedelta(hours=12)
-    figure.add_vline(x=marker.timestamp() * 1000, line_dash="dash", line_color="#37474f")
-    figure.add_annotation(
-        x=marker,
-        y=1,
-        yref="paper",
-        showarrow=False,
-        xanchor="left",
-        yanchor="bottom",
-        font_size=12,
-        text=f"SMTP AUTH required from {enforcement}",
-    )
+NOON = pd.Timedelta(hours=12)  # daily bars are centred on noon
+
+
+def _mark_enforcement(
+    figure: go.Figure,
+    enforcement: dt.date | None,
+    server_dates: Mapping[str, dt.date] | None = None,
+    shift: pd.Timedelta = NOON,
+) -> None:
+    """A dashed line at 00:00 of the enforcement day, and a dotted one for each server whose
+    own date differs (daily bars are centred on noon: ``shift`` back to midnight)."""
+    marks = [("SMTP AUTH required from", enforcement, "dash", 1.0)] if enforcement else []
+    by_day: dict[dt.date, list[str]] = {}
+    for server, day in sorted((server_dates or {}).items()):
+        if day != enforcement:
+            by_day.setdefault(day, []).append(server)
+    marks += [
+        (f"{', '.join(servers)}: SMTP AUTH from", day, "dot", 0.93)
+        for day, servers in sorted(by_day.items())
+    ]
+    for label, day, dash, height in marks:
+        marker = pd.Timestamp(day) - shift
+        figure.add_vline(x=marker.timestamp() * 1000, line_dash=dash, line_color="#37474f")
+        figure.add_annotation(
+            x=marker,
+            y=height,
+            yref="paper",
+            showarrow=False,
+            xanchor="left",
+            yanchor="bottom",
+            font_size=12,
+            text=f"{label} {day}",
+        )
 
 
 def stacked_daily(
@@ -96,6 +114,7 @@ def stacked_daily(
     title: str,
     yaxis: str,
     enforcement: dt.date | None,
+    server_dates: Mapping[str, dt.date] | None = None,
 ) -> go.Figure:
     """Stacked bars per day of ``daily`` (``day``, ``column``, ``sessions``)."""
     if daily.empty or daily[SESSIONS].sum() == 0:
@@ -113,7 +132,7 @@ def stacked_daily(
             marker_color=colors[key],
             hovertemplate="%{x|%a %Y-%m-%d}<br>%{y}<extra>" + label + "</extra>",
         )
-    _mark_enforcement(figure, enforcement)
+    _mark_enforcement(figure, enforcement, server_dates)
     # a legend even for one series: a filtered chart must still say what it shows
     figure.update_layout(
         barmode="stack",
@@ -127,7 +146,11 @@ def stacked_daily(
     return figure
 
 
-def sessions_per_day(daily: pd.DataFrame, enforcement: dt.date | None) -> go.Figure:
+def sessions_per_day(
+    daily: pd.DataFrame,
+    enforcement: dt.date | None,
+    server_dates: Mapping[str, dt.date] | None = None,
+) -> go.Figure:
     """Stacked bars of sessions per class per day, the enforcement date marked."""
     figure = stacked_daily(
         daily,
@@ -137,6 +160,7 @@ def sessions_per_day(daily: pd.DataFrame, enforcement: dt.date | None) -> go.Fig
         "SMTP sessions per day, by class",
         "Sessions",
         enforcement,
+        server_dates,
     )
     figure.update_layout(legend_title_text="Class")
     return figure
@@ -181,7 +205,10 @@ def readiness_by_customer(table: pd.DataFrame) -> go.Figure:
 
 
 def readiness_trend(
-    daily: pd.DataFrame, enforcement: dt.date | None, customer: str | None
+    daily: pd.DataFrame,
+    enforcement: dt.date | None,
+    customer: str | None,
+    server_dates: Mapping[str, dt.date] | None = None,
 ) -> go.Figure:
     """Overall daily readiness (and one customer's, when chosen)."""
     if daily.empty:
@@ -204,9 +231,7 @@ def readiness_trend(
             name=customer,
             line_color="#ef6c00",
         )
-    if enforcement is not None:
-        marker = pd.Timestamp(enforcement)
-        figure.add_vline(x=marker.timestamp() * 1000, line_dash="dash", line_color="#37474f")
+    _mark_enforcement(figure, enforcement, server_dates, shift=pd.Timedelta(0))
     figure.update_layout(
         title="Daily readiness",
         xaxis_title="Day",
@@ -241,7 +266,11 @@ def top_bars(
     return figure
 
 
-def delivery_outcomes(daily: pd.DataFrame, enforcement: dt.date | None) -> go.Figure:
+def delivery_outcomes(
+    daily: pd.DataFrame,
+    enforcement: dt.date | None,
+    server_dates: Mapping[str, dt.date] | None = None,
+) -> go.Figure:
     """Deferred and bounced deliveries per day (what remote servers think of us)."""
     colors = {"deferred": "#f9a825", "bounced": "#c62828"}
     return stacked_daily(
@@ -252,4 +281,5 @@ def delivery_outcomes(daily: pd.DataFrame, enforcement: dt.date | None) -> go.Fi
         "Deliveries refused by remote servers, per day",
         "Deliveries",
         enforcement,
+        server_dates,
     )

@@ -74,7 +74,12 @@ def update_customers(filters_data):
 def update_drilldown(filters_data, active_cell, viewport):
     data, filters = current(), Filters.from_store(filters_data)
     chosen = viewport[active_cell["row"]]["customer_id"] if active_cell and viewport else None
-    trend = readiness_trend(readiness_daily(data, filters), data.settings.enforcement_date, chosen)
+    trend = readiness_trend(
+        readiness_daily(data, filters),
+        data.settings.enforcement_date,
+        chosen,
+        data.settings.server_enforcement(),
+    )
     if chosen is None:
         return trend, []
     sessions = filter_sessions(data, filters)

@@ -129,6 +129,7 @@ def update_offenders(filters_data, by):
         "Spam probes per day, by reason",
         "Sessions",
         data.settings.enforcement_date,
+        data.settings.server_enforcement(),
     )
     columns = [{"name": c, "id": c} for c in table.columns]
     return chart, reasons, records(table, data.settings.timezone), columns

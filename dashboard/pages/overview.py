@@ -106,4 +106,7 @@ def update_overview(filters_data):
     data, filters = current(), Filters.from_store(filters_data)
     sessions, tz = filter_sessions(data, filters), data.settings.timezone
     daily = daily_class_counts(sessions, tz, period_days(data, filters))
-    return sessions_per_day(daily, data.settings.enforcement_date), overview_cards(data, filters)
+    chart = sessions_per_day(
+        daily, data.settings.enforcement_date, data.settings.server_enforcement()
+    )
+    return chart, overview_cards(data, filters)

@@ -117,6 +117,7 @@ def update_relays(filters_data):
         "Refused relay attempts per day",
         "Sessions",
         data.settings.enforcement_date,
+        data.settings.server_enforcement(),
     )
     return figure, records(senders(relays), tz), targets(data, filters).to_dict("records")
 

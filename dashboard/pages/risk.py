@@ -181,7 +181,9 @@ def update_risk(filters_data):
         records(risk.ips[IP_COLUMNS], tz),
         records(risk.accounts[ACCOUNT_VIEW_COLUMNS], tz),
         records(server_table(data, filters), tz),
-        delivery_outcomes(daily, data.settings.enforcement_date),
+        delivery_outcomes(
+            daily, data.settings.enforcement_date, data.settings.server_enforcement()
+        ),
     )
 
 

@@ -39,3 +39,22 @@ def test_chart_has_one_coloured_trace_per_class_and_marks_the_date():
     assert figure.layout.barmode == "stack"
     assert any("2003-11-21" in a.text for a in figure.layout.annotations)
     assert len(figure.layout.shapes) == 1
+
+
+def test_a_servers_own_enforcement_date_is_marked_beside_the_global_one():
+    figure = sessions_per_day(
+        daily_class_counts(sample_sessions(), "UTC"),
+        dt.date(2003, 11, 21),
+        {"mx4": dt.date(2003, 11, 24), "mail1": dt.date(2003, 11, 21)},
+    )
+    lines = [(shape.line.dash, shape.x0) for shape in figure.layout.shapes]
+    noon = pd.Timedelta(hours=12)
+    assert lines == [
+        ("dash", (pd.Timestamp("2003-11-21") - noon).timestamp() * 1000),
+        ("dot", (pd.Timestamp("2003-11-24") - noon).timestamp() * 1000),
+    ]
+    texts = [a.text for a in figure.layout.annotations]
+    assert texts == [
+        "SMTP AUTH required from 2003-11-21",
+        "mx4: SMTP AUTH from 2003-11-24",
+    ]
