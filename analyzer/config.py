@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import ipaddress
 import os
 import tomllib
 import zoneinfo
@@ -22,6 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analyzer.config_values import (
+    as_boolean,
+    as_ip,
+    as_network,
+    as_port,
+    as_seconds,
+    as_strings,
+    check_keys,
+    check_regex,
+    check_timezone,
+    check_year,
+    parse_date,
+)
 from analyzer.errors import ConfigError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -229,36 +241,6 @@ class Settings:
         return dataclasses.replace(self, **given)
 
 
-def parse_date(value: Any, where: str) -> dt.date:
-    """An ISO date (YYYY-MM-DD) or raise ConfigError naming ``where``."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ConfigError(f"{where}: {value!r} is not a date (expected YYYY-MM-DD)") from None
-
-
-def check_timezone(value: Any, where: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(str(value))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}: unknown time zone {value!r} (e.g. America/New_York)") from None
-    return str(value)
-
-
-def check_year(value: Any, where: str) -> int:
-    try:
-        year = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {value!r} is not a year") from None
-    if not 1970 <= year <= 2100:
-        raise ConfigError(f"{where}: year {year} is out of range 1970-2100")
-    return year
-
-
 def machine_timezone(environ: Mapping[str, str], etc: Path = Path("/etc")) -> str:
     """This machine's IANA time zone (what syslog writes its stamps in): ``$TZ``, then
     Debian's ``/etc/timezone``, then the ``/etc/localtime`` link; UTC when none names one."""
@@ -413,50 +395,6 @@ def _password_hashes(value: Any) -> dict[str, str]:
     return {str(login): str(hashed) for login, hashed in value.items()}
 
 
-def _ip(value: Any, where: str) -> str:
-    """One IP address, written as Python normalises it (IPv6 lower case, compressed)."""
-    try:
-        return str(ipaddress.ip_address(str(value).strip()))
-    except ValueError:
-        raise ConfigError(f"{where}: {value!r} is not an IP address") from None
-
-
-def _port(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not str(value).strip().isdigit() or not 0 < int(value) < 65536:
-        raise ConfigError(f"{where}: {value!r} is not a port (1-65535)")
-    return int(value)
-
-
-def _network(value: Any, where: str) -> str:
-    """A CIDR (or one address), written as Python normalises it."""
-    try:
-        return str(ipaddress.ip_network(str(value).strip(), strict=False))
-    except ValueError:
-        raise ConfigError(f"{where}: {value!r} is not a CIDR or an IP address") from None
-
-
-def _seconds(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 60:
-        raise ConfigError(f"{where}: expected seconds between 0 and 60, got {value!r}")
-    return float(value)
-
-
-def _strings(value: Any, where: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: expected a list of strings")
-    return tuple(value)
-
-
-def _check_keys(mapping: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(mapping) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
-        )
-
-
 def settings_from_mapping(
     data: Mapping[str, Any],
     config_path: Path | None,
@@ -466,7 +404,7 @@ def settings_from_mapping(
     """Build Settings from a parsed TOML mapping, checking every key and value. A missing
     ``timezone`` is this machine's (read from ``environ`` and /etc)."""
     where = str(config_path) if config_path else "settings"
-    _check_keys(data, _TOP_KEYS, where)
+    check_keys(data, _TOP_KEYS, where)
     base = config_path.parent if config_path else Path(".")
     zone = data.get("timezone")
     zone_inferred = zone in (None, "")
@@ -489,14 +427,14 @@ def settings_from_mapping(
     for name, raw in raw_servers.items():
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: [servers.{name}] must be a table")
-        _check_keys(raw, _SECTION_KEYS["server"], f"{where} [servers.{name}]")
+        check_keys(raw, _SECTION_KEYS["server"], f"{where} [servers.{name}]")
         date = raw.get("enforcement_date")
         servers[name] = ServerConfig(
-            outbound_ip=_ip(raw["outbound_ip"], f"servers.{name}.outbound_ip")
+            outbound_ip=as_ip(raw["outbound_ip"], f"servers.{name}.outbound_ip")
             if raw.get("outbound_ip")
             else None,
             enforcement_date=parse_date(date, f"servers.{name}.enforcement_date") if date else None,
-            logs=_strings(raw.get("logs", []), f"servers.{name}.logs"),
+            logs=as_strings(raw.get("logs", []), f"servers.{name}.logs"),
         )
     sections = {}
     for section in TABLE_SECTIONS:
@@ -504,22 +442,22 @@ def settings_from_mapping(
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: [{section}] must be a table")
         if section != "bounce_patterns":  # its keys are provider names of the user's choice
-            _check_keys(raw, _SECTION_KEYS[section], f"{where} [{section}]")
+            check_keys(raw, _SECTION_KEYS[section], f"{where} [{section}]")
         sections[section] = raw
     dnsbl = sections["dnsbl"]
     mail = sections["mail"]
     dashboard = sections["dashboard"]
     patterns = {
         kind: tuple(
-            _check_regex(p, f"reject_patterns.{kind}")
-            for p in _strings(value, f"reject_patterns.{kind}")
+            check_regex(p, f"reject_patterns.{kind}")
+            for p in as_strings(value, f"reject_patterns.{kind}")
         )
         for kind, value in sections["reject_patterns"].items()
     }
     bounce_patterns = {
         provider: tuple(
-            _check_regex(p, f"bounce_patterns.{provider}")
-            for p in _strings(value, f"bounce_patterns.{provider}")
+            check_regex(p, f"bounce_patterns.{provider}")
+            for p in as_strings(value, f"bounce_patterns.{provider}")
         )
         for provider, value in sections["bounce_patterns"].items()
     }
@@ -531,7 +469,7 @@ def settings_from_mapping(
             config_path=config_path,
             origin=origin,
             timezone_inferred=zone_inferred,
-            logs=_strings(data.get("logs", []), "logs"),
+            logs=as_strings(data.get("logs", []), "logs"),
             base_dir=base,
             customers=path_of("customers"),
             asn_db=path_of("asn_db"),
@@ -543,19 +481,19 @@ def settings_from_mapping(
             timezone=check_timezone(zone, "timezone"),
             store=path_of("store"),
             outbound_ips=tuple(
-                _ip(ip, "outbound_ips") for ip in _strings(data.get("outbound_ips", []), "x")
+                as_ip(ip, "outbound_ips") for ip in as_strings(data.get("outbound_ips", []), "x")
             ),
-            local_domains=_strings(data.get("local_domains", []), "local_domains"),
+            local_domains=as_strings(data.get("local_domains", []), "local_domains"),
             servers=servers,
             dnsbl=DnsblConfig(
-                zones=_strings(dnsbl.get("zones", list(DnsblConfig().zones)), "dnsbl.zones"),
-                nameservers=_strings(dnsbl.get("nameservers", []), "dnsbl.nameservers"),
-                timeout=_seconds(dnsbl.get("timeout", DnsblConfig().timeout), "dnsbl.timeout"),
+                zones=as_strings(dnsbl.get("zones", list(DnsblConfig().zones)), "dnsbl.zones"),
+                nameservers=as_strings(dnsbl.get("nameservers", []), "dnsbl.nameservers"),
+                timeout=as_seconds(dnsbl.get("timeout", DnsblConfig().timeout), "dnsbl.timeout"),
             ),
             mail=MailConfig(
                 host=str(mail.get("host", MailConfig().host)),
-                port=_port(mail.get("port", MailConfig().port), "mail.port"),
-                starttls=_boolean(mail.get("starttls", True), "mail.starttls"),
+                port=as_port(mail.get("port", MailConfig().port), "mail.port"),
+                starttls=as_boolean(mail.get("starttls", True), "mail.starttls"),
                 username=mail.get("username"),
                 password_env=str(mail.get("password_env", MailConfig().password_env)),
                 password_file=relative(mail.get("password_file")),
@@ -564,14 +502,14 @@ def settings_from_mapping(
                 retries=int(mail.get("retries", MailConfig().retries)),
                 spool=relative(mail.get("spool")),
                 from_addr=str(mail.get("from", MailConfig().from_addr)),
-                to=_strings(mail.get("to", []), "mail.to"),
+                to=as_strings(mail.get("to", []), "mail.to"),
             ),
             dashboard=DashboardConfig(
                 host=str(dashboard.get("host", DashboardConfig().host)),
-                port=_port(dashboard.get("port", DashboardConfig().port), "dashboard.port"),
+                port=as_port(dashboard.get("port", DashboardConfig().port), "dashboard.port"),
                 url=dashboard.get("url"),
                 users=_password_hashes(dashboard.get("users", {})),
-                behind_proxy=_boolean(
+                behind_proxy=as_boolean(
                     dashboard.get("behind_proxy", False), "dashboard.behind_proxy"
                 ),
             ),
@@ -583,10 +521,12 @@ def settings_from_mapping(
             rules=rules,
             blocklist=BlocklistConfig(
                 never=tuple(
-                    _network(n, "blocklist.never")
-                    for n in _strings(sections["blocklist"].get("never", []), "blocklist.never")
+                    as_network(n, "blocklist.never")
+                    for n in as_strings(sections["blocklist"].get("never", []), "blocklist.never")
                 ),
-                private=_boolean(sections["blocklist"].get("private", False), "blocklist.private"),
+                private=as_boolean(
+                    sections["blocklist"].get("private", False), "blocklist.private"
+                ),
             ),
         )
     except (TypeError, ValueError) as exc:
@@ -600,7 +540,7 @@ def _line_rules(value: Any, where: str) -> tuple[LineRule, ...]:
     rules = []
     for index, raw in enumerate(value):
         label = f"rules.{raw.get('name', index)}"
-        _check_keys(raw, _SECTION_KEYS["rules"], f"{where} [[rules]] {label}")
+        check_keys(raw, _SECTION_KEYS["rules"], f"{where} [[rules]] {label}")
         missing = sorted(_SECTION_KEYS["rules"] - set(raw))
         if missing:
             raise ConfigError(f"{where}: {label}: missing key {missing[0]!r}")
@@ -610,9 +550,9 @@ def _line_rules(value: Any, where: str) -> tuple[LineRule, ...]:
         rules.append(
             LineRule(
                 name=raw["name"],
-                daemons=_strings(raw["daemons"], f"{label}.daemons"),
+                daemons=as_strings(raw["daemons"], f"{label}.daemons"),
                 event=raw["event"],
-                regex=_check_regex(raw["regex"], f"{label}.regex"),
+                regex=check_regex(raw["regex"], f"{label}.regex"),
                 example=raw["example"],
             )
         )
@@ -620,26 +560,3 @@ def _line_rules(value: Any, where: str) -> tuple[LineRule, ...]:
     if len(set(names)) < len(names):
         raise ConfigError(f"{where}: two [[rules]] have the same name")
     return tuple(rules)
-
-
-def _boolean(value: Any, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"{where}: {value!r} is not true or false")
-
-
-def _check_regex(pattern: str, where: str) -> str:
-    """A regex the log engine (RE2, through pyarrow) accepts, or ConfigError naming it."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    try:
-        pc.match_substring_regex(pa.array([""]), pattern)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ConfigError(f"{where}: invalid regex {pattern!r} ({exc})") from None
-    return pattern

@@ -1,0 +1,109 @@
+"""Checks of single config values: each returns the value normalised or raises ConfigError
+naming where it was found (the key, the flag or the environment variable)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any
+
+from analyzer.errors import ConfigError
+
+
+def parse_date(value: Any, where: str) -> dt.date:
+    """An ISO date (YYYY-MM-DD) or raise ConfigError naming ``where``."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def check_timezone(value: Any, where: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: unknown time zone {value!r} (e.g. America/New_York)") from None
+    return str(value)
+
+
+def check_year(value: Any, where: str) -> int:
+    try:
+        year = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {value!r} is not a year") from None
+    if not 1970 <= year <= 2100:
+        raise ConfigError(f"{where}: year {year} is out of range 1970-2100")
+    return year
+
+
+def as_ip(value: Any, where: str) -> str:
+    """One IP address, written as Python normalises it (IPv6 lower case, compressed)."""
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not an IP address") from None
+
+
+def as_port(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not str(value).strip().isdigit() or not 0 < int(value) < 65536:
+        raise ConfigError(f"{where}: {value!r} is not a port (1-65535)")
+    return int(value)
+
+
+def as_network(value: Any, where: str) -> str:
+    """A CIDR (or one address), written as Python normalises it."""
+    try:
+        return str(ipaddress.ip_network(str(value).strip(), strict=False))
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not a CIDR or an IP address") from None
+
+
+def as_seconds(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 60:
+        raise ConfigError(f"{where}: expected seconds between 0 and 60, got {value!r}")
+    return float(value)
+
+
+def as_strings(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of strings")
+    return tuple(value)
+
+
+def check_keys(mapping: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+        )
+
+
+def as_boolean(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{where}: {value!r} is not true or false")
+
+
+def check_regex(pattern: str, where: str) -> str:
+    """A regex the log engine (RE2, through pyarrow) accepts, or ConfigError naming it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        pc.match_substring_regex(pa.array([""]), pattern)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ConfigError(f"{where}: invalid regex {pattern!r} ({exc})") from None
+    return pattern
