@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv, neutralise_formulas, to_iso
@@ -36,3 +41,34 @@ def test_csv_has_empty_cells_integers_and_fixed_order():
     )
     text = frame_to_csv(frame, [s.MESSAGES, s.START, s.HELO], "UTC")
     assert text == "messages,start,helo\n3,2003-11-21T14:15:02+00:00,\n"
+
+
+ATTACKER_TEXT = st.text(alphabet="=+-@;,\"\r\n\t 'ab1|!", max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ATTACKER_TEXT, min_size=1, max_size=6))
+def test_every_reader_gets_the_rows_back_and_no_formula(helos):
+    """Attackers' HELOs with CR, LF, commas, quotes and formula prefixes: Python's csv and
+    pandas read back every row whole and every value (but for the ``'`` neutralising a
+    formula); read with ``;`` or tab as separator, no cell starts a formula."""
+    frame = pd.DataFrame({s.HELO: pd.Series(helos, dtype="string"), s.MESSAGES: range(len(helos))})
+    text = frame_to_csv(frame, [s.HELO, s.MESSAGES], "UTC")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert len(rows) == len(helos) + 1
+    for index, ((helo, number), original) in enumerate(zip(rows[1:], helos, strict=True)):
+        assert number == str(index)
+        assert helo.replace("'", "") == original.replace("'", "")
+        assert not helo.startswith(("=", "+", "-", "@", "\t", "\r"))
+    read = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    assert read[s.HELO].str.replace("'", "").tolist() == [h.replace("'", "") for h in helos]
+    assert read[s.MESSAGES].tolist() == [str(n) for n in range(len(helos))]
+    for separator in (";", "\t"):
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=separator):
+            assert not [c for c in row if c.startswith(("=", "+", "@"))], row
+
+
+def test_control_characters_are_written_as_escapes():
+    frame = pd.DataFrame({s.HELO: pd.Series(["x\x00\x1by", "a\rb"]), s.MESSAGES: [1, 2]})
+    text = frame_to_csv(frame, [s.HELO, s.MESSAGES], "UTC")
+    assert text == 'helo,messages\nx\\x00\\ey,1\n"a\rb",2\n'
