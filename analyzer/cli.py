@@ -6,6 +6,7 @@ stderr and exit status 2; data goes to stdout or ``-o FILE``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ from analyzer.cli_options import (
     store_option,
 )
 from analyzer.config import load_settings, parse_date
+from analyzer.io.files import write_output
 from analyzer.jobs import EXPORT_KINDS
 from analyzer.offenders import BY
 from analyzer.readiness import STATUSES
@@ -93,9 +95,10 @@ def cli(verbose: bool) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.File("w", encoding="utf-8", lazy=True),
+    type=click.Path(dir_okay=False, allow_dash=True),
     default="-",
-    help="write here (default: stdout).",
+    help="write here (default: stdout); a new file is readable by its owner only "
+    "(file_mode in the config).",
 )
 @reports_errors
 def export(
@@ -109,7 +112,7 @@ def export(
     blocklist_format: str,
     min_sessions: int,
     no_dns: bool,
-    output: Any,
+    output: str,
     log_format: str,
     **overrides: Any,
 ) -> None:
@@ -153,7 +156,10 @@ def export(
         dns=not no_dns,
     )
     text, notes = jobs.export(kind, settings, logs, options, progress())
-    output.write(text)
+    if output == "-":
+        sys.stdout.write(text)  # as it is: click.echo would drop escape sequences
+    else:
+        write_output(output, text, settings.file_mode)
     for note in notes:
         click.echo(f"relaywatch: {note}", err=True)
 
@@ -369,7 +375,12 @@ def check(
 )
 @click.option("--host", help="address to bind (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="port to listen on (default 8050).")
-@click.option("--debug", is_flag=True, help="Dash debug mode (reloader, error pages).")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Dash debug mode (reloader, error pages; never werkzeug's console): loopback "
+    "without [dashboard] users only.",
+)
 @click.option(
     "--behind-proxy",
     is_flag=True,
@@ -399,29 +410,31 @@ def serve(
 
         relaywatch serve --port 8050
     """
+    from werkzeug.serving import is_running_from_reloader
+
     from dashboard.app import check_bindable, create_app
     from dashboard.auth import check_exposure, is_loopback
 
     settings = load_settings(config_path).with_overrides(store=store)
+    if behind_proxy:
+        dashboard = dataclasses.replace(settings.dashboard, behind_proxy=True)
+        settings = dataclasses.replace(settings, dashboard=dashboard)
     bind_host = host or settings.dashboard.host
     bind_port = port or settings.dashboard.port
-    check_exposure(
-        bind_host,
-        settings.dashboard.users,
-        behind_proxy or settings.dashboard.behind_proxy,
-        debug,
-    )
+    check_exposure(bind_host, settings.dashboard.users, settings.dashboard.behind_proxy, debug)
     if not settings.dashboard.users and not is_loopback(bind_host):
         click.echo(
             f"relaywatch: warning: no own authentication on {bind_host}: only the "
             "authenticating proxy may reach this port (firewall it, or bind its address)",
             err=True,
         )
-    check_bindable(bind_host, bind_port)  # before the analysis, not after it
+    if not is_running_from_reloader():  # --debug's reloader child: its parent holds the port
+        check_bindable(bind_host, bind_port)  # before the analysis, not after it
     announce(settings)
     app = create_app(settings, progress=progress(), dns=not no_dns)
     click.echo(f"relaywatch dashboard on http://{bind_host}:{bind_port}/", err=True)
-    app.run(host=bind_host, port=bind_port, debug=debug)
+    # werkzeug's debugger would answer /console (code execution) before any check
+    app.run(host=bind_host, port=bind_port, debug=debug, use_debugger=False, use_evalex=False)
 
 
 @cli.command()
@@ -558,16 +571,20 @@ def init(
 @cli.command("hash-password")
 @click.argument("login")
 @click.password_option(help="the password (prompted twice when not given).")
+@reports_errors
 def hash_password(login: str, password: str) -> None:
     """Print a [dashboard.users] line for LOGIN (the password itself is never stored).
+
+    The login is written as a quoted TOML key, so any login (quotes, backslashes, any
+    script) reads back as itself; one with ':' is refused (basic auth cannot carry it).
 
     Example:
 
         relaywatch hash-password alice >> relaywatch.toml   # under [dashboard.users]
     """
-    from werkzeug.security import generate_password_hash
+    from dashboard.auth import users_line
 
-    click.echo(f'"{login}" = "{generate_password_hash(password)}"')
+    click.echo(users_line(login, password))
 
 
 def main() -> None:

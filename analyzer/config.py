@@ -23,9 +23,11 @@ from typing import Any
 
 from analyzer.config_values import (
     as_boolean,
+    as_file_mode,
     as_ip,
     as_network,
     as_port,
+    as_ratio,
     as_seconds,
     as_strings,
     check_keys,
@@ -70,7 +72,10 @@ class DnsblConfig:
 @dataclass(frozen=True, slots=True)
 class MailConfig:
     """``[mail]``: how the nightly summary is sent. The password is read from the
-    environment variable named by ``password_env``, never from the file."""
+    environment variable named by ``password_env`` or from ``password_file``, never from
+    the config file; ``allow_insecure_password_file`` accepts a password file other users
+    may read or change, ``allow_plaintext_auth`` AUTH without STARTTLS to a server that is
+    not on this machine's loopback (both refused by default)."""
 
     host: str = "localhost"
     port: int = 587
@@ -84,6 +89,8 @@ class MailConfig:
     spool: Path | None = None  # where unsent mail is kept (default: <store>/spool)
     from_addr: str = "relaywatch@localhost"
     to: tuple[str, ...] = ()
+    allow_insecure_password_file: bool = False
+    allow_plaintext_auth: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +125,14 @@ class BlocklistConfig:
     Attributes:
         never: CIDRs or addresses never to block (monitoring, load balancers, partners).
         private: also block RFC 1918 / ULA sources (off: they are the provider's own hosts).
+        probes_per_message: a source that delivered accepted mail is blocked only when its
+            spam-probe sessions reach this many times its accepted messages (a mailer's
+            few typos and dropped connections do not).
     """
 
     never: tuple[str, ...] = ()
     private: bool = False
+    probes_per_message: float = 1.0
 
 
 REJECT_KIND_KEYS = ("relay_denied", "unknown_user", "dnsbl", "content", "policy")
@@ -177,6 +188,9 @@ class Settings:
         bounce_patterns: extra regexes per provider for remote refusals that blame our IP's
             reputation (``[bounce_patterns] mybank = ["..."]``); tried before the built-in ones.
         rules: the user's own line shapes (``[[rules]]``), tried before the built-in rules.
+        file_mode: permission bits of what relaywatch writes (the store, ``export -o``
+            files, the mail spool and ``--eml`` files; folders get search bits where read
+            bits are): owner only by default, ``0o640`` for a group of readers.
         dnsbl, mail, dashboard, exim, blocklist: their sections.
     """
 
@@ -203,6 +217,7 @@ class Settings:
     bounce_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     rules: tuple[LineRule, ...] = ()
     blocklist: BlocklistConfig = BlocklistConfig()
+    file_mode: int = 0o600
 
     def server_outbound_ips(self) -> dict[str, str]:
         """``{server: outbound_ip}`` for the servers that name one."""
@@ -303,6 +318,7 @@ _TOP_KEYS = {
     "local_domains",
     "servers",
     "rules",
+    "file_mode",
     *TABLE_SECTIONS,
 }
 _SECTION_KEYS = {
@@ -322,11 +338,13 @@ _SECTION_KEYS = {
         "spool",
         "from",
         "to",
+        "allow_insecure_password_file",
+        "allow_plaintext_auth",
     },
     "dashboard": {"host", "port", "url", "users", "behind_proxy"},
     "server": {"outbound_ip", "enforcement_date", "logs"},
     "rules": {"name", "daemons", "event", "regex", "example"},
-    "blocklist": {"never", "private"},
+    "blocklist": {"never", "private", "probes_per_message"},
 }
 
 
@@ -503,6 +521,13 @@ def settings_from_mapping(
                 spool=relative(mail.get("spool")),
                 from_addr=str(mail.get("from", MailConfig().from_addr)),
                 to=as_strings(mail.get("to", []), "mail.to"),
+                allow_insecure_password_file=as_boolean(
+                    mail.get("allow_insecure_password_file", False),
+                    "mail.allow_insecure_password_file",
+                ),
+                allow_plaintext_auth=as_boolean(
+                    mail.get("allow_plaintext_auth", False), "mail.allow_plaintext_auth"
+                ),
             ),
             dashboard=DashboardConfig(
                 host=str(dashboard.get("host", DashboardConfig().host)),
@@ -519,6 +544,7 @@ def settings_from_mapping(
             reject_patterns=patterns,
             bounce_patterns=bounce_patterns,
             rules=rules,
+            file_mode=as_file_mode(data.get("file_mode", 0o600), "file_mode"),
             blocklist=BlocklistConfig(
                 never=tuple(
                     as_network(n, "blocklist.never")
@@ -526,6 +552,10 @@ def settings_from_mapping(
                 ),
                 private=as_boolean(
                     sections["blocklist"].get("private", False), "blocklist.private"
+                ),
+                probes_per_message=as_ratio(
+                    sections["blocklist"].get("probes_per_message", 1.0),
+                    "blocklist.probes_per_message",
                 ),
             ),
         )

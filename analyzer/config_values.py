@@ -107,3 +107,44 @@ def check_regex(pattern: str, where: str) -> str:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise ConfigError(f"{where}: invalid regex {pattern!r} ({exc})") from None
     return pattern
+
+
+def as_ratio(value: Any, where: str) -> float:
+    """A non-negative number (a ratio, a factor, a share)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigError(f"{where}: expected a number >= 0, got {value!r}")
+    return float(value)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address, ``[IPv6]`` or ``localhost``) is this machine's loopback;
+    any other host name may resolve to anything, so it is not."""
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return (ip.ipv4_mapped or ip).is_loopback if ip.version == 6 else ip.is_loopback
+
+
+def as_file_mode(value: Any, where: str) -> int:
+    """The permission bits of the files relaywatch writes: an octal TOML integer (``0o640``)
+    or string (``"0640"``), read and write for the owner at least, never executable, never
+    writable by every user."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip().removeprefix("0o"), 8)
+        except ValueError:
+            raise ConfigError(f"{where}: {value!r} is not an octal mode such as 0o640") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value & ~0o666:
+        shown = f"{value} ({value:#o})" if type(value) is int else repr(value)
+        raise ConfigError(
+            f"{where}: {shown} is not a file mode of read and write bits (write it in "
+            "octal: 0o600, 0o640)"
+        )
+    if value & 0o600 != 0o600:
+        raise ConfigError(f"{where}: {value:#o} must let the owner read and write")
+    if value & 0o002:
+        raise ConfigError(f"{where}: {value:#o} would let every local user change the files")
+    return value

@@ -17,6 +17,9 @@ from analyzer.patterns import Rule
 
 MATCHED = "matched"
 BUCKETS = (MATCHED, s.EV_IGNORED, s.EV_UNMATCHED, s.EV_MALFORMED)
+# Lines of a run of consecutive problem lines (unmatched or malformed) kept as samples; all
+# are counted. A crash's NULs or a flood of empty lines is one run, not millions of rows.
+RUN_SAMPLES = 10
 
 
 def bucket_counts(events: pd.DataFrame) -> pd.DataFrame:
@@ -31,6 +34,21 @@ def bucket_counts(events: pd.DataFrame) -> pd.DataFrame:
         source_codes * len(BUCKETS) + bucket, minlength=len(sources) * len(BUCKETS)
     ).reshape(len(sources), len(BUCKETS))
     return pd.DataFrame(counts, index=pd.Index(sources, name=s.SOURCE), columns=list(BUCKETS))
+
+
+def sample_runs(problems: pd.DataFrame, per_run: int = RUN_SAMPLES) -> pd.DataFrame:
+    """The first ``per_run`` lines of each run of consecutive lines (same ``source``, each
+    ``line_no`` one after the last) of ``problems``, which are in line order.
+
+    Requires: ``source``, ``line_no``.
+    """
+    source = problems[s.SOURCE].to_numpy()
+    line_no = problems[s.LINE_NO].to_numpy()
+    starts_run = np.r_[True, (source[1:] != source[:-1]) | (line_no[1:] != line_no[:-1] + 1)]
+    place = np.arange(len(problems))
+    run_start = np.maximum.accumulate(np.where(starts_run, place, 0)) if len(place) else place
+    keep = place - run_start < per_run
+    return problems if keep.all() else problems[keep].reset_index(drop=True)
 
 
 def line_summary(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:

@@ -81,9 +81,10 @@ def csv_cells(text: pd.Series) -> pa.ChunkedArray:
     return pc.if_else(needs, pc.binary_join_element_wise(quote, escaped, quote, nothing), values)
 
 
-def frame_to_csv(frame: pd.DataFrame, columns: Sequence[str], timezone: str) -> str:
-    """CSV text of ``columns`` of ``frame``: times as ISO 8601, empty cells for missing values."""
-    cells = []
+def export_cells(frame: pd.DataFrame, columns: Sequence[str], timezone: str) -> pd.DataFrame:
+    """``columns`` of ``frame`` as text, as the exports write them: times as ISO 8601 in
+    ``timezone``, ``true``/``false``, formulas neutralised; missing values stay missing."""
+    out = {}
     for column in columns:
         values = frame[column]
         if isinstance(values.dtype, pd.DatetimeTZDtype):
@@ -96,7 +97,14 @@ def frame_to_csv(frame: pd.DataFrame, columns: Sequence[str], timezone: str) -> 
             values = values.astype("Float64").astype("string")
         else:
             values = neutralise_formulas(values)
-        cells.append(csv_cells(values))
+        out[column] = values.astype("string").reset_index(drop=True)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), columns=list(columns))
+
+
+def frame_to_csv(frame: pd.DataFrame, columns: Sequence[str], timezone: str) -> str:
+    """CSV text of ``columns`` of ``frame``: times as ISO 8601, empty cells for missing values."""
+    texts = export_cells(frame, columns, timezone)
+    cells = [csv_cells(texts[column]) for column in columns]
     header = ",".join(csv_cells(pd.Series(list(columns), dtype="string")).to_pylist()) + "\n"
     if not len(frame):
         return header

@@ -1,6 +1,8 @@
 """``relaywatch ingest``: read what is new in the logs into the store, a chunk at a time.
 
-Memory stays bounded whatever the size of the logs: a chunk of lines is parsed, its finished
+Memory stays bounded whatever the size of the logs, and whatever their text (a line is cut at
+64 KiB as it is read, a chunk is bounded in lines as well as bytes, a run of empty lines is
+counted, not held: ``analyzer.reads.chunks``): a chunk of lines is parsed, its finished
 sessions and its single-line tables (rejects, deliveries, problems) are written to the store,
 and only the lines of sessions still open are carried on (``analyzer.carry``). After each
 chunk the store commits (``analyzer.io.store``): a run killed at any point loses nothing and
@@ -25,10 +27,9 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,20 +38,13 @@ import pyarrow as pa
 from analyzer import schema as s
 from analyzer.carry import carried_lines, late_links, open_sessions, server_clocks
 from analyzer.config import Settings
-from analyzer.coverage import BUCKETS, bucket_counts
+from analyzer.coverage import BUCKETS, bucket_counts, sample_runs
 from analyzer.customers import local_domains
 from analyzer.errors import InputError
 from analyzer.io import store
 from analyzer.io.customers import read_customers
 from analyzer.io.journal import JOURNAL, NORMALISED, journal_lines, normalise, read_journal
-from analyzer.io.sources import (
-    FORMAT,
-    MTIME,
-    PATH,
-    is_compressed,
-    lines_frame,
-    read_blocks,
-)
+from analyzer.io.sources import FORMAT, MTIME, PATH, is_compressed, lines_frame
 from analyzer.parse import ORDER, START_MONTH, START_YEAR, StampOptions, parse_lines
 from analyzer.pipeline import (
     delivery_lines,
@@ -60,16 +54,16 @@ from analyzer.pipeline import (
     reject_lines,
     reject_reasons,
 )
-from analyzer.reads import Read, continues, plain_backlog, plan_reads
+from analyzer.reads import Piece, Progress, Read, chunks, line_limit, plain_backlog, plan_reads
 from analyzer.sessions import build_session_tables
 
 logger = logging.getLogger(__name__)
 
 # Bytes of log text per chunk: ~100k lines; peak memory ~0.6 GB (1M-line benchmark log).
+# A chunk also holds at most ``analyzer.reads.line_limit`` lines, whatever their length.
 CHUNK_BYTES = 16 * 1024 * 1024
 # Chunks of new plain text from which helper processes parse ahead.
 PIPELINE_CHUNKS = 4
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -157,7 +151,7 @@ def ingest(
     domains = local_domains(customers, settings.local_domains)
     now = now or dt.datetime.now(dt.UTC)
     summary = IngestSummary()
-    with store.writing(root, wait_seconds):
+    with store.writing(root, wait_seconds, settings.file_mode):
         manifest = store.load_manifest(root)
         _check_settings(manifest, settings, domains, root, summary)
         from analyzer.ingest_parallel import helper_process, ingest_pipelined, ingest_ranges
@@ -215,7 +209,7 @@ def ingest_journal(
     root = store_root(settings)
     domains = local_domains(read_customers(settings.customers), settings.local_domains)
     summary = IngestSummary()
-    with store.writing(root, wait_seconds):
+    with store.writing(root, wait_seconds, settings.file_mode):
         manifest = store.load_manifest(root)
         _check_settings(manifest, settings, domains, root, summary)
         key = " ".join(sorted(units))
@@ -228,7 +222,7 @@ def ingest_journal(
             )
         chunker = JournalChunker(settings, domains, root, manifest, record)
         done = 0
-        for raw in read_journal(record.cursor, units, chunk_bytes):
+        for raw in read_journal(record.cursor, units, chunk_bytes, line_limit(chunk_bytes)):
             lines, cursor = journal_lines(raw)
             chunker.process_entries(lines, cursor, summary)
             done += len(lines)
@@ -238,103 +232,6 @@ def ingest_journal(
         summary.files_unchanged = int(summary.lines == 0)
         summary.open_sessions = chunker.open_count
     return summary
-
-
-@dataclass
-class Piece:
-    """Lines of one file within a chunk: ``count`` lines from ``first_line_no``, ending at
-    byte ``end`` of its text (``tail``: the bytes just before)."""
-
-    read: Read
-    first_line_no: int
-    count: int
-    end: int
-    tail: bytes
-    lines: pa.LargeStringArray | None = None  # None when parsed elsewhere (Dask)
-    complete: bool = False  # the file was read to its end
-
-
-def chunks(
-    reads: Sequence[Read], chunk_bytes: int, progress: Progress | None
-) -> Iterator[list[Piece]]:
-    """Blocks of the files to read, grouped into chunks of about ``chunk_bytes``."""
-    pending: list[Piece] = []
-    size = done = 0
-    for read, start, lines in starts(reads):
-        for block, complete in _with_last(
-            read_blocks(read.path, start, chunk_bytes, read.hold_partial)
-        ):
-            if pending and pending[-1].read.record is read.record:  # one piece per file
-                last = pending[-1]
-                last.lines = pa.concat_arrays([last.lines, block.lines])
-                last.count, last.end, last.tail = len(last.lines), block.end, block.tail
-                last.complete = complete
-            else:
-                pending.append(
-                    Piece(
-                        read,
-                        lines + 1,
-                        len(block.lines),
-                        block.end,
-                        block.tail,
-                        block.lines,
-                        complete,
-                    )
-                )
-            lines += len(block.lines)
-            size += block.end - start
-            done += block.end - start
-            start = block.end
-            if size >= chunk_bytes:
-                if progress is not None:
-                    progress(f"{done / 2**20:,.0f} MB read, at {read.path}")
-                yield pending
-                pending, size = [], 0
-    if pending:
-        yield pending
-
-
-def _with_last(items: Iterator) -> Iterator[tuple[Any, bool]]:
-    """Each item, and whether it is the last one."""
-    previous = sentinel = object()
-    for item in items:
-        if previous is not sentinel:
-            yield previous, False
-        previous = item
-    if previous is not sentinel:
-        yield previous, True
-
-
-def starts(reads: Sequence[Read]) -> Iterator[tuple[Read, int, int]]:
-    """Each read with the offset and line count it starts from. A file read twice in one run
-    (a copy and its compressed twin) goes on where the first read stopped, and is skipped
-    if its text differs from there on."""
-    reached: dict[int, Read] = {}
-    for read in reads:
-        record = read.record
-        before = reached.get(id(record))
-        reached[id(record)] = read
-        if before is not None:  # read earlier in this batch (maybe not yet committed)
-            offset, lines, tail = _end_of(before)
-        elif record.offset != read.start:  # read and committed earlier in this run
-            offset, lines, tail = record.offset, record.lines, bytes.fromhex(record.tail)
-        else:
-            yield read, read.start, record.lines
-            continue
-        if continues(read.path, offset, tail.hex()):
-            yield read, offset, lines
-
-
-def _end_of(read: Read) -> tuple[int, int, bytes]:
-    """Where a read stops: the end of its file's text, its line count and last bytes. Read
-    again from the start: only for the rare file read twice in one run, whose first read may
-    not be committed yet."""
-    offset = 0
-    lines = 0
-    tail = b""
-    for block in read_blocks(read.path, 0, CHUNK_BYTES, read.hold_partial):
-        offset, lines, tail = block.end, lines + len(block.lines), block.tail
-    return offset, lines, tail
 
 
 class Chunker:
@@ -400,22 +297,25 @@ class Chunker:
 
         self.chunk += 1
         mark = store.mark_of(self.run, self.chunk)
-        store.write_table(self.root, "sessions", finished, s.START, mark)
-        store.write_table(self.root, "rejects", rejects, s.TS, mark)
-        store.write_table(self.root, "deliveries", deliveries, s.TS, mark)
-        store.write_table(self.root, "problems", problems, s.TS, mark)
+        mode = self.settings.file_mode
+        store.write_table(self.root, "sessions", finished, s.START, mark, mode)
+        store.write_table(self.root, "rejects", rejects, s.TS, mark, mode)
+        store.write_table(self.root, "deliveries", deliveries, s.TS, mark, mode)
+        store.write_table(self.root, "problems", problems, s.TS, mark, mode)
         previous = {self.manifest.carry, self.manifest.carry_links}
-        self.manifest.carry = store.write_carry(self.root, carry, mark) if len(carry) else None
+        self.manifest.carry = (
+            store.write_carry(self.root, carry, mark, file_mode=mode) if len(carry) else None
+        )
         self.manifest.carry_links = (
-            store.write_carry(self.root, late, mark, "links") if len(late) else None
+            store.write_carry(self.root, late, mark, "links", mode) if len(late) else None
         )
         self._advance(pieces, events, summary)
         self.manifest.clocks = {k: v.isoformat() for k, v in sorted(self.clocks.items())}
         self.manifest.inferred_domains = list(self.inferred)
         self.manifest.committed = mark
-        store.commit(self.root, self.manifest)
+        store.commit(self.root, self.manifest, mode)
         for name in previous - {self.manifest.carry, self.manifest.carry_links, None}:
-            (self.root / store.CARRY / name).unlink(missing_ok=True)
+            store.remove_carry(self.root, name)
         self.carry, self.late = carry, late
         self.open_count = int(still_open.sum())
         summary.sessions += len(finished)
@@ -432,7 +332,7 @@ class Chunker:
     def frames(pieces: Sequence[Piece]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The lines and sources frames of a chunk read here."""
         frames = [
-            lines_frame(piece.lines, index, piece.first_line_no)
+            lines_frame(piece.lines, index, piece.first_line_no, piece.places)
             for index, piece in enumerate(pieces)
         ]
         metas = [source_row(index, piece.read) for index, piece in enumerate(pieces)]
@@ -458,11 +358,12 @@ class Chunker:
             if index in last.index:
                 local = last[index].tz_convert(self.settings.timezone)
                 record.year, record.month = local.year, local.month
-            if index in buckets.index:
-                for bucket in BUCKETS:
-                    count = int(buckets.at[index, bucket])
-                    record.counts[bucket] = record.counts.get(bucket, 0) + count
-                    summary.buckets[bucket] += count
+            for bucket in BUCKETS:
+                count = int(buckets.at[index, bucket]) if index in buckets.index else 0
+                # empty lines not kept past their run's samples: malformed, counted here
+                count += piece.blank if bucket == s.EV_MALFORMED else 0
+                record.counts[bucket] = record.counts.get(bucket, 0) + count
+                summary.buckets[bucket] += count
             summary.lines += piece.count
 
 
@@ -610,7 +511,8 @@ def as_syslog(lines: pd.DataFrame, sources: pd.DataFrame) -> tuple[pd.DataFrame,
 
 def stored_problems(events: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
     """Unmatched and malformed lines with their time and server (the store's partitions),
-    named by the file's place in the store's order."""
-    bad = problem_lines(events, store.PROBLEM_COLUMNS)
+    named by the file's place in the store's order; of a run of them, only the first
+    ``RUN_SAMPLES`` (the manifest counts them all)."""
+    bad = sample_runs(problem_lines(events, store.PROBLEM_COLUMNS))
     order = sources.set_index(s.SOURCE)[ORDER]
     return bad.assign(**{s.SOURCE: order.reindex(bad[s.SOURCE].to_numpy()).to_numpy(np.int64)})

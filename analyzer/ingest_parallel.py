@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -35,23 +35,19 @@ import pyarrow as pa
 
 from analyzer import schema as s
 from analyzer.config import Settings
+from analyzer.coverage import RUN_SAMPLES
 from analyzer.errors import InputError
-from analyzer.ingest import (
-    Chunker,
-    IngestSummary,
-    Piece,
-    Progress,
-    parse_chunk,
-    source_row,
-    starts,
-)
+from analyzer.ingest import Chunker, IngestSummary, parse_chunk, source_row
 from analyzer.io.sources import (
     TAIL_BYTES,
+    Block,
     lines_frame,
-    lines_from_bytes,
+    open_log,
+    read_blocks,
     read_range,
+    skip_to,
 )
-from analyzer.reads import Read
+from analyzer.reads import Piece, Progress, Read, chunks, line_limit, piece_of, starts
 from analyzer.stamps import MONTHS
 
 logger = logging.getLogger(__name__)
@@ -64,12 +60,24 @@ HELPERS = 2  # parsing processes besides this one (measured best on two cores)
 @dataclass(frozen=True)
 class Range:
     """Bytes ``start``..``end`` of one file's text, whole lines; ``year_month`` of the line
-    before (NaN: count from the file's own rule)."""
+    before (NaN: count from the file's own rule); a helper parses at most ``max_lines``."""
 
     read: Read
     start: int
     end: int
     year_month: tuple[float, float]
+    max_lines: int
+
+
+class ParsedRange(NamedTuple):
+    """A range parsed by a helper: its events (line numbers from 1), its sources frame, the
+    ``Piece`` it read (without its lines), and whether the rest of the range is still to be
+    read (it held more lines than a chunk does)."""
+
+    events: pd.DataFrame
+    sources: pd.DataFrame
+    piece: Piece
+    rest: bool
 
 
 def ingest_ranges(
@@ -142,7 +150,7 @@ def absorb_ranges(
     done = 0
     for piece_range, future in _windowed(jobs, window):
         try:
-            events, sources, count, end, tail = future.result()
+            events, sources, piece, rest = future.result()
         except BrokenExecutor:
             raise InputError(
                 "a parsing process died (out of memory?); the store is as at its last commit: "
@@ -152,10 +160,14 @@ def absorb_ranges(
         before = lines_before.get(id(record), record.lines)
         events[s.LINE_NO] += before
         events[s.SEQ] += before
-        lines_before[id(record)] = before + count
-        complete = piece_range.end >= piece_range.read.stat.st_size
-        piece = Piece(piece_range.read, before + 1, count, end, tail, complete=complete)
+        piece.read, piece.first_line_no = piece_range.read, before + 1
         chunker.absorb([piece], events, sources, summary)
+        if rest:
+            # More lines than a chunk holds (short junk lines): the rest is read here, in
+            # chunks, before the next range, which the helpers parse meanwhile.
+            for pieces in chunks([piece_range.read], chunk_bytes, stop=piece_range.end):
+                chunker.process(pieces, summary)
+        lines_before[id(record)] = record.lines
         done += 1
         if progress is not None:
             progress(f"{done} ranges parsed, at {piece_range.read.path}")
@@ -203,25 +215,30 @@ def ranges(reads: Sequence[Read], chunk_bytes: int) -> Iterator[Range]:
         size = read.stat.st_size
         while start < size:
             cut, following = _line_end_after(read.path, start + chunk_bytes, size)
-            yield Range(read, start, cut, state)
+            yield Range(read, start, cut, state, line_limit(chunk_bytes))
             state = _year_at(following, state)
             start = cut
 
 
 def _line_end_after(path: Path, offset: int, size: int) -> tuple[int, bytes]:
     """The offset just after the first newline at or after ``offset`` (or ``size``), and
-    the bytes read after it (the start of the next line)."""
-    while offset < size:
-        data = read_range(path, offset, offset + LOOKAHEAD)
-        found = data.find(b"\n")
-        if found >= 0:
-            cut, following = offset + found + 1, data[found + 1 :]
-            if len(following) < STAMP_BYTES:  # the newline was at the end of what was read
-                following = read_range(path, cut, cut + STAMP_BYTES)
-            return cut, following
-        offset += len(data)
-        if not data:
-            break
+    the bytes read after it (the start of the next line). One pass, whatever the distance
+    to that newline (a gigabyte without one is read once, a bit at a time)."""
+    if offset >= size:
+        return size, b""
+    with open_log(path) as handle:
+        skip_to(handle, offset)
+        while offset < size:
+            data = handle.read(LOOKAHEAD)
+            if not data:
+                break
+            found = data.find(b"\n")
+            if found >= 0:
+                following = data[found + 1 : found + 1 + STAMP_BYTES]
+                if len(following) < STAMP_BYTES:  # the newline was at the end of what was read
+                    following += handle.read(STAMP_BYTES - len(following))
+                return offset + found + 1, following
+            offset += len(data)
     return size, b""
 
 
@@ -241,18 +258,31 @@ def _year_at(line: bytes, state: tuple[float, float]) -> tuple[float, float]:
     return (year + (month - first_month > 6), first_month)
 
 
-def parse_range(
-    piece: Range, settings: Settings
-) -> tuple[pd.DataFrame, pd.DataFrame, int, int, bytes]:
-    """On a worker: read and parse one range. Returns its events (line numbers from 1), its
-    sources frame, its line count, the offset it ended at and the bytes before that offset."""
-    data = read_range(piece.read.path, piece.start, piece.end)
-    if not data.endswith(b"\n") and piece.read.hold_partial:
-        data = data[: data.rfind(b"\n") + 1]
-    end = piece.start + len(data)
-    tail = data[-TAIL_BYTES:]
-    text = data[:-1] if data.endswith(b"\n") else data
-    lines = lines_from_bytes(text) if data else pa.array([], pa.large_string())
-    sources = pd.DataFrame([source_row(0, piece.read, piece.year_month)])
-    events = parse_chunk(lines_frame(lines, 0, 1), sources, settings)
-    return events, sources, len(lines), end, tail
+def parse_range(piece: Range, settings: Settings) -> ParsedRange:
+    """On a worker: read and parse one range, or only its first ``max_lines`` lines (read as
+    ``analyzer.reads.chunks`` reads: overlong lines cut, runs of empty lines sampled)."""
+    read = piece.read
+    blocks, kept = [], 0
+    found = read_blocks(
+        read.path,
+        piece.start,
+        max(piece.end - piece.start, 1),
+        read.hold_partial,
+        stop=piece.end,
+        max_lines=piece.max_lines,
+        blank_samples=RUN_SAMPLES,
+    )
+    for block in found:
+        blocks.append(block)
+        kept += len(block.lines)
+        if kept >= piece.max_lines:
+            break  # the caller reads the rest (``ParsedRange.rest``)
+    rest = bool(blocks) and kept >= piece.max_lines and blocks[-1].end < piece.end
+    if not blocks:  # nothing but a line its writer has not finished: the offset stays
+        before = read_range(read.path, max(piece.start - TAIL_BYTES, 0), piece.start)
+        blocks = [Block(pa.array([], pa.large_string()), piece.start, before, 0)]
+    parsed = piece_of(read, 1, blocks, piece.end >= read.stat.st_size and not rest)
+    sources = pd.DataFrame([source_row(0, read, piece.year_month)])
+    events = parse_chunk(lines_frame(parsed.lines, 0, 1, parsed.places), sources, settings)
+    parsed.lines = parsed.places = None  # shipped back as events, not twice
+    return ParsedRange(events, sources, parsed, rest)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from analyzer import schema as s
 from analyzer.asn import HOW_TO_GET_ONE, AsnLookup, location_dump_tables, lookup_frame
+from analyzer.blocklist import blocklist_entries, mail_networks, render_blocklist
 from analyzer.config import FROM_DEFAULTS, FROM_DEMO, Settings, machine_timezone
 from analyzer.coverage import ignored_programs, rule_counts
 from analyzer.customers import local_domains
@@ -41,11 +42,12 @@ from analyzer.messages import local_delivery_domains
 from analyzer.notices import settings_notes
 from analyzer.offenders import (
     IP,
+    JUDGEMENT,
+    MAILER,
     NETWORK,
-    blocklist_entries,
     probe_sessions,
-    render_blocklist,
     roll_up,
+    source_traffic,
     summarize_offenders,
 )
 from analyzer.parse import StampOptions, detect_formats, parse_lines
@@ -61,6 +63,7 @@ from analyzer.readiness import (
     CUSTOMER_EXPORT_COLUMNS,
     DAILY_COLUMNS,
     as_of,
+    by_urgency,
     customer_readiness,
     daily_readiness,
     filter_status,
@@ -317,8 +320,10 @@ def export(
     if kind == "sessions":
         return sessions_to_csv(sessions, tz), notes
     if kind == "customers":
-        table = customer_readiness(sessions, customers, as_of(options.until, tz))
-        table = filter_status(table, options.statuses)
+        rejects = select_period(analysis.rejects, options.since, options.until, tz, s.TS)
+        table = customer_readiness(sessions, customers, as_of(options.until, tz), rejects)
+        if options.statuses:  # a call list: most urgent first
+            table = by_urgency(filter_status(table, options.statuses))
         return frame_to_csv(table, CUSTOMER_EXPORT_COLUMNS, tz), notes
     if kind == "readiness-daily":
         return frame_to_csv(daily_readiness(sessions, tz), DAILY_COLUMNS, tz), notes
@@ -346,24 +351,56 @@ def export(
     lookup = load_lookup(settings.asn_db, settings.as_names)
     if lookup is None:
         notes.append(HOW_TO_GET_ONE)
-    offenders = summarize_offenders(probes, lookup_frame(probes[s.CLIENT_IP], lookup))
+    offenders = summarize_offenders(
+        probes,
+        lookup_frame(probes[s.CLIENT_IP], lookup),
+        sessions,
+        settings.blocklist.probes_per_message,
+    )
     if kind == "offenders":
         table = roll_up(offenders, options.by)
         return frame_to_csv(table, list(table.columns), tz), notes
+    text = blocklist_text(
+        offenders,
+        sessions,
+        customers,
+        settings,
+        options.min_sessions,
+        options.by,
+        options.blocklist_format,
+    )
+    return text, notes
+
+
+def blocklist_text(
+    offenders: pd.DataFrame,
+    sessions: pd.DataFrame,
+    customers: pd.DataFrame,
+    settings: Settings,
+    min_sessions: int,
+    by: str,
+    fmt: str,
+) -> str:
+    """The blocklist of ``export blocklist`` and the Offenders page: the probers among
+    ``offenders`` (judged on ``sessions``, the same window), each with its evidence."""
+    by_network = by == NETWORK
     entries = blocklist_entries(
         offenders,
         customers,
-        own,
-        options.min_sessions,
-        NETWORK if options.by == NETWORK else IP,
+        settings.own_outbound_ips(),
+        min_sessions,
+        NETWORK if by_network else IP,
         settings.blocklist.never,
         settings.blocklist.private,
+        mail_networks(source_traffic(sessions)) if by_network else (),
     )
+    mailers = int((offenders[JUDGEMENT] == MAILER).sum())
     comment = (
-        f"relaywatch blocklist: {len(entries)} entries, spam-probe sources with at "
-        f"least {options.min_sessions} sessions; never a customer network or own address"
+        f"relaywatch blocklist: {len(entries)} entries, spam-probe sources with >= "
+        f"{min_sessions} probe sessions; never a customer network, an own address, or a "
+        f"mailer (a source whose accepted mail outweighs its probes: {mailers} left out)"
     )
-    return render_blocklist(entries, options.blocklist_format, comment), notes
+    return render_blocklist(entries, fmt, comment)
 
 
 def problem_notes(analysis: Analysis) -> list[str]:
@@ -447,6 +484,9 @@ def nightly(
     notes = [] if notes is None else notes
     if eml is not None:
         check_writable_folder(eml)  # before the work, not after it
+    # a password that cannot be read, or must not be sent, is said before the work too
+    environ = os.environ if environ is None else environ
+    password = None if eml else smtp_password(settings.mail, environ)
     notes.extend(refresh_store(settings, ingest_first))
     customers = read_customers(settings.customers)
     analysis = load_analysis(settings, progress=progress, customers=customers)
@@ -486,20 +526,21 @@ def nightly(
         account_risk=accounts,
         bounce_rules=bounce_rules(settings),
         notes=[*notes, *settings_notes(settings, not customers.empty, analysis.inferred_domains)],
+        probes_per_message=settings.blocklist.probes_per_message,
+        rejects=analysis.rejects,
     )
     recipients = tuple(to) or settings.mail.to
     if not recipients and eml is None:
         raise ConfigError("no recipients: set mail.to in the config or pass --to")
     message = compose_message(report, settings.mail.from_addr, recipients, now)
     if eml is not None:
-        write_eml(message, eml)
+        write_eml(message, eml, settings.file_mode)
         return f"{report.title}: written to {eml}"
-    password = smtp_password(settings.mail, os.environ if environ is None else environ)
     try:
         send_message(message, settings.mail, password)
     except MailError as exc:
         folder = settings.mail.spool or (settings.store or Path(".")) / "spool"
-        kept = spool_message(message, folder, now.strftime("%Y%m%dT%H%M%SZ"))
+        kept = spool_message(message, folder, f"{now:%Y%m%dT%H%M%SZ}", settings.file_mode)
         raise MailError(f"{exc}; the message is kept in {kept}") from None
     return f"{report.title}: sent to {', '.join(recipients)}"
 

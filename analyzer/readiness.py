@@ -3,6 +3,9 @@
 Readiness in a period = authenticated sessions / outbound sessions x 100, where outbound =
 the customer's sessions that are authenticated, or unauthenticated with reason relay or
 relay_denied. Inbound mail to a customer says nothing about its clients, so it never counts.
+
+The call list is the ``at_risk`` and ``broken`` customers, most urgent first, each with what
+broke: its last refused relay (when, from which address, to which recipient domain).
 """
 
 from __future__ import annotations
@@ -20,11 +23,24 @@ RECENT = pd.Timedelta(days=7)
 
 READY, AT_RISK, BROKEN, INACTIVE = "ready", "at_risk", "broken", "inactive"
 STATUSES = (READY, AT_RISK, BROKEN, INACTIVE)
+# Who to call first: refused customers have already lost mail, at-risk ones will.
+URGENCY = (BROKEN, AT_RISK, READY, INACTIVE)
+CALL_STATUSES = (BROKEN, AT_RISK)
+LAST_REFUSED = "last_refused"
+LAST_REFUSED_CLIENT_IP = "last_refused_client_ip"
+LAST_REFUSED_DOMAIN = "last_refused_domain"
+REFUSED_COLUMNS = (LAST_REFUSED, LAST_REFUSED_CLIENT_IP, LAST_REFUSED_DOMAIN)
 CUSTOMER_EXPORT_COLUMNS = (
     "customer_id", "name", "contact_email",
     "outbound_before", "authenticated_before", "readiness_before_pct",
     "outbound_after", "authenticated_after", "readiness_after_pct",
-    "last_unauthenticated", "status",
+    "last_unauthenticated", "status", *REFUSED_COLUMNS,
+)  # fmt: skip
+OUTBOUND = "outbound"  # outbound sessions before and after the date: the call list's volume
+# The call list as the dashboard and the mail show it: who, how to reach them, what broke.
+CALL_LIST_COLUMNS = (
+    "status", "customer_id", "name", "contact_email", OUTBOUND,
+    LAST_REFUSED, LAST_REFUSED_CLIENT_IP, LAST_REFUSED_DOMAIN, "last_unauthenticated",
 )  # fmt: skip
 DAILY_COLUMNS = ("date", "customer_id", "outbound", "authenticated", "readiness_pct")
 
@@ -44,7 +60,10 @@ def _pct(part: pd.Series, whole: pd.Series) -> pd.Series:
 
 
 def customer_readiness(
-    sessions: pd.DataFrame, customers: pd.DataFrame, now: pd.Timestamp | None = None
+    sessions: pd.DataFrame,
+    customers: pd.DataFrame,
+    now: pd.Timestamp | None = None,
+    rejects: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per customer (all of them, active or not): the ``customers`` export.
 
@@ -53,6 +72,11 @@ def customer_readiness(
     days, and has not authenticated since the date: it will break), ``inactive`` (no
     outbound session in those 7 days), else ``ready``.
     ``now`` defaults to the last session start in the data (the end of the logs).
+    ``last_refused*``: see ``last_refused_relays`` (``rejects``: the refused commands, for
+    the recipient domain; None leaves the domain empty).
+
+    Requires: ``customer_id``, ``class``, ``reason``, ``period``, ``start``, ``end``,
+    ``server``, ``client_ip``.
     """
     outbound = outbound_sessions(sessions)
     now = now if now is not None else (sessions[s.START].max() if len(sessions) else None)
@@ -93,7 +117,90 @@ def customer_readiness(
         [BROKEN, AT_RISK, INACTIVE],
         default=READY,
     )
+    table = table.join(last_refused_relays(sessions, rejects))
     return table.reset_index()[list(CUSTOMER_EXPORT_COLUMNS)]
+
+
+def last_refused_relays(sessions: pd.DataFrame, rejects: pd.DataFrame | None) -> pd.DataFrame:
+    """What broke, per customer with a refused relay: the start of its last ``relay_denied``
+    session (``last_refused``), that session's client address, and the domain of the last
+    recipient refused in it (from the reject lines of the same server and address during
+    the session; empty when ``rejects`` is None or holds no such line).
+
+    Requires: sessions ``customer_id``, ``reason``, ``start``, ``end``, ``server``,
+    ``client_ip``; rejects ``ts``, ``server``, ``client_ip``, ``recipient``, ``reject_kind``
+    (``Analysis.rejects``). Returns: indexed by ``customer_id``, ``REFUSED_COLUMNS``.
+    """
+    refused = sessions[
+        (sessions[s.REASON] == s.R_RELAY_DENIED).to_numpy()
+        & sessions[s.CUSTOMER_ID].notna().to_numpy()
+    ]
+    last = (
+        refused.sort_values([s.START, s.SESSION_ID] if s.SESSION_ID in refused else s.START)
+        .groupby(s.CUSTOMER_ID, sort=True)
+        .tail(1)[[s.CUSTOMER_ID, s.SERVER, s.CLIENT_IP, s.START, s.END]]
+    )
+    table = pd.DataFrame(
+        {
+            LAST_REFUSED: last[s.START].to_numpy(),
+            LAST_REFUSED_CLIENT_IP: last[s.CLIENT_IP].astype("string").to_numpy(),
+            LAST_REFUSED_DOMAIN: _refused_domains(last, rejects).to_numpy(),
+        },
+        index=pd.Index(last[s.CUSTOMER_ID].astype(str).to_numpy(), name="customer_id"),
+    )
+    return table.astype({LAST_REFUSED_CLIENT_IP: "string", LAST_REFUSED_DOMAIN: "string"})
+
+
+# Reject lines and session ends may be logged to the second (Exim) while starts are finer.
+SLACK = pd.Timedelta(seconds=1)
+
+
+def _refused_domains(last: pd.DataFrame, rejects: pd.DataFrame | None) -> pd.Series:
+    """For each of ``last``'s sessions, the recipient domain of its last refused relay."""
+    if rejects is None or rejects.empty or last.empty:
+        return pd.Series(pd.NA, index=last.index, dtype="string")
+    relayed = rejects[(rejects[s.REJECT_KIND] == s.RK_RELAY).fillna(False).to_numpy()]
+    keys = [s.SERVER, s.CLIENT_IP]
+    text = {k: "string" for k in keys}
+    pairs = (
+        last.reset_index(names="_row")
+        .astype(text)
+        .merge(relayed[[*keys, s.TS, s.RECIPIENT]].astype(text), on=keys, how="inner")
+    )
+    end = pairs[s.END].fillna(pairs[s.START])
+    during = pairs[
+        ((pairs[s.TS] >= pairs[s.START] - SLACK) & (pairs[s.TS] <= end + SLACK)).to_numpy()
+    ]
+    latest = during.sort_values(s.TS, kind="stable").groupby("_row").tail(1).set_index("_row")
+    return recipient_domain(latest[s.RECIPIENT]).reindex(last.index)
+
+
+def recipient_domain(recipients: pd.Series) -> pd.Series:
+    """``<Bob@AOL.com>`` -> ``aol.com``; empty for what has no domain."""
+    domain = recipients.astype("string").str.extract(r"@(?P<domain>[^@<>\s]+)>?$")["domain"]
+    return domain.str.lower()
+
+
+def call_list(table: pd.DataFrame) -> pd.DataFrame:
+    """The ``broken`` and ``at_risk`` rows of a ``customer_readiness`` table, most urgent
+    first (``by_urgency``), with ``outbound`` = outbound sessions before + after."""
+    return by_urgency(filter_status(table, CALL_STATUSES))
+
+
+def by_urgency(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a ``customer_readiness`` table in the order to call them: ``URGENCY`` of the
+    status, then most outbound sessions (more of their mail is at stake), then
+    ``customer_id``; adds ``outbound``."""
+    ranked = table.assign(
+        **{
+            OUTBOUND: table["outbound_before"] + table["outbound_after"],
+            "_urgency": table["status"].map({v: i for i, v in enumerate(URGENCY)}),
+        }
+    )
+    ranked = ranked.sort_values(
+        ["_urgency", OUTBOUND, "customer_id"], ascending=[True, False, True], kind="stable"
+    )
+    return ranked.drop(columns="_urgency").reset_index(drop=True)
 
 
 def _ids(recent: pd.DataFrame, period: str, reason: str) -> set[str]:

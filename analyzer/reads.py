@@ -4,7 +4,7 @@ Files are known by identity, not by name (``analyzer.io.store.FileRecord``): dev
 inode, a SHA-256 of the first line, and the bytes just before the offset reached. So a
 rotated file (renamed, copied and truncated, or compressed later) is read on from where the
 last run stopped, and an unchanged file is not even opened. ``analyzer.ingest`` reads what
-these plans name.
+these plans name, in chunks (``chunks``) bounded in bytes and in lines.
 """
 
 from __future__ import annotations
@@ -12,27 +12,34 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from analyzer import schema as s
 from analyzer.config import Settings
+from analyzer.coverage import RUN_SAMPLES
 from analyzer.errors import InputError
 from analyzer.io import store
 from analyzer.io.journal import NORMALISED, normalise, text_format
 from analyzer.io.sources import (
+    BLOCK_BYTES,
     FORMAT,
     MTIME,
     PATH,
     STDIN,
+    Block,
     first_line,
     is_compressed,
     label_sources,
     lines_frame,
     lines_from_bytes,
+    read_blocks,
     read_range,
 )
 from analyzer.parse import StampOptions, detect_formats, parse_lines
@@ -42,6 +49,11 @@ from analyzer.parse import StampOptions, detect_formats, parse_lines
 PARTIAL_LINE_GRACE = dt.timedelta(minutes=5)
 # Lines read from a new file to detect its format and first time stamp.
 PROBE_BYTES = 64 * 1024
+# A chunk holds at most one line per this many of its bytes (131,072 lines in 16 MiB; mail
+# logs average 150-170 bytes a line). A line costs memory whatever its length, so lines
+# shorter than that (empty, or two bytes of junk) must not make a chunk dearer than usual.
+BYTES_PER_LINE = 128
+Progress = Callable[[str], None]
 
 
 @dataclass
@@ -211,3 +223,134 @@ def _describe_new_files(reads: Sequence[Read], settings: Settings, log_format: s
             # read in later runs or in parallel, then agree on every line's year.
             local = ts.tz_convert(settings.timezone)
             record.first_ts, record.year, record.month = ts.isoformat(), local.year, local.month
+
+
+def line_limit(chunk_bytes: int) -> int:
+    """The most lines a chunk of ``chunk_bytes`` holds (``BYTES_PER_LINE``)."""
+    return max(chunk_bytes // BYTES_PER_LINE, 1)
+
+
+@dataclass
+class Piece:
+    """Lines of one file within a chunk: ``count`` lines from ``first_line_no``, ending at
+    byte ``end`` of its text (``tail``: the bytes just before). Of a run of empty lines only
+    the first ``RUN_SAMPLES`` are kept: ``blank`` counts the others, ``places`` gives each
+    kept line's place among the ``count`` (None: every line is kept)."""
+
+    read: Read
+    first_line_no: int
+    count: int
+    end: int
+    tail: bytes
+    lines: pa.LargeStringArray | None = None  # None when parsed elsewhere (Dask)
+    complete: bool = False  # the file was read to its end
+    places: np.ndarray | None = None
+    blank: int = 0
+
+
+def piece_of(read: Read, first_line_no: int, blocks: Sequence[Block], complete: bool) -> Piece:
+    """One piece of the consecutive ``blocks`` of ``read``'s file."""
+    before = np.cumsum([0] + [block.count for block in blocks])
+    places = None
+    if any(block.places is not None for block in blocks):
+        places = np.concatenate(
+            [
+                (np.arange(len(block.lines)) if block.places is None else block.places) + first
+                for block, first in zip(blocks, before, strict=False)
+            ]
+        )
+    lines = pa.concat_arrays([b.lines for b in blocks]) if len(blocks) > 1 else blocks[0].lines
+    count, blank = int(before[-1]), sum(block.blank for block in blocks)
+    return Piece(
+        read, first_line_no, count, blocks[-1].end, blocks[-1].tail, lines, complete, places, blank
+    )
+
+
+def chunks(
+    reads: Sequence[Read],
+    chunk_bytes: int,
+    progress: Progress | None = None,
+    stop: int | None = None,
+) -> Iterator[list[Piece]]:
+    """The new text of the files in chunks of about ``chunk_bytes`` and at most about
+    ``line_limit(chunk_bytes)`` lines kept (a run of empty lines beyond its samples costs
+    nothing); with ``stop``, the (one) read ends at that byte."""
+    max_lines = line_limit(chunk_bytes)
+    pending: list[Piece] = []
+    size = kept = done = 0
+    for read, start, lines in starts(reads):
+        ends_file = stop is None or stop >= read.stat.st_size
+        blocks: list[Block] = []
+        found = read_blocks(
+            read.path,
+            start,
+            chunk_bytes,
+            read.hold_partial,
+            stop=stop,
+            max_lines=max_lines,
+            blank_samples=RUN_SAMPLES,
+        )
+        for block, last in _with_last(found):
+            blocks.append(block)
+            size += block.end - start
+            done += block.end - start
+            kept += len(block.lines)
+            start = block.end
+            if size >= chunk_bytes or kept >= max_lines:
+                pending.append(piece_of(read, lines + 1, blocks, last and ends_file))
+                lines += pending[-1].count
+                blocks = []
+                if progress is not None:
+                    progress(f"{done / 2**20:,.0f} MB read, at {read.path}")
+                yield pending
+                pending, size, kept = [], 0, 0
+        if blocks:
+            pending.append(piece_of(read, lines + 1, blocks, ends_file))
+    if pending:
+        yield pending
+
+
+def _with_last(items: Iterator) -> Iterator[tuple[Any, bool]]:
+    """Each item, and whether it is the last one."""
+    previous = sentinel = object()
+    for item in items:
+        if previous is not sentinel:
+            yield previous, False
+        previous = item
+    if previous is not sentinel:
+        yield previous, True
+
+
+def starts(reads: Sequence[Read]) -> Iterator[tuple[Read, int, int]]:
+    """Each read with the offset and line count it starts from. A file read twice in one run
+    (a copy and its compressed twin) goes on where the first read stopped, and is skipped
+    if its text differs from there on."""
+    reached: dict[int, Read] = {}
+    for read in reads:
+        record = read.record
+        before = reached.get(id(record))
+        reached[id(record)] = read
+        if before is not None:  # read earlier in this batch (maybe not yet committed)
+            offset, lines, tail = _end_of(before)
+        elif record.offset != read.start:  # read and committed earlier in this run
+            offset, lines, tail = record.offset, record.lines, bytes.fromhex(record.tail)
+        else:
+            yield read, read.start, record.lines
+            continue
+        if continues(read.path, offset, tail.hex()):
+            yield read, offset, lines
+
+
+def _end_of(read: Read) -> tuple[int, int, bytes]:
+    """Where a read stops: the end of its file's text, its line count and last bytes. Read
+    again from the start: only for the rare file read twice in one run, whose first read may
+    not be committed yet."""
+    offset = 0
+    lines = 0
+    tail = b""
+    found = read_blocks(
+        read.path, 0, BLOCK_BYTES, read.hold_partial, max_lines=line_limit(BLOCK_BYTES)
+    )
+    for block in found:
+        offset, lines, tail = block.end, lines + block.count, block.tail
+    return offset, lines, tail

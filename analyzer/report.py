@@ -20,13 +20,28 @@ import jinja2
 import pandas as pd
 
 from analyzer import schema as s
+from analyzer import traffic
 from analyzer.exports import frame_to_csv, to_iso
 from analyzer.messages import REFUSED_STATUSES, outbound_deliveries
-from analyzer.offenders import AS_NAME, ASN, probe_sessions, summarize_offenders
+from analyzer.offenders import (
+    AS_NAME,
+    ASN,
+    JUDGEMENT,
+    PROBER,
+    PROBES_PER_MESSAGE,
+    probe_sessions,
+    summarize_offenders,
+)
 from analyzer.patterns import ReasonRule
 from analyzer.patterns.bounces import BLOCKLIST_BOUNCES
 from analyzer.pipeline import select_period
-from analyzer.readiness import CUSTOMER_EXPORT_COLUMNS, as_of, customer_readiness
+from analyzer.readiness import (
+    CUSTOMER_EXPORT_COLUMNS,
+    LAST_REFUSED,
+    as_of,
+    call_list,
+    customer_readiness,
+)
 from analyzer.risk import PROVIDER, blame_blocklists
 
 BASELINE_DAYS = 7
@@ -48,7 +63,9 @@ class Report:
     until: dt.date
     baseline_days: int
     timezone: str
-    classes: list[dict] = field(default_factory=list)  # class, label, count, baseline_per_day
+    classes: list[dict] = field(default_factory=list)  # class, count, baseline_per_day
+    # unauthenticated split: group, label, meaning, count, baseline_per_day (analyzer.traffic)
+    unauthenticated: list[dict] = field(default_factory=list)
     relays_customers: int = 0
     relays_probes: int = 0
     auth_failures: int = 0
@@ -63,19 +80,26 @@ class Report:
     own_ips: list[dict] = field(default_factory=list)  # ip, level, risk_score, listed_on, evidence
     risky_accounts: list[dict] = field(default_factory=list)  # login, level, score, flags, ...
     dashboard_url: str | None = None
-    daily_classes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    daily_traffic: pd.DataFrame = field(default_factory=pd.DataFrame)  # day x traffic group
     # what the reader should know first: inferred settings, a store behind its logs
     notes: list[str] = field(default_factory=list)
 
     @property
     def call_rows(self) -> list[dict]:
-        """The call list as the mail shows it (local ISO times, empty cells for none)."""
+        """The call list as the mail shows it, most urgent first (local ISO times, empty
+        cells for none)."""
         if self.call_list.empty:
             return []
         rows = self.call_list.assign(
-            last_unauthenticated=to_iso(self.call_list["last_unauthenticated"], self.timezone)
+            **{
+                column: to_iso(self.call_list[column], self.timezone)
+                for column in ("last_unauthenticated", LAST_REFUSED)
+            }
         )
-        return rows.to_dict("records")
+        return [
+            {k: ("" if pd.isna(v) else v) for k, v in row.items()}
+            for row in rows.to_dict("records")
+        ]
 
     @property
     def title(self) -> str:
@@ -111,12 +135,16 @@ def build_report(
     account_risk: pd.DataFrame | None = None,
     bounce_rules: Sequence[ReasonRule] = BLOCKLIST_BOUNCES,
     notes: Sequence[str] = (),
+    probes_per_message: float = PROBES_PER_MESSAGE,
+    rejects: pd.DataFrame | None = None,
 ) -> Report:
     """Summarise [since, until] (local days) against the ``BASELINE_DAYS`` before it
     (``notes``: said first, e.g. which settings were inferred).
 
     ``ip_risk`` / ``account_risk``: the ``risk`` and ``accounts`` exports of the period
-    (``analyzer.risk``); accounts below ``high`` are left out of the mail."""
+    (``analyzer.risk``); accounts below ``high`` are left out of the mail. ``rejects``: the
+    refused commands (``Analysis.rejects``), for the recipient domain of each customer's last
+    refused relay in the call list."""
     start = since - dt.timedelta(days=BASELINE_DAYS)
     period = select_period(sessions, since, until, timezone)
     baseline = select_period(sessions, start, since - dt.timedelta(days=1), timezone)
@@ -128,12 +156,31 @@ def build_report(
         }
         for c in s.CLASSES
     ]
+    period_groups, baseline_groups = (
+        traffic.traffic_groups(period),
+        traffic.traffic_groups(baseline),
+    )
+    unauthenticated = [
+        {
+            "group": g,
+            "label": traffic.LABELS[g],
+            "meaning": traffic.MEANINGS[g],
+            "count": int((period_groups == g).sum()),
+            "baseline_per_day": round((baseline_groups == g).sum() / BASELINE_DAYS, 1),
+        }
+        for g in traffic.UNAUTHENTICATED_GROUPS
+    ]
     relays = period[(period[s.RELAY_DENIED] > 0).to_numpy()]
     unready = int((relays[s.REASON] == s.R_RELAY_DENIED).sum())
 
     upto = sessions[sessions[s.START] < as_of(until, timezone)]
     before = sessions[sessions[s.START] < as_of(since - dt.timedelta(days=1), timezone)]
-    now_table = customer_readiness(upto, customers, as_of(until, timezone))
+    now_table = customer_readiness(
+        upto,
+        customers,
+        as_of(until, timezone),
+        None if rejects is None else rejects[rejects[s.TS] < as_of(until, timezone)],
+    )
     then_table = customer_readiness(
         before, customers, as_of(since - dt.timedelta(days=1), timezone)
     )
@@ -141,8 +188,7 @@ def build_report(
         then_table[["customer_id", "status"]], on="customer_id", suffixes=("", "_before")
     )
     changed = changed[changed["status"] != changed["status_before"]]
-    call_list = now_table[now_table["status"].isin(["broken", "at_risk"]).to_numpy()]
-    call_list = call_list.sort_values(["status", "last_unauthenticated"], ascending=[True, False])
+    calls = call_list(now_table)
 
     probes_now = probe_sessions(period, own_ips)
     earlier = set(
@@ -150,11 +196,13 @@ def build_report(
             sessions[sessions[s.START] < as_of(since - dt.timedelta(days=1), timezone)], own_ips
         )[s.CLIENT_IP]
     )
-    offenders = summarize_offenders(probes_now, asns)
+    offenders = summarize_offenders(probes_now, asns, period, probes_per_message)
     helos = probes_now.groupby(s.CLIENT_IP)[s.HELO].agg(
         lambda v: v.mode().iloc[0] if v.notna().any() else None
     )
-    fresh = offenders[~offenders["ip"].isin(earlier)].head(TOP)
+    # a mailer's few typos are no news: only probers (analyzer.offenders)
+    probers = offenders[(offenders[JUDGEMENT] == PROBER).to_numpy()]
+    fresh = probers[~probers["ip"].isin(earlier)].head(TOP)
     new_offenders = [
         {
             "ip": r.ip,
@@ -186,6 +234,7 @@ def build_report(
         baseline_days=BASELINE_DAYS,
         timezone=timezone,
         classes=classes,
+        unauthenticated=unauthenticated,
         relays_customers=unready,
         relays_probes=len(relays) - unready,
         auth_failures=int(period[s.AUTH_FAILURES].sum()),
@@ -195,7 +244,7 @@ def build_report(
             {"customer_id": r.customer_id, "name": r.name, "from": r.status_before, "to": r.status}
             for r in changed.head(2 * TOP).itertuples(index=False)
         ],
-        call_list=call_list.head(2 * TOP),
+        call_list=calls.head(2 * TOP),
         new_offenders=new_offenders,
         top_asns=top_asns,
         account_jumps=_account_jumps(period, baseline),
@@ -203,7 +252,7 @@ def build_report(
         own_ips=_own_ips(ip_risk),
         risky_accounts=_risky_accounts(account_risk),
         dashboard_url=dashboard_url,
-        daily_classes=_daily_classes(sessions, start, until, timezone),
+        daily_traffic=_daily_traffic(sessions, start, until, timezone),
         notes=list(notes),
     )
 
@@ -281,12 +330,14 @@ def _servers(
     return rows
 
 
-def _daily_classes(
+def _daily_traffic(
     sessions: pd.DataFrame, start: dt.date, until: dt.date, timezone: str
 ) -> pd.DataFrame:
+    """Sessions per local day (rows, every day) and traffic group (columns, ``GROUPS``)."""
     window = select_period(sessions, start, until, timezone)
     day = window[s.START].dt.tz_convert(timezone).dt.date
-    table = pd.crosstab(day, window[s.CLASS]).reindex(columns=list(s.CLASSES), fill_value=0)
+    groups = traffic.traffic_groups(window).rename(traffic.TRAFFIC)
+    table = pd.crosstab(day, groups).reindex(columns=list(traffic.GROUPS), fill_value=0)
     days = [start + dt.timedelta(days=i) for i in range((until - start).days + 1)]
     return table.reindex(days, fill_value=0)
 
@@ -297,7 +348,7 @@ def render_text(report: Report) -> str:
 
 def render_html(report: Report, chart_cid: str | None) -> str:
     return _TEMPLATES.get_template("report.html.j2").render(
-        r=report, labels=LABELS, chart_cid=chart_cid
+        r=report, labels=LABELS, colors=traffic.COLORS, chart_cid=chart_cid
     )
 
 
@@ -306,26 +357,29 @@ LABELS = {
     s.UNAUTHENTICATED: "Unauthenticated",
     s.SPAM_PROBE: "Spam probes",
 }
-CLASS_COLORS = {s.AUTHENTICATED: "#2e7d32", s.UNAUTHENTICATED: "#f9a825", s.SPAM_PROBE: "#c62828"}
 
 
 def class_chart_png(report: Report) -> bytes:
-    """Sessions per class per day over the baseline and the period (matplotlib, no browser)."""
+    """Sessions per traffic group per day over the baseline and the period (matplotlib, no
+    browser), in the dashboard's colours: inbound mail apart from customers' relays."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    table = report.daily_classes
-    figure, axis = plt.subplots(figsize=(7, 2.8), dpi=100)
+    table = report.daily_traffic
+    figure, axis = plt.subplots(figsize=(7, 3.4), dpi=100)
     bottom = None
     labels = [d.strftime("%a %d") for d in table.index]
-    for klass in s.CLASSES:
-        values = table[klass].to_numpy()
-        axis.bar(labels, values, bottom=bottom, color=CLASS_COLORS[klass], label=LABELS[klass])
+    for group in traffic.GROUPS:
+        values = table[group].to_numpy()
+        axis.bar(
+            labels, values, bottom=bottom, color=traffic.COLORS[group], label=traffic.LABELS[group]
+        )
         bottom = values if bottom is None else bottom + values
-    axis.set_title("Sessions per day (last bars: the report period)", fontsize=10)
-    axis.legend(fontsize=8, frameon=False, ncol=3)
+    axis.set_title("Sessions per day (last bars: the report period)", fontsize=10, pad=34)
+    # above the bars, never on them: three entries a row under the title
+    axis.legend(fontsize=7, frameon=False, ncol=3, loc="lower left", bbox_to_anchor=(0, 1.0))
     axis.tick_params(labelsize=8)
     axis.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()

@@ -4,18 +4,30 @@ listing (the ``accounts`` and ``risk`` exports, docs/exports.md).
 Pure functions over the analysis frames. Live DNSBL answers come in as a frame from
 ``analyzer.io.dnsbl`` (or an empty one with ``--no-dns``).
 
+Account flags judge each login against its own history and the share of its own traffic, not
+against fixed counts alone: a login used ten times as much (a shared office login, a busy
+mailer, or the sample generator's ``--scale``) makes ten times the typos, roams through the
+same networks every day and has weekends too, but is no more suspect for it.
+
 Account ``risk_score`` (0-100), the sum of:
-  * 35 ``cracked``: >= CRACK_FAILURES failed AUTHs, from an address outside every customer
-    network, in the CRACK_WINDOW before a successful login of the account from that same
-    address (a guessed password);
-  * 25 ``volume_spike``: its busiest day sent >= SPIKE_FACTOR times the median of its other
-    active days (at least SPIKE_BASELINE_DAYS of them), and >= SPIKE_MIN_RECIPIENTS
-    recipients;
-  * 20 ``many_networks``: logins from >= SPREAD_ASNS (4) ASNs on one day (office, home and
-    phone make three; more is a password shared among a botnet);
-  * 5 per ``new_networks`` ASN first used after its first BASELINE_DAYS days (at most 15);
+  * 35 ``cracked``: an address outside every customer network failed >= CRACK_FAILURES AUTHs
+    in the CRACK_WINDOW before the account's *first* login from that address (a new address
+    for it), and those failures are at least CRACK_FAILURE_SHARE of the account's AUTH
+    traffic in that window (its own logins there plus them): a guessed password. The
+    colleagues' typos on a roaming or NAT address the account shares are a small part of its
+    own use; the failed username is not known for every server, so it is not used;
+  * 25 ``volume_spike``: its busiest day sent >= SPIKE_FACTOR times its usual busy day (the
+    SPIKE_BASELINE_QUANTILE of its other active days, at least SPIKE_BASELINE_DAYS of them,
+    so quiet weekends do not pull the baseline down), and >= SPIKE_MIN_RECIPIENTS recipients;
+  * 20 ``many_networks``: logins from >= SPREAD_ASNS ASNs on one day, SPREAD_NEW_ASNS of them
+    never used by the account on an earlier day, after at least SPREAD_BASELINE_DAYS earlier
+    active days (office, home and phone repeat; a password shared among a botnet brings
+    several unknown networks at once);
+  * 5 per ``new_networks`` ASN: first used after the account's first BASELINE_DAYS days and
+    carrying >= NEW_ASN_SHARE of its logins (at most 15): not one stray login from a hotel;
   * ``blocklist_bounces``: 50 x its share of all remote refusals that blame a blocklist (at
-    most 25): the account whose mail got us listed, not the colleagues refused after it.
+    most 25): the account whose mail got us listed, not the colleagues refused after it. The
+    flag needs a share of at least BLAME_SHARE.
 Own-IP ``risk_score`` (0-100), the sum of:
   * 50 if a live DNSBL lists it, +10 per further zone (at most 60);
   * 1 per blocklist bounce attributed to it (at most 40);
@@ -47,11 +59,17 @@ OWN_IP = "own_ip"
 
 CRACK_FAILURES = 5
 CRACK_WINDOW = pd.Timedelta(days=7)
+CRACK_FAILURE_SHARE = 0.5  # failures / (failures + the account's own logins) in the window
 SPIKE_FACTOR = 5
 SPIKE_MIN_RECIPIENTS = 50
 SPIKE_BASELINE_DAYS = 3
+SPIKE_BASELINE_QUANTILE = 0.75  # a usual busy day, read as one real day ("lower")
 SPREAD_ASNS = 4
+SPREAD_NEW_ASNS = 3
+SPREAD_BASELINE_DAYS = 3
 BASELINE_DAYS = 7
+NEW_ASN_SHARE = 0.1
+BLAME_SHARE = 0.1  # of all blamed refusals that logins sent
 HIGH_RISK = 50
 
 ACCOUNT_COLUMNS = (
@@ -196,31 +214,31 @@ def account_risk(
     blamed = blamed.drop_duplicates([s.SESSION_ID, s.RECIPIENT])
     bounces = blamed["_owner"].value_counts()
     table["blocklist_bounces"] = bounces.reindex(table.index, fill_value=0).astype(np.int64)
-    table["failures_before_login"] = _failures_before_login(sessions, logins).reindex(
-        table.index, fill_value=0
-    )
+    cracking = _failures_before_login(sessions, logins)
+    table["failures_before_login"] = cracking["failures"].reindex(table.index, fill_value=0)
     table["new_asns"] = _new_asns(logins).reindex(table.index, fill_value=0)
     per_day = logins.groupby([user, "_day"])["_asn"].nunique().groupby(level=0).max()
     table["max_asns_per_day"] = per_day.reindex(table.index, fill_value=0).astype(np.int64)
     table = table.join(_volume(logins))
+    blame_share = table["blocklist_bounces"] / max(1, len(blamed))
 
     flags = {
-        "cracked": table["failures_before_login"] >= CRACK_FAILURES,
+        "cracked": cracking["cracked"].reindex(table.index, fill_value=False).astype(bool),
         # Against a baseline of at least SPIKE_BASELINE_DAYS other days: a new account's
         # first busy day, or a one-day view, is no spike.
         "volume_spike": (table["peak_recipients"] >= SPIKE_MIN_RECIPIENTS)
         & (table.pop("_baseline_days") >= SPIKE_BASELINE_DAYS)
         & (table["peak_recipients"] >= SPIKE_FACTOR * table["baseline_recipients"]),
-        "many_networks": table["max_asns_per_day"] >= SPREAD_ASNS,
+        "many_networks": _unfamiliar_spread(logins).reindex(table.index, fill_value=False),
         "new_networks": table["new_asns"] > 0,
-        "blocklist_bounces": table["blocklist_bounces"] > 0,
+        "blocklist_bounces": blame_share >= BLAME_SHARE,
     }
     score = (
         35 * flags["cracked"]
         + 25 * flags["volume_spike"]
         + 20 * flags["many_networks"]
         + np.minimum(15, 5 * table["new_asns"])
-        + np.minimum(25, 50 * table["blocklist_bounces"] / max(1, len(blamed))).round()
+        + np.minimum(25, 50 * blame_share).round()
     )
     table["risk_score"] = np.minimum(100, score).astype(np.int64)
     table["flags"] = _join_flags(flags, table.index)
@@ -231,53 +249,121 @@ def account_risk(
     return table[list(ACCOUNT_COLUMNS)].reset_index(drop=True)
 
 
-def _failures_before_login(sessions: pd.DataFrame, logins: pd.DataFrame) -> pd.Series:
-    """Per account: the most AUTH failures from one of its login IPs in the window before a
-    login from that IP (failures in the login's own session count too). Failures from
-    customer networks are left out: an office PC with an old password is not an attack."""
+def _failures_before_login(sessions: pd.DataFrame, logins: pd.DataFrame) -> pd.DataFrame:
+    """Per account: ``failures``, the most AUTH failures from one address in the CRACK_WINDOW
+    before the account's first login from it (failures in that login's own session count
+    too), and ``cracked``, whether for some address they reach CRACK_FAILURES and
+    CRACK_FAILURE_SHARE of the account's AUTH traffic in that window.
+
+    Failures from customer networks are left out: an office PC with an old password is not
+    an attack. An address the account already used is no guessed password; and typos of the
+    colleagues who share a roaming or NAT address grow with their use, as do the account's
+    own logins beside them."""
+    user = s.SASL_USERNAME
     failed = sessions[
         (sessions[s.AUTH_FAILURES].fillna(0) > 0).to_numpy(dtype=bool)
         & sessions[s.CUSTOMER_ID].isna().to_numpy()
         & sessions[s.CLIENT_IP].notna().to_numpy()
     ][[s.CLIENT_IP, s.START, s.AUTH_FAILURES]]
-    known = logins[logins[s.CLIENT_IP].notna().to_numpy()]
-    pairs = known[[s.SASL_USERNAME, s.SESSION_ID, s.CLIENT_IP, s.START]].merge(
-        failed, on=s.CLIENT_IP, suffixes=("", "_failed")
-    )
+    known = logins[logins[s.CLIENT_IP].notna().to_numpy()].sort_values(s.START, kind="stable")
+    first = known.drop_duplicates([user, s.CLIENT_IP])[[user, s.CLIENT_IP, s.START]]
+    pairs = first.merge(failed, on=s.CLIENT_IP, suffixes=("", "_failed"))
     before = (pairs[f"{s.START}_failed"] <= pairs[s.START]) & (
         pairs[f"{s.START}_failed"] > pairs[s.START] - CRACK_WINDOW
     )
-    per_login = (
-        pairs[before.to_numpy()].groupby([s.SASL_USERNAME, s.SESSION_ID])[s.AUTH_FAILURES].sum()
+    per_address = (
+        pairs[before.to_numpy()]
+        .groupby([user, s.CLIENT_IP, s.START], as_index=False)[s.AUTH_FAILURES]
+        .sum()
+        .rename(columns={s.AUTH_FAILURES: "failures"})
     )
-    return per_login.groupby(level=0).max().astype(np.int64)
+    if per_address.empty:
+        return pd.DataFrame({"failures": pd.Series(dtype=np.int64), "cracked": False})
+    own = _logins_in_window(known[[user, s.START]], per_address[[user, s.START]])
+    failures = per_address["failures"].astype(np.int64)
+    per_address = per_address.assign(
+        failures=failures,
+        cracked=(failures >= CRACK_FAILURES) & (failures >= CRACK_FAILURE_SHARE * (failures + own)),
+    )
+    return per_address.groupby(user).agg(failures=("failures", "max"), cracked=("cracked", "any"))
+
+
+def _logins_in_window(logins: pd.DataFrame, at: pd.DataFrame) -> np.ndarray:
+    """For each row of ``at`` (account, time): the account's logins in the CRACK_WINDOW
+    before that time (the time itself left out)."""
+    user = s.SASL_USERNAME
+    counted = logins.sort_values(s.START, kind="stable").assign(
+        _upto=lambda f: f.groupby(user).cumcount() + 1
+    )
+    probes = at.reset_index(drop=True).assign(
+        _row=lambda f: np.arange(len(f)), _since=lambda f: f[s.START] - CRACK_WINDOW
+    )
+
+    def upto(on: str, exact: bool) -> pd.Series:
+        found = pd.merge_asof(
+            probes.sort_values(on, kind="stable"),
+            counted[[user, s.START, "_upto"]].rename(columns={s.START: on}),
+            on=on,
+            by=user,
+            allow_exact_matches=exact,
+        )
+        return found.set_index("_row")["_upto"].reindex(probes["_row"]).fillna(0)
+
+    return (upto(s.START, False) - upto("_since", True)).to_numpy(dtype=np.int64)
 
 
 def _new_asns(logins: pd.DataFrame) -> pd.Series:
-    """Per account: ASNs first used more than BASELINE_DAYS after its first login."""
+    """Per account: ASNs first used more than BASELINE_DAYS after its first login that carry
+    at least NEW_ASN_SHARE of its logins (of those with a known ASN)."""
+    user = s.SASL_USERNAME
     known = logins.dropna(subset=["_asn"])
     if known.empty:
         return pd.Series(dtype=np.int64)
-    first_login = known.groupby(s.SASL_USERNAME)[s.START].transform("min")
+    first_login = known.groupby(user)[s.START].transform("min")
     first_use = (
         known.assign(_since=first_login)
-        .groupby([s.SASL_USERNAME, "_asn"])
-        .agg(used=(s.START, "min"), since=("_since", "first"))
+        .groupby([user, "_asn"])
+        .agg(used=(s.START, "min"), since=("_since", "first"), logins=(s.START, "size"))
     )
+    total = known.groupby(user).size()
+    share = first_use["logins"] / total.reindex(first_use.index.get_level_values(0)).to_numpy()
     late = first_use["used"] > first_use["since"] + pd.Timedelta(days=BASELINE_DAYS)
-    return late.groupby(level=0).sum().astype(np.int64)
+    return (late & (share >= NEW_ASN_SHARE)).groupby(level=0).sum().astype(np.int64)
+
+
+def _unfamiliar_spread(logins: pd.DataFrame) -> pd.Series:
+    """Per account: whether on one day, after at least SPREAD_BASELINE_DAYS earlier active
+    days, it logged in from at least SPREAD_ASNS ASNs, SPREAD_NEW_ASNS of them never used on
+    an earlier day."""
+    user = s.SASL_USERNAME
+    known = logins.dropna(subset=["_asn"])
+    if known.empty:
+        return pd.Series(dtype=bool)
+    days = known.groupby([user, "_day"])["_asn"].nunique().rename("asns").reset_index()
+    days["earlier_days"] = days.groupby(user).cumcount()  # days come sorted per account
+    first_day = known.groupby([user, "_asn"])["_day"].min().reset_index()
+    new = first_day.groupby([user, "_day"]).size().rename("new_asns")
+    days = days.join(new, on=[user, "_day"])
+    hit = (
+        (days["earlier_days"] >= SPREAD_BASELINE_DAYS)
+        & (days["asns"] >= SPREAD_ASNS)
+        & (days["new_asns"].fillna(0) >= SPREAD_NEW_ASNS)
+    )
+    return hit.groupby(days[user]).any()
 
 
 def _volume(logins: pd.DataFrame) -> pd.DataFrame:
-    """Per account: its busiest local day, that day's recipients, and the median of its
-    other active days (0 when it has none)."""
+    """Per account: its busiest local day, that day's recipients, and its usual busy day:
+    the SPIKE_BASELINE_QUANTILE of its other active days (0 when it has none)."""
     daily = logins.groupby([s.SASL_USERNAME, "_day"])[s.RECIPIENTS].sum().reset_index()
     daily = daily.sort_values(
         [s.SASL_USERNAME, s.RECIPIENTS, "_day"], ascending=[True, False, True]
     )
     peak = daily.groupby(s.SASL_USERNAME).head(1).set_index(s.SASL_USERNAME)
     rest = daily.drop(index=daily.groupby(s.SASL_USERNAME).head(1).index)
-    baseline = rest.groupby(s.SASL_USERNAME)[s.RECIPIENTS].median()
+    baseline = rest.groupby(s.SASL_USERNAME)[s.RECIPIENTS].quantile(
+        SPIKE_BASELINE_QUANTILE, interpolation="lower"
+    )
     days = rest.groupby(s.SASL_USERNAME).size()
     return pd.DataFrame(
         {

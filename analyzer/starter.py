@@ -53,8 +53,9 @@ class Found:
 
 
 def toml_string(value: str) -> str:
-    """A TOML basic string (JSON's escapes are TOML's for the characters met here)."""
-    return json.dumps(value, ensure_ascii=False)
+    """A TOML basic string for any text: JSON's escapes are TOML's, except that TOML also
+    forbids a raw DEL (which JSON leaves as it is)."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def toml_list(values: Sequence[str]) -> str:
@@ -108,6 +109,10 @@ timezone = {toml_string(found.timezone)}
 
 # Where `relaywatch ingest` keeps what it parsed (export, report and serve read it).
 store = {toml_string(found.store)}
+
+# What relaywatch writes (the store, export -o files, the mail spool) holds customers'
+# logins and addresses: readable by its owner only. 0o640 lets the files' group read it.
+# file_mode = 0o640
 
 # The provider's own mail domains (customers' domains count too): mail to them is inbound.
 {domains_note}

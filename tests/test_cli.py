@@ -372,3 +372,61 @@ def test_min_matched_fails_a_file_below_it_and_names_it(workdir: Path, capsys):
     assert (
         f"relaywatch: {log}: 60.0 % of 5 lines matched or ignored, below --min-matched 60.1" in err
     )
+
+
+# --- what relaywatch writes is its owner's only (issue 17, E and F) -----------------------------
+
+
+def tree_modes(root: Path) -> tuple[set[int], set[int]]:
+    """(modes of the folders, modes of the files) under ``root``, itself included."""
+    folders = {root.stat().st_mode & 0o7777}
+    files = set()
+    for path in root.rglob("*"):
+        (folders if path.is_dir() else files).add(path.stat().st_mode & 0o7777)
+    return folders, files
+
+
+@pytest.mark.parametrize(
+    ("setting", "folder", "file"), [("", 0o700, 0o600), ("file_mode = 0o640\n", 0o750, 0o640)]
+)
+def test_ingest_and_export_write_owner_only_files_unless_a_group_may_read(
+    workdir: Path, setting: str, folder: int, file: int
+):
+    config = workdir / "relaywatch.toml"
+    config.write_text(setting + config.read_text() + 'store = "store"\n')
+    old = os.umask(0o022)  # the usual umask, whatever the test runner's
+    try:
+        assert run("ingest", "--config", str(config)).exit_code == 0
+        out = workdir / "call-list.csv"
+        assert run("export", "customers", "--config", str(config), "-o", str(out)).exit_code == 0
+    finally:
+        os.umask(old)
+    assert tree_modes(workdir / "store") == ({folder}, {file})
+    assert out.stat().st_mode & 0o777 == file
+    out.chmod(0o644)  # written again: never more open than the setting
+    assert run("export", "customers", "--config", str(config), "-o", str(out)).exit_code == 0
+    assert out.stat().st_mode & 0o777 == 0o644 & file
+    assert run("export", "customers", "--config", str(config), "-o", os.devnull).exit_code == 0
+    assert Path(os.devnull).stat().st_mode & 0o777 == 0o666
+
+
+def test_ingest_into_a_store_with_a_linked_folder_is_one_line_and_deletes_nothing(
+    workdir: Path,
+):
+    config = workdir / "relaywatch.toml"
+    config.write_text(config.read_text() + 'store = "store"\n')
+    assert run("ingest", "--config", str(config)).exit_code == 0
+    elsewhere = workdir / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "notes.parquet").write_text("someone else's")
+    carry = workdir / "store" / "carry"
+    if carry.exists():
+        for leftover in carry.iterdir():
+            leftover.unlink()
+        carry.rmdir()
+    carry.symlink_to(elsewhere)
+    (workdir / "mail.log").write_text(LOG + LOG.replace("Nov 21", "Nov 22"))
+    result = CliRunner().invoke(cli, ["ingest", "--config", str(config)])
+    assert [p.name for p in elsewhere.iterdir()] == ["notes.parquet"]  # nothing deleted
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and f"{carry} is a symbolic link" in result.stderr

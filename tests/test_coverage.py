@@ -67,3 +67,17 @@ def test_an_unmatched_line_names_the_nearest_rule_and_how_to_add_one():
     assert "nearest rule" not in render_check(
         events, rule_counts(events), ignored_programs(events), sources
     )
+
+
+def test_only_the_first_lines_of_each_run_of_problems_are_sampled():
+    from analyzer.coverage import sample_runs
+
+    problems = pd.DataFrame(
+        {
+            s.SOURCE: [0] * 6 + [1] * 3,
+            s.LINE_NO: [1, 2, 3, 4, 9, 10, 5, 6, 7],  # runs: 1-4, 9-10 | 5-7 (another file)
+        }
+    )
+    sampled = sample_runs(problems, per_run=2)
+    assert sampled.values.tolist() == [[0, 1], [0, 2], [0, 9], [0, 10], [1, 5], [1, 6]]
+    assert sample_runs(problems.iloc[:0], per_run=2).empty

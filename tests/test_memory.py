@@ -1,9 +1,18 @@
-"""Batch commands keep the memory they free (glibc): no page faults for a chunk's worth again."""
+"""Batch commands keep the memory they free (glibc): no page faults for a chunk's worth again;
+and ``ingest``'s memory stays bounded on hostile input (README "Bad input")."""
 
 from __future__ import annotations
 
+import gzip
+import os
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 # In a child: the test process itself keeps glibc's defaults.
 CHILD = """
@@ -44,3 +53,59 @@ def test_by_default_glibc_hands_big_blocks_back_and_faults_them_in_again():
     applied, faults = faults_the_second_time("default")
     assert applied == "False"
     assert faults > 9_000
+
+
+# --- ingest on hostile input, scaled down from benchmarks/bench_hostile.py -----------------
+
+MIB = 2**20
+# Well under what each input took before reading was bounded (0.5-3 GB, the gzip of empty
+# lines minutes), well over what it takes now (140-250 MB: imports and one small chunk).
+PEAK_RSS_BOUND_MIB = 400
+
+
+def _repeated(unit: bytes, total: int, compress: bool = False) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        block = unit * (16 * MIB // len(unit))
+        with gzip.open(path, "wb", compresslevel=1) if compress else open(path, "wb") as out:
+            for start in range(0, total, len(block)):
+                out.write(block[: total - start])
+
+    return write
+
+
+HOSTILE = {
+    "256MiB-without-a-line-end": _repeated(b"x", 256 * MIB),  # parsed by helper processes
+    "2MiB-of-empty-lines": _repeated(b"\n", 2 * MIB),
+    "1MiB-of-two-byte-junk-lines": _repeated(b"x\n", MIB),
+    "gzip-of-256MiB-of-NULs": _repeated(b"\0", 256 * MIB, compress=True),
+    "gzip-of-8MiB-of-empty-lines": _repeated(b"\n", 8 * MIB, compress=True),
+}
+
+
+def peak_rss_mib(command: list[str], timeout_s: float = 120) -> float:
+    """The peak RSS of ``command``'s largest process (wait4 counts the children it reaped:
+    the helpers that parse ahead)."""
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        deadline = time.monotonic() + timeout_s
+        while (done := os.wait4(process.pid, os.WNOHANG))[0] == 0:
+            if time.monotonic() > deadline:
+                process.kill()
+                os.wait4(process.pid, 0)
+                pytest.fail(f"still running after {timeout_s} s: {command}")
+            time.sleep(0.05)
+        _, status, usage = done
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        assert process.returncode == 0, errors.read().decode()
+    return usage.ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_ingest_of_hostile_input_stays_within_bounded_memory(name: str, tmp_path: Path):
+    log = tmp_path / ("mail.log.gz" if name.startswith("gzip") else "mail.log")
+    HOSTILE[name](log)
+    os.utime(log, (time.time() - 600, time.time() - 600))  # a last line without end: read it
+    command = [sys.executable, "-m", "analyzer", "ingest", str(log), "--year", "2003"]
+    command += ["--timezone", "UTC", "--store", str(tmp_path / "store")]
+    assert peak_rss_mib(command) < PEAK_RSS_BOUND_MIB

@@ -13,12 +13,12 @@ import pytest
 
 from analyzer import jobs
 from analyzer import schema as s
+from analyzer.blocklist import blocklist_entries, render_blocklist
 from analyzer.customers import CUSTOMER_IP, check_customers
 from analyzer.offenders import (
-    blocklist_entries,
+    PROBER,
     network_of,
     probe_sessions,
-    render_blocklist,
     roll_up,
     summarize_offenders,
 )
@@ -47,6 +47,7 @@ def probe(ip: str, reason: str, customer_ip: bool = False, **counts: int) -> dic
         s.START: pd.Timestamp("2003-11-21", tz="UTC"),
         s.RELAY_DENIED: counts.get("relay_denied", 0),
         s.AUTH_FAILURES: counts.get("auth_failures", 0),
+        s.MESSAGES: 0,
     }
 
 
@@ -71,7 +72,7 @@ ASNS = pd.DataFrame(
 
 @pytest.fixture
 def offenders() -> pd.DataFrame:
-    return summarize_offenders(probe_sessions(SESSIONS, ["192.0.2.10"]), ASNS)
+    return summarize_offenders(probe_sessions(SESSIONS, ["192.0.2.10"]), ASNS, SESSIONS)
 
 
 def test_networks_are_24s_and_48s():
@@ -121,11 +122,12 @@ def test_postfix_cidr_map_and_plain_list(offenders):
     assert all(r[1].startswith("REJECT ") for r in rows)
     for cidr, _ in rows:
         ipaddress.ip_network(cidr)
-    assert render_blocklist(entries, "plain", "test").splitlines() == [
-        "100.64.3.4",
-        "100.64.3.9",
-        "2001:db8:bad::2",
-    ]
+    plain = render_blocklist(entries, "plain", "test").splitlines()
+    assert plain[1::2] == ["100.64.3.4", "100.64.3.9", "2001:db8:bad::2"]
+    assert plain[0] == (
+        "# 2 of 2 sessions spam probes (auth_failure 2); 0 accepted messages; "
+        "seen 2003-11-21T00:00:00Z to 2003-11-21T00:00:00Z"
+    )
     if shutil.which("postmap"):
         path = Path(os.environ.get("TMPDIR", "/tmp")) / "relaywatch-test.cidr"
         path.write_text(postfix)
@@ -140,8 +142,14 @@ def test_postfix_cidr_map_and_plain_list(offenders):
 
 def test_nftables_set_loads_in_nft(offenders, tmp_path: Path):
     text = render_blocklist(blocklist_entries(offenders, CUSTOMERS, []), "nftables", "test")
-    assert "elements = { 100.64.3.4, 100.64.3.9 }" in text
-    assert "elements = { 2001:db8:bad::2 }" in text
+    v4, v6 = text.split("set offenders_v6")
+    assert [line.strip() for line in v4.splitlines() if line.strip().endswith(",")] == [
+        "100.64.3.4,",
+        "100.64.3.9,",
+    ]
+    assert [line.strip() for line in v6.splitlines() if line.strip().endswith(",")][:1] == [
+        "2001:db8:bad::2,"
+    ]
     if not shutil.which("nft"):
         if os.environ.get("CI"):
             raise AssertionError("CI installs nftables so that nft checks the syntax")
@@ -195,6 +203,11 @@ def test_the_blocklist_never_lists_this_host_private_ranges_never_or_own_address
         }
     )
     offenders["network"] = network_of(offenders["ip"])
+    offenders = offenders.assign(
+        sessions=9, accepted_messages=0, judgement=PROBER, first_seen=pd.NaT, last_seen=pd.NaT
+    )
+    for reason in s.REASONS[s.SPAM_PROBE]:
+        offenders[reason] = 9 if reason == s.R_SCAN else 0
     customers = CUSTOMERS.assign(networks=CUSTOMERS["networks"] + ";2001:db8:a000::/36")
     own = ["192.0.2.10", "2001:db8::bad"]
     never = ["192.0.2.200/32"]

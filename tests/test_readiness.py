@@ -10,7 +10,14 @@ import pytest
 from analyzer import jobs
 from analyzer import schema as s
 from analyzer.io.customers import read_customers
-from analyzer.readiness import as_of, customer_readiness, daily_readiness
+from analyzer.readiness import (
+    CALL_LIST_COLUMNS,
+    as_of,
+    call_list,
+    customer_readiness,
+    daily_readiness,
+    last_refused_relays,
+)
 from tests.conftest import SAMPLES
 
 CUSTOMERS = pd.DataFrame(
@@ -24,10 +31,22 @@ CUSTOMERS = pd.DataFrame(
 )
 
 
-def session(customer: str, day: str, klass: str, reason: str, period: str) -> dict:
+def session(
+    customer: str,
+    day: str,
+    klass: str,
+    reason: str,
+    period: str,
+    client_ip: str = "198.18.0.1",
+    server: str = "mail1",
+) -> dict:
+    start = pd.Timestamp(day, tz="UTC")
     return {
         s.CUSTOMER_ID: customer,
-        s.START: pd.Timestamp(day, tz="UTC"),
+        s.START: start,
+        s.END: start + pd.Timedelta(seconds=5),
+        s.SERVER: server,
+        s.CLIENT_IP: client_ip,
         s.CLASS: klass,
         s.REASON: reason,
         s.PERIOD: period,
@@ -136,3 +155,95 @@ def test_postfix_and_exim_together_honour_per_server_dates(demo_settings):
         "authenticated_after",
     ):
         assert (table[column] == truth[column].reindex(table.index)).all(), column
+
+
+def reject(ts: str, client_ip: str, recipient: str, kind: str = s.RK_RELAY, server="mail1"):
+    return {
+        s.TS: pd.Timestamp(ts, tz="UTC"),
+        s.SERVER: server,
+        s.CLIENT_IP: client_ip,
+        s.RECIPIENT: recipient,
+        s.REJECT_KIND: kind,
+    }
+
+
+REFUSALS = pd.DataFrame(
+    [
+        session(
+            "a", "2003-11-22T09:00", s.UNAUTHENTICATED, s.R_RELAY_DENIED, s.AFTER, "198.18.0.9"
+        ),
+        # a's last refused relay: from another office, on mx2
+        session(
+            "a",
+            "2003-11-24T10:00",
+            s.UNAUTHENTICATED,
+            s.R_RELAY_DENIED,
+            s.AFTER,
+            "198.18.0.7",
+            "mx2",
+        ),
+        session("a", "2003-11-24T11:00", s.AUTHENTICATED, s.R_SUBMISSION, s.AFTER, "198.18.0.7"),
+        session(
+            "b", "2003-11-23T08:00", s.UNAUTHENTICATED, s.R_RELAY_DENIED, s.AFTER, "198.18.0.5"
+        ),
+        session("c", "2003-11-23T08:00", s.SPAM_PROBE, s.R_RELAY_PROBE, s.AFTER, "203.0.113.9"),
+    ]
+)
+REJECTS = pd.DataFrame(
+    [
+        reject("2003-11-22T09:00:01", "198.18.0.9", "x@gmail.com"),
+        reject("2003-11-24T10:00:01", "198.18.0.7", "first@yahoo.com", server="mx2"),
+        reject("2003-11-24T10:00:03", "198.18.0.7", "<Bob@AOL.COM>", server="mx2"),  # the last
+        reject("2003-11-24T10:00:04", "198.18.0.7", "x@msn.com", server="mail1"),  # other server
+        reject("2003-11-24T10:00:05", "198.18.0.7", "y@hotmail.com", s.RK_UNKNOWN_USER, "mx2"),
+        reject("2003-11-24T10:10:00", "198.18.0.7", "z@verizon.net", server="mx2"),  # after it
+    ]
+)
+
+
+def test_last_refused_relay_says_when_from_where_and_to_which_domain():
+    table = last_refused_relays(REFUSALS, REJECTS)
+    assert table.to_dict("index") == {
+        "a": {
+            "last_refused": pd.Timestamp("2003-11-24T10:00", tz="UTC"),
+            "last_refused_client_ip": "198.18.0.7",
+            "last_refused_domain": "aol.com",
+        },
+        "b": {
+            "last_refused": pd.Timestamp("2003-11-23T08:00", tz="UTC"),
+            "last_refused_client_ip": "198.18.0.5",
+            "last_refused_domain": None,  # no reject line of that session was read
+        },
+    }
+
+
+def test_without_reject_lines_the_domain_stays_empty():
+    table = customer_readiness(REFUSALS, CUSTOMERS, rejects=None).set_index("customer_id")
+    assert table.loc["a", "last_refused_client_ip"] == "198.18.0.7"
+    assert table["last_refused_domain"].isna().all()
+    assert pd.isna(table.loc["c", "last_refused"])  # a probe from elsewhere is no customer's
+
+
+def test_call_list_is_broken_first_then_at_risk_then_by_outbound_volume():
+    table = pd.DataFrame(
+        {
+            "customer_id": ["r1", "k1", "k2", "b1", "b2", "i1"],
+            "name": ["R", "K1", "K2", "B1", "B2", "I"],
+            "contact_email": ["r@x", "k1@x", "k2@x", "b1@x", "b2@x", "i@x"],
+            "outbound_before": [50, 40, 5, 1, 3, 0],
+            "outbound_after": [50, 0, 0, 1, 1, 0],
+            "status": ["ready", "at_risk", "at_risk", "broken", "broken", "inactive"],
+            "last_unauthenticated": [pd.NaT] * 6,
+            "last_refused": [pd.NaT] * 6,
+            "last_refused_client_ip": [None] * 6,
+            "last_refused_domain": [None] * 6,
+        }
+    )
+    calls = call_list(table)
+    assert calls[["status", "customer_id", "outbound"]].values.tolist() == [
+        ["broken", "b2", 4],
+        ["broken", "b1", 2],
+        ["at_risk", "k1", 40],  # more mail than either broken one, still called after them
+        ["at_risk", "k2", 5],
+    ]
+    assert set(CALL_LIST_COLUMNS) <= set(calls.columns)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from analyzer import jobs
+from analyzer import jobs, traffic
 from analyzer import schema as s
 from analyzer.cli import cli
 from analyzer.config import MailConfig
@@ -289,3 +289,74 @@ def test_verbose_runs_never_show_the_smtp_password(
     secrets = ("s3cret", "czNjcmV0", "AHJlcG9ydHMAczNjcmV0")
     for text in (result.stdout, result.stderr, inbox.messages[0].decode("ascii", "replace")):
         assert not any(secret in text for secret in secrets)
+
+
+def test_the_mail_splits_unauthenticated_into_inbound_and_customers_relays(demo_settings, tmp_path):
+    out = tmp_path / "out.eml"
+    jobs.nightly(demo_settings, DAY, DAY, eml=out, dns=False)
+    message = email.message_from_bytes(out.read_bytes(), policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    sessions_csv, _ = jobs.export(
+        "sessions", demo_settings, (), jobs.ExportOptions(since=DAY, until=DAY)
+    )
+    exported = pd.read_csv(io.StringIO(sessions_csv))
+    reasons = exported.loc[exported["class"] == s.UNAUTHENTICATED, "reason"].value_counts()
+    assert reasons[s.R_INBOUND] > 0 and reasons[s.R_RELAY_DENIED] > 0  # both kinds that day
+    lines = text.split("SESSIONS")[1].split("REFUSED RELAYS")[0]
+    for group in traffic.UNAUTHENTICATED_GROUPS:
+        count = int(reasons.get(group, 0))
+        assert f"    {traffic.LABELS[group]:<30} {count:7d}" in lines  # under Unauthenticated
+        assert traffic.COLORS[group] in html  # the dashboard's colour as a swatch
+    assert lines.index("Unauthenticated") < lines.index("Inbound mail") < lines.index("Spam")
+
+
+def test_the_mail_chart_stacks_the_same_groups_in_the_dashboards_colours(demo_settings):
+    from analyzer.io.customers import read_customers
+    from analyzer.report import class_chart_png
+
+    analysis = jobs.load_analysis(demo_settings)
+    report = build_report(
+        analysis.sessions,
+        analysis.deliveries,
+        read_customers(demo_settings.customers),
+        pd.DataFrame(columns=["ip", "asn", "as_name"]),
+        DAY,
+        DAY,
+        demo_settings.timezone,
+    )
+    assert list(report.daily_traffic.columns) == list(traffic.GROUPS)
+    assert len(report.daily_traffic) == 8  # the 7 baseline days and the report's day
+    unauthenticated = next(c for c in report.classes if c["class"] == s.UNAUTHENTICATED)
+    assert sum(g["count"] for g in report.unauthenticated) == unauthenticated["count"]
+    assert (
+        int(report.daily_traffic.iloc[-1][list(traffic.UNAUTHENTICATED_GROUPS)].sum())
+        == (unauthenticated["count"])
+    )
+    assert class_chart_png(report).startswith(b"\x89PNG")
+
+
+def test_the_mails_call_list_is_most_urgent_first_with_what_broke(demo_settings, tmp_path):
+    until = dt.date(2003, 11, 22)  # broken and at-risk customers both
+    out = tmp_path / "out.eml"
+    jobs.nightly(demo_settings, until, until, eml=out, dns=False)
+    message = email.message_from_bytes(out.read_bytes(), policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    expected, _ = jobs.export(
+        "customers",
+        demo_settings,
+        (),
+        jobs.ExportOptions(statuses=("broken", "at_risk"), until=until),
+    )
+    rows = pd.read_csv(io.StringIO(expected), dtype=str, keep_default_na=False)
+    calls = text.split("To call (also attached as CSV):")[1].split("NEW OFFENDERS")[0]
+    called = [line.split()[2] for line in calls.splitlines() if line.startswith("  - ")]
+    assert called == rows["customer_id"].tolist()  # the export's order: broken first
+    first = rows.iloc[0]
+    assert first["status"] == "broken"
+    assert (
+        f"last refused relay {first['last_refused']} from {first['last_refused_client_ip']} "
+        f"to {first['last_refused_domain']}"
+    ) in calls
+    attachment = next(p for p in message.walk() if p.get_content_type() == "text/csv")
+    assert attachment.get_content() == expected  # the attachment is that export

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import importlib.util
 import io
 
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 
 from analyzer import schema as s
 from analyzer.jobs import ExportOptions, export
-from analyzer.risk import RISK_COLUMNS, account_risk, blame_blocklists, ip_risk
+from analyzer.risk import HIGH_RISK, RISK_COLUMNS, account_risk, blame_blocklists, ip_risk
 
 T0 = pd.Timestamp("2003-11-25 10:00", tz="UTC")
 NO_ASNS = pd.DataFrame({"ip": pd.Series(dtype=str), "asn": pd.Series(dtype="Int64")})
@@ -286,3 +287,181 @@ def test_the_nightly_mail_counts_configured_bounce_patterns_too(tmp_path):
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     text = message.get_body(("plain",)).get_content()
     assert "mail1: 1 deliveries, 0 deferred, 1 bounced, 1 blaming a blocklist" in text
+
+
+NO_DELIVERIES = pd.DataFrame(columns=[s.SESSION_ID, s.RECIPIENT, s.STATUS, s.REPLY])
+DAY = 1440  # minutes
+
+
+def score_accounts(rows, asns=NO_ASNS, deliveries=NO_DELIVERIES, own_ips=()):
+    sessions = pd.DataFrame(rows)
+    blamed = blame_blocklists(deliveries, list(own_ips))
+    return account_risk(sessions, blamed, asns, "UTC").set_index(s.SASL_USERNAME)
+
+
+def asn_frame(mapping):
+    return pd.DataFrame(
+        {"ip": list(mapping), "asn": pd.array(list(mapping.values()), dtype="Int64")}
+    )
+
+
+@pytest.mark.parametrize(("own_logins", "cracked"), [(2, True), (6, True), (7, False)])
+def test_colleagues_typos_on_a_shared_address_are_weighed_against_the_accounts_own_use(
+    own_logins, cracked
+):
+    """6 failures from a roaming address, then amy's first login from it: a guessed password
+    while they are at least half of her AUTH traffic that week, a colleague's typos when she
+    logged in more often than that from the office."""
+    rows = [
+        session(i, "198.18.0.10", "amy@acme.example", minutes=i * 60, customer="acme")
+        for i in range(own_logins)
+    ]
+    rows += [session(100 + i, "100.64.5.5", failures=3, minutes=DAY + i) for i in range(2)]
+    rows.append(session(200, "100.64.5.5", "amy@acme.example", minutes=DAY + 9))
+    amy = score_accounts(rows).loc["amy@acme.example"]
+    assert amy["failures_before_login"] == 6
+    assert (amy["flags"] == "cracked") is cracked
+
+
+def test_failures_from_an_address_the_account_already_uses_are_no_guessed_password():
+    rows = [
+        session(1, "100.64.9.9", "bob@acme.example", minutes=0),
+        session(2, "100.64.9.9", failures=3, minutes=5),
+        session(3, "100.64.9.9", failures=3, minutes=6),
+        session(4, "100.64.9.9", "bob@acme.example", minutes=9),
+        # failures older than the window before the first login do not count either
+        session(5, "100.64.7.7", failures=9, minutes=0),
+        session(6, "100.64.7.7", "bob@acme.example", minutes=8 * DAY),
+    ]
+    bob = score_accounts(rows).loc["bob@acme.example"]
+    assert bob["failures_before_login"] == 0 and bob["flags"] == ""
+
+
+def many_network_days(first_networks_on_day_four):
+    """Three days from the office (AS 1) and two roaming networks (AS 2, 3), then a day
+    from the office and three other addresses."""
+    ips = {"198.18.0.10": 1, "100.64.0.2": 2, "100.64.0.3": 3}
+    rows = [
+        session(day * 10 + n, ip, "amy@acme.example", minutes=day * DAY + n * 60)
+        for day in range(3)
+        for n, ip in enumerate(ips)
+    ]
+    for n, asn in enumerate([1, *first_networks_on_day_four]):
+        ip = f"100.65.0.{asn}" if asn > 1 else "198.18.0.10"
+        ips[ip] = asn
+        rows.append(session(100 + n, ip, "amy@acme.example", minutes=3 * DAY + n * 60))
+    return rows, asn_frame(ips)
+
+
+@pytest.mark.parametrize(
+    ("day_four", "flagged"),
+    [([2, 3, 4], False), ([4, 5, 6], True)],
+    ids=["one-new-network", "three-new-networks"],
+)
+def test_many_networks_counts_networks_new_to_the_account(day_four, flagged):
+    rows, asns = many_network_days(day_four)
+    amy = score_accounts(rows, asns).loc["amy@acme.example"]
+    assert amy["max_asns_per_day"] == 4
+    assert ("many_networks" in amy["flags"]) is flagged
+
+
+def test_many_networks_needs_a_history_to_compare_with():
+    """Four networks on the account's first days are its usual ones, not a spread."""
+    ips = {f"100.6{n}.0.1": n + 1 for n in range(4)}
+    rows = [
+        session(day * 10 + n, ip, "amy@acme.example", minutes=day * DAY + n * 60)
+        for day in range(3)
+        for n, ip in enumerate(ips)
+    ]
+    amy = score_accounts(rows, asn_frame(ips)).loc["amy@acme.example"]
+    assert amy["max_asns_per_day"] == 4 and amy["flags"] == ""
+
+
+def test_quiet_days_do_not_lower_the_volume_baseline():
+    """Weekends with a few recipients: the busiest day is judged against a usual busy day
+    (the upper quartile of the other days), not the median that quiet days pull down."""
+    per_day = [5, 5, 5, 5, 40, 40, 40, 60]
+    rows = [
+        session(i, "198.18.0.10", "amy@acme.example", minutes=i * DAY, recipients=n)
+        for i, n in enumerate(per_day)
+    ]
+    amy = score_accounts(rows).loc["amy@acme.example"]
+    assert (amy["peak_recipients"], amy["baseline_recipients"]) == (60, 40.0)
+    assert amy["flags"] == ""
+
+
+@pytest.mark.parametrize(("roaming_logins", "new_asns"), [(1, 0), (3, 1)])
+def test_a_new_network_counts_when_it_carries_a_share_of_the_logins(roaming_logins, new_asns):
+    ips = {"198.18.0.10": 1, "100.64.0.2": 2}
+    rows = [session(i, "198.18.0.10", "amy@acme.example", minutes=i * DAY // 2) for i in range(20)]
+    rows += [
+        session(100 + i, "100.64.0.2", "amy@acme.example", minutes=10 * DAY + i)
+        for i in range(roaming_logins)
+    ]
+    amy = score_accounts(rows, asn_frame(ips)).loc["amy@acme.example"]
+    assert amy["new_asns"] == new_asns
+    assert amy["flags"] == ("new_networks" if new_asns else "")
+
+
+def test_the_blocklist_flag_needs_a_share_of_the_blamed_refusals():
+    """Refused once after the listing like every colleague: counted, scored by its share,
+    but not flagged; the account whose mail drew the refusals is."""
+    rows = [
+        session(1, "100.64.9.9", "spam@acme.example"),
+        session(2, "198.18.0.10", "amy@acme.example", customer="acme"),
+    ]
+    reply = "said: 554 5.7.1 Client host [192.0.2.10] blocked using zen.spamhaus.org"
+    deliveries = pd.DataFrame(
+        {
+            s.SESSION_ID: ["s1"] * 24 + ["s2"],
+            s.RECIPIENT: [f"r{i}@aol.com" for i in range(25)],
+            s.STATUS: ["bounced"] * 25,
+            s.REPLY: [reply] * 25,
+        }
+    )
+    accounts = score_accounts(rows, deliveries=deliveries)
+    spam, amy = accounts.loc["spam@acme.example"], accounts.loc["amy@acme.example"]
+    assert (spam["blocklist_bounces"], spam["flags"], spam["risk_score"]) == (
+        24,
+        "blocklist_bounces",
+        25,
+    )
+    assert (amy["blocklist_bounces"], amy["flags"], amy["risk_score"]) == (1, "", 2)
+
+
+ACCOUNT_FLAGS = ("cracked", "volume_spike", "many_networks", "new_networks", "blocklist_bounces")
+
+
+def generated_accounts(folder, scale):
+    """The ``accounts`` export of logs the sample generator writes at ``scale``."""
+    from analyzer.config import load_settings
+    from tests.conftest import SAMPLES
+
+    spec = importlib.util.spec_from_file_location("generate", SAMPLES / "generate.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    generator.generate(folder, seed=2003, scale=scale)
+    settings = load_settings(folder / "relaywatch.toml", environ={})
+    text, _ = export("accounts", settings, (), ExportOptions(dns=False))
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_flags_stay_selective_when_each_login_sends_more(tmp_path):
+    """The generator's scale multiplies every login's traffic, not the number of logins or
+    of cracked accounts: the share of accounts with each flag must not grow with it, and the
+    phished account stays first."""
+    shares = {}
+    for scale in (1, 4):
+        accounts = generated_accounts(tmp_path / f"scale{scale}", scale)
+        assert accounts[0]["sasl_username"] == "sales@bluebird-travel.example"
+        assert accounts[0]["level"] == "critical"
+        assert int(accounts[1]["risk_score"]) < HIGH_RISK  # no one else to lock
+        flags = [set(filter(None, row["flags"].split(";"))) for row in accounts]
+        shares[scale] = {
+            name: sum(name in found for found in flags) / len(accounts) for name in ACCOUNT_FLAGS
+        } | {
+            "any": sum(bool(found) for found in flags) / len(accounts),
+            "high": sum(int(row["risk_score"]) >= 50 for row in accounts) / len(accounts),
+        }
+    for name, share in shares[4].items():
+        assert share <= shares[1][name], (name, shares)

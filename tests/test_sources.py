@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
+import time
+import tracemalloc
 from pathlib import Path
 from unittest import mock
 
@@ -210,3 +213,106 @@ def test_a_corrupt_compressed_file_is_an_input_error(tmp_path: Path):
     path.write_bytes(gzip.compress((LINE * 100).encode())[:60])  # cut off mid-stream
     with pytest.raises(InputError, match="cannot read .*mail.log.2.gz"):
         read_logs([path])
+
+
+# --- Reading as it goes: a line is cut while it is read, blocks are bounded in lines ---------
+
+
+def _whole_file_lines(data: bytes) -> list[str]:
+    """The lines of ``data`` read at once (the reference for reading it in pieces)."""
+    body = data[:-2] if data.endswith(b"\r\n") else data[:-1] if data.endswith(b"\n") else data
+    return lines_from_bytes(body).to_pylist() if data else []
+
+
+# Short limits, so that hypothesis's short inputs cross every edge: a line cut across reads,
+# a CR at a block's end, a block full of lines before its bytes.
+TINY = {"MAX_LINE_BYTES": 8, "KEPT_BYTES": 10}
+
+
+@SPLIT
+@given(
+    st.lists(st.one_of(any_bytes, st.binary(min_size=9, max_size=40)), max_size=6).map(b"".join),
+    st.integers(1, 13),
+    st.integers(1, 30),
+    st.one_of(st.none(), st.integers(1, 4)),
+)
+@example(b"a" * 30 + b"\r\nb\n", 4, 5, 2)
+@example(b"\n" * 9 + b"x" * 25, 3, 1, 1)
+def test_reading_in_pieces_equals_reading_the_whole_file(
+    data: bytes, read_bytes: int, block_bytes: int, max_lines: int | None
+):
+    with mock.patch.multiple(sources, READ_BYTES=read_bytes, **TINY):
+        texts = list(sources.line_texts(io.BytesIO(data), block_bytes, max_lines))
+        got, position = [], 0
+        for text in texts:
+            lines = lines_from_bytes(text.data).to_pylist()
+            got += lines
+            position += text.size
+            assert len(lines) == text.lines <= (max_lines or text.lines)
+            # what a block holds is bounded whatever the file (no line end in a gigabyte)
+            assert len(text.data) < block_bytes + read_bytes + sources.KEPT_BYTES
+            assert text.tail == data[max(position - sources.TAIL_BYTES, 0) : position]
+        assert got == _whole_file_lines(data)
+    assert position == len(data)
+    assert all(text.whole for text in texts[:-1])
+
+
+def test_a_file_without_a_line_end_is_read_once_in_bounded_memory(tmp_path: Path):
+    path = tmp_path / "crashed.log"
+    path.write_bytes(LINE.encode() + b"\0" * (24 * 2**20) + b"\n" + LINE.encode())
+    tracemalloc.start()
+    try:
+        blocks = list(sources.read_blocks(path, 0, 2**20))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * 2**20  # a read and a cut line, never the 24 MB (it took 3x that)
+    raw = pa.concat_arrays([b.lines for b in blocks]).to_pylist()
+    assert raw[0] == raw[2] == LINE.rstrip("\n")
+    assert raw[1].startswith("\0") and raw[1].endswith("line cut at 64 KiB]")
+    assert blocks[-1].end == path.stat().st_size  # the offset counts every byte read
+
+
+def _cpu_seconds_to_read(path: Path, block_bytes: int) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        for _block in sources.read_blocks(path, 0, block_bytes):
+            pass
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def test_reading_a_line_without_end_takes_time_linear_in_its_length(tmp_path: Path):
+    # The reader once joined each block to all it had read of the line: quadratic.
+    short, long = tmp_path / "short.log", tmp_path / "long.log"
+    short.write_bytes(b"x" * (48 * 2**20))
+    long.write_bytes(b"x" * (96 * 2**20))
+    ratio = _cpu_seconds_to_read(long, 2**20) / _cpu_seconds_to_read(short, 2**20)
+    assert ratio < 2.5
+
+
+def test_runs_of_empty_lines_keep_samples_and_count_the_rest(tmp_path: Path):
+    path = tmp_path / "mail.log"
+    path.write_bytes(b"a\n" + b"\n" * 100 + b"b\n" + b"\r\n" * 2 + b"c")
+    with mock.patch.object(sources, "READ_BYTES", 7):
+        blocks = list(sources.read_blocks(path, 0, 50, max_lines=6, blank_samples=3))
+    assert all(b.count <= 6 for b in blocks)  # a block is bounded in lines, kept or not
+    assert sum(b.count for b in blocks) == 105
+    kept, places, first = [], [], 0
+    for block in blocks:
+        kept += block.lines.to_pylist()
+        own = range(len(block.lines)) if block.places is None else block.places
+        places += [first + int(p) for p in own]
+        first += block.count
+    assert kept == ["a", "", "", "", "b", "", "", "c"]  # a run goes on across blocks
+    assert places == [0, 1, 2, 3, 101, 102, 103, 104]
+    assert sum(b.blank for b in blocks) == 97
+
+
+def test_a_byte_range_is_read_alone(tmp_path: Path):
+    path = tmp_path / "mail.log"
+    path.write_bytes(b"one\ntwo\nthree\nfour\n")
+    (block,) = sources.read_blocks(path, 4, stop=14)
+    assert block.lines.to_pylist() == ["two", "three"]
+    assert (block.end, block.tail) == (14, b"two\nthree\n")  # the bytes read before the end

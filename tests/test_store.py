@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -101,3 +102,100 @@ def test_a_reader_racing_an_ingest_reads_the_newer_carry(tmp_path, monkeypatch) 
     manifest, carry = _snapshot(tmp_path)
     assert manifest.committed == store.mark_of(1, 2)
     assert list(carry["value"]) == [2]
+
+
+# --- owner-only files, and no link followed (issue 17, E and F) ---------------------------------
+
+
+def modes(root: Path) -> dict[str, int]:
+    """{relative path: permission bits} of the store's folders and files."""
+    found = {".": root.stat().st_mode & 0o7777}
+    for path in root.rglob("*"):
+        found[str(path.relative_to(root))] = path.lstat().st_mode & 0o7777
+    return found
+
+
+def a_store(root: Path) -> None:
+    """A store of one committed part and carry, written with the default mode."""
+    with store.writing(root):
+        rows = frame([("2003-11-21T10:00:00Z", "mail1", 1)])
+        store.write_table(root, "rejects", rows, s.TS, store.mark_of(1, 1))
+        carry = store.write_carry(root, rows, store.mark_of(1, 1))
+        store.commit(root, store.Manifest(committed=store.mark_of(1, 1), carry=carry))
+
+
+def test_the_store_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    a_store(root)
+    found = modes(root)
+    assert {m for p, m in found.items() if (root / p).is_dir()} == {0o700}
+    assert {m for p, m in found.items() if (root / p).is_file()} == {0o600}
+    assert "manifest.json" in found and "carry" in found
+
+
+def test_a_group_mode_is_given_to_everything_in_the_store_at_the_next_ingest(tmp_path: Path):
+    root = tmp_path / "store"
+    a_store(root)
+    (root / "rejects").chmod(0o2755)  # an old store, and a setgid folder for the group
+    (root / store.MANIFEST).chmod(0o644)
+    with store.writing(root, file_mode=0o640):
+        pass
+    found = modes(root)
+    folders = {p: m for p, m in found.items() if (root / p).is_dir()}
+    assert folders.pop("rejects") == 0o2750  # the setgid bit stays: new files get the group
+    assert set(folders.values()) == {0o750}
+    assert {m for p, m in found.items() if (root / p).is_file()} == {0o640}
+
+
+@pytest.mark.parametrize("linked", ["carry", "rejects/day=2003-11-21", store.MANIFEST, ".lock"])
+def test_a_link_inside_the_store_is_refused_and_nothing_is_deleted(tmp_path: Path, linked: str):
+    """The review's finding: with store/carry a link to another folder, an ingest deleted
+    that folder's files and wrote its own there."""
+    root = tmp_path / "store"
+    a_store(root)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    victim = elsewhere / "precious.parquet"
+    victim.write_bytes(b"not the store's")
+    (elsewhere / "000009-000001.parquet").write_bytes(b"looks like a part, newer than the mark")
+    target = root / linked
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.unlink()
+    target.symlink_to(elsewhere if linked in ("carry", "rejects/day=2003-11-21") else victim)
+    before = sorted(p.name for p in elsewhere.iterdir())
+    with pytest.raises(store.StoreError) as refused:
+        try:
+            with store.writing(root):
+                store.write_carry(root, frame([]), store.mark_of(2, 1))
+        finally:  # whatever happened, nothing outside the store changed
+            assert sorted(p.name for p in elsewhere.iterdir()) == before
+            assert victim.read_bytes() == b"not the store's"
+    message = str(refused.value)
+    assert "\n" not in message and str(target) in message and "symbolic link" in message
+
+
+def test_writes_never_follow_a_link_that_appears_during_a_run(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    a_store(root)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with store.writing(root):
+        shutil.rmtree(root / store.CARRY)
+        (root / store.CARRY).symlink_to(elsewhere)
+        with pytest.raises(store.StoreError, match="symbolic link"):
+            store.write_carry(root, frame([("2003-11-21T10:00:00Z", "m", 1)]), "000002-000001")
+        with pytest.raises(store.StoreError, match="symbolic link"):
+            store.remove_carry(root, "anything.parquet")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_readers_refuse_a_link_too(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    a_store(root)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(root / "rejects" / "day=2003-11-21", elsewhere)
+    (root / "rejects" / "day=2003-11-21").symlink_to(elsewhere)
+    with pytest.raises(store.StoreError, match="symbolic link"):
+        store.read_table(root, "rejects", store.load_manifest(root))

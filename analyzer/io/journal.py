@@ -264,9 +264,10 @@ def journalctl_command(cursor: str | None, units: Sequence[str]) -> list[str]:
 
 
 def read_journal(
-    cursor: str | None, units: Sequence[str], block_bytes: int
+    cursor: str | None, units: Sequence[str], block_bytes: int, max_lines: int | None = None
 ) -> Iterator[pa.LargeStringArray]:
-    """The raw JSON lines journalctl prints after ``cursor``, in blocks of whole lines.
+    """The raw JSON lines journalctl prints after ``cursor``, in blocks of whole lines (about
+    ``block_bytes``, at most ``max_lines``).
 
     Raises:
         InputError: journalctl is missing or fails.
@@ -280,9 +281,9 @@ def read_journal(
         except OSError as exc:
             raise InputError(f"cannot run {command[0]}: {exc.strerror or exc}") from None
         try:
-            for text, whole in line_texts(process.stdout, block_bytes):
-                if whole:  # a last line without its newline is an entry not finished
-                    yield lines_from_bytes(text)
+            for text in line_texts(process.stdout, block_bytes, max_lines):
+                if text.whole:  # a last line without its newline is an entry not finished
+                    yield lines_from_bytes(text.data)
         finally:
             process.stdout.close()
             code = process.wait()

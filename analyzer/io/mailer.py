@@ -13,7 +13,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from analyzer.config import MailConfig
+from analyzer.config_values import is_loopback
 from analyzer.errors import AnalyzerError, ConfigError, InputError
+from analyzer.io.files import make_private_folder
 
 
 class MailError(AnalyzerError):
@@ -22,20 +24,54 @@ class MailError(AnalyzerError):
 
 def smtp_password(mail: MailConfig, environ: dict[str, str] | os._Environ) -> str | None:
     """The password from ``password_file`` or the environment variable ``password_env``;
-    never from the config file itself, never echoed."""
+    never from the config file itself, never echoed, never sent where it could be read
+    (see ``check_auth_transport``), never from a file other users may read or change."""
     if mail.username is None:
         return None
+    check_auth_transport(mail)
     if mail.password_file is not None:
-        try:
-            return mail.password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"mail.password_file {mail.password_file}: {exc.strerror}") from None
+        return read_password_file(mail.password_file, mail.allow_insecure_password_file)
     value = environ.get(mail.password_env)
     if not value:
         raise ConfigError(
             f"mail.username is set but ${mail.password_env} is empty (or set mail.password_file)"
         )
     return value
+
+
+def check_auth_transport(mail: MailConfig) -> None:
+    """Refuse (``ConfigError``) AUTH without STARTTLS, which sends the password readable
+    by anyone on the way, unless the server is on this machine's loopback or
+    ``allow_plaintext_auth`` says the way is trusted."""
+    if mail.username is None or mail.starttls or mail.allow_plaintext_auth:
+        return
+    if is_loopback(mail.host):
+        return  # the password does not leave this machine
+    raise ConfigError(
+        f"refusing to send the SMTP password to {mail.host}:{mail.port} without TLS "
+        "(mail.starttls = false): set starttls = true, or allow_plaintext_auth = true when "
+        "the network between is trusted"
+    )
+
+
+def read_password_file(path: Path, allow_insecure: bool = False) -> str:
+    """The password in ``path`` (surrounding white space dropped); a file every local user
+    may read, or that its group or every user may change, is refused unless
+    ``allow_insecure`` (``[mail] allow_insecure_password_file``)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            mode = os.fstat(handle.fileno()).st_mode  # of the file read, links followed
+            if mode & 0o026 and not allow_insecure:
+                who = "read by every local user" if mode & 0o004 else "changed by other users"
+                raise ConfigError(
+                    f"mail.password_file {path} may be {who} (mode {mode & 0o777:04o}): chmod "
+                    "600 it (640 for a group), or set [mail] allow_insecure_password_file = true"
+                )
+            return handle.read().strip()
+    except OSError as exc:
+        raise ConfigError(f"mail.password_file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"mail.password_file {path}: not UTF-8 text") from None
 
 
 def send_message(
@@ -49,6 +85,7 @@ def send_message(
     Raises:
         MailError: with one line saying why (wrong password: no retry).
     """
+    check_auth_transport(mail)
     context = ssl.create_default_context(cafile=str(mail.cafile) if mail.cafile else None)
     last = "no attempt made"
     for attempt in range(max(1, mail.retries)):
@@ -105,12 +142,14 @@ def check_writable_folder(path: Path) -> None:
         raise InputError(f"cannot write {path}: it is a folder")
 
 
-def write_eml(message: EmailMessage, path: Path) -> Path:
-    """Write the message as an .eml file, atomically (write aside, then rename), into a
-    folder that exists (a mistyped path must not make folders)."""
+def write_eml(message: EmailMessage, path: Path, file_mode: int = 0o600) -> Path:
+    """Write the message as an .eml file with ``file_mode`` (``[file_mode]``), atomically
+    (write aside, then rename), into a folder that exists (a mistyped path must not make
+    folders)."""
     check_writable_folder(path)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(handle, file_mode)
         with os.fdopen(handle, "wb") as out:
             out.write(message.as_bytes())
         os.replace(temp, path)
@@ -120,12 +159,12 @@ def write_eml(message: EmailMessage, path: Path) -> Path:
     return path
 
 
-def spool_message(message: EmailMessage, folder: Path, stamp: str) -> Path:
+def spool_message(message: EmailMessage, folder: Path, stamp: str, file_mode: int = 0o600) -> Path:
     """Keep an unsent message in the spool folder (``relaywatch-<stamp>.eml``), made when
-    missing: it is relaywatch's own folder."""
+    missing (owner only, or as ``file_mode`` allows): it is relaywatch's own folder."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        return write_eml(message, folder / f"relaywatch-{stamp}.eml")
+        make_private_folder(folder, file_mode)
+        return write_eml(message, folder / f"relaywatch-{stamp}.eml", file_mode)
     except (OSError, InputError) as exc:
         raise MailError(
             f"could not send, and could not spool to {folder}: {getattr(exc, 'strerror', exc)}"

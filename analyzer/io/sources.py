@@ -133,57 +133,201 @@ def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.
 
 
 class Block(NamedTuple):
-    """Lines read from a file, the (decompressed) byte offset just after them, and the last
-    bytes before that offset (to recognise the file's text later)."""
+    """Lines read from a file, the (decompressed) byte offset just after them, the last
+    bytes before that offset (to recognise the file's text later), how many lines the
+    block's bytes hold, and the place (0-based) of each line kept among them: None when
+    every line is kept (see ``read_blocks``, ``blank_samples``)."""
 
     lines: pa.LargeStringArray
     end: int
     tail: bytes
+    count: int
+    places: np.ndarray | None = None
+
+    @property
+    def blank(self) -> int:
+        """Blank lines read but not kept."""
+        return self.count - len(self.lines)
 
 
 TAIL_BYTES = 64
+# One read from a log. Line ends are counted and an overlong line is cut per read, so what
+# a block holds is bounded whatever the file: no line end for a gigabyte, or nothing else.
+READ_BYTES = 1024 * 1024
 
 
 def read_blocks(
-    path: Path, start: int = 0, block_bytes: int = BLOCK_BYTES, hold_partial: bool = False
+    path: Path,
+    start: int = 0,
+    block_bytes: int = BLOCK_BYTES,
+    hold_partial: bool = False,
+    *,
+    stop: int | None = None,
+    max_lines: int | None = None,
+    blank_samples: int | None = None,
 ) -> Iterator[Block]:
-    """Yield the lines of one file from byte ``start`` (of the decompressed text) in blocks.
+    """Yield the lines of one file from byte ``start`` (of the decompressed text) in blocks
+    of about ``block_bytes`` and at most ``max_lines`` lines, up to byte ``stop``.
 
     With ``hold_partial``, a last line without its newline is not read: the writer may be
-    in the middle of it, and the next run reads it whole.
+    in the middle of it, and the next run reads it whole. With ``blank_samples``, only the
+    first that many lines of a run of empty lines are kept (the rest are counted in
+    ``Block.count``): a file of nothing but line ends costs no memory per line.
     """
     position = start
+    run = 0  # empty lines just before the block (a run goes on across blocks)
     try:
         with open_log(path) as handle:
             skip_to(handle, start)
-            for text, whole in line_texts(handle, block_bytes):
-                if whole:
-                    position += len(text) + 1
-                    yield Block(lines_from_bytes(text), position, text[1 - TAIL_BYTES :] + b"\n")
-                elif not hold_partial:
-                    yield Block(lines_from_bytes(text), position + len(text), text[-TAIL_BYTES:])
+            source = handle if stop is None else _Bounded(handle, stop - start)
+            for text in line_texts(source, block_bytes, max_lines):
+                if text.whole or not hold_partial:
+                    position += text.size
+                    places = None
+                    if blank_samples is not None and len(text.data) == text.lines - 1:
+                        # nothing but line ends: no array of empty lines to build and filter
+                        lines, places, run = _empty_lines(text.lines, run, blank_samples)
+                    elif blank_samples is not None:
+                        lines = lines_from_bytes(text.data)
+                        lines, places, run = drop_blank_runs(lines, run, blank_samples)
+                    else:
+                        lines = lines_from_bytes(text.data)
+                    yield Block(lines, position, text.tail, text.lines, places)
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
         raise InputError(f"cannot read {path}: {exc}") from exc
 
 
-def line_texts(handle, block_bytes: int) -> Iterator[tuple[bytes, bool]]:
-    """Read ``handle`` in blocks of about ``block_bytes``: each text up to a line end (its
-    last newline left out) with True, then what follows the last newline, if anything, with
-    False (a line its writer may not have finished)."""
-    carry = b""
-    while True:
-        block = handle.read(block_bytes)
-        if not block:
-            break
-        data = carry + block
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            carry = data
-            continue
-        carry = data[cut + 1 :]
-        yield data[:cut], True
-    if carry:
-        yield carry, False
+class _Bounded:
+    """A reader that ends after ``left`` bytes of ``handle`` (a byte range of a log)."""
+
+    def __init__(self, handle, left: int):
+        self.handle, self.left = handle, left
+
+    def read(self, size: int) -> bytes:
+        got = self.handle.read(max(min(size, self.left), 0))
+        self.left -= len(got)
+        return got
+
+
+class RawLines(NamedTuple):
+    """Bytes of whole lines read from a log: ``data`` holds ``lines`` lines joined by
+    newlines (a line over ``MAX_LINE_BYTES`` only up to ``KEPT_BYTES``: the rest is not
+    kept), ``size`` the bytes they took in the file with their line ends, ``tail`` the last
+    of those bytes; ``whole`` False for a last line without its newline."""
+
+    data: bytes
+    lines: int
+    size: int
+    tail: bytes
+    whole: bool
+
+
+def line_texts(handle, block_bytes: int, max_lines: int | None = None) -> Iterator[RawLines]:
+    """Read ``handle`` into texts of about ``block_bytes`` and at most ``max_lines`` lines,
+    each up to a line end; then what follows the last newline, if anything (``whole``
+    False: a line its writer may not have finished).
+
+    Memory stays within a block plus one read: a line is cut as it is read, so a file
+    without a line end is read in linear time and never held whole.
+    """
+    room = max_lines or sys.maxsize
+    done: list[bytes] = []  # the block's whole lines, each with its newline
+    lines = size = 0  # lines in ``done`` and the file bytes they took
+    unended: list[bytes] = []  # the kept start of the line not ended yet
+    kept = unended_size = 0  # its bytes kept and its bytes in the file
+    tail = recent = b""  # the file's last bytes up to the last line end / read before
+    while got := handle.read(READ_BYTES):
+        at = 0
+        ends_left = int(np.count_nonzero(np.frombuffer(got, np.uint8) == 10))  # 3x bytes.count
+        while at < len(got):
+            upto, ends = _after_line_ends(got, at, ends_left, room - lines)
+            ends_left -= ends
+            piece = got[at:upto]
+            first = piece.find(b"\n")
+            if first < 0:  # the unended line goes on
+                if kept < KEPT_BYTES:
+                    unended.append(piece[: KEPT_BYTES - kept])
+                    kept += len(unended[-1])
+                unended_size += len(piece)
+            else:
+                last = piece.rfind(b"\n")
+                done.extend(unended)
+                if first <= KEPT_BYTES - kept:
+                    done.append(piece[: last + 1])
+                else:  # the unended line was too long: keep enough of it to cut and mark
+                    done += [piece[: max(KEPT_BYTES - kept, 0)], piece[first : last + 1]]
+                lines += ends
+                size += unended_size + last + 1
+                rest = piece[last + 1 :]
+                unended, unended_size = [rest[:KEPT_BYTES]], len(rest)
+                kept = len(unended[0])
+                tail = _last_bytes(recent, got, at + last + 1)
+            at = upto
+            if lines and (lines >= room or size >= block_bytes):
+                yield _whole_text(done, lines, size, tail)
+                done, lines, size = [], 0, 0
+        recent = _last_bytes(recent, got, len(got))
+    if lines:
+        yield _whole_text(done, lines, size, tail)
+    if unended_size:
+        yield RawLines(b"".join(unended), 1, unended_size, recent, False)
+
+
+def _after_line_ends(data: bytes, at: int, ends_left: int, count: int) -> tuple[int, int]:
+    """The offset just after the ``count``-th line end of ``data`` from ``at`` (its end if
+    it has fewer: ``ends_left``), and the line ends before that offset."""
+    if ends_left <= count:
+        return len(data), ends_left
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8, offset=at) == 10)
+    return at + int(ends[count - 1]) + 1, count
+
+
+def _last_bytes(before: bytes, data: bytes, end: int) -> bytes:
+    """The last ``TAIL_BYTES`` of the file up to ``data[:end]`` (``before``: those before
+    ``data``)."""
+    last = data[max(end - TAIL_BYTES, 0) : end]
+    return last if len(last) == TAIL_BYTES else (before + last)[-TAIL_BYTES:]
+
+
+def _whole_text(done: list[bytes], lines: int, size: int, tail: bytes) -> RawLines:
+    # The last line end (CRLF or LF) is the block's edge, not part of a line.
+    done[-1] = done[-1][:-1]
+    while done and not done[-1]:
+        done.pop()
+    if done and done[-1].endswith(b"\r"):
+        done[-1] = done[-1][:-1]
+    return RawLines(b"".join(done), lines, size, tail, True)
+
+
+def _empty_lines(
+    count: int, run: int, samples: int
+) -> tuple[pa.LargeStringArray, np.ndarray | None, int]:
+    """``drop_blank_runs`` of ``count`` empty lines."""
+    kept = min(max(samples - run, 0), count)
+    places = None if kept == count else np.arange(kept)
+    return pa.array([""] * kept, pa.large_string()), places, run + count
+
+
+def drop_blank_runs(
+    lines: pa.LargeStringArray, run: int, samples: int
+) -> tuple[pa.LargeStringArray, np.ndarray | None, int]:
+    """The lines without the empty ones beyond the first ``samples`` of each run of them
+    (``run``: empty lines just before these, a run that goes on), the place of each line
+    kept (None: all are), and the empty lines at the end (the run the next block goes on).
+    """
+    offsets = np.frombuffer(lines.buffers()[1], np.int64, len(lines) + 1, lines.offset * 8)
+    blank = offsets[1:] == offsets[:-1]
+    if not blank.any():
+        return lines, None, 0
+    place = np.arange(len(lines))
+    # the last non-empty line at or before each line (-1 - run: before the block)
+    written = np.maximum.accumulate(np.where(blank, -1 - run, place))
+    keep = ~blank | (place - written <= samples)
+    run_after = len(lines) - 1 - int(written[-1])
+    if keep.all():
+        return lines, None, run_after
+    kept = np.flatnonzero(keep)
+    return lines.filter(pa.array(keep)), kept, run_after
 
 
 def skip_to(handle, offset: int) -> None:
@@ -195,7 +339,7 @@ def skip_to(handle, offset: int) -> None:
         return
     left = offset
     while left > 0:
-        got = handle.read(min(left, BLOCK_BYTES))
+        got = handle.read(min(left, READ_BYTES))
         if not got:
             break
         left -= len(got)
@@ -225,6 +369,9 @@ def first_line(path: Path, limit: int = 4096) -> bytes | None:
 # cannot eat the memory and regex time of a million real ones.
 MAX_LINE_BYTES = 64 * 1024
 CUT_MARK = b" [relaywatch: line cut at 64 KiB]"
+# What is kept of a line without its end yet: enough for ``lines_from_bytes`` to cut and
+# mark it (a CR before the newline does not count, so one byte more than that).
+KEPT_BYTES = MAX_LINE_BYTES + 2
 
 
 def lines_from_bytes(data: bytes) -> pa.LargeStringArray:
@@ -304,7 +451,7 @@ def read_logs(
             if first == 1:
                 kind = text_format(block.lines)
             frames.append(lines_frame(normalise(block.lines, kind), index, first))
-            first += len(block.lines)
+            first += block.count
             if limit_bytes is not None and block.end >= limit_bytes:
                 break
     sources = pd.DataFrame(meta, columns=[s.SOURCE, PATH, MTIME])
@@ -313,12 +460,17 @@ def read_logs(
     return pd.concat(frames, ignore_index=True), sources
 
 
-def lines_frame(block: pa.LargeStringArray, source: int, first_line_no: int) -> pd.DataFrame:
+def lines_frame(
+    block: pa.LargeStringArray, source: int, first_line_no: int, places: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The lines frame of one file's lines: ``line_no`` counts on from ``first_line_no``, or
+    is ``first_line_no`` plus each line's place (``Block.places``: lines were left out)."""
     count = len(block)
+    numbers = np.arange(count, dtype=np.int64) if places is None else places.astype(np.int64)
     return pd.DataFrame(
         {
             s.SOURCE: np.full(count, source, dtype=np.int32),
-            s.LINE_NO: np.arange(first_line_no, first_line_no + count, dtype=np.int64),
+            s.LINE_NO: numbers + first_line_no,
             s.RAW: pd.arrays.ArrowExtensionArray(block),
         }
     )
@@ -359,7 +511,7 @@ def label_sources(
     base_dir: Path | None,
 ) -> pd.DataFrame:
     """Add ``format`` (per source, as detected or forced) and ``server`` (Exim mainlogs)."""
-    fmt = sources[s.SOURCE].map(formats).fillna("syslog")
+    fmt = sources[s.SOURCE].map(formats).astype(object).fillna("syslog")
     server = [
         exim_server_name(Path(p), servers, base_dir) if f == "exim" else None
         for p, f in zip(sources[PATH], fmt, strict=True)

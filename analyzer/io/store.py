@@ -12,6 +12,13 @@ renamed), then the manifest the same way. The manifest's ``committed`` mark is t
 parts with a later mark belong to a run that did not get there; readers skip them and the
 next ingest deletes them. So a run killed at any moment leaves the store as it was at its
 last commit, and the next run reads the logs on from the offsets recorded there.
+
+The store holds customers' logins and addresses: its files get ``file_mode`` (owner only by
+default), its folders the same with search bits, and each ingest brings what is there to
+those modes. No symbolic link inside the store is ever followed (the store folder itself
+may be one): writes and deletions go through folder descriptors opened with
+``O_NOFOLLOW``, and an ingest that finds a link refuses, naming it, before it changes
+anything.
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -35,6 +44,7 @@ import pyarrow.parquet as pq
 
 from analyzer import schema as s
 from analyzer.errors import InputError
+from analyzer.io.files import FILE_MODE, folder_mode, make_private_folder
 
 MANIFEST = "manifest.json"
 CARRY = "carry"
@@ -116,6 +126,54 @@ def run_of(mark: str) -> int:
     return int(mark.split("-")[0]) if mark else 0
 
 
+# Folders opened on the way to a part: never through a link.
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _refused(root: Path, relative: PurePosixPath | str, folder: int | None = None) -> StoreError:
+    """The error for an entry of the store that is a link (or, opened as a folder, a file)."""
+    name = PurePosixPath(relative)
+    is_link = True
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            info = os.stat(name.name, dir_fd=folder, follow_symlinks=False)
+            is_link = stat.S_ISLNK(info.st_mode)
+    what = "a symbolic link" if is_link else "not a folder"
+    return StoreError(
+        f"refusing the store {root}: {root / name} is {what} (the store follows no link "
+        "inside it; nothing was changed): remove it"
+    )
+
+
+@contextlib.contextmanager
+def _folder(root: Path, parts: Sequence[str], file_mode: int | None = None) -> Iterator[int]:
+    """A descriptor of the folder ``root/parts...``, reached without following any link
+    below ``root`` (made when missing if ``file_mode`` is given)."""
+    handle = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for depth, part in enumerate(parts):
+            made = False
+            if file_mode is not None:
+                try:
+                    os.mkdir(part, folder_mode(file_mode), dir_fd=handle)
+                    made = True
+                except FileExistsError:
+                    pass
+            try:
+                child = os.open(part, _FOLDER_FLAGS, dir_fd=handle)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _refused(root, "/".join(parts[: depth + 1]), handle) from None
+                raise
+            os.close(handle)
+            handle = child
+            if made and file_mode is not None:
+                os.fchmod(handle, folder_mode(file_mode))  # exactly, whatever the umask
+        yield handle
+    finally:
+        os.close(handle)
+
+
 def exists(root: Path) -> bool:
     """Whether ``ingest`` has filled the store at ``root``."""
     try:
@@ -127,10 +185,17 @@ def exists(root: Path) -> bool:
 def load_manifest(root: Path) -> Manifest:
     """The store's manifest (an empty one for a new store)."""
     path = root / MANIFEST
-    if not path.exists():
-        return Manifest()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return Manifest()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _refused(root, MANIFEST) from None
+        raise StoreError(f"cannot read store manifest {path}: {exc}") from None
+    try:
+        with open(handle, encoding="utf-8") as manifest:
+            data = json.loads(manifest.read())
         if data.get("version", 0) > FORMAT_VERSION:
             raise StoreError(f"store {root} was written by a newer relaywatch")
         files = [FileRecord(**f) for f in data.pop("files", [])]
@@ -141,16 +206,21 @@ def load_manifest(root: Path) -> Manifest:
 
 
 @contextlib.contextmanager
-def writing(root: Path, wait_seconds: float = 0) -> Iterator[None]:
+def writing(root: Path, wait_seconds: float = 0, file_mode: int = FILE_MODE) -> Iterator[None]:
     """Hold the store's lock for one ingest (waiting up to ``wait_seconds`` for another to
-    finish); delete what an unfinished run left behind."""
+    finish); refuse a store with a link inside, give everything in it ``file_mode`` (its
+    folders ``folder_mode``), and delete what an unfinished run left behind."""
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        handle = open(root / ".lock", "a+")  # noqa: SIM115 - held for the whole block
+        make_private_folder(root, file_mode)
+        with _folder(root, ()) as folder:
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            handle = os.open(".lock", flags, file_mode, dir_fd=folder)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _refused(root, ".lock") from None
         raise StoreError(f"cannot write to store {root}: {exc.strerror or exc}") from None
     deadline = time.monotonic() + wait_seconds
-    with handle:
+    try:
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -159,49 +229,168 @@ def writing(root: Path, wait_seconds: float = 0) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     raise StoreError(f"store {root} is busy: another ingest is running") from None
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-        remove_uncommitted(root, load_manifest(root))
+        files = _survey(root, file_mode)
+        _remove(root, _uncommitted(files, load_manifest(root)))
         yield
+    finally:
+        os.close(handle)
 
 
-def _parts(root: Path, table: str) -> Iterator[Path]:
-    base = root / table
-    if not base.is_dir():
+def _survey(root: Path, file_mode: int | None = None) -> list[PurePosixPath]:
+    """Every file in the store (relative paths). A link anywhere inside is refused before
+    anything is changed; then, with ``file_mode``, files and folders (the store's own
+    included) that have another mode get theirs (a folder keeps its setgid bit, which
+    gives new files the folder's group)."""
+    files: list[PurePosixPath] = []
+    wrong: list[tuple[PurePosixPath, bool]] = []  # (path, is a folder)
+
+    def visit(folder: int, relative: PurePosixPath) -> None:
+        with os.scandir(folder) as entries:
+            listed = list(entries)
+        for entry in listed:
+            path = relative / entry.name
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISLNK(info.st_mode):
+                raise _refused(root, path)
+            is_folder = stat.S_ISDIR(info.st_mode)
+            if file_mode is not None and _mode_for(info.st_mode, file_mode, is_folder):
+                wrong.append((path, is_folder))
+            if not is_folder:
+                files.append(path)
+                continue
+            try:
+                child = os.open(entry.name, _FOLDER_FLAGS, dir_fd=folder)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # made a link meanwhile
+                    raise _refused(root, path, folder) from None
+                raise
+            try:
+                visit(child, path)
+            finally:
+                os.close(child)
+
+    try:
+        with _folder(root, ()) as top:
+            if file_mode is not None and _mode_for(os.fstat(top).st_mode, file_mode, True):
+                wrong.append((PurePosixPath(), True))
+            visit(top, PurePosixPath())
+    except OSError as exc:
+        raise StoreError(f"cannot read store {root}: {exc.strerror or exc}") from None
+    for path, is_folder in wrong:
+        try:
+            _set_mode(root, path, file_mode or FILE_MODE, is_folder)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot set the mode of {root / path} in the store: {exc.strerror or exc} "
+                "(does it belong to another user?)"
+            ) from None
+    return files
+
+
+def _mode_for(current: int, file_mode: int, is_folder: bool) -> int | None:
+    """The mode an entry of mode ``current`` should get (None: it has it)."""
+    wanted = (folder_mode(file_mode) | (current & stat.S_ISGID)) if is_folder else file_mode
+    return wanted if stat.S_IMODE(current) != wanted else None
+
+
+def _set_mode(root: Path, path: PurePosixPath, file_mode: int, is_folder: bool) -> None:
+    parts = path.parts
+    if is_folder:
+        with _folder(root, parts) as handle:
+            wanted = _mode_for(os.fstat(handle).st_mode, file_mode, True)
+            if wanted is not None:
+                os.fchmod(handle, wanted)
         return
-    for day in sorted(base.iterdir()):
-        if day.is_dir():
-            for server in sorted(day.iterdir()):
-                if server.is_dir():
-                    yield from sorted(server.glob("*.parquet"))
+    with _folder(root, parts[:-1]) as folder:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        handle = os.open(parts[-1], flags, dir_fd=folder)
+        try:
+            os.fchmod(handle, file_mode)
+        finally:
+            os.close(handle)
+
+
+def _uncommitted(files: list[PurePosixPath], manifest: Manifest) -> list[PurePosixPath]:
+    """Parts and carries newer than the commit mark, and temporary files."""
+    keep = {manifest.carry, manifest.carry_links}
+
+    def doomed(path: PurePosixPath) -> bool:
+        top = path.parts[0]
+        if path.name.endswith(".tmp"):
+            return True
+        if top in TABLES and len(path.parts) == 4 and path.suffix == ".parquet":
+            return path.stem > manifest.committed
+        return top == CARRY and len(path.parts) == 2 and path.name not in keep
+
+    return [path for path in files if doomed(path)]
+
+
+def _remove(root: Path, paths: list[PurePosixPath]) -> None:
+    for path in paths:
+        with _folder(root, path.parts[:-1]) as folder, contextlib.suppress(FileNotFoundError):
+            os.unlink(path.name, dir_fd=folder)
 
 
 def remove_uncommitted(root: Path, manifest: Manifest) -> None:
-    """Delete parts and carries newer than the commit mark, and temporary files."""
-    committed = manifest.committed
-    doomed = [p for t in TABLES for p in _parts(root, t) if p.stem > committed]
-    carry = root / CARRY
-    if carry.is_dir():
-        keep = {manifest.carry, manifest.carry_links}
-        doomed += [p for p in carry.iterdir() if p.name not in keep]
-    doomed += list(root.rglob("*.tmp"))
-    for path in doomed:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    """Delete parts and carries newer than the commit mark, and temporary files (a store
+    with a link inside is refused first)."""
+    _remove(root, _uncommitted(_survey(root), manifest))
 
 
-def _write_atomically(path: Path, write) -> None:
-    """``write(tmp)``, fsync, rename into place: readers see the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
+def remove_carry(root: Path, name: str) -> None:
+    """Delete a carry file the manifest no longer names."""
+    _remove(root, [PurePosixPath(CARRY, name)])
+
+
+def _entries(root: Path, relative: PurePosixPath) -> list[os.DirEntry]:
+    """A folder's entries, sorted; a link among them is refused (readers follow none)."""
     try:
-        if not path.parent.is_dir():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with os.scandir(root / relative) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for entry in entries:
+        if entry.is_symlink():
+            raise _refused(root, relative / entry.name)
+    return entries
+
+
+def _parts(root: Path, table: str) -> Iterator[Path]:
+    for day in _entries(root, PurePosixPath(table)):
+        if day.is_dir(follow_symlinks=False):
+            for server in _entries(root, PurePosixPath(table, day.name)):
+                if server.is_dir(follow_symlinks=False):
+                    for part in _entries(root, PurePosixPath(table, day.name, server.name)):
+                        if part.name.endswith(".parquet"):
+                            yield Path(part.path)
+
+
+def _write_atomically(
+    root: Path, relative: PurePosixPath, write: Callable[[BinaryIO], None], file_mode: int
+) -> None:
+    """``write`` a temporary file, fsync, rename it into place: readers see the old file or
+    the new one. Never through a link: the folders on the way are opened without following
+    any, and the file is created anew."""
+    name, tmp = relative.name, relative.name + ".tmp"
+    try:
+        with _folder(root, relative.parts[:-1], file_mode) as folder:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=folder)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            handle = os.open(tmp, flags, file_mode, dir_fd=folder)
+            try:
+                with open(handle, "wb") as out:
+                    os.fchmod(handle, file_mode)  # exactly, whatever the umask
+                    write(out)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=folder)
+                raise
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise StoreError(_write_error(path, exc)) from None
+        raise StoreError(_write_error(root / relative, exc)) from None
 
 
 def _write_error(path: Path, exc: OSError) -> str:
@@ -214,9 +403,16 @@ def _write_error(path: Path, exc: OSError) -> str:
     return f"cannot write to store ({path.parent}): {why}; the store is as at its last commit"
 
 
-def write_table(root: Path, table: str, frame: pd.DataFrame, time_column: str, mark: str) -> int:
-    """Write ``frame`` as parts of ``table``, one per UTC day (of ``time_column``) and server.
-    Returns the number of parts written."""
+def write_table(
+    root: Path,
+    table: str,
+    frame: pd.DataFrame,
+    time_column: str,
+    mark: str,
+    file_mode: int = FILE_MODE,
+) -> int:
+    """Write ``frame`` as parts of ``table``, one per UTC day (of ``time_column``) and server,
+    with ``file_mode``. Returns the number of parts written."""
     if frame.empty:
         return 0
     micros = frame[time_column].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
@@ -232,9 +428,14 @@ def write_table(root: Path, table: str, frame: pd.DataFrame, time_column: str, m
         one_day = days[day_codes[order[start]]]
         day_name = "unknown" if np.isnat(one_day) else str(one_day)
         server = str(servers[server_codes[order[start]]])
-        folder = root / table / f"day={day_name}" / f"server={_safe(server)}"
+        relative = PurePosixPath(table, f"day={day_name}", f"server={_safe(server)}")
         part = data.slice(start, end - start)
-        _write_atomically(folder / f"{mark}.parquet", lambda tmp, t=part: pq.write_table(t, tmp))
+        _write_atomically(
+            root,
+            relative / f"{mark}.parquet",
+            lambda out, t=part: pq.write_table(t, out),
+            file_mode,
+        )
     return len(starts)
 
 
@@ -242,23 +443,24 @@ def _safe(name: str) -> str:
     return urllib.parse.quote(name, safe="") or "-"
 
 
-def write_carry(root: Path, frame: pd.DataFrame, mark: str, kind: str = "lines") -> str:
+def write_carry(
+    root: Path, frame: pd.DataFrame, mark: str, kind: str = "lines", file_mode: int = FILE_MODE
+) -> str:
     name = f"{mark}-{kind}.parquet"
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    _write_atomically(root / CARRY / name, lambda tmp: pq.write_table(table, tmp))
+    relative = PurePosixPath(CARRY, name)
+    _write_atomically(root, relative, lambda out: pq.write_table(table, out), file_mode)
     return name
 
 
-def commit(root: Path, manifest: Manifest) -> None:
+def commit(root: Path, manifest: Manifest, file_mode: int = FILE_MODE) -> None:
     """Make the manifest (and with it every part up to its mark) the store's state."""
     text = json.dumps(dataclasses.asdict(manifest), indent=1, sort_keys=True)
-    _write_atomically(root / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        folder = os.open(root, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+    _write_atomically(
+        root, PurePosixPath(MANIFEST), lambda out: out.write(text.encode("utf-8")), file_mode
+    )
+    with contextlib.suppress(OSError), _folder(root, ()) as folder:
+        os.fsync(folder)  # make the rename itself durable
 
 
 def read_table(root: Path, table: str, manifest: Manifest) -> pd.DataFrame | None:
@@ -276,6 +478,8 @@ def read_table(root: Path, table: str, manifest: Manifest) -> pd.DataFrame | Non
 def read_carry(root: Path, name: str | None) -> pd.DataFrame | None:
     if not name:
         return None
+    _entries(root, PurePosixPath())  # a link in the store (carry itself...) is refused
+    _entries(root, PurePosixPath(CARRY))
     try:
         return pq.read_table(root / CARRY / name).to_pandas()
     except (OSError, pa.ArrowException) as exc:
