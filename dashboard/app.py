@@ -17,7 +17,7 @@ from analyzer.config import Settings
 from analyzer.errors import ConfigError
 from analyzer.notices import settings_notes
 from dashboard import ids
-from dashboard.auth import require_basic_auth
+from dashboard.auth import guard
 from dashboard.data import CONFIG_KEY, RELOAD_LOCK_KEY, DashboardData, current, load_data
 
 PAGES_FOLDER = Path(__file__).parent / "pages"
@@ -47,7 +47,7 @@ def create_app(
         serve_locally=True,  # every asset from this server: the page must work offline
         assets_folder=str(Path(__file__).parent / "assets"),
     )
-    require_basic_auth(app.server, settings.dashboard.users)
+    guard(app.server, settings.dashboard.users, settings.dashboard.behind_proxy)
     loaded = data if data is not None else load_data(settings, progress, dns)
     app.server.config[CONFIG_KEY] = loaded
     app.server.config[RELOAD_LOCK_KEY] = threading.Lock()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,10 @@ from analyzer.io import store
 from analyzer.io.asn import load_lookup
 from analyzer.io.customers import read_customers
 from analyzer.io.dnsbl import DNSBL_COLUMNS
-from analyzer.offenders import probe_sessions, summarize_offenders
+from analyzer.offenders import probe_sessions, roll_up, summarize_offenders
 from analyzer.pipeline import Analysis, select_period
-from analyzer.readiness import as_of, customer_readiness, daily_readiness
+from analyzer.readiness import as_of, call_list, customer_readiness, daily_readiness
+from analyzer.traffic import GROUPS, TRAFFIC, traffic_groups
 
 CONFIG_KEY = "relaywatch.data"
 RELOAD_LOCK_KEY = "relaywatch.reload_lock"
@@ -84,21 +86,38 @@ class DashboardData:
     store_stamp: int | None = None  # the store's commit this was read at (None: logs parsed)
     dns: bool = True
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _building: dict = field(default_factory=dict, repr=False)  # key -> lock of its builder
 
     @property
     def sessions(self) -> pd.DataFrame:
         return self.analysis.sessions
 
-    def cached(self, name: str, filters: Filters, build: Callable[[], Any]) -> Any:
-        """One view per (name, filters), the least recently used dropped first."""
+    def cached(self, name: Hashable, filters: Filters, build: Callable[[], Any]) -> Any:
+        """One view per (name, filters), the least recently used dropped first.
+
+        Built once even when requests ask for it together (a page's callbacks start at
+        once): the others wait for it, and a view of a million sources is not built, nor
+        held in memory, twice."""
         key = (name, filters)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        value = build()
-        self._cache[key] = value
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            builder = self._building.setdefault(key, threading.Lock())
+        with builder:
+            with self._cache_lock:
+                if key in self._cache:
+                    return self._cache[key]
+            try:
+                value = build()
+                with self._cache_lock:
+                    self._cache[key] = value
+                    if len(self._cache) > CACHE_SIZE:
+                        self._cache.popitem(last=False)
+            finally:
+                with self._cache_lock:
+                    self._building.pop(key, None)
         return value
 
 
@@ -187,8 +206,14 @@ def readiness_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
             filter_sessions(data, filters),
             data.customers,
             as_of(filters.until, data.settings.timezone),
+            filter_events(data.analysis.rejects, data, filters),
         ),
     )
+
+
+def call_list_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """The broken and at-risk customers of ``readiness_table``, most urgent first."""
+    return data.cached("call_list", filters, lambda: call_list(readiness_table(data, filters)))
 
 
 def readiness_daily(data: DashboardData, filters: Filters) -> pd.DataFrame:
@@ -207,7 +232,17 @@ def offenders_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
         lambda: summarize_offenders(
             probe_sessions(filter_sessions(data, filters), data.settings.own_outbound_ips()),
             data.asns,
+            filter_sessions(data, filters),
+            data.settings.blocklist.probes_per_message,
         ),
+    )
+
+
+def offenders_view(data: DashboardData, filters: Filters, by: str) -> pd.DataFrame:
+    """``relaywatch export offenders --by BY`` for the filtered sessions (the table a page of
+    rows is cut from: rolled up once, not per page)."""
+    return data.cached(
+        ("offenders", by), filters, lambda: roll_up(offenders_table(data, filters), by)
     )
 
 
@@ -249,6 +284,15 @@ def daily_class_counts(
 ) -> pd.DataFrame:
     """Sessions per local day and class (see ``daily_counts``)."""
     return daily_counts(sessions, s.CLASS, s.CLASSES, timezone, days)
+
+
+def daily_traffic_counts(
+    sessions: pd.DataFrame, timezone: str, days: pd.DatetimeIndex | None = None
+) -> pd.DataFrame:
+    """Sessions per local day and traffic group (``analyzer.traffic``: unauthenticated split
+    into inbound mail, customers' relays, refused relays and AUTH outages)."""
+    grouped = sessions.assign(**{TRAFFIC: traffic_groups(sessions)})
+    return daily_counts(grouped, TRAFFIC, GROUPS, timezone, days)
 
 
 def period_days(data: DashboardData, filters: Filters) -> pd.DatetimeIndex | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
+from analyzer import jobs
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv
 from analyzer.offenders import (
@@ -13,27 +14,28 @@ from analyzer.offenders import (
     BY,
     IP,
     NETWORK,
+    OFFENDER_COLUMNS,
     PROBE_REASONS,
     PROBE_SESSIONS,
-    blocklist_entries,
-    render_blocklist,
-    roll_up,
 )
 from dashboard import ids
-from dashboard.components import records, table_section
+from dashboard.components import table_columns, table_section
 from dashboard.data import (
     Filters,
     current,
     daily_counts,
     filter_sessions,
     offenders_table,
+    offenders_view,
     period_days,
 )
 from dashboard.figures import PROBE_LABELS, REASON_COLORS, stacked_daily, top_bars
+from dashboard.paging import grid_rows, refresh_rows_on
 
 dash.register_page(__name__, path="/offenders", name="Offenders", title="relaywatch - offenders")
 
 BY_LABELS = {IP: "IP address", NETWORK: "Network (/24, /48)", ASN: "Autonomous system"}
+MIN_SESSIONS = 1  # as `relaywatch export blocklist` without --min-sessions
 FORMATS = {"plain": "one per line", "postfix": "Postfix cidr: map", "nftables": "nftables set"}
 
 
@@ -89,8 +91,12 @@ def layout(**_query: str) -> html.Div:
                 ids.OFFENDERS_TABLE,
                 ids.OFFENDERS_BUTTON,
                 ids.OFFENDERS_DOWNLOAD,
-                [],
-                "Customers' addresses and our own outbound addresses are never listed.",
+                OFFENDER_COLUMNS,  # by IP; the callback sets the columns of each grouping
+                "Customers' addresses and our own outbound addresses are never listed. Each "
+                "source's accepted mail is shown beside its probes: a mailer (its accepted "
+                "mail outweighs its probes: a big sender's typos and dropped connections) is "
+                "never on the blocklist; a prober is.",
+                server_rows=True,  # one row per attacker's address: a million is cheap
             ),
         ]
     )
@@ -99,14 +105,14 @@ def layout(**_query: str) -> html.Div:
 @callback(
     Output(ids.OFFENDERS_CHART, "figure"),
     Output(ids.OFFENDERS_REASONS_CHART, "figure"),
-    Output(ids.OFFENDERS_TABLE, "data"),
-    Output(ids.OFFENDERS_TABLE, "columns"),
+    Output(ids.OFFENDERS_TABLE, "columnDefs"),
     Input(ids.FILTERS, "data"),
     Input(ids.OFFENDERS_BY, "value"),
 )
 def update_offenders(filters_data, by):
+    """The charts and the table's columns (its rows: ``offenders_rows``, a page at a time)."""
     data, filters = current(), Filters.from_store(filters_data)
-    table = roll_up(offenders_table(data, filters), by)
+    table = offenders_view(data, filters, by)
     key = IP if by == IP else by
     names = table[AS_NAME] if AS_NAME in table else None
     chart = top_bars(
@@ -131,8 +137,24 @@ def update_offenders(filters_data, by):
         data.settings.enforcement_date,
         data.settings.server_enforcement(),
     )
-    columns = [{"name": c, "id": c} for c in table.columns]
-    return chart, reasons, records(table, data.settings.timezone), columns
+    return chart, reasons, table_columns(table.columns, server_rows=True)
+
+
+@callback(
+    Output(ids.OFFENDERS_TABLE, "getRowsResponse"),
+    Input(ids.OFFENDERS_TABLE, "getRowsRequest"),
+    State(ids.FILTERS, "data"),
+    State(ids.OFFENDERS_BY, "value"),
+    prevent_initial_call=True,
+)
+def offenders_rows(request, filters_data, by):
+    """One block of the offenders table, sorted and filtered on the server."""
+    data, filters = current(), Filters.from_store(filters_data)
+    table = offenders_view(data, filters, by)
+    return grid_rows(data, filters, ("offenders", by), table, request, table.columns)
+
+
+refresh_rows_on(ids.OFFENDERS_TABLE, Input(ids.FILTERS, "data"), Input(ids.OFFENDERS_BY, "value"))
 
 
 @callback(
@@ -144,7 +166,7 @@ def update_offenders(filters_data, by):
 )
 def download_offenders(_clicks, filters_data, by):
     data, filters = current(), Filters.from_store(filters_data)
-    table = roll_up(offenders_table(data, filters), by)
+    table = offenders_view(data, filters, by)
     return {
         "content": frame_to_csv(table, list(table.columns), data.settings.timezone),
         "filename": f"offenders-by-{by}.csv",
@@ -161,14 +183,14 @@ def download_offenders(_clicks, filters_data, by):
 )
 def download_blocklist(_clicks, filters_data, fmt, by):
     data, filters = current(), Filters.from_store(filters_data)
-    entries = blocklist_entries(
+    text = jobs.blocklist_text(
         offenders_table(data, filters),
+        filter_sessions(data, filters),
         data.customers,
-        data.settings.own_outbound_ips(),
-        by=NETWORK if by == NETWORK else IP,
-        never=data.settings.blocklist.never,
-        allow_private=data.settings.blocklist.private,
+        data.settings,
+        MIN_SESSIONS,
+        by,
+        fmt,
     )
-    text = render_blocklist(entries, fmt, f"relaywatch blocklist: {len(entries)} entries")
     suffix = {"plain": "txt", "postfix": "cidr", "nftables": "nft"}[fmt]
     return {"content": text, "filename": f"relaywatch-blocklist.{suffix}"}

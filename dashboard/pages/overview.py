@@ -1,4 +1,5 @@
-"""Overview: sessions per class per day around the date, and the numbers that matter."""
+"""Overview: sessions per day around the date (unauthenticated split into inbound mail and
+customers' relays), and the numbers that matter."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from dash import Input, Output, callback, dcc, html
 from analyzer import schema as s
 from analyzer.messages import REFUSED_STATUSES
 from analyzer.readiness import OUTBOUND_REASONS
+from analyzer.traffic import COLORS
 from dashboard import ids
 from dashboard.components import card, empty_state
 from dashboard.data import (
     DashboardData,
     Filters,
     current,
-    daily_class_counts,
+    daily_traffic_counts,
     filter_events,
     filter_sessions,
     period_days,
@@ -68,6 +70,14 @@ def overview_cards(data: DashboardData, filters: Filters) -> list[html.A]:
             f"{share(sessions, s.BEFORE)} → {share(sessions, s.AFTER)}",
             "customers' relayed mail, before → after the date",
             "/customers",
+            COLORS[s.AUTHENTICATED],
+        ),
+        *unauthenticated_cards(sessions),
+        card(
+            "Customers at risk / broken",
+            f"{int(statuses.get('at_risk', 0))} / {int(statuses.get('broken', 0))}",
+            "at risk: still relaying without AUTH; broken: refused since the date",
+            "/customers",
         ),
         card(
             "Refused relay attempts",
@@ -81,18 +91,41 @@ def overview_cards(data: DashboardData, filters: Filters) -> list[html.A]:
             f"in {int((sessions[s.REASON] == s.R_AUTH_FAILURE).sum()):,} password-guessing "
             "sessions",
             "/offenders",
-        ),
-        card(
-            "Customers at risk / broken",
-            f"{int(statuses.get('at_risk', 0))} / {int(statuses.get('broken', 0))}",
-            "at risk: still relaying without AUTH; broken: refused since the date",
-            "/customers",
+            COLORS[s.SPAM_PROBE],
         ),
         card(
             "Own outbound IPs",
             f"{len(data.settings.own_outbound_ips())}",
             f"{len(refused):,} deliveries deferred or bounced by remote servers",
             "/risk",
+        ),
+    ]
+
+
+def unauthenticated_cards(sessions: pd.DataFrame) -> list[html.A]:
+    """Unauthenticated sessions in two cards: customers' relays (the warning) apart from
+    inbound mail (harmless), in the colours of the chart."""
+    unauthenticated = sessions[(sessions[s.CLASS] == s.UNAUTHENTICATED).to_numpy()]
+    count = unauthenticated[s.REASON].value_counts()
+    relayed, refused = int(count.get(s.R_RELAY, 0)), int(count.get(s.R_RELAY_DENIED, 0))
+    outage = int(count.get(s.R_AUTH_UNAVAILABLE, 0))
+    detail = f"{relayed:,} accepted: will break; {refused:,} refused: broke"
+    if outage:
+        detail += f"; {outage:,} more while our AUTH was down"
+    return [
+        card(
+            "Customer relays without AUTH",
+            f"{relayed + refused:,}",
+            detail,
+            "/customers",
+            COLORS[s.R_RELAY_DENIED if refused else s.R_RELAY],
+        ),
+        card(
+            "Inbound mail (no AUTH needed)",
+            f"{int(count.get(s.R_INBOUND, 0)):,}",
+            "unauthenticated but harmless: mail to our customers",
+            "/sessions",
+            COLORS[s.R_INBOUND],
         ),
     ]
 
@@ -105,7 +138,7 @@ def overview_cards(data: DashboardData, filters: Filters) -> list[html.A]:
 def update_overview(filters_data):
     data, filters = current(), Filters.from_store(filters_data)
     sessions, tz = filter_sessions(data, filters), data.settings.timezone
-    daily = daily_class_counts(sessions, tz, period_days(data, filters))
+    daily = daily_traffic_counts(sessions, tz, period_days(data, filters))
     chart = sessions_per_day(
         daily, data.settings.enforcement_date, data.settings.server_enforcement()
     )

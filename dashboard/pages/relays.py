@@ -9,7 +9,7 @@ from dash import Input, Output, State, callback, dcc, html
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv
 from dashboard import ids
-from dashboard.components import records, table_section, titled_table
+from dashboard.components import table_section, titled_table
 from dashboard.data import (
     DashboardData,
     Filters,
@@ -20,6 +20,7 @@ from dashboard.data import (
     period_days,
 )
 from dashboard.figures import REASON_COLORS, REASON_LABELS, stacked_daily
+from dashboard.paging import grid_rows, refresh_rows_on
 
 dash.register_page(
     __name__, path="/relays", name="Relay attempts", title="relaywatch - relay attempts"
@@ -27,6 +28,7 @@ dash.register_page(
 
 KIND = "kind"
 SENDER_COLUMNS = ["client_ip", "customer_id", "sessions", "relay_denied", "first_seen", "last_seen"]
+TARGET_COLUMNS = ["domain", "attempts", "sources"]
 
 
 def layout(**_query: str) -> html.Div:
@@ -45,11 +47,13 @@ def layout(**_query: str) -> html.Div:
                         SENDER_COLUMNS,
                         "Customers' offices refused after the date need a call; "
                         "the others are probes.",
+                        server_rows=True,  # every probing address: as many as attackers like
                     ),
                     titled_table(
                         "Where they tried to send",
                         ids.RELAYS_TARGETS,
-                        ("domain", "attempts", "sources"),
+                        TARGET_COLUMNS,
+                        server_rows=True,  # recipient domains are the attackers' to choose
                     ),
                 ],
                 className="row",
@@ -93,13 +97,20 @@ def targets(data: DashboardData, filters: Filters) -> pd.DataFrame:
         .join(grouped["ip"].nunique().rename("sources"))
         .reset_index()
     )
-    return out.sort_values(["attempts", "domain"], ascending=[False, True])
+    return out.sort_values(["attempts", "domain"], ascending=[False, True])[TARGET_COLUMNS]
+
+
+def sender_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """Who tried to relay, once per filters (each page of rows is cut from it)."""
+    return data.cached("relay-senders", filters, lambda: senders(refused(data, filters)))
+
+
+def target_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    return data.cached("relay-targets", filters, lambda: targets(data, filters))
 
 
 @callback(
     Output(ids.RELAYS_CHART, "figure"),
-    Output(ids.RELAYS_SENDERS, "data"),
-    Output(ids.RELAYS_TARGETS, "data"),
     Input(ids.FILTERS, "data"),
 )
 def update_relays(filters_data):
@@ -119,7 +130,35 @@ def update_relays(filters_data):
         data.settings.enforcement_date,
         data.settings.server_enforcement(),
     )
-    return figure, records(senders(relays), tz), targets(data, filters).to_dict("records")
+    return figure
+
+
+@callback(
+    Output(ids.RELAYS_SENDERS, "getRowsResponse"),
+    Input(ids.RELAYS_SENDERS, "getRowsRequest"),
+    State(ids.FILTERS, "data"),
+    prevent_initial_call=True,
+)
+def sender_rows(request, filters_data):
+    data, filters = current(), Filters.from_store(filters_data)
+    table = sender_table(data, filters)
+    return grid_rows(data, filters, "relay-senders", table, request, SENDER_COLUMNS)
+
+
+@callback(
+    Output(ids.RELAYS_TARGETS, "getRowsResponse"),
+    Input(ids.RELAYS_TARGETS, "getRowsRequest"),
+    State(ids.FILTERS, "data"),
+    prevent_initial_call=True,
+)
+def target_rows(request, filters_data):
+    data, filters = current(), Filters.from_store(filters_data)
+    table = target_table(data, filters)
+    return grid_rows(data, filters, "relay-targets", table, request, TARGET_COLUMNS)
+
+
+refresh_rows_on(ids.RELAYS_SENDERS, Input(ids.FILTERS, "data"))
+refresh_rows_on(ids.RELAYS_TARGETS, Input(ids.FILTERS, "data"))
 
 
 @callback(
@@ -130,5 +169,5 @@ def update_relays(filters_data):
 )
 def download_senders(_clicks, filters_data):
     data, filters = current(), Filters.from_store(filters_data)
-    text = frame_to_csv(senders(refused(data, filters)), SENDER_COLUMNS, data.settings.timezone)
+    text = frame_to_csv(sender_table(data, filters), SENDER_COLUMNS, data.settings.timezone)
     return {"content": text, "filename": "relay-senders.csv"}

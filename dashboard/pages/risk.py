@@ -57,10 +57,6 @@ ACCOUNT_VIEW_COLUMNS = [
     "peak_day",
 ]
 LEVEL_COLOURS = {"critical": "#f8d0d0", "high": "#fde3c8", "medium": "#fdf5c8"}
-LEVEL_STYLE = [
-    {"if": {"filter_query": f'{{level}} = "{level}"'}, "backgroundColor": colour}
-    for level, colour in LEVEL_COLOURS.items()
-]
 
 
 def layout(**_query: str) -> html.Div:
@@ -74,9 +70,8 @@ def layout(**_query: str) -> html.Div:
                 html.H3(title),
                 html.P(note, className="note"),
                 *extra,
-                data_table(
-                    table_id, columns, sort_action="native", style_data_conditional=LEVEL_STYLE
-                ),
+                # our own addresses, servers and accounts: every row sent, paged in the browser
+                data_table(table_id, columns, row_colours=("level", LEVEL_COLOURS)),
             ],
             className="section",
         )
@@ -98,9 +93,11 @@ def layout(**_query: str) -> html.Div:
                 "Accounts (SASL logins)",
                 ids.RISK_ACCOUNTS_TABLE,
                 ACCOUNT_VIEW_COLUMNS,
-                "Riskiest first. cracked: failed logins from outside then a success from the "
-                "same address; volume_spike: a day far above its usual; many_networks: 4+ "
-                "networks in a day; blocklist_bounces: its mail drew blocklist refusals.",
+                "Riskiest first, each login judged against its own history. cracked: failures "
+                "from a new outside address, then the account's first login there, outweighing "
+                "its own logins; volume_spike: a day far above its usual busy day; "
+                "many_networks: 4+ networks in a day, 3 of them new to it; blocklist_bounces: "
+                "at least 10% of the blamed refusals are its mail.",
                 ids.RISK_ACCOUNTS_BUTTON,
                 ids.RISK_ACCOUNTS_DOWNLOAD,
             ),
@@ -164,9 +161,9 @@ def server_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
 
 
 @callback(
-    Output(ids.RISK_IPS_TABLE, "data"),
-    Output(ids.RISK_ACCOUNTS_TABLE, "data"),
-    Output(ids.RISK_SERVERS_TABLE, "data"),
+    Output(ids.RISK_IPS_TABLE, "rowData"),
+    Output(ids.RISK_ACCOUNTS_TABLE, "rowData"),
+    Output(ids.RISK_SERVERS_TABLE, "rowData"),
     Output(ids.RISK_DELIVERY_CHART, "figure"),
     Input(ids.FILTERS, "data"),
 )
