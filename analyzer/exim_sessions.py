@@ -55,6 +55,12 @@ def exim_connection_keys(events: pd.DataFrame, found: EximLines | None = None) -
     the first child run of the same client address and port that starts within
     ``CHILD_SILENCE`` after it (a child may say nothing until its command timeout). A
     connection line no child run follows is a session of its own (the client left first).
+
+    The session's address and port are its connection line's: the daemon wrote it before
+    the client said anything, so no HELO or other client text can have shaped it. A child
+    line that names another address (or none: a line whose client is in doubt, see
+    ``analyzer.parse.read_hosts``) neither keeps the run from its connection (any of the
+    run's addresses joins it) nor gives the session or its lines their address.
     """
     exim, logs_connections = exim_session_lines(events) if found is None else found
     lines = exim[logs_connections]
@@ -75,31 +81,46 @@ def exim_connection_keys(events: pd.DataFrame, found: EximLines | None = None) -
     keys[unmatched] = first_new + np.arange(unmatched.sum())
     pids = joined[s.PID + "_child"].where(~unmatched, joined[s.PID])
     opened = connects.assign(**{_KEY: keys.astype(np.int64), s.PID: pids.astype("Int64").array})
+    keyed = _connection_address(keyed, opened[~unmatched])
     combined = pd.concat([opened[SESSION_COLUMNS + [_KEY]], keyed], ignore_index=True)
     return combined.sort_values([_KEY, s.SEQ], kind="stable", ignore_index=True)
+
+
+def _connection_address(keyed: pd.DataFrame, opened: pd.DataFrame) -> pd.DataFrame:
+    """Child lines of runs joined to a connection line (``opened``: those lines, keyed) get
+    its client address and port."""
+    at = pd.Index(opened[_KEY]).get_indexer(keyed[_KEY])
+    joined = np.flatnonzero(at >= 0)
+    if not len(joined):
+        return keyed
+    columns = {}
+    for column in (s.CLIENT_IP, s.CLIENT_PORT):
+        values = keyed[column].copy()
+        values.iloc[joined] = opened[column].array.take(at[joined])
+        columns[column] = values
+    return keyed.assign(**columns)
 
 
 def _join_connections(
     connects: pd.DataFrame, keyed: pd.DataFrame, window: pd.Timedelta
 ) -> pd.DataFrame:
     """For each connection line, the child run (``_child_key``, ``pid_child``) of the same
-    server, client address and port (when both name one) that starts next within ``window``."""
-    # keyed comes sorted by run (number_runs): firsts and minima are reductions over slices
+    server that names its client address and port (when both name one) on any of its lines
+    and starts next within ``window``."""
+    # keyed comes sorted by run (number_runs): minima and firsts are reductions over slices
     key = keyed[_KEY].to_numpy()
     labels, starts = slices(key)
-    firsts = (
-        pd.DataFrame(
-            {
-                s.SERVER: first_valid(keyed[s.SERVER], key, labels),
-                s.CLIENT_IP: first_valid(keyed[s.CLIENT_IP], key, labels),
-                s.CLIENT_PORT: first_valid(keyed[s.CLIENT_PORT], key, labels),
-                s.TS: reduce_times(keyed[s.TS], starts, np.minimum),
-                s.PID + "_child": first_valid(keyed[s.PID], key, labels),
-            }
-        )
-        .rename_axis("_child_key")
-        .reset_index()
+    runs = pd.DataFrame(
+        {
+            "_child_key": labels,
+            s.TS: reduce_times(keyed[s.TS], starts, np.minimum),
+            s.PID + "_child": first_valid(keyed[s.PID], key, labels).array,
+        }
     )
+    named = keyed.loc[
+        keyed[s.CLIENT_IP].notna().to_numpy(), [_KEY, s.SERVER, s.CLIENT_IP, s.CLIENT_PORT]
+    ].drop_duplicates()
+    firsts = named.rename(columns={_KEY: "_child_key"}).merge(runs, on="_child_key")
     left = connects[[s.SERVER, s.CLIENT_IP, s.CLIENT_PORT, s.TS, s.PID]].assign(
         _row=np.arange(len(connects))
     )

@@ -25,7 +25,11 @@ from analyzer import schema as s
 from analyzer import stamps
 from analyzer.patterns import ReasonRule, Rule
 from analyzer.patterns._fragments import (
+    EXIM_ADDRESS_SHAPE,
     EXIM_HEADER,
+    EXIM_HELO_END,
+    EXIM_HOST_START,
+    EXIM_HOST_STARTS,
     SKIP_HEADER_EXIM,
     SKIP_HEADER_EXIM_SYSLOG,
     SKIP_HEADER_NO_PID,
@@ -34,8 +38,9 @@ from analyzer.patterns._fragments import (
     SYSLOG_HEADER_CLASSIC,
     SYSLOG_HEADER_ISO,
     SYSLOG_INTERNAL,
+    exim_host_readings,
 )
-from analyzer.patterns.exim import EXIM_REJECT_KINDS, EXIM_RULES
+from analyzer.patterns.exim import EXIM_HOST_LAST, EXIM_REJECT_KINDS, EXIM_RULES
 from analyzer.patterns.postfix import POSTFIX_RULES, REJECT_KINDS
 
 STRING = pa.large_string()
@@ -293,6 +298,8 @@ def match_rules(
             if len(rows):
                 remaining[(name, kind)] = (rows, lines.take(pa.array(rows)))
     pieces = []
+    # every Exim host rule's first and last readings (see read_hosts)
+    places = [r for rule in rules for r in (exim_host_readings(rule.regex) or ())[1:]]
     for rule in rules:
         for (name, kind), (rows, subset) in list(remaining.items()):
             if name not in rule.daemons or len(rows) == 0:
@@ -302,8 +309,15 @@ def match_rules(
             if not hit.any():
                 continue
             mask = pa.array(hit)
-            found = pc.extract_regex(subset.filter(mask), pattern)
-            pieces.append(_rule_table(rule, rows[hit], found))
+            claimed = subset.filter(mask)
+            readings, untrusted = exim_host_readings(rule.regex), None
+            if readings is None:
+                found = pc.extract_regex(claimed, pattern)
+            elif rule.name in EXIM_HOST_LAST:
+                found = read_last(readings[0], readings[2], claimed, kind)
+            else:
+                found, untrusted = read_hosts(readings, claimed, kind, places)
+            pieces.append(_rule_table(rule, rows[hit], found, untrusted))
             remaining[(name, kind)] = (rows[~hit], subset.filter(pc.invert(mask)))
     if not pieces:
         return _rule_table(None, np.array([], dtype=np.int64), None)
@@ -315,7 +329,94 @@ def whole_line_pattern(regex: str, shape: str = SHAPE_PID) -> str:
     return f"{SKIPS[shape]}(?:{regex[1:-1]})$"
 
 
-def _rule_table(rule: Rule | None, rows: np.ndarray, found: pa.ChunkedArray | None) -> pa.Table:
+_HOST_STARTS = re.compile(EXIM_HOST_START)
+_HELO_ENDS = re.compile(EXIM_HELO_END)
+UNTRUSTED_FIELDS = (s.CLIENT_IP, s.CLIENT_PORT, s.CLIENT_HOST, s.HELO)  # left empty, not guessed
+
+
+def read_last(first: str, last: str, lines: pa.Array, shape: str) -> pa.Array:
+    """A rule's groups at the ``last`` place it fits (EXIM_HOST_LAST); the cheaper ``first``
+    reading finds the same where no HELO holds a ") [" (or a ")", where it fails)."""
+    found = pc.extract_regex(lines, whole_line_pattern(first, shape))
+    helo = pc.count_substring(lines, ") [").to_numpy(zero_copy_only=False) > 1
+    again = np.flatnonzero(found.is_null().to_numpy(zero_copy_only=False) | helo)
+    if len(again):
+        last = whole_line_pattern(last, shape)
+        found = _patch(found, again, pc.extract_regex(lines.take(pa.array(again)), last))
+    return found
+
+
+def read_hosts(
+    readings: tuple[str, str, str], lines: pa.Array, shape: str, places: Sequence[str]
+) -> tuple[pa.Array, np.ndarray]:
+    """A rule's groups on its ``lines`` read at the first place it fits, and which lines do
+    not say who their client is (_fragments.EXIM_HOST): those naming another address a
+    host could begin at (EXIM_HOST_START) where ``_doubtful`` finds a doubt."""
+    first, lazy, _ = (whole_line_pattern(regex, shape) for regex in readings)
+    found = pc.extract_regex(lines, first)
+    redo = np.flatnonzero(found.is_null().to_numpy(zero_copy_only=False))  # ")" in a HELO
+    if len(redo):
+        found = _patch(found, redo, pc.extract_regex(lines.take(pa.array(redo)), lazy))
+    ip = pc.struct_field(found, s.CLIENT_IP)
+    shaped = pc.match_substring_regex(ip, f"^{EXIM_ADDRESS_SHAPE}$")
+    untrusted = ~pc.fill_null(shaped, False).to_numpy(zero_copy_only=False)
+    # naming one address a host could begin at, a line has it in every reading (if any)
+    several = pc.match_substring_regex(lines, EXIM_HOST_STARTS).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(several & ~untrusted)
+    if len(rows):
+        picked, at = lines.take(pa.array(rows)), pa.array(rows)
+        after = pc.struct_field(found, "_after").take(at)
+        untrusted[rows] = _doubtful(picked, ip.take(at), after, shape, places)
+    return found, untrusted
+
+
+def _doubtful(
+    lines: pa.Array, ips: pa.Array, afters: pa.Array, shape: str, places: Sequence[str]
+) -> np.ndarray:
+    """Which ``lines`` (address read in ``ips``, then ``afters``) name another that may be
+    Exim's: before it, after it ending a HELO (") [ip]"), or where a host rule reads one
+    (``places``). Not: a reply repeating "[ip]", a callout's "host [ip]", a subject's "H=[ip]"."""
+    # the address read, and at most a reply after it that repeats it: no other address
+    later = pc.count_substring_regex(afters, EXIM_HOST_START).to_numpy(zero_copy_only=False)
+    first_later = pc.struct_field(pc.extract_regex(afters, EXIM_HOST_START), "address")
+    echo = (later == 1) & pc.fill_null(pc.equal(first_later, ips), False).to_numpy(False)
+    starts = pc.count_substring_regex(lines, EXIM_HOST_START).to_numpy(zero_copy_only=False)
+    other = ~(echo & (starts == 2))
+    doubtful = np.zeros(len(lines), dtype=bool)
+    texts, reads, tails = lines.to_pylist(), ips.to_pylist(), afters.to_pylist()
+    for row in np.flatnonzero(other):
+        text, read, tail = texts[row], reads[row], tails[row] or ""
+        end = len(text) - len(tail)  # where the address read ends
+        named = [(m.end(), m["address"]) for m in _HOST_STARTS.finditer(text)]
+        other[row] = any(address != read for _, address in named)
+        doubtful[row] = any(at < end and address != read for at, address in named) or any(
+            address != read for address in _HELO_ENDS.findall(tail)
+        )
+    check = np.flatnonzero(other & ~doubtful)
+    if len(check):
+        subset = lines.take(pa.array(check))
+        ends = pc.binary_length(afters.take(pa.array(check)))
+        for regex in places:
+            found = pc.extract_regex(subset, whole_line_pattern(regex, shape))
+            there = pc.binary_length(pc.struct_field(found, "_after"))
+            elsewhere = pc.fill_null(pc.not_equal(there, ends), False)
+            doubtful[check] |= elsewhere.to_numpy(zero_copy_only=False)
+    return doubtful
+
+
+def _patch(found: pa.StructArray, rows: np.ndarray, values: pa.StructArray) -> pa.StructArray:
+    """``found`` with its ``rows`` replaced by ``values`` (one per row, in order)."""
+    position = np.full(len(found), -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    spread, mask = values.take(pa.array(position, mask=position < 0)), pa.array(position >= 0)
+    names = [found.type.field(i).name for i in range(found.type.num_fields)]
+    fields = [pc.if_else(mask, spread.field(n), pc.struct_field(found, n)) for n in names]
+    return pa.StructArray.from_arrays(fields, names=names)
+
+
+def _rule_table(
+    rule: Rule | None, rows: np.ndarray, found: pa.Array | None, untrusted: np.ndarray | None = None
+) -> pa.Table:
     count = len(rows)
     columns = {
         _ROW: pa.array(rows, pa.int64()),
@@ -329,6 +430,10 @@ def _rule_table(rule: Rule | None, rows: np.ndarray, found: pa.ChunkedArray | No
             columns[field] = pa.repeat(pa.scalar(constants[field], STRING), count)
         elif field in groups:
             columns[field] = blank_to_null(pc.struct_field(found, field)).cast(STRING)
+            if untrusted is not None and field in UNTRUSTED_FIELDS:
+                columns[field] = pc.if_else(
+                    pa.array(untrusted), pa.nulls(count, STRING), columns[field]
+                )
         else:
             columns[field] = pa.nulls(count, STRING)
     return pa.table(columns)

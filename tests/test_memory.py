@@ -82,7 +82,7 @@ HOSTILE = {
 }
 
 
-def peak_rss_mib(command: list[str], timeout_s: float = 120) -> float:
+def peak_rss_mib(command: list[str], timeout_s: float = 300) -> float:
     """The peak RSS of ``command``'s largest process (wait4 counts the children it reaped:
     the helpers that parse ahead)."""
     with tempfile.TemporaryFile() as errors:
@@ -108,4 +108,5 @@ def test_ingest_of_hostile_input_stays_within_bounded_memory(name: str, tmp_path
     os.utime(log, (time.time() - 600, time.time() - 600))  # a last line without end: read it
     command = [sys.executable, "-m", "analyzer", "ingest", str(log), "--year", "2003"]
     command += ["--timezone", "UTC", "--store", str(tmp_path / "store")]
-    assert peak_rss_mib(command) < PEAK_RSS_BOUND_MIB
+    peak = peak_rss_mib(command)
+    assert peak < PEAK_RSS_BOUND_MIB, f"{name}: {peak:.0f} MiB"

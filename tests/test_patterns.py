@@ -13,6 +13,8 @@ import pytest
 
 from analyzer import schema as s
 from analyzer.parse import ALL_RULES, DEFAULT_REJECT_KINDS
+from analyzer.patterns._fragments import exim_host_readings
+from analyzer.patterns.exim import EXIM_HOST_LAST
 from tests.conftest import DATA, parse_texts, read_annotated
 
 ANNOTATED = sorted((DATA / "lines").glob("*/*.log"))
@@ -29,12 +31,34 @@ def test_rule_compiles_in_re2_with_known_groups(rule):
 
 
 @pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.name)
-def test_rule_has_no_greedy_wildcard_before_the_client(rule):
+def test_rule_has_no_unchecked_greedy_wildcard_before_the_client(rule):
     # fail2ban's RE_WRONG_GREED: ".*" before a captured host lets an attacker pick the host.
+    # Exim writes the client's HELO (any text) before the address: there the HELO is greedy
+    # on purpose, and the parser never takes an Exim client address on a rule's word alone
+    # (analyzer.parse.read_hosts, checked in tests/test_forged_helo.py).
     if "(?P<client_ip>" not in rule.regex:
         return
     before_client = rule.regex.split("(?P<client_ip>")[0]
-    assert not re.search(r"\.\*(?!\?)", before_client)
+    if rule.daemons != ("exim",):
+        assert not re.search(r"\.\*(?!\?)", before_client)
+        return
+    lazy, lazy_after, greedy = exim_host_readings(rule.regex)
+    for reading in (lazy, lazy_after):
+        assert not re.search(r"\.\*(?!\?)", reading.split("(?P<client_ip>")[0])
+    assert not re.search(r"\.\*\?", greedy.split("(?P<client_ip>")[0])
+    for reading in (lazy, lazy_after, greedy):  # each compiles in RE2
+        pc.extract_regex(pa.array(["x"]), reading)
+
+
+def test_hosts_read_greedily_are_those_exim_writes_last():
+    # EXIM_HOST_LAST keeps the greedy reading even where the lazy one differs: only rules
+    # whose every field after the host is Exim's own (no sender, recipient, reply, DN).
+    rules = {rule.name: rule for rule in ALL_RULES}
+    assert EXIM_HOST_LAST <= set(rules)
+    for name in EXIM_HOST_LAST:
+        after = rules[name].regex.split("(?P<client_ip>")[1]
+        assert "sender" not in after and "recipient" not in after and "reply" not in after
+        assert "DN=" not in after
 
 
 def test_rule_names_are_unique():

@@ -5,6 +5,8 @@ All are RE2-compatible (pyarrow runs them): no look-around, no back-references.
 
 from __future__ import annotations
 
+import re
+
 # Syslog header, split off every line before any rule runs. Two stamp forms:
 #   classic  "Nov 21 09:15:02 mail1 postfix/smtpd[2345]: "   (no year; day space-padded,
 #            or not padded by some daemons: "Jul 2 12:24:48")
@@ -107,12 +109,44 @@ EXIM_MSGID_VALUE = (
 EXIM_MSGID = rf"(?P<queue_id>{EXIM_MSGID_VALUE})"
 EXIM_OPT_MSGID = rf"(?:{EXIM_MSGID} )?"
 
+# A client's address in brackets, as Exim writes it.   "[198.51.100.7]"   "[2001:db8::25]"
+EXIM_CLIENT_ADDRESS = r"\[(?P<client_ip>[0-9A-Fa-f:.]+)\]"
 # A remote host as Exim logs it: "name (helo) [ip]:port", "(helo) [ip]", "[ip]:port".
 #   "mail.example.com (mail.example.com) [198.51.100.7]:4321"   "(WIN-X) [100.64.9.9]"
+#   "(x) [8.8.8.8]) [203.0.113.9]:1234"   (HELO "x) [8.8.8.8]", from 203.0.113.9)
+# host.c writes "name (helo) [ip]" with the HELO raw: with helo_accept_junk_hosts it may hold
+# spaces, parentheses, brackets, even a whole fake "[ip]:port I=... F=<...> rejected ..."
+# tail; senders, recipients, commands and replies are the client's text too, before or after
+# the host. So the HELO is any text (greedy here: it can never end early and pose as the
+# address), and analyzer.parse.read_hosts decides what a line says about its client:
+# - Rules after whose host Exim writes only its own fields (patterns.exim.EXIM_HOST_LAST:
+#   "no MAIL", "lost", "closed by QUIT"...) take the last place the rule fits: no HELO moves it.
+# - Every other rule's line is read at the first place the rule fits, and attributed only
+#   where no other address a host could begin at (EXIM_HOST_START) may be the one Exim
+#   wrote: none before it (the client's HELO or sender: forged, or the real host before a
+#   forged one), none after it that ends a HELO (") [ip]"), and none where any host rule
+#   could read it. Else its client address, port, name and HELO are left empty: the line
+#   is attributed to nobody, never to a guess. A reply repeating the client's own "[ip]",
+#   a callout's "host [ip]", a subject's "H=[ip]" leave the client as it is.
+# Where Exim logs connections, the session's address is the connection line's
+# (EXIM_CONNECTING_HOST: the daemon writes it before the client has said anything).
 EXIM_HOST = (
-    r"(?:(?P<client_host>[^\s(\[][^\s]*) )?(?:\((?P<helo>[^)]*)\) )?"
-    r"\[(?P<client_ip>[0-9A-Fa-f:.]+)\](?::(?P<client_port>[0-9]+))?"
+    r"(?:(?P<client_host>[^\s(\[][^\s]*) )?(?:\((?P<helo>.*)\) )?"
+    rf"{EXIM_CLIENT_ADDRESS}(?::(?P<client_port>[0-9]+))?"
 )
+# The daemon's "SMTP connection from [ip]:port" (daemon.c), written before the client has
+# said anything: an address and port only, no name and no HELO.   "[100.64.1.2]:50001"
+EXIM_CONNECTING_HOST = rf"{EXIM_CLIENT_ADDRESS}(?::(?P<client_port>[0-9]+))?"
+# An address as Exim writes a client's: dots (IPv4) or colons (IPv6), so never a pid "[1234]".
+EXIM_ADDRESS_SHAPE = r"[0-9A-Fa-f]*[.:][0-9A-Fa-f:.]*"
+# Where a client host could begin: an address in brackets after a space or "H=", not the
+# listening address "I=[...]". Two in "H=(x) [8.8.8.8]) [203.0.113.9]:1234 I=[192.0.2.13]:25".
+EXIM_HOST_START = rf"(?:[^I]=| )\[(?P<address>{EXIM_ADDRESS_SHAPE})\]"
+# A line with two of them: which of its addresses is the client's must be checked.
+EXIM_HOST_STARTS = rf"{EXIM_HOST_START}.*{EXIM_HOST_START}"
+# The end of a HELO and the host after it: ") [ip]".
+EXIM_HELO_END = rf"\) \[({EXIM_ADDRESS_SHAPE})\]"
+
 # The listening address with +incoming_interface: " I=[192.0.2.13]:587", and the
 # connection counter of Exim >= 4.97 (+connection_id) that may follow it: " Ci=8001".
 EXIM_INTERFACE = r"(?: I=\[(?P<local_ip>[0-9A-Fa-f:.]+)\]:(?P<local_port>[0-9]+))?(?: Ci=[0-9]+)?"
@@ -127,15 +161,20 @@ EXIM_IDENT = r"(?: U=\S+)?(?: Ci=[0-9]+)?"
 # (Written as one repeated group: the same lines, a smaller program, and RE2 extracts groups
 # from small programs several times faster.)
 EXIM_TLS = r"(?: (?:X|CV|SNI)=\S+| DN=\"[^\"]*\")*"
+# A quoted local part: it may hold spaces, ">", "H=[ip]" and quotes escaped with "\" (so a
+# sender '"a\" H=[8.8.8.8] b"@x' before a host stays whole, and cannot pose as the host).
+EXIM_QUOTED = r'"(?:[^"\\]|\\.)*"'
 # An envelope sender as Exim writes it: a quoted local part may hold spaces.
 #   "alice@acme.example"   "<>"   "\"name with spaces\"@acme.example"
-EXIM_SENDER = r"(?P<sender>\"[^\"]*\"\S*|\S+)"
+EXIM_SENDER = rf"(?P<sender>{EXIM_QUOTED}\S*|\S+)"
 # A sender after "F=": in brackets in ACL lines, bare in older versions and local_scan lines.
-EXIM_F_SENDER = r"<?(?P<sender>\"[^\"]*\"[^>\s]*|[^>\s]*)>?"
+EXIM_F_SENDER = rf"<?(?P<sender>{EXIM_QUOTED}[^>\s]*|[^>\s]*)>?"
 # The "F=<sender>" of ACL lines, then what Exim >= 4.8x logs after it: " A=authenticator[:id]"
 # for an authenticated client, and " SPF=result" " DMARC=result" with those log selectors.
+# (It follows the host, so it cannot move the address: a quoted part is read up to its
+# first quote, several times cheaper for RE2 than EXIM_QUOTED.)
 EXIM_FROM = (
-    rf"(?: F={EXIM_F_SENDER})?"
+    r"(?: F=<?(?P<sender>\"[^\"]*\"[^>\s]*|[^>\s]*)>?)?"
     r"(?: A=(?P<sasl_method>[^:\s]+)(?::(?P<sasl_username>\S+))?)?"
     r"(?: (?:SPF|DMARC)=\S+)*"
 )
@@ -161,3 +200,20 @@ EXIM_CONTENT_WORDS = (
     r"(?i:spam|virus|malware|infect|phish|trojan|attachment|extension|executable|mime|"
     r"content|scor(?:e|ed|ing)\b|bayes|uribl|surbl|clam)"
 )
+
+_GREEDY, _LAZY = re.compile(r"(?<!\\)\.\*(?!\?)"), re.compile(r"(?<!\\)\.\*\?")
+
+
+def exim_host_readings(regex: str) -> tuple[str, str, str] | None:
+    """A rule's readings of a line by EXIM_HOST, each capturing what follows the address
+    (``_after``): every wildcard before the address lazy and a HELO without ")" (cheap for
+    RE2; where it fits, usually the first place), every wildcard lazy (the first place the
+    rule fits), every wildcard greedy (the last place). None for a rule without EXIM_HOST."""
+    if EXIM_CLIENT_ADDRESS not in regex:
+        return None
+    head, tail = regex.split(EXIM_CLIENT_ADDRESS, 1)
+    lazy, greedy = _GREEDY.sub(".*?", head), _LAZY.sub(".*", head)
+    first = lazy.replace("(?P<helo>.*?)", "(?P<helo>[^)]*)")
+    return tuple(  # type: ignore[return-value]
+        f"{body}{EXIM_CLIENT_ADDRESS}(?P<_after>{tail[:-1]})$" for body in (first, lazy, greedy)
+    )

@@ -16,6 +16,7 @@ EXIM = ("exim",)
 
 # Short names for the shared Exim fragments (see _fragments: each says what it matches).
 CLIENT = fragments.EXIM_CLIENT
+CONNECTING_HOST = fragments.EXIM_CONNECTING_HOST
 CONNECTION = fragments.EXIM_CONNECTION
 CONTENT_WORDS = fragments.EXIM_CONTENT_WORDS
 DELIVERY_FIELDS = fragments.EXIM_DELIVERY_FIELDS
@@ -30,6 +31,19 @@ RECIPIENT = fragments.EXIM_RECIPIENT
 SENDER = fragments.EXIM_SENDER
 TAIL = fragments.EXIM_TAIL
 TLS = fragments.EXIM_TLS
+
+# Rules after whose host Exim writes only its own fields (no sender, recipient, reply or DN
+# an attacker could fill): their greedy HELO ends at the real address, even on a line that
+# holds other addresses. Every other rule's host is checked (_fragments.EXIM_HOST).
+EXIM_HOST_LAST = frozenset(
+    {
+        "exim_connection_open",  # (written before the client says anything: no HELO)
+        "exim_connection_closed",
+        "exim_no_mail",
+        "exim_connection_lost",
+        "exim_unexpected_disconnection",
+    }
+)
 
 EXIM_RULES: tuple[Rule, ...] = (
     Rule(
@@ -101,8 +115,8 @@ EXIM_RULES: tuple[Rule, ...] = (
         "exim_connection_open",
         EXIM,
         s.EV_CONNECT,
-        # +smtp_connection
-        rf"^{CONNECTION} {HOST}{INTERFACE}(?: \(TCP/IP connection count = [0-9]+\))?$",
+        # +smtp_connection, by the daemon before it forks the child (so before any HELO)
+        rf"^{CONNECTION} {CONNECTING_HOST}{INTERFACE}(?: \(TCP/IP connection count = [0-9]+\))?$",
         (
             "SMTP connection from [100.64.1.2]:50001 I=[192.0.2.13]:25 "
             "(TCP/IP connection count = 1)",
@@ -328,7 +342,7 @@ EXIM_RULES: tuple[Rule, ...] = (
         "exim_protocol_error",
         EXIM,
         s.EV_PROTOCOL,
-        rf"^SMTP protocol error in \"(?P<command>[^\"]*)\" {CLIENT} (?P<reply>.*)$",
+        rf"^SMTP protocol error in \"(?P<command>.*)\" {CLIENT} (?P<reply>.*)$",
         (
             'SMTP protocol error in "AUTH LOGIN" H=(x) [100.64.4.4]:5555 I=[192.0.2.13]:25 '
             "AUTH command used when not advertised",
@@ -338,7 +352,7 @@ EXIM_RULES: tuple[Rule, ...] = (
         "exim_syntax_error",
         EXIM,
         s.EV_PROTOCOL,
-        rf"^SMTP syntax error in \"(?P<command>[^\"]*)\" {CLIENT} (?P<reply>.*)$",
+        rf"^SMTP syntax error in \"(?P<command>.*)\" {CLIENT} (?P<reply>.*)$",
         ('SMTP syntax error in "GET / HTTP/1.1" H=[100.64.4.4]:5555 unrecognized command',),
     ),
     Rule(
@@ -358,7 +372,7 @@ EXIM_RULES: tuple[Rule, ...] = (
         EXIM,
         s.EV_PROTOCOL,
         rf"^SMTP protocol synchronization error \((?P<detail>[^)]*)\): rejected "
-        rf"(?:connection from|\"(?P<command>[^\"]*)\") {CLIENT}(?: next)? input=.*$",
+        rf"(?:connection from|\"(?P<command>.*)\") {CLIENT}(?: next)? input=.*$",
         (
             "SMTP protocol synchronization error (input sent without waiting for greeting): "
             'rejected connection from H=[100.64.4.4]:5555 input="EHLO x\\r\\n"',
@@ -453,7 +467,7 @@ EXIM_RULES: tuple[Rule, ...] = (
         s.EV_REJECT,
         # receive.c refusing a message while reading it (too large, bad header under
         # CHUNKING): "rejected from <sender> H=host[ U=ident]: reason".
-        rf"^{OPT_MSGID}rejected from <(?P<sender>[^>]*)> H={HOST}{IDENT}: "
+        rf"^{OPT_MSGID}rejected from {F_SENDER} H={HOST}{IDENT}: "
         r"(?P<reply>.*)$",
         (
             "rejected from <a@x.example> H=(x) [100.64.4.4]: message too large: read=52431001 "
