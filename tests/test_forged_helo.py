@@ -221,7 +221,7 @@ mailbox = st.one_of(st.from_regex(r"[a-z]{1,8}", fullmatch=True), quoted).map(
     lambda local: f"{local}@x.example"
 )
 real_ip = st.sampled_from([REAL, "198.51.100.23", "2001:db8::66"])
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
