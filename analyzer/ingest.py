@@ -45,6 +45,7 @@ from analyzer.io import store
 from analyzer.io.customers import read_customers
 from analyzer.io.journal import JOURNAL, NORMALISED, journal_lines, normalise, read_journal
 from analyzer.io.sources import FORMAT, MTIME, PATH, is_compressed, lines_frame
+from analyzer.io.views import write_derived
 from analyzer.parse import ORDER, START_MONTH, START_YEAR, StampOptions, parse_lines
 from analyzer.pipeline import (
     delivery_lines,
@@ -172,7 +173,7 @@ def ingest(
                 )
             summary.files_unchanged = unchanged
             summary.files_read = len(reads)
-            chunker = Chunker(settings, domains, root, manifest)
+            chunker = Chunker(settings, domains, root, manifest, customers)
             if dask_address:
 
                 def parallel(group: list[Read]) -> None:
@@ -193,6 +194,8 @@ def ingest(
                 else:
                     parallel(list(group))
         summary.open_sessions = chunker.open_count
+        if chunker.fingerprint:  # tables derived for an older customers file are dead weight
+            store.remove_derived_except(root, chunker.fingerprint)
     return summary
 
 
@@ -207,7 +210,8 @@ def ingest_journal(
     the cursor the store keeps, with ``journalctl -o json``, into the store; the cursor of each
     chunk's last entry is committed with the chunk, like a file's offset."""
     root = store_root(settings)
-    domains = local_domains(read_customers(settings.customers), settings.local_domains)
+    customers = read_customers(settings.customers)
+    domains = local_domains(customers, settings.local_domains)
     summary = IngestSummary()
     with store.writing(root, wait_seconds, settings.file_mode):
         manifest = store.load_manifest(root)
@@ -220,7 +224,7 @@ def ingest_journal(
             manifest.files.append(
                 store.FileRecord(record.order, "journal " + key, -1, -1, -1, -1, "", format=JOURNAL)
             )
-        chunker = JournalChunker(settings, domains, root, manifest, record)
+        chunker = JournalChunker(settings, domains, root, manifest, record, customers)
         done = 0
         for raw in read_journal(record.cursor, units, chunk_bytes, line_limit(chunk_bytes)):
             lines, cursor = journal_lines(raw)
@@ -231,6 +235,8 @@ def ingest_journal(
         summary.files_read = int(summary.lines > 0)
         summary.files_unchanged = int(summary.lines == 0)
         summary.open_sessions = chunker.open_count
+        if chunker.fingerprint:
+            store.remove_derived_except(root, chunker.fingerprint)
     return summary
 
 
@@ -238,9 +244,16 @@ class Chunker:
     """Parses chunks into the store, carrying open sessions from one chunk to the next."""
 
     def __init__(
-        self, settings: Settings, domains: frozenset[str], root: Path, manifest: store.Manifest
+        self,
+        settings: Settings,
+        domains: frozenset[str],
+        root: Path,
+        manifest: store.Manifest,
+        customers: pd.DataFrame,
     ):
         self.settings = settings
+        self.customers = customers
+        self.fingerprint: str | None = None
         self.configured = domains
         self.root = root
         self.manifest = manifest
@@ -298,10 +311,15 @@ class Chunker:
         self.chunk += 1
         mark = store.mark_of(self.run, self.chunk)
         mode = self.settings.file_mode
-        store.write_table(self.root, "sessions", finished, s.START, mark, mode)
-        store.write_table(self.root, "rejects", rejects, s.TS, mark, mode)
-        store.write_table(self.root, "deliveries", deliveries, s.TS, mark, mode)
-        store.write_table(self.root, "problems", problems, s.TS, mark, mode)
+        written = {
+            "sessions": store.write_table(self.root, "sessions", finished, s.START, mark, mode),
+            "rejects": store.write_table(self.root, "rejects", rejects, s.TS, mark, mode),
+            "deliveries": store.write_table(self.root, "deliveries", deliveries, s.TS, mark, mode),
+            "problems": store.write_table(self.root, "problems", problems, s.TS, mark, mode),
+        }
+        self.fingerprint = write_derived(
+            self.root, self.settings, self.customers, self.inferred, written
+        )
         previous = {self.manifest.carry, self.manifest.carry_links}
         self.manifest.carry = (
             store.write_carry(self.root, carry, mark, file_mode=mode) if len(carry) else None
@@ -370,8 +388,8 @@ class Chunker:
 class JournalChunker(Chunker):
     """A ``Chunker`` whose lines come from the journal: it moves the journal's cursor on."""
 
-    def __init__(self, settings, domains, root, manifest, record: store.JournalRecord):
-        super().__init__(settings, domains, root, manifest)
+    def __init__(self, settings, domains, root, manifest, record: store.JournalRecord, customers):
+        super().__init__(settings, domains, root, manifest, customers)
         self.record = record
         self.lines = next(f for f in manifest.files if f.order == record.order)
         self.cursor: str | None = None

@@ -190,5 +190,11 @@ REFUSED_STATUSES = ("deferred", "bounced")
 def outbound_deliveries(deliveries: pd.DataFrame, local_domains: frozenset[str]) -> pd.DataFrame:
     """The delivery attempts (``analysis.deliveries``) to other domains: the mail that goes out
     through our IPs. That table keeps no ``orig_to`` or daemon, so the recipient decides."""
+    return deliveries[outbound_mask(deliveries, local_domains)]
+
+
+def outbound_mask(deliveries: pd.DataFrame, local_domains: frozenset[str]) -> np.ndarray:
+    """Which rows of ``outbound_deliveries``' input go to other domains."""
     unknown = {s.ORIG_RECIPIENT: pd.NA, s.DAEMON: pd.NA}
-    return deliveries[external_recipients(deliveries.assign(**unknown), local_domains)]
+    mask = external_recipients(deliveries.assign(**unknown), local_domains)
+    return np.asarray(mask, dtype=bool)

@@ -25,7 +25,7 @@ from analyzer.sessions import build_session_tables
 def stored_analysis(root: Path, customers: pd.DataFrame, settings: Settings) -> Analysis:
     """The analysis of everything ingested into the store at ``root``: the stored sessions,
     and those still open at the last commit (built from the carried lines)."""
-    manifest, carry = _snapshot(root)
+    manifest, carry = store.snapshot(root)
     inferred = tuple(manifest.inferred_domains) if not settings.local_domains else ()
     domains = local_domains(customers, settings.local_domains) | set(inferred)
     parts = [store.read_table(root, "sessions", manifest)]
@@ -56,19 +56,6 @@ def stored_analysis(root: Path, customers: pd.DataFrame, settings: Settings) -> 
         deliveries=table("deliveries", (*DELIVERY_COLUMNS, s.SESSION_ID)),
         inferred_domains=inferred,
     )
-
-
-def _snapshot(root: Path) -> tuple[store.Manifest, pd.DataFrame | None]:
-    """The manifest and its carried lines. An ingest committing meanwhile deletes the carry
-    this manifest names (parts are never deleted once committed): then read the new one."""
-    for _ in range(5):
-        manifest = store.load_manifest(root)
-        try:
-            return manifest, store.read_carry(root, manifest.carry)
-        except store.StoreError:
-            if store.load_manifest(root).carry == manifest.carry:
-                raise
-    raise store.StoreError(f"store {root} changes too fast to be read: try again")
 
 
 def stored_line_summary(manifest: store.Manifest) -> pd.DataFrame:

@@ -18,7 +18,15 @@ from analyzer.errors import ConfigError
 from analyzer.notices import settings_notes
 from dashboard import ids
 from dashboard.auth import guard
-from dashboard.data import CONFIG_KEY, RELOAD_LOCK_KEY, DashboardData, current, load_data
+from dashboard.data import (
+    CONFIG_KEY,
+    RELOAD_LOCK_KEY,
+    DashboardData,
+    current,
+    data_days,
+    data_servers,
+    load_data,
+)
 
 PAGES_FOLDER = Path(__file__).parent / "pages"
 NAV = (
@@ -82,7 +90,7 @@ def create_app(
 def settings_banner(data: DashboardData) -> html.Div:
     """Which settings were not configured (the demo, an inferred time zone or local domains,
     no customers): said on every page, so no one mistakes a default for a fact."""
-    notes = settings_notes(data.settings, not data.customers.empty, data.analysis.inferred_domains)
+    notes = settings_notes(data.settings, not data.customers.empty, data.inferred_domains)
     return html.Div(
         [html.P(note) for note in notes],
         id=ids.SETTINGS_NOTES,
@@ -126,7 +134,6 @@ def choice(label: str, dropdown_id: str, options: list) -> html.Div:
 
 def filter_bar(data: DashboardData) -> html.Div:
     """Date range, servers, classes and customers: shared by every page."""
-    sessions = data.sessions
     first, last = data_days(data)
     customers = data.customers
     return html.Div(
@@ -145,7 +152,7 @@ def filter_bar(data: DashboardData) -> html.Div:
                     ),
                 ]
             ),
-            choice("Servers", ids.FILTER_SERVERS, sorted(sessions[s.SERVER].dropna().unique())),
+            choice("Servers", ids.FILTER_SERVERS, data_servers(data)),
             choice(
                 "Classes",
                 ids.FILTER_CLASSES,
@@ -163,14 +170,6 @@ def filter_bar(data: DashboardData) -> html.Div:
         ],
         className="filters",
     )
-
-
-def data_days(data: DashboardData) -> tuple[Any, Any]:
-    """First and last local day with a session (None, None without sessions)."""
-    if data.sessions.empty:
-        return None, None
-    days = data.sessions[s.START].dt.tz_convert(data.settings.timezone)
-    return days.min().date(), days.max().date()
 
 
 def filters_from_controls(

@@ -1,44 +1,65 @@
-"""The dashboard's data: analysed once when the app is created (never at import), then
-filtered and summarised per request by pure functions.
+"""The dashboard's data: a view of the store (``analyzer.io.views``) opened when the app is
+created (never at import), read per request for what each page shows, and summarised by pure
+functions.
+
+Nothing holds every session: a page asks for the days, servers, columns and rows it shows
+(the rollups for charts and cards; the sessions of one customer, of the probing sources or of
+the refused relays for tables), and keeps the small views it built for one set of filters in
+a cache on the ``DashboardData`` object (keyed by the filters; the data never changes while
+it is open: after an ``ingest`` commits, the next request opens the store again).
 
 The loaded ``DashboardData`` hangs off the Flask app (``server.config``), so there is no
-module-level state and two apps in one process (tests) never share data. Views of the data
-for one set of filters are cached on that object, keyed by the filters (the data itself
-never changes while the app runs: its ``version`` names it).
+module-level state and two apps in one process (tests) never share data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import flask
 import pandas as pd
+import pyarrow.compute as pc
 
-from analyzer import jobs
+from analyzer import jobs, rollups
 from analyzer import schema as s
 from analyzer.asn import AsnLookup, lookup_frame
 from analyzer.config import Settings
-from analyzer.io import store
+from analyzer.customers import local_domains
+from analyzer.io import store, views
 from analyzer.io.asn import load_lookup
 from analyzer.io.customers import read_customers
 from analyzer.io.dnsbl import DNSBL_COLUMNS
 from analyzer.offenders import probe_sessions, roll_up, summarize_offenders
-from analyzer.pipeline import Analysis, select_period
-from analyzer.readiness import as_of, call_list, customer_readiness, daily_readiness
+from analyzer.readiness import (
+    OUTBOUND_REASONS,
+    as_of,
+    call_list,
+    customer_readiness,
+    daily_readiness,
+)
 from analyzer.traffic import GROUPS, TRAFFIC, traffic_groups
 
 CONFIG_KEY = "relaywatch.data"
 RELOAD_LOCK_KEY = "relaywatch.reload_lock"
 DAY = "day"
 SESSIONS = "sessions"
-CACHE_SIZE = 32
+CACHE_SIZE = 64
+# What customer_readiness and the daily readiness read of the sessions.
+READINESS_COLUMNS = (
+    s.SESSION_ID, s.CUSTOMER_ID, s.CLASS, s.REASON, s.PERIOD, s.START, s.END, s.SERVER,
+    s.CLIENT_IP,
+)  # fmt: skip
+PROBE_COLUMNS = (
+    s.SESSION_ID, s.CLIENT_IP, s.CLASS, s.REASON, s.START, s.RELAY_DENIED, s.AUTH_FAILURES,
+    "customer_ip",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,12 +77,15 @@ class Filters:
         data = data or {}
 
         def day(value: Any) -> dt.date | None:
-            return dt.date.fromisoformat(str(value)[:10]) if value else None
+            try:
+                return dt.date.fromisoformat(str(value)[:10]) if value else None
+            except ValueError:  # a hand-edited link: the whole range
+                return None
 
         def many(value: Any) -> tuple[str, ...]:
             if not value:
                 return ()
-            return tuple(sorted(value if isinstance(value, list) else [value]))
+            return tuple(sorted(str(v) for v in (value if isinstance(value, list) else [value])))
 
         return cls(
             day(data.get("since")),
@@ -77,10 +101,8 @@ class DashboardData:
     """What every page reads. ``version`` changes when the underlying data does."""
 
     settings: Settings
-    analysis: Analysis
+    view: views.View
     customers: pd.DataFrame
-    asns: pd.DataFrame
-    version: str
     asn_lookup: AsnLookup | None = None  # loaded once: a real database takes seconds
     dnsbl: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DNSBL_COLUMNS)))
     store_stamp: int | None = None  # the store's commit this was read at (None: logs parsed)
@@ -90,8 +112,17 @@ class DashboardData:
     _building: dict = field(default_factory=dict, repr=False)  # key -> lock of its builder
 
     @property
-    def sessions(self) -> pd.DataFrame:
-        return self.analysis.sessions
+    def version(self) -> str:
+        return self.view.version
+
+    @property
+    def inferred_domains(self) -> tuple[str, ...]:
+        return self.view.inferred_domains
+
+    def local_domains(self) -> frozenset[str]:
+        return local_domains(self.customers, self.settings.local_domains) | set(
+            self.inferred_domains
+        )
 
     def cached(self, name: Hashable, filters: Filters, build: Callable[[], Any]) -> Any:
         """One view per (name, filters), the least recently used dropped first.
@@ -124,21 +155,19 @@ class DashboardData:
 def load_data(
     settings: Settings, progress: Callable[[Path], None] | None = None, dns: bool = True
 ) -> DashboardData:
-    """Read the store (or, before any ``ingest``, parse the configured logs) once, and ask
-    the DNSBLs about the own outbound IPs once (``dns=False``: not at all)."""
+    """Open the store (or, before any ``ingest``, parse the configured logs) and ask the
+    DNSBLs about the own outbound IPs once (``dns=False``: not at all). A store is only
+    opened here: pages read what they show when they show it."""
     stamp = store_stamp(settings)
-    analysis = jobs.load_analysis(settings, progress=progress)
     customers = read_customers(settings.customers)
-    probes = probe_sessions(analysis.sessions, settings.own_outbound_ips())
+    view = views.open_view(
+        settings,
+        customers,
+        lambda: jobs.analyse_logs(settings, progress=progress, customers=customers),
+    )
     lookup = load_lookup(settings.asn_db, settings.as_names)
-    asns = lookup_frame(probes[s.CLIENT_IP], lookup)
-    digest = hashlib.sha256(
-        pd.util.hash_pandas_object(analysis.sessions[[s.SESSION_ID]], index=False)
-        .to_numpy()
-        .tobytes()
-    ).hexdigest()[:12]
     dnsbl = jobs.live_dnsbl(settings, dns)
-    return DashboardData(settings, analysis, customers, asns, digest, lookup, dnsbl, stamp, dns)
+    return DashboardData(settings, view, customers, lookup, dnsbl, stamp, dns)
 
 
 def store_stamp(settings: Settings) -> int | None:
@@ -152,63 +181,103 @@ def store_stamp(settings: Settings) -> int | None:
 
 
 def current() -> DashboardData:
-    """The data of the app serving this request, read again once ``ingest`` has committed
+    """The data of the app serving this request, opened again once ``ingest`` has committed
     to the store since (the page shows the new data on its next callback or load)."""
     config = flask.current_app.config
     data = config[CONFIG_KEY]
     if data.store_stamp is None or store_stamp(data.settings) == data.store_stamp:
         return data
-    with config[RELOAD_LOCK_KEY]:  # one request reads the store again, the others wait
+    with config[RELOAD_LOCK_KEY]:  # one request opens the store again, the others wait
         data = config[CONFIG_KEY]
         if store_stamp(data.settings) != data.store_stamp:
-            data = config[CONFIG_KEY] = load_data(data.settings, dns=data.dns)
+            stamp = store_stamp(data.settings)
+            view = views.open_view(data.settings, data.customers, lambda: data.view.analysis)
+            data = config[CONFIG_KEY] = dataclasses.replace(
+                data, view=view, store_stamp=stamp, _cache=OrderedDict(), _building={}
+            )
     return data
 
 
-def filter_sessions(data: DashboardData, filters: Filters) -> pd.DataFrame:
-    """The sessions the filter bar selects."""
+def bar_filter(filters: Filters, classes: bool = True) -> pc.Expression | None:
+    """The filter bar's classes and customers as an Arrow filter of sessions."""
+    return views.both(
+        views.isin(s.CLASS, filters.classes) if classes and filters.classes else None,
+        views.isin(s.CUSTOMER_ID, filters.customers) if filters.customers else None,
+    )
+
+
+def read_sessions(
+    data: DashboardData,
+    filters: Filters,
+    columns: Sequence[str] | None = None,
+    where: pc.Expression | None = None,
+) -> pd.DataFrame:
+    """The sessions the filter bar selects that ``where`` keeps, ``columns`` only."""
+    return data.view.read(
+        views.SESSIONS,
+        columns,
+        filters.since,
+        filters.until,
+        filters.servers,
+        views.both(bar_filter(filters), where),
+    )
+
+
+def read_events(
+    data: DashboardData,
+    filters: Filters,
+    name: str,
+    columns: Sequence[str] | None = None,
+    where: pc.Expression | None = None,
+) -> pd.DataFrame:
+    """Rejects or deliveries within the filters' dates and servers."""
+    return data.view.read(name, columns, filters.since, filters.until, filters.servers, where)
+
+
+def daily_rollup(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """``analyzer.rollups.daily_sessions`` of the filtered sessions."""
 
     def build() -> pd.DataFrame:
-        sessions = select_period(
-            data.sessions, filters.since, filters.until, data.settings.timezone
+        rows = data.view.read(
+            views.DAILY, None, filters.since, filters.until, filters.servers, bar_filter(filters)
         )
-        for column, wanted in (
-            (s.SERVER, filters.servers),
-            (s.CLASS, filters.classes),
-            (s.CUSTOMER_ID, filters.customers),
-        ):
-            if wanted:
-                sessions = sessions[sessions[column].isin(wanted).fillna(False).to_numpy()]
-        return sessions
+        return rollups.combine(rows)
 
-    return data.cached("sessions", filters, build)
+    return data.cached("daily-rollup", filters, build)
 
 
-def filter_events(frame: pd.DataFrame, data: DashboardData, filters: Filters) -> pd.DataFrame:
-    """Rejects or deliveries within the filters' dates and servers."""
-    tz = data.settings.timezone
-    keep = pd.Series(True, index=frame.index)
-    if filters.since:
-        keep &= frame[s.TS] >= pd.Timestamp(filters.since).tz_localize(tz)
-    if filters.until:
-        keep &= frame[s.TS] < pd.Timestamp(filters.until + dt.timedelta(days=1)).tz_localize(tz)
-    if filters.servers:
-        keep &= frame[s.SERVER].isin(filters.servers).fillna(False)
-    return frame[keep.to_numpy()]
+def delivery_rollup(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """``analyzer.rollups.daily_deliveries`` of the filtered days and servers."""
+
+    def build() -> pd.DataFrame:
+        rows = data.view.read(
+            views.DELIVERY_DAILY, None, filters.since, filters.until, filters.servers
+        )
+        return rollups.combine_deliveries(rows)
+
+    return data.cached("delivery-rollup", filters, build)
+
+
+def outbound_sessions(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """Customers' outbound sessions of the filters: all that readiness reads."""
+    mine = views.both(pc.field(s.CUSTOMER_ID).is_valid(), views.isin(s.REASON, OUTBOUND_REASONS))
+    return read_sessions(data, filters, READINESS_COLUMNS, mine)
 
 
 def readiness_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
     """``relaywatch export customers`` for the filtered sessions (statuses as of ``until``)."""
-    return data.cached(
-        "readiness",
-        filters,
-        lambda: customer_readiness(
-            filter_sessions(data, filters),
+
+    def build() -> pd.DataFrame:
+        relayed = pc.field(s.REJECT_KIND) == s.RK_RELAY
+        rejects = read_events(data, filters, "rejects", None, relayed)
+        return customer_readiness(
+            outbound_sessions(data, filters),
             data.customers,
             as_of(filters.until, data.settings.timezone),
-            filter_events(data.analysis.rejects, data, filters),
-        ),
-    )
+            rejects,
+        )
+
+    return data.cached("readiness", filters, build)
 
 
 def call_list_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
@@ -220,22 +289,36 @@ def readiness_daily(data: DashboardData, filters: Filters) -> pd.DataFrame:
     return data.cached(
         "daily",
         filters,
-        lambda: daily_readiness(filter_sessions(data, filters), data.settings.timezone),
+        lambda: daily_readiness(outbound_sessions(data, filters), data.settings.timezone),
     )
+
+
+def probes_of(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """The filtered spam-probe sessions from outside (``probe_sessions``)."""
+    probes = read_sessions(data, filters, PROBE_COLUMNS, pc.field(s.CLASS) == s.SPAM_PROBE)
+    return probe_sessions(probes, data.settings.own_outbound_ips())
 
 
 def offenders_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
     """``relaywatch export offenders`` for the filtered sessions."""
-    return data.cached(
-        "offenders",
-        filters,
-        lambda: summarize_offenders(
-            probe_sessions(filter_sessions(data, filters), data.settings.own_outbound_ips()),
-            data.asns,
-            filter_sessions(data, filters),
+
+    def build() -> pd.DataFrame:
+        probes = probes_of(data, filters)
+        sources = probes[s.CLIENT_IP].astype("string").dropna().unique()
+        traffic = read_sessions(
+            data,
+            filters,
+            (s.CLIENT_IP, s.CLASS, s.MESSAGES),
+            views.isin(s.CLIENT_IP, list(sources)),
+        )
+        return summarize_offenders(
+            probes,
+            lookup_frame(pd.Series(sources, dtype="string"), data.asn_lookup),
+            traffic,
             data.settings.blocklist.probes_per_message,
-        ),
-    )
+        )
+
+    return data.cached("offenders", filters, build)
 
 
 def offenders_view(data: DashboardData, filters: Filters, by: str) -> pd.DataFrame:
@@ -279,6 +362,34 @@ def daily_counts(
     return stacked.rename(columns={stacked.columns[1]: column})
 
 
+def rollup_counts(
+    rollup: pd.DataFrame,
+    column: str,
+    categories: Sequence[str],
+    days: pd.DatetimeIndex | None,
+    count: str = rollups.SESSIONS,
+) -> pd.DataFrame:
+    """``daily_counts`` of a rollup: its ``count`` summed per local day and ``column``."""
+    if rollup.empty and days is None:
+        return daily_counts(pd.DataFrame(columns=[s.TS, column]), column, categories, "UTC")
+    table = rollup.pivot_table(
+        index=rollups.DATE, columns=column, values=count, aggfunc="sum", fill_value=0
+    ).reindex(columns=list(categories), fill_value=0)
+    full = (
+        days if days is not None else pd.date_range(table.index.min(), table.index.max(), freq="D")
+    )
+    table = table.reindex(full.rename(DAY), fill_value=0).astype("int64")
+    stacked = table.stack().rename(SESSIONS).reset_index()
+    return stacked.rename(columns={stacked.columns[1]: column})
+
+
+def traffic_rollup(rollup: pd.DataFrame) -> pd.DataFrame:
+    """A session rollup with ``traffic``: the class, or for unauthenticated the reason."""
+    unauthenticated = (rollup[s.CLASS] == s.UNAUTHENTICATED).fillna(False).to_numpy()
+    group = rollup[s.CLASS].astype(object).where(~unauthenticated, rollup[s.REASON].astype(object))
+    return rollup.assign(**{TRAFFIC: group.to_numpy()})
+
+
 def daily_class_counts(
     sessions: pd.DataFrame, timezone: str, days: pd.DatetimeIndex | None = None
 ) -> pd.DataFrame:
@@ -295,15 +406,28 @@ def daily_traffic_counts(
     return daily_counts(grouped, TRAFFIC, GROUPS, timezone, days)
 
 
+def data_days(data: DashboardData) -> tuple[dt.date | None, dt.date | None]:
+    """First and last local day with a session (None, None without sessions)."""
+    every = daily_rollup(data, Filters())
+    if every.empty:
+        return None, None
+    return every[rollups.DATE].min().date(), every[rollups.DATE].max().date()
+
+
+def data_servers(data: DashboardData) -> list[str]:
+    """The servers with sessions."""
+    return sorted(daily_rollup(data, Filters())[s.SERVER].dropna().unique())
+
+
 def period_days(data: DashboardData, filters: Filters) -> pd.DatetimeIndex | None:
     """Every local day of the selected period (the data's first or last day where the filter
     leaves it open): a daily chart shows them all, so one day's storm is a bar among the
     other days, not a chart of its own (None: no sessions at all)."""
     first, last = filters.since, filters.until
     if first is None or last is None:
-        if data.sessions.empty:
+        known_first, known_last = data_days(data)
+        if known_first is None:
             return None
-        local = data.sessions[s.START].dt.tz_convert(data.settings.timezone)
-        first = first or local.min().date()
-        last = last or local.max().date()
+        first = first or known_first
+        last = last or known_last
     return pd.date_range(first, last, freq="D")

@@ -121,7 +121,7 @@ def test_init_then_export_and_serve_show_the_users_log_not_the_demo(
     from dashboard.data import load_data
 
     data = load_data(load(work / "relaywatch.toml"), dns=False)
-    assert len(data.sessions) == 2
+    assert len(data.view.read("sessions")) == 2
     assert "No customers" in " ".join(settings_notes(data.settings, False))
 
 

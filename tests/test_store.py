@@ -31,8 +31,13 @@ def test_parts_are_split_by_utc_day_and_server(tmp_path: Path) -> None:
         ("NaT", None, 4),  # a malformed line: no time, no server
     ]
     written = store.write_table(tmp_path, "rejects", frame(rows), s.TS, store.mark_of(1, 1))
-    assert written == 4
     names = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.parquet"))
+    assert sorted(str(part.path) for part in written) == names
+    assert sorted((part.day, part.server) for part in written if part.day) == [
+        ("2003-11-21", "server=mail%2F2"),
+        ("2003-11-21", "server=mail1"),
+        ("2003-11-22", "server=mail1"),
+    ]
     assert names == [
         "rejects/day=2003-11-21/server=mail%2F2/000001-000001.parquet",
         "rejects/day=2003-11-21/server=mail1/000001-000001.parquet",
@@ -81,7 +86,7 @@ def test_a_store_this_user_may_not_enter_is_one_clear_error(tmp_path: Path) -> N
 
 def test_a_reader_racing_an_ingest_reads_the_newer_carry(tmp_path, monkeypatch) -> None:
     """The reader loads a manifest, the ingest commits and deletes the carry it named."""
-    from analyzer.stored import _snapshot
+    from analyzer.io.store import snapshot as _snapshot
 
     lines = frame([("2003-11-21T10:00:00Z", "mail1", 1)])
     old_carry = store.write_carry(tmp_path, lines, store.mark_of(1, 1))

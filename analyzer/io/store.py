@@ -6,6 +6,9 @@ Layout of the folder (``store`` in the config, ``--store``)::
     carry/<mark>.parquet               lines of the sessions still open at that commit
     <table>/day=YYYY-MM-DD/server=NAME/<mark>.parquet
                                        sessions, rejects, deliveries, problems (UTC days)
+    derived/<fingerprint>/<table>/day=.../server=.../<mark>.parquet
+                                       classified sessions and daily rollups, one per part
+                                       they come from (``analyzer.io.views``)
 
 Each chunk of an ingest writes its parts (each under a temporary name, synced, then
 renamed), then the manifest the same way. The manifest's ``committed`` mark is the commit:
@@ -48,6 +51,7 @@ from analyzer.io.files import FILE_MODE, folder_mode, make_private_folder
 
 MANIFEST = "manifest.json"
 CARRY = "carry"
+DERIVED = "derived"
 TABLES = ("sessions", "rejects", "deliveries", "problems")
 # The problems table: unmatched and malformed lines, with time and server for partitioning.
 PROBLEM_COLUMNS = (s.TS, s.SERVER, s.SOURCE, s.LINE_NO, s.EVENT, s.RAW)
@@ -320,6 +324,8 @@ def _uncommitted(files: list[PurePosixPath], manifest: Manifest) -> list[PurePos
             return True
         if top in TABLES and len(path.parts) == 4 and path.suffix == ".parquet":
             return path.stem > manifest.committed
+        if top == DERIVED and len(path.parts) == 6 and path.suffix == ".parquet":
+            return path.stem > manifest.committed
         return top == CARRY and len(path.parts) == 2 and path.name not in keep
 
     return [path for path in files if doomed(path)]
@@ -363,6 +369,73 @@ def _parts(root: Path, table: str) -> Iterator[Path]:
                     for part in _entries(root, PurePosixPath(table, day.name, server.name)):
                         if part.name.endswith(".parquet"):
                             yield Path(part.path)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One committed part of a table: where it is (relative to the store), its UTC day
+    (None: rows without a time) and its server folder."""
+
+    path: PurePosixPath
+    day: str | None
+    server: str
+
+    def derived(self, fingerprint: str, name: str) -> PurePosixPath:
+        """Where the table ``name`` derived from this part is kept."""
+        return PurePosixPath(DERIVED, fingerprint, name, *self.path.parts[1:])
+
+
+def committed_parts(
+    root: Path,
+    table: str,
+    manifest: Manifest,
+    first_day: str | None = None,
+    last_day: str | None = None,
+    servers: Sequence[str] = (),
+) -> list[Part]:
+    """The committed parts of ``table`` whose UTC day lies in ``first_day``..``last_day``
+    (ISO dates; None: open) and whose server is one of ``servers`` (empty: any). Parts
+    without a day are left out when a day bound is given."""
+    wanted = {f"server={_safe(name)}" for name in servers}
+    found = []
+    for day in _entries(root, PurePosixPath(table)):
+        if not (day.is_dir(follow_symlinks=False) and day.name.startswith("day=")):
+            continue
+        name = day.name[4:]
+        dated = None if name == "unknown" else name
+        if (first_day or last_day) and (
+            dated is None or (first_day and dated < first_day) or (last_day and dated > last_day)
+        ):
+            continue
+        for server in _entries(root, PurePosixPath(table, day.name)):
+            if not server.is_dir(follow_symlinks=False) or (wanted and server.name not in wanted):
+                continue
+            for part in _entries(root, PurePosixPath(table, day.name, server.name)):
+                path = PurePosixPath(table, day.name, server.name, part.name)
+                if part.name.endswith(".parquet") and path.stem <= manifest.committed:
+                    found.append(Part(path, dated, server.name))
+    return found
+
+
+def remove_derived_except(root: Path, keep: str) -> None:
+    """Delete the derived tables of every fingerprint but ``keep`` (an old customers file,
+    time zone or enforcement date): they will never be read again."""
+    stale = {e.name for e in _entries(root, PurePosixPath(DERIVED))} - {keep}
+    if stale:
+        files = _survey(root)
+        _remove(root, [p for p in files if p.parts[:2] in {(DERIVED, n) for n in stale}])
+
+
+def write_frame(
+    root: Path, relative: PurePosixPath, frame: pd.DataFrame, file_mode: int = FILE_MODE
+) -> None:
+    """Write ``frame`` as the Parquet file ``relative`` (atomically); columns with no value
+    at all are kept as text, so the parts of a table share one schema."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for index, column in enumerate(table.schema):
+        if pa.types.is_null(column.type):
+            table = table.set_column(index, column.name, table.column(index).cast(pa.string()))
+    _write_atomically(root, relative, lambda out: pq.write_table(table, out), file_mode)
 
 
 def _write_atomically(
@@ -410,11 +483,11 @@ def write_table(
     time_column: str,
     mark: str,
     file_mode: int = FILE_MODE,
-) -> int:
+) -> list[Part]:
     """Write ``frame`` as parts of ``table``, one per UTC day (of ``time_column``) and server,
-    with ``file_mode``. Returns the number of parts written."""
+    with ``file_mode``. Returns the parts written."""
     if frame.empty:
-        return 0
+        return []
     micros = frame[time_column].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
     day = micros.astype("datetime64[D]")
     server_codes, servers = pd.factorize(frame[s.SERVER].astype(object).fillna("-"), sort=True)
@@ -424,6 +497,7 @@ def write_table(
     key = day_codes[order].astype(np.int64) * len(servers) + server_codes[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     ends = np.r_[starts[1:], len(key)]
+    written = []
     for start, end in zip(starts, ends, strict=True):
         one_day = days[day_codes[order[start]]]
         day_name = "unknown" if np.isnat(one_day) else str(one_day)
@@ -436,7 +510,14 @@ def write_table(
             lambda out, t=part: pq.write_table(t, out),
             file_mode,
         )
-    return len(starts)
+        written.append(
+            Part(
+                relative / f"{mark}.parquet",
+                None if day_name == "unknown" else day_name,
+                relative.parts[-1],
+            )
+        )
+    return written
 
 
 def _safe(name: str) -> str:
@@ -484,3 +565,16 @@ def read_carry(root: Path, name: str | None) -> pd.DataFrame | None:
         return pq.read_table(root / CARRY / name).to_pandas()
     except (OSError, pa.ArrowException) as exc:
         raise StoreError(f"cannot read store {root}: {exc}") from None
+
+
+def snapshot(root: Path) -> tuple[Manifest, pd.DataFrame | None]:
+    """The manifest and its carried lines. An ingest committing meanwhile deletes the carry
+    this manifest names (parts are never deleted once committed): then read the new one."""
+    for _ in range(5):
+        manifest = load_manifest(root)
+        try:
+            return manifest, read_carry(root, manifest.carry)
+        except StoreError:
+            if load_manifest(root).carry == manifest.carry:
+                raise
+    raise StoreError(f"store {root} changes too fast to be read: try again")

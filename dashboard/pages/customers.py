@@ -8,6 +8,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv
+from analyzer.io import views
 from analyzer.readiness import AT_RISK, BROKEN, CALL_LIST_COLUMNS, CUSTOMER_EXPORT_COLUMNS
 from dashboard import ids
 from dashboard.components import data_table, records, table_section, titled_table
@@ -16,7 +17,7 @@ from dashboard.data import (
     Filters,
     call_list_table,
     current,
-    filter_sessions,
+    read_sessions,
     readiness_daily,
     readiness_table,
 )
@@ -138,10 +139,9 @@ def customer_sessions(data: DashboardData, filters: Filters, chosen: str | None)
     """The filtered sessions of customer ``chosen``, by start (kept per customer)."""
 
     def build() -> pd.DataFrame:
-        sessions = filter_sessions(data, filters)
         if chosen is None:
-            return sessions.iloc[:0][DRILL_COLUMNS]
-        mine = sessions[(sessions[s.CUSTOMER_ID] == chosen).fillna(False).to_numpy()]
+            return pd.DataFrame(columns=DRILL_COLUMNS)
+        mine = read_sessions(data, filters, DRILL_COLUMNS, views.isin(s.CUSTOMER_ID, [chosen]))
         return mine[DRILL_COLUMNS].sort_values(s.START, kind="stable")
 
     return data.cached(("customer-sessions", chosen), filters, build)

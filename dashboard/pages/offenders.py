@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dash
+import pandas as pd
+import pyarrow.compute as pc
 from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import jobs
@@ -21,13 +23,15 @@ from analyzer.offenders import (
 from dashboard import ids
 from dashboard.components import table_columns, table_section
 from dashboard.data import (
+    DashboardData,
     Filters,
     current,
-    daily_counts,
-    filter_sessions,
+    daily_rollup,
     offenders_table,
     offenders_view,
     period_days,
+    read_sessions,
+    rollup_counts,
 )
 from dashboard.figures import PROBE_LABELS, REASON_COLORS, stacked_daily, top_bars
 from dashboard.paging import grid_rows, refresh_rows_on
@@ -123,10 +127,9 @@ def update_offenders(filters_data, by):
         "Spam-probe sessions",
         names,
     )
-    sessions = filter_sessions(data, filters)
-    probes = sessions[(sessions[s.CLASS] == s.SPAM_PROBE).to_numpy()]
-    days = period_days(data, filters)
-    daily = daily_counts(probes, s.REASON, PROBE_REASONS, data.settings.timezone, days)
+    rollup = daily_rollup(data, filters)
+    probes = rollup[(rollup[s.CLASS] == s.SPAM_PROBE).fillna(False).to_numpy()]
+    daily = rollup_counts(probes, s.REASON, PROBE_REASONS, period_days(data, filters))
     reasons = stacked_daily(
         daily,
         s.REASON,
@@ -173,6 +176,13 @@ def download_offenders(_clicks, filters_data, by):
     }
 
 
+def delivering_sources(data: DashboardData, filters: Filters) -> pd.DataFrame:
+    """The filtered sessions that delivered accepted mail (their sources' networks are never
+    blocked whole)."""
+    accepted = (pc.field(s.CLASS) != s.SPAM_PROBE) & (pc.field(s.MESSAGES) > 0)
+    return read_sessions(data, filters, (s.CLIENT_IP, s.CLASS, s.MESSAGES), accepted)
+
+
 @callback(
     Output(ids.OFFENDERS_BLOCKLIST_DOWNLOAD, "data"),
     Input(ids.OFFENDERS_BLOCKLIST_BUTTON, "n_clicks"),
@@ -185,7 +195,7 @@ def download_blocklist(_clicks, filters_data, fmt, by):
     data, filters = current(), Filters.from_store(filters_data)
     text = jobs.blocklist_text(
         offenders_table(data, filters),
-        filter_sessions(data, filters),
+        delivering_sources(data, filters),
         data.customers,
         data.settings,
         MIN_SESSIONS,

@@ -7,21 +7,24 @@ import dash
 import pandas as pd
 from dash import Input, Output, callback, dcc, html
 
+from analyzer import rollups
 from analyzer import schema as s
 from analyzer.messages import REFUSED_STATUSES
 from analyzer.readiness import OUTBOUND_REASONS
-from analyzer.traffic import COLORS
+from analyzer.traffic import COLORS, GROUPS, TRAFFIC
 from dashboard import ids
 from dashboard.components import card, empty_state
 from dashboard.data import (
     DashboardData,
     Filters,
     current,
-    daily_traffic_counts,
-    filter_events,
-    filter_sessions,
+    daily_rollup,
+    data_days,
+    delivery_rollup,
     period_days,
     readiness_table,
+    rollup_counts,
+    traffic_rollup,
 )
 from dashboard.figures import sessions_per_day
 
@@ -29,7 +32,7 @@ dash.register_page(__name__, path="/", name="Overview", title="relaywatch - over
 
 
 def layout(**_query: str) -> html.Div:
-    if current().sessions.empty:
+    if data_days(current())[0] is None:
         return empty_state(
             "No SMTP sessions in the configured logs. Check `logs` in the config "
             "and run `relaywatch patterns check` to see what was read."
@@ -45,34 +48,42 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-def share(sessions: pd.DataFrame, period: str) -> str:
+def share(rollup: pd.DataFrame, period: str) -> str:
     """Authenticated share of customers' outbound sessions in a period, as text."""
-    mine = sessions[
-        sessions[s.CUSTOMER_ID].notna().to_numpy()
-        & sessions[s.REASON].isin(OUTBOUND_REASONS).to_numpy()
-        & (sessions[s.PERIOD] == period).to_numpy()
+    mine = rollup[
+        rollup[s.CUSTOMER_ID].notna().to_numpy()
+        & rollup[s.REASON].isin(OUTBOUND_REASONS).to_numpy()
+        & (rollup[s.PERIOD] == period).fillna(False).to_numpy()
     ]
-    if mine.empty:
+    total = int(mine[rollups.SESSIONS].sum())
+    if not total:
         return "–"
-    return f"{(mine[s.CLASS] == s.AUTHENTICATED).mean() * 100:.0f} %"
+    done = int(mine.loc[(mine[s.CLASS] == s.AUTHENTICATED).to_numpy(), rollups.SESSIONS].sum())
+    return f"{done / total * 100:.0f} %"
+
+
+def total(rollup: pd.DataFrame, keep=None, count: str = rollups.SESSIONS) -> int:
+    """The rollup's ``count`` summed over the rows ``keep`` selects (all: None)."""
+    rows = rollup if keep is None else rollup[pd.Series(keep).fillna(False).to_numpy()]
+    return int(rows[count].sum())
 
 
 def overview_cards(data: DashboardData, filters: Filters) -> list[html.A]:
-    sessions = filter_sessions(data, filters)
-    relays = sessions[(sessions[s.RELAY_DENIED] > 0).to_numpy()]
-    unready = int((relays[s.REASON] == s.R_RELAY_DENIED).sum())
+    rollup = daily_rollup(data, filters)
+    relays = total(rollup, count=rollups.RELAY_SESSIONS)
+    unready = total(rollup, rollup[s.REASON] == s.R_RELAY_DENIED, rollups.RELAY_SESSIONS)
     statuses = readiness_table(data, filters)["status"].value_counts()
-    deliveries = filter_events(data.analysis.deliveries, data, filters)
-    refused = deliveries[deliveries[s.STATUS].isin(REFUSED_STATUSES).to_numpy()]
+    deliveries = delivery_rollup(data, filters)
+    refused = total(deliveries, deliveries[s.STATUS].isin(REFUSED_STATUSES), rollups.DELIVERIES)
     return [
         card(
             "Authenticated share of outbound",
-            f"{share(sessions, s.BEFORE)} → {share(sessions, s.AFTER)}",
+            f"{share(rollup, s.BEFORE)} → {share(rollup, s.AFTER)}",
             "customers' relayed mail, before → after the date",
             "/customers",
             COLORS[s.AUTHENTICATED],
         ),
-        *unauthenticated_cards(sessions),
+        *unauthenticated_cards(rollup),
         card(
             "Customers at risk / broken",
             f"{int(statuses.get('at_risk', 0))} / {int(statuses.get('broken', 0))}",
@@ -81,14 +92,14 @@ def overview_cards(data: DashboardData, filters: Filters) -> list[html.A]:
         ),
         card(
             "Refused relay attempts",
-            f"{len(relays):,}",
-            f"{unready:,} from unready customers, {len(relays) - unready:,} probes",
+            f"{relays:,}",
+            f"{unready:,} from unready customers, {relays - unready:,} probes",
             "/relays",
         ),
         card(
             "AUTH failures",
-            f"{int(sessions[s.AUTH_FAILURES].sum()):,}",
-            f"in {int((sessions[s.REASON] == s.R_AUTH_FAILURE).sum()):,} password-guessing "
+            f"{total(rollup, count=s.AUTH_FAILURES):,}",
+            f"in {total(rollup, rollup[s.REASON] == s.R_AUTH_FAILURE):,} password-guessing "
             "sessions",
             "/offenders",
             COLORS[s.SPAM_PROBE],
@@ -96,17 +107,17 @@ def overview_cards(data: DashboardData, filters: Filters) -> list[html.A]:
         card(
             "Own outbound IPs",
             f"{len(data.settings.own_outbound_ips())}",
-            f"{len(refused):,} deliveries deferred or bounced by remote servers",
+            f"{refused:,} deliveries deferred or bounced by remote servers",
             "/risk",
         ),
     ]
 
 
-def unauthenticated_cards(sessions: pd.DataFrame) -> list[html.A]:
+def unauthenticated_cards(rollup: pd.DataFrame) -> list[html.A]:
     """Unauthenticated sessions in two cards: customers' relays (the warning) apart from
     inbound mail (harmless), in the colours of the chart."""
-    unauthenticated = sessions[(sessions[s.CLASS] == s.UNAUTHENTICATED).to_numpy()]
-    count = unauthenticated[s.REASON].value_counts()
+    unauthenticated = rollup[(rollup[s.CLASS] == s.UNAUTHENTICATED).fillna(False).to_numpy()]
+    count = unauthenticated.groupby(s.REASON)[rollups.SESSIONS].sum()
     relayed, refused = int(count.get(s.R_RELAY, 0)), int(count.get(s.R_RELAY_DENIED, 0))
     outage = int(count.get(s.R_AUTH_UNAVAILABLE, 0))
     detail = f"{relayed:,} accepted: will break; {refused:,} refused: broke"
@@ -137,8 +148,8 @@ def unauthenticated_cards(sessions: pd.DataFrame) -> list[html.A]:
 )
 def update_overview(filters_data):
     data, filters = current(), Filters.from_store(filters_data)
-    sessions, tz = filter_sessions(data, filters), data.settings.timezone
-    daily = daily_traffic_counts(sessions, tz, period_days(data, filters))
+    rollup = traffic_rollup(daily_rollup(data, filters))
+    daily = rollup_counts(rollup, TRAFFIC, GROUPS, period_days(data, filters))
     chart = sessions_per_day(
         daily, data.settings.enforcement_date, data.settings.server_enforcement()
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dash
 import pandas as pd
+import pyarrow.compute as pc
 from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import schema as s
@@ -15,9 +16,9 @@ from dashboard.data import (
     Filters,
     current,
     daily_counts,
-    filter_events,
-    filter_sessions,
     period_days,
+    read_events,
+    read_sessions,
 )
 from dashboard.figures import REASON_COLORS, REASON_LABELS, stacked_daily
 from dashboard.paging import grid_rows, refresh_rows_on
@@ -64,8 +65,8 @@ def layout(**_query: str) -> html.Div:
 
 def refused(data: DashboardData, filters: Filters) -> pd.DataFrame:
     """Sessions with a refused relay, ``kind`` = relay_denied (a customer) or relay_probe."""
-    sessions = filter_sessions(data, filters)
-    relays = sessions[(sessions[s.RELAY_DENIED] > 0).to_numpy()]
+    columns = (s.SESSION_ID, s.CLIENT_IP, s.CUSTOMER_ID, s.RELAY_DENIED, s.START, s.REASON)
+    relays = read_sessions(data, filters, columns, pc.field(s.RELAY_DENIED) > 0)
     kind = (relays[s.REASON] == s.R_RELAY_DENIED).map(
         {True: s.R_RELAY_DENIED, False: s.R_RELAY_PROBE}
     )
@@ -85,8 +86,9 @@ def senders(relays: pd.DataFrame) -> pd.DataFrame:
 
 
 def targets(data: DashboardData, filters: Filters) -> pd.DataFrame:
-    rejects = filter_events(data.analysis.rejects, data, filters)
-    relayed = rejects[(rejects[s.REJECT_KIND] == s.RK_RELAY).fillna(False).to_numpy()]
+    relayed = read_events(
+        data, filters, "rejects", (s.CLIENT_IP, s.RECIPIENT), pc.field(s.REJECT_KIND) == s.RK_RELAY
+    )
     domain = relayed[s.RECIPIENT].str.extract(r"@(?P<d>[^@>]+)$")["d"].str.lower()
     table = pd.DataFrame({"domain": domain, "ip": relayed[s.CLIENT_IP]}).dropna()
     grouped = table.groupby("domain")

@@ -10,13 +10,15 @@ import dataclasses
 
 import dash
 import pandas as pd
+import pyarrow.compute as pc
 from dash import Input, Output, State, callback, dcc, html
 
+from analyzer import rollups
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv
 from analyzer.io.dnsbl import unverified_zones
 from analyzer.jobs import RiskTables, period_risk
-from analyzer.messages import REFUSED_STATUSES, outbound_deliveries
+from analyzer.messages import REFUSED_STATUSES
 from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS
 from dashboard import ids
 from dashboard.components import data_table, records
@@ -24,10 +26,11 @@ from dashboard.data import (
     DashboardData,
     Filters,
     current,
-    daily_counts,
-    filter_events,
-    filter_sessions,
+    delivery_rollup,
     period_days,
+    read_events,
+    read_sessions,
+    rollup_counts,
 )
 from dashboard.figures import delivery_outcomes
 
@@ -120,37 +123,48 @@ def tables(data: DashboardData, filters: Filters) -> RiskTables:
     """The `risk` and `accounts` exports for the filtered sessions and their days."""
 
     def build() -> RiskTables:
-        # Servers, classes, customers as filtered; the days are period_risk's to choose.
-        every_day = filter_sessions(data, dataclasses.replace(filters, since=None, until=None))
+        # Servers, classes, customers as filtered; the days up to ``until`` are period_risk's
+        # to choose (accounts are judged on their history). Only the sessions risk reads:
+        # logins, AUTH failures, open relaying.
+        history = dataclasses.replace(filters, since=None)
+        risky = (
+            pc.field(s.SASL_USERNAME).is_valid()
+            | (pc.field(s.AUTH_FAILURES) > 0)
+            | (
+                (pc.field(s.CLASS) == s.UNAUTHENTICATED)
+                & (pc.field(s.REASON) == s.R_RELAY)
+                & ~pc.field(s.CUSTOMER_ID).is_valid()
+            )
+        )
         return period_risk(
-            every_day,
-            data.analysis.deliveries,
+            read_sessions(data, history, None, risky),
+            read_events(data, dataclasses.replace(history, servers=()), "deliveries"),
             filters.since,
             filters.until,
             data.customers,
             data.settings,
             data.dnsbl,
             data.asn_lookup,
-            data.analysis.local_domains(data.customers, data.settings),
+            data.local_domains(),
         )
 
     return data.cached("risk", filters, build)
 
 
 def outbound(data: DashboardData, filters: Filters) -> pd.DataFrame:
-    """The filtered delivery attempts to other domains (our customers' mail is not our
-    reputation)."""
-    domains = data.analysis.local_domains(data.customers, data.settings)
-    return outbound_deliveries(filter_events(data.analysis.deliveries, data, filters), domains)
+    """Delivery attempts to other domains per day, server and status (our customers' mail is
+    not our reputation)."""
+    rollup = delivery_rollup(data, filters)
+    return rollup[rollup[rollups.OUTBOUND].to_numpy(dtype=bool)]
 
 
 def server_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
     deliveries = outbound(data, filters)
     if deliveries.empty:
         return pd.DataFrame(columns=SERVER_COLUMNS)
-    counts = pd.crosstab(deliveries[s.SERVER], deliveries[s.STATUS]).reindex(
-        columns=["sent", "deferred", "bounced"], fill_value=0
-    )
+    counts = deliveries.pivot_table(
+        index=s.SERVER, columns=s.STATUS, values=rollups.DELIVERIES, aggfunc="sum", fill_value=0
+    ).reindex(columns=["sent", "deferred", "bounced"], fill_value=0)
     counts["deliveries"] = counts.sum(axis=1)
     counts["refused_pct"] = (
         (counts["deferred"] + counts["bounced"]) / counts["deliveries"] * 100
@@ -173,7 +187,9 @@ def update_risk(filters_data):
     deliveries = outbound(data, filters)
     refused = deliveries[deliveries[s.STATUS].isin(REFUSED_STATUSES).to_numpy()]
     tz = data.settings.timezone
-    daily = daily_counts(refused, s.STATUS, list(REFUSED_STATUSES), tz, period_days(data, filters))
+    daily = rollup_counts(
+        refused, s.STATUS, list(REFUSED_STATUSES), period_days(data, filters), rollups.DELIVERIES
+    )
     return (
         records(risk.ips[IP_COLUMNS], tz),
         records(risk.accounts[ACCOUNT_VIEW_COLUMNS], tz),

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import json
+
 import dash
-import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import schema as s
 from analyzer.exports import sessions_to_csv
+from analyzer.io import views
 from dashboard import ids
-from dashboard.components import data_table
-from dashboard.data import DashboardData, Filters, current, filter_sessions
-from dashboard.paging import grid_rows, refresh_rows_on
+from dashboard.components import data_table, records
+from dashboard.data import DashboardData, Filters, bar_filter, current
+from dashboard.paging import block_bounds, refresh_rows_on, view_positions
 
 dash.register_page(__name__, path="/sessions", name="Sessions", title="relaywatch - sessions")
 
@@ -46,35 +50,103 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-def matches(sessions: pd.DataFrame, text: str | None) -> np.ndarray:
-    """Where the address, host, HELO, login, customer or id of ``sessions`` contain text."""
-    if not text:
-        return np.ones(len(sessions), dtype=bool)
-    needle = text.strip().lower()
-    hit = np.zeros(len(sessions), dtype=bool)
-    for column in SEARCHED:
-        found = sessions[column].astype("string").str.lower().str.contains(needle, regex=False)
-        hit |= found.fillna(False).to_numpy(dtype=bool)
-    return hit
+def search_filter(text: str | None) -> pc.Expression | None:
+    """Sessions whose address, host, HELO, login, customer or id contain ``text`` (any
+    case); None: no search."""
+    needle = (text or "").strip()
+    if not needle:
+        return None
+    found = [pc.match_substring(pc.field(c), needle, ignore_case=True) for c in SEARCHED]
+    return functools.reduce(lambda a, b: a | b, found)
 
 
-def searched(data: DashboardData, filters: Filters, text: str | None) -> pd.DataFrame:
-    """The filtered sessions whose address, host, HELO, login, customer or id contain text."""
-    sessions = filter_sessions(data, filters)
-    return sessions[matches(sessions, text)]
+def session_filter(filters: Filters, text: str | None) -> pc.Expression | None:
+    """The filter bar's classes and customers and the search, as one Arrow filter."""
+    return views.both(bar_filter(filters), search_filter(text))
 
 
-def shown_positions(data: DashboardData, filters: Filters, text: str | None) -> np.ndarray:
-    """Positions in the filtered sessions of those the search finds, by start then id (as
-    the export orders them); kept per search, so paging through it is a slice."""
+def day_counts(data: DashboardData, filters: Filters, text: str | None) -> pd.DataFrame:
+    """Per UTC day of the period, how many sessions the filters and the search keep (``day``,
+    ``rows``, ``first``: the position of its first row), kept per search: a block of rows is
+    read from the days that hold it, never from the whole period."""
 
-    def build() -> np.ndarray:
-        sessions = filter_sessions(data, filters)
-        keys = sessions[[s.START, s.SESSION_ID]].reset_index(drop=True)
-        order = keys.sort_values([s.START, s.SESSION_ID], kind="stable").index.to_numpy()
-        return order[matches(sessions, text)[order]]
+    def build() -> pd.DataFrame:
+        where = session_filter(filters, text)
+        days = data.view.days(views.SESSIONS, filters.since, filters.until, filters.servers)
+        rows = [
+            data.view.count_day(
+                views.SESSIONS, day, filters.since, filters.until, filters.servers, where
+            )
+            for day in days
+        ]
+        counts = pd.DataFrame({"day": days, "rows": pd.array(rows, dtype="int64")})
+        counts["first"] = counts["rows"].cumsum() - counts["rows"]
+        return counts[counts["rows"] > 0].reset_index(drop=True)
 
-    return data.cached(("sessions-search", text or ""), filters, build)
+    return data.cached(("sessions-days", text or ""), filters, build)
+
+
+def block_in_order(
+    data: DashboardData, filters: Filters, text: str | None, start: int, end: int
+) -> pd.DataFrame:
+    """Rows ``start``..``end`` of the sessions by start then id (the export's order): read
+    from the days that hold them."""
+    counts = day_counts(data, filters, text)
+    last = counts["first"] + counts["rows"]
+    wanted = counts[((counts["first"] < end) & (last > start)).to_numpy()]
+    pieces = []
+    for day, first in zip(wanted["day"], wanted["first"], strict=True):
+        frame = data.view.read_day(
+            views.SESSIONS,
+            day,
+            s.SESSION_EXPORT_COLUMNS,
+            filters.since,
+            filters.until,
+            filters.servers,
+            session_filter(filters, text),
+        )
+        pieces.append(frame.iloc[max(0, start - first) : max(0, end - first)])
+    if not pieces:
+        return pd.DataFrame(columns=list(s.SESSION_EXPORT_COLUMNS))
+    return pd.concat(pieces, ignore_index=True)
+
+
+def sorted_ids(data: DashboardData, filters: Filters, text: str | None, request: dict) -> pd.Series:
+    """The ids of the sessions a grid sort or column filter selects, in its order: read
+    with the columns it names only, kept per sort and filter."""
+    models = json.dumps([request.get("filterModel"), request.get("sortModel")], sort_keys=True)
+
+    def build() -> pd.Series:
+        named = {*(request.get("filterModel") or {})}
+        named |= {m.get("colId") for m in request.get("sortModel") or []}
+        columns = [c for c in s.SESSION_EXPORT_COLUMNS if c in named]
+        keys = [s.START, s.SESSION_ID]
+        frame = data.view.read(
+            views.SESSIONS,
+            list(dict.fromkeys([*keys, *columns])),
+            filters.since,
+            filters.until,
+            filters.servers,
+            session_filter(filters, text),
+        )
+        frame = frame.sort_values(keys, kind="stable", ignore_index=True)
+        positions = view_positions(frame, request, s.SESSION_EXPORT_COLUMNS, data.settings.timezone)
+        return frame[s.SESSION_ID].iloc[positions].reset_index(drop=True)
+
+    return data.cached(("sessions-sorted", text or "", models), filters, build)
+
+
+def sorted_block(data: DashboardData, filters: Filters, ids_in_order: pd.Series) -> pd.DataFrame:
+    """The sessions ``ids_in_order`` names, in that order."""
+    frame = data.view.read(
+        views.SESSIONS,
+        s.SESSION_EXPORT_COLUMNS,
+        filters.since,
+        filters.until,
+        filters.servers,
+        views.isin(s.SESSION_ID, list(ids_in_order.astype(str))),
+    )
+    return frame.set_index(s.SESSION_ID, drop=False).loc[list(ids_in_order)].reset_index(drop=True)
 
 
 @callback(
@@ -88,10 +160,16 @@ def shown_positions(data: DashboardData, filters: Filters, text: str | None) -> 
 def session_rows(request, filters_data, text):
     """One block of sessions, sorted and filtered on the server, and how many there are."""
     data, filters = current(), Filters.from_store(filters_data)
-    sessions, base = filter_sessions(data, filters), shown_positions(data, filters, text)
-    view = ("sessions", text or "")
-    rows = grid_rows(data, filters, view, sessions, request, s.SESSION_EXPORT_COLUMNS, base)
-    return rows, f"{rows['rowCount']:,} sessions"
+    request = request or {}
+    start, end = block_bounds(request)
+    if request.get("filterModel") or request.get("sortModel"):
+        order = sorted_ids(data, filters, text, request)
+        rows, count = sorted_block(data, filters, order.iloc[start:end]), len(order)
+    else:
+        rows = block_in_order(data, filters, text, start, end)
+        count = int(day_counts(data, filters, text)["rows"].sum())
+    shown = records(rows[list(s.SESSION_EXPORT_COLUMNS)], data.settings.timezone)
+    return {"rowData": shown, "rowCount": count}, f"{count:,} sessions"
 
 
 refresh_rows_on(ids.SESSIONS_TABLE, Input(ids.FILTERS, "data"), Input(ids.SESSIONS_SEARCH, "value"))
@@ -106,7 +184,17 @@ refresh_rows_on(ids.SESSIONS_TABLE, Input(ids.FILTERS, "data"), Input(ids.SESSIO
 )
 def download_sessions(_clicks, filters_data, text):
     data, filters = current(), Filters.from_store(filters_data)
+    frames = views.batches(
+        data.view,
+        views.SESSIONS,
+        s.SESSION_EXPORT_COLUMNS,
+        filters.since,
+        filters.until,
+        filters.servers,
+        session_filter(filters, text),
+    )
+    everything = pd.concat(list(frames), ignore_index=True) if True else None
     return {
-        "content": sessions_to_csv(searched(data, filters, text), data.settings.timezone),
+        "content": sessions_to_csv(everything, data.settings.timezone),
         "filename": "sessions.csv",
     }

@@ -333,7 +333,8 @@ def test_clicking_a_customer_shows_its_sessions_paged_on_the_server(started, dat
     chosen = f"#{ids.CUSTOMERS_TABLE} .ag-row[row-index='1'] .ag-cell[col-id=name]"
     started.find_element(chosen).click()
     customer = cells(started, ids.CUSTOMERS_TABLE, "customer_id")[1]
-    theirs = data.sessions[(data.sessions["customer_id"] == customer).fillna(False)]
+    every = data.view.read("sessions")
+    theirs = every[(every["customer_id"] == customer).fillna(False)]
     shown = wait_for_cells(started, ids.CUSTOMERS_DRILLDOWN, "start", lambda c: len(c) > 0)
     assert len(shown) == min(20, len(theirs)) and shown == sorted(shown)
     summary = started.find_element(f"#{ids.CUSTOMERS_DRILLDOWN} .ag-paging-row-summary-panel")
@@ -351,7 +352,7 @@ def test_a_filter_asks_the_server_for_new_rows(started, data):
         started, ids.SESSIONS_TABLE, "class", lambda c: c and set(c) == {"spam_probe"}
     )
     assert len(shown) == 20 and set(shown) == {"spam_probe"}
-    probes = int((data.sessions["class"] == "spam_probe").sum())
+    probes = int((data.view.read("sessions")["class"] == "spam_probe").sum())
     started.wait_for_text_to_equal(f"#{ids.SESSIONS_COUNT}", f"{probes:,} sessions", timeout=20)
     # the next page is the next block's rows, asked of the server
     started.find_element(f"#{ids.SESSIONS_TABLE} .ag-paging-button[aria-label='Next Page']").click()

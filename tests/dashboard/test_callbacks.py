@@ -13,7 +13,7 @@ from analyzer import jobs
 from analyzer import schema as s
 from analyzer.config import DEMO_CONFIG, load_settings
 from dashboard.app import create_app, filters_from_controls
-from dashboard.data import Filters, filter_sessions, load_data
+from dashboard.data import Filters, load_data, read_sessions
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,8 @@ def test_filters_round_trip_through_the_store():
 
 def test_filters_select_sessions(request_context):
     data = request_context
-    everything = filter_sessions(data, Filters())
-    probes = filter_sessions(data, Filters(classes=(s.SPAM_PROBE,), servers=("mail2",)))
+    everything = read_sessions(data, Filters())
+    probes = read_sessions(data, Filters(classes=(s.SPAM_PROBE,), servers=("mail2",)))
     assert 0 < len(probes) < len(everything)
     assert set(probes[s.CLASS]) == {s.SPAM_PROBE} and set(probes[s.SERVER]) == {"mail2"}
 
@@ -139,7 +139,8 @@ def test_clicking_a_customer_shows_its_sessions(request_context):
     chosen = [{"customer_id": "c036", "name": "Jasper Valley Winery"}]
     response = customers.drilldown_rows(FIRST_BLOCK, ALL, chosen)
     data = request_context
-    theirs = data.sessions[(data.sessions[s.CUSTOMER_ID] == "c036").fillna(False)]
+    every = data.view.read("sessions")
+    theirs = every[(every[s.CUSTOMER_ID] == "c036").fillna(False)]
     assert response["rowCount"] == len(theirs) > 0
     assert set(response["rowData"][0]) == set(customers.DRILL_COLUMNS)
     trend = customers.update_trend(ALL, chosen)
@@ -184,7 +185,7 @@ def test_sessions_sort_and_filter_on_the_server(request_context):
     failures = [int(r["auth_failures"]) for r in rows]
     assert failures == sorted(failures, reverse=True) and failures[0] > 9  # numbers, not text
     data = request_context
-    probes = int((data.sessions[s.CLASS] == s.SPAM_PROBE).sum())
+    probes = int((data.view.read("sessions")[s.CLASS] == s.SPAM_PROBE).sum())
     assert response["rowCount"] == probes and count == f"{probes:,} sessions"
 
 
@@ -296,7 +297,8 @@ def card_texts(card) -> list[str]:
 def test_overview_cards_split_customers_relays_from_inbound_mail(request_context):
     data = request_context
     figure, cards = page("overview").update_overview(ALL)
-    reasons = data.sessions.loc[data.sessions[s.CLASS] == s.UNAUTHENTICATED, s.REASON]
+    every = data.view.read("sessions")
+    reasons = every.loc[every[s.CLASS] == s.UNAUTHENTICATED, s.REASON]
     count = reasons.value_counts()
     by_title = {card_texts(c)[0]: c for c in cards}
     relays = by_title["Customer relays without AUTH"]

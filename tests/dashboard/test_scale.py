@@ -17,6 +17,7 @@ import pytest
 from analyzer import schema as s
 from analyzer.config import DEMO_CONFIG, load_settings
 from dashboard.app import create_app, filters_from_controls
+from analyzer.io.views import MemoryView
 from dashboard.data import load_data
 
 SOURCES = 200_000
@@ -42,9 +43,11 @@ def with_attackers(sessions: pd.DataFrame, sources: int) -> pd.DataFrame:
 def flooded():
     settings = load_settings(DEMO_CONFIG, environ={})
     demo = load_data(settings, dns=False)
-    analysis = dataclasses.replace(demo.analysis, sessions=with_attackers(demo.sessions, SOURCES))
+    every = demo.view.read("sessions")
+    analysis = dataclasses.replace(demo.view.analysis, sessions=with_attackers(every, SOURCES))
     # the flood's addresses are in no AS database: the demo's lookups stand
-    data = dataclasses.replace(demo, analysis=analysis, version="flood", _cache=OrderedDict())
+    view = MemoryView(analysis, settings, demo.customers)
+    data = dataclasses.replace(demo, view=view, _cache=OrderedDict())
     app = create_app(settings, data)
     with app.server.test_request_context():
         yield data

@@ -1,0 +1,480 @@
+"""Reading what one view shows: the days, servers, columns and rows it asks for, no more.
+
+The dashboard, the mail and the exports never hold every session. Each asks ``View.read``
+for one table over a period — a few columns, the rows an Arrow filter keeps — and the parts
+of other days are never opened. The tables:
+
+    sessions        classified sessions (customer, class, reason, period added)
+    daily           sessions per local day x server x class x reason x customer x period
+    delivery_daily  delivery attempts per local day x server x status x outbound
+    rejects, deliveries, problems
+                    the stored events, as ingest wrote them
+
+Classification depends on more than the logs: the customers file, the enforcement dates,
+the time zone and the local domains (``derived_fingerprint``). So the store keeps the
+classified sessions and the rollups per fingerprint, one file per part they come from
+(``store.Part.derived``): ``ingest`` writes them with its parts in the same commit, and a
+reader that finds one missing (a store from an older relaywatch, or a customers file edited
+since) builds it from its part — one part at a time, so memory stays bounded — and keeps it
+when it may write to the store (else in memory, for this process).
+
+``StoreView`` reads a store; ``MemoryView`` answers the same questions about logs parsed in
+memory (``serve`` and ``export`` before any ``ingest``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from analyzer import rollups
+from analyzer import schema as s
+from analyzer.classify import enforcement_instant
+from analyzer.config import Settings
+from analyzer.customers import local_domains
+from analyzer.io import store
+from analyzer.pipeline import Analysis, finish_sessions
+from analyzer.sessions import build_session_tables
+from analyzer.stored import stored_line_summary
+
+logger = logging.getLogger(__name__)
+
+SESSIONS = "sessions"
+DAILY = "daily"
+DELIVERY_DAILY = "delivery_daily"
+EVENTS = ("rejects", "deliveries", "problems")
+DERIVED_VERSION = 1
+# The time each table's period is cut on.
+TIME_COLUMN = {SESSIONS: s.START, DAILY: rollups.DATE, DELIVERY_DAILY: rollups.DATE}
+
+
+def derived_fingerprint(
+    settings: Settings, customers: pd.DataFrame, inferred: Sequence[str] = ()
+) -> str:
+    """What classified sessions and rollups depend on beyond the stored parts."""
+    basis = {
+        "version": DERIVED_VERSION,
+        "timezone": settings.timezone,
+        "enforcement": str(settings.enforcement_date),
+        "servers": {k: str(v) for k, v in sorted(settings.server_enforcement().items())},
+        "domains": sorted(local_domains(customers, settings.local_domains) | set(inferred)),
+        "customers": hashlib.sha256(
+            pd.util.hash_pandas_object(customers.astype(str), index=False).to_numpy().tobytes()
+        ).hexdigest(),
+        "columns": list(customers.columns),
+    }
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def period_filter(
+    name: str, since: dt.date | None, until: dt.date | None, timezone: str
+) -> pc.Expression | None:
+    """Rows of ``name`` in the local days ``since``..``until`` (None: open)."""
+    column = TIME_COLUMN.get(name, s.TS)
+    field_ = pc.field(column)
+    parts = []
+    for day, op in ((since, "ge"), (until, "lt")):
+        if day is None:
+            continue
+        if op == "lt":
+            day = day + dt.timedelta(days=1)
+        if column == rollups.DATE:
+            bound = pa.scalar(dt.datetime.combine(day, dt.time()), pa.timestamp("us"))
+        else:
+            instant = enforcement_instant(day, timezone).to_pydatetime()
+            bound = pa.scalar(instant, pa.timestamp("us", "UTC"))
+        parts.append(field_ >= bound if op == "ge" else field_ < bound)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else parts[0] & parts[1]
+
+
+def isin(column: str, values: Sequence[str]) -> pc.Expression:
+    """Rows whose ``column`` is one of ``values`` (text)."""
+    return pc.field(column).isin(pa.array(list(values), pa.string()))
+
+
+def both(*filters: pc.Expression | None) -> pc.Expression | None:
+    """The rows every given filter keeps (None: all rows)."""
+    given = [f for f in filters if f is not None]
+    if not given:
+        return None
+    joined = given[0]
+    for more in given[1:]:
+        joined = joined & more
+    return joined
+
+
+class View(Protocol):
+    """What a view of the data answers (a store, or logs parsed in memory)."""
+
+    settings: Settings
+    customers: pd.DataFrame
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def inferred_domains(self) -> tuple[str, ...]: ...
+
+    def read(
+        self,
+        name: str,
+        columns: Sequence[str] | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        servers: Sequence[str] = (),
+        where: pc.Expression | None = None,
+    ) -> pd.DataFrame: ...
+
+    def days(self, name: str, since=None, until=None, servers: Sequence[str] = ()) -> list[str]: ...
+
+    def read_day(
+        self, name: str, day: str, columns=None, since=None, until=None, servers=(), where=None
+    ) -> pd.DataFrame: ...
+
+    def count_day(
+        self, name: str, day: str, since=None, until=None, servers=(), where=None
+    ) -> int: ...
+
+    def lines(self) -> pd.DataFrame: ...
+
+
+def _select(table: pa.Table, columns: Sequence[str] | None, where: pc.Expression | None):
+    if where is not None:
+        table = table.filter(where)
+    if columns is not None:
+        table = table.select([c for c in columns if c in table.schema.names])
+    return table
+
+
+@dataclass
+class MemoryView:
+    """``View`` of an analysis in memory (logs parsed now)."""
+
+    analysis: Analysis
+    settings: Settings
+    customers: pd.DataFrame
+    _tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def version(self) -> str:
+        digest = pd.util.hash_pandas_object(
+            self.analysis.sessions[[s.SESSION_ID]], index=False
+        ).to_numpy()
+        return hashlib.sha256(digest.tobytes()).hexdigest()[:12]
+
+    @property
+    def inferred_domains(self) -> tuple[str, ...]:
+        return self.analysis.inferred_domains
+
+    def _table(self, name: str) -> pa.Table:
+        with self._lock:
+            if name not in self._tables:
+                self._tables[name] = pa.Table.from_pandas(self._frame(name), preserve_index=False)
+            return self._tables[name]
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        tz = self.settings.timezone
+        if name == SESSIONS:
+            return self.analysis.sessions
+        if name == DAILY:
+            return rollups.daily_sessions(self.analysis.sessions, tz)
+        if name == DELIVERY_DAILY:
+            domains = self.analysis.local_domains(self.customers, self.settings)
+            return rollups.daily_deliveries(self.analysis.deliveries, domains, tz)
+        return getattr(self.analysis, name)
+
+    def read(self, name, columns=None, since=None, until=None, servers=(), where=None):
+        table = self._table(name)
+        cut = both(
+            period_filter(name, since, until, self.settings.timezone),
+            isin(s.SERVER, servers) if servers else None,
+            where,
+        )
+        return _select(table, columns, cut).to_pandas()
+
+    def days(self, name, since=None, until=None, servers=()) -> list[str]:
+        frame = self.read(name, [TIME_COLUMN.get(name, s.TS)], since, until, servers)
+        times = frame.iloc[:, 0].dropna()
+        return sorted({str(day) for day in times.dt.tz_convert("UTC").dt.date.unique()})
+
+    def read_day(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
+        frame = self.read(name, columns, since, until, servers, both(where, utc_day(name, day)))
+        return _in_order(name, frame)
+
+    def count_day(self, name, day, since=None, until=None, servers=(), where=None) -> int:
+        return len(self.read(name, [], since, until, servers, both(where, utc_day(name, day))))
+
+    def lines(self) -> pd.DataFrame:
+        return self.analysis.lines
+
+
+@dataclass
+class StoreView:
+    """``View`` of the store at ``root`` as it was committed when opened (``open``)."""
+
+    root: Path
+    settings: Settings
+    customers: pd.DataFrame
+    manifest: store.Manifest
+    fingerprint: str
+    open_sessions: pd.DataFrame  # still open at the commit: built from the carried lines
+    writable: bool = True
+    _kept: dict[str, pa.Table] = field(default_factory=dict, repr=False)  # read-only store
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _open_tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, root: Path, settings: Settings, customers: pd.DataFrame) -> StoreView:
+        manifest, carry = store.snapshot(root)
+        inferred = tuple(manifest.inferred_domains) if not settings.local_domains else ()
+        domains = local_domains(customers, settings.local_domains) | set(inferred)
+        open_sessions = pd.DataFrame()
+        if carry is not None and len(carry):
+            built = build_session_tables(carry, domains, settings.exim.session_gap_seconds)
+            if len(built.sessions):
+                open_sessions = finish_sessions(built.sessions, customers, settings)
+        fingerprint = derived_fingerprint(settings, customers, inferred)
+        return cls(root, settings, customers, manifest, fingerprint, open_sessions)
+
+    @property
+    def version(self) -> str:
+        return f"{self.manifest.committed}-{self.fingerprint}"
+
+    @property
+    def inferred_domains(self) -> tuple[str, ...]:
+        return tuple(self.manifest.inferred_domains) if not self.settings.local_domains else ()
+
+    def domains(self) -> frozenset[str]:
+        return local_domains(self.customers, self.settings.local_domains) | set(
+            self.inferred_domains
+        )
+
+    # --- deriving -----------------------------------------------------------------------
+    def derive(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        return derive(name, frame, self.settings, self.customers, self.domains())
+
+    def _source(self, name: str) -> str:
+        return source_of(name)
+
+    def _paths(self, name: str, parts: Sequence[store.Part]) -> list[Path | pa.Table]:
+        """The files (or, for a read-only store, kept tables) of ``name`` for ``parts``,
+        building what is missing."""
+        if name in EVENTS:
+            return [self.root / part.path for part in parts]
+        found: list[Path | pa.Table] = []
+        for part in parts:
+            relative = part.derived(self.fingerprint, name)
+            path = self.root / relative
+            if path.is_file():
+                found.append(path)
+                continue
+            with self._lock:
+                if str(relative) in self._kept:
+                    found.append(self._kept[str(relative)])
+                    continue
+                if path.is_file():
+                    found.append(path)
+                    continue
+                built = self._build(name, part, relative)
+                found.append(built if isinstance(built, pa.Table) else path)
+        return found
+
+    def _build(self, name: str, part: store.Part, relative) -> pa.Table | None:
+        frame = self.derive(name, pq.read_table(self.root / part.path).to_pandas())
+        if self.writable:
+            try:
+                store.write_frame(self.root, relative, frame, self.settings.file_mode)
+                return None
+            except store.StoreError as exc:
+                logger.warning("keeping derived tables in memory: %s", exc)
+                self.writable = False
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        self._kept[str(relative)] = table
+        return table
+
+    # --- reading ------------------------------------------------------------------------
+    def _parts(self, name, since, until, servers) -> list[store.Part]:
+        first = str(since - dt.timedelta(days=1)) if since else None
+        last = str(until + dt.timedelta(days=1)) if until else None
+        table = name if name in EVENTS else self._source(name)
+        return store.committed_parts(self.root, table, self.manifest, first, last, servers)
+
+    def _open_table(self, name: str) -> pa.Table | None:
+        """Sessions still open at the commit (and their rollup): small, kept."""
+        if name not in (SESSIONS, DAILY) or self.open_sessions.empty:
+            return None
+        with self._lock:
+            if name not in self._open_tables:
+                frame = (
+                    self.open_sessions
+                    if name == SESSIONS
+                    else rollups.daily_sessions(self.open_sessions, self.settings.timezone)
+                )
+                self._open_tables[name] = pa.Table.from_pandas(frame, preserve_index=False)
+            return self._open_tables[name]
+
+    def _tables(self, name, columns, since, until, servers, where, day=None):
+        """Arrow tables of ``name``'s rows in the period (and UTC ``day``): the stored
+        parts', then the open sessions'."""
+        cut = both(
+            period_filter(name, since, until, self.settings.timezone),
+            isin(s.SERVER, servers) if servers else None,
+            utc_day(name, day) if day else None,
+            where,
+        )
+        parts = self._parts(name, since, until, servers)
+        if day is not None:
+            parts = [p for p in parts if p.day == day]
+        sources = self._paths(name, parts)
+        files = [p for p in sources if isinstance(p, Path)]
+        tables = [t for t in sources if isinstance(t, pa.Table)]
+        extra = self._open_table(name)
+        if extra is not None:
+            tables.append(extra)
+        found = [_scan(files, columns, cut)] if files else []
+        return found + [_select(table, columns, cut) for table in tables]
+
+    def read(self, name, columns=None, since=None, until=None, servers=(), where=None):
+        return _frame(self._tables(name, columns, since, until, servers, where), columns)
+
+    def days(self, name, since=None, until=None, servers=()) -> list[str]:
+        """The UTC days (ISO) with parts of ``name`` in the period, in order."""
+        found = {p.day for p in self._parts(name, since, until, servers) if p.day}
+        extra = self._open_table(name)
+        if extra is not None and name == SESSIONS:
+            found |= set(self.open_sessions[s.START].dropna().dt.date.astype(str))
+        return sorted(found)
+
+    def read_day(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
+        """``read`` of one UTC day (sessions by start, then id: the export's order)."""
+        tables = self._tables(name, columns, since, until, servers, where, day)
+        return _in_order(name, _frame(tables, columns))
+
+    def count_day(self, name, day, since=None, until=None, servers=(), where=None) -> int:
+        tables = self._tables(name, [], since, until, servers, where, day)
+        return sum(table.num_rows for table in tables)
+
+    def lines(self) -> pd.DataFrame:
+        return stored_line_summary(self.manifest)
+
+
+def utc_day(name: str, day: str | None) -> pc.Expression | None:
+    """Rows of ``name`` whose time falls on the UTC day ``day`` (ISO; None: any)."""
+    if day is None:
+        return None
+    first = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+    column = pc.field(TIME_COLUMN.get(name, s.TS))
+    low = pa.scalar(first, pa.timestamp("us", "UTC"))
+    high = pa.scalar(first + dt.timedelta(days=1), pa.timestamp("us", "UTC"))
+    return (column >= low) & (column < high)
+
+
+def _frame(tables: Sequence[pa.Table], columns) -> pd.DataFrame:
+    if not tables:
+        return pd.DataFrame(columns=list(columns or ()))
+    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+
+
+def _in_order(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Sessions by start, then id; events by time (as the exports write them)."""
+    keys = [k for k in ((s.START, s.SESSION_ID) if name == SESSIONS else (s.TS,)) if k in frame]
+    return frame.sort_values(keys, kind="stable", ignore_index=True) if keys else frame
+
+
+def batches(
+    view: View, name: str, columns=None, since=None, until=None, servers=(), where=None
+) -> Iterator[pd.DataFrame]:
+    """``view.read`` a UTC day at a time, in order: what an export streams."""
+    for day in view.days(name, since, until, servers):
+        frame = view.read_day(name, day, columns, since, until, servers, where)
+        if len(frame):
+            yield frame
+
+
+def _scan(files: Sequence[Path], columns, cut) -> pa.Table:
+    """The rows of Parquet ``files`` that ``cut`` keeps, ``columns`` only."""
+    try:
+        dataset = ds.dataset([str(f) for f in files], format="parquet")
+        names = dataset.schema.names
+        wanted = None if columns is None else [c for c in columns if c in names]
+        return dataset.to_table(columns=wanted, filter=cut)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        # parts written by different versions disagree on a type: read them one by one
+        tables = [pq.read_table(f) for f in files]
+        table = pa.concat_tables(tables, promote_options="permissive")
+        return _select(table, columns, cut)
+    except OSError as exc:
+        raise store.StoreError(f"cannot read store: {exc}") from None
+
+
+def source_of(name: str) -> str:
+    """The stored table a derived table comes from."""
+    return "deliveries" if name == DELIVERY_DAILY else SESSIONS
+
+
+def derive(
+    name: str,
+    frame: pd.DataFrame,
+    settings: Settings,
+    customers: pd.DataFrame,
+    domains: frozenset[str],
+) -> pd.DataFrame:
+    """The derived table ``name`` of one stored part's rows (``frame``: as stored)."""
+    if name == SESSIONS:
+        return finish_sessions(frame, customers, settings)
+    if name == DAILY:
+        classified = derive(SESSIONS, frame, settings, customers, domains)
+        return rollups.daily_sessions(classified, settings.timezone)
+    return rollups.daily_deliveries(frame, domains, settings.timezone)
+
+
+def write_derived(
+    root: Path,
+    settings: Settings,
+    customers: pd.DataFrame,
+    inferred: Sequence[str],
+    written: dict[str, Sequence[store.Part]],
+) -> str:
+    """``ingest``: the derived tables of the parts it just wrote (``written``: parts per
+    stored table), before it commits them. Returns the fingerprint they are kept under."""
+    fingerprint = derived_fingerprint(settings, customers, inferred)
+    domains = local_domains(customers, settings.local_domains) | set(inferred)
+    for name in (SESSIONS, DAILY, DELIVERY_DAILY):
+        for part in written.get(source_of(name), ()):
+            if name == DAILY:  # from the classified sessions just written
+                frame = pq.read_table(root / part.derived(fingerprint, SESSIONS)).to_pandas()
+                table = rollups.daily_sessions(frame, settings.timezone)
+            else:
+                frame = pq.read_table(root / part.path).to_pandas()
+                table = derive(name, frame, settings, customers, domains)
+            store.write_frame(root, part.derived(fingerprint, name), table, settings.file_mode)
+    return fingerprint
+
+
+def open_view(
+    settings: Settings,
+    customers: pd.DataFrame,
+    analyse: Callable[[], Analysis],
+) -> View:
+    """The store when ``ingest`` has filled it, else the logs parsed now (``analyse``)."""
+    if settings.store is not None and store.exists(settings.store):
+        manifest = store.load_manifest(settings.store)
+        if manifest.committed:
+            return StoreView.open(settings.store, settings, customers)
+    return MemoryView(analyse(), settings, customers)

@@ -1,0 +1,121 @@
+"""Classified sessions and deliveries -> the small daily tables charts and cards draw from.
+
+A rollup counts per local day and a few keys; rollups of parts of the data add up (sum the
+counts, take the earliest first and the latest last), so the store keeps one per stored part
+and a view of any period re-aggregates the parts of its days (``combine``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analyzer import schema as s
+from analyzer.messages import outbound_mask
+
+DATE = "date"  # local day (the configured time zone)
+SESSIONS = "sessions"
+RELAY_SESSIONS = "relay_sessions"  # sessions with at least one refused relay
+FIRST_START = "first_start"
+LAST_START = "last_start"
+DELIVERIES = "deliveries"
+OUTBOUND = "outbound"  # delivery to a domain that is not ours
+
+DAILY_KEYS: tuple[str, ...] = (DATE, s.SERVER, s.CLASS, s.REASON, s.CUSTOMER_ID, s.PERIOD)
+DAILY_SUMS: tuple[str, ...] = (SESSIONS, RELAY_SESSIONS, s.AUTH_FAILURES, s.RELAY_DENIED)
+DAILY_COLUMNS: tuple[str, ...] = (*DAILY_KEYS, *DAILY_SUMS, FIRST_START, LAST_START)
+DELIVERY_KEYS: tuple[str, ...] = (DATE, s.SERVER, s.STATUS, OUTBOUND)
+DELIVERY_COLUMNS: tuple[str, ...] = (*DELIVERY_KEYS, DELIVERIES)
+
+
+def local_date(times: pd.Series, timezone: str) -> pd.Series:
+    """The local calendar day of each (UTC) time, as midnight timestamps (no zone)."""
+    return times.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
+
+
+def _keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Group keys as plain text (missing stays missing: a group of its own)."""
+    return pd.DataFrame(
+        {c: frame[c].astype("string") for c in columns if c != DATE}, index=frame.index
+    )
+
+
+def daily_sessions(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    """Sessions per local day, server, class, reason, customer and period: ``sessions``,
+    ``relay_sessions``, the sums of ``auth_failures`` and ``relay_denied``, and the first and
+    last session start.
+
+    Requires: classified sessions (``start``, ``server``, ``class``, ``reason``,
+    ``customer_id``, ``period``, ``auth_failures``, ``relay_denied``)."""
+    keys = _keys(sessions, DAILY_KEYS)
+    frame = keys.assign(
+        **{
+            DATE: local_date(sessions[s.START], timezone),
+            SESSIONS: 1,
+            RELAY_SESSIONS: (sessions[s.RELAY_DENIED].fillna(0) > 0).astype(np.int64),
+            s.AUTH_FAILURES: sessions[s.AUTH_FAILURES].fillna(0).astype(np.int64),
+            s.RELAY_DENIED: sessions[s.RELAY_DENIED].fillna(0).astype(np.int64),
+            FIRST_START: sessions[s.START],
+            LAST_START: sessions[s.START],
+        }
+    )
+    return combine(frame)
+
+
+def combine(parts: pd.DataFrame) -> pd.DataFrame:
+    """Rollup rows of several parts (or sessions' own rows) -> one row per key."""
+    if parts.empty:
+        return _empty_daily(parts)
+    grouped = parts.groupby(list(DAILY_KEYS), dropna=False, sort=True)
+    sums = grouped[list(DAILY_SUMS)].sum()
+    table = sums.join(grouped[FIRST_START].min()).join(grouped[LAST_START].max())
+    return table.reset_index()[list(DAILY_COLUMNS)]
+
+
+def _empty_daily(like: pd.DataFrame) -> pd.DataFrame:
+    columns = {
+        DATE: pd.Series(dtype="datetime64[ns]"),
+        **{c: pd.Series(dtype="string") for c in DAILY_KEYS if c != DATE},
+        **{c: pd.Series(dtype="int64") for c in DAILY_SUMS},
+        FIRST_START: pd.Series(dtype="datetime64[ns, UTC]"),
+        LAST_START: pd.Series(dtype="datetime64[ns, UTC]"),
+    }
+    for name in (FIRST_START, LAST_START):
+        if name in like and isinstance(like[name].dtype, pd.DatetimeTZDtype):
+            columns[name] = pd.Series(dtype=like[name].dtype)
+    return pd.DataFrame(columns)
+
+
+def daily_deliveries(
+    deliveries: pd.DataFrame, domains: frozenset[str], timezone: str
+) -> pd.DataFrame:
+    """Delivery attempts per local day, server, status and whether the recipient's domain is
+    not ours (``outbound``): ``deliveries``.
+
+    Requires: ``ts``, ``server``, ``status``, ``recipient``."""
+    frame = _keys(deliveries, DELIVERY_KEYS[:-1]).assign(
+        **{
+            DATE: local_date(deliveries[s.TS], timezone),
+            OUTBOUND: outbound_mask(deliveries, domains),
+            DELIVERIES: 1,
+        }
+    )
+    return combine_deliveries(frame)
+
+
+def combine_deliveries(parts: pd.DataFrame) -> pd.DataFrame:
+    """Delivery rollup rows of several parts -> one row per key."""
+    if parts.empty:
+        return pd.DataFrame(
+            {
+                DATE: pd.Series(dtype="datetime64[ns]"),
+                s.SERVER: pd.Series(dtype="string"),
+                s.STATUS: pd.Series(dtype="string"),
+                OUTBOUND: pd.Series(dtype=bool),
+                DELIVERIES: pd.Series(dtype="int64"),
+            }
+        )
+    grouped = parts.groupby(list(DELIVERY_KEYS), dropna=False, sort=True)[DELIVERIES].sum()
+    return grouped.reset_index()[list(DELIVERY_COLUMNS)]
