@@ -155,11 +155,12 @@ def export(
         log_format=log_format,
         dns=not no_dns,
     )
-    text, notes = jobs.export(kind, settings, logs, options, progress())
+    chunks, notes = jobs.export_chunks(kind, settings, logs, options, progress())
     if output == "-":
-        sys.stdout.write(text)  # as it is: click.echo would drop escape sequences
+        for chunk in chunks:  # as it is: click.echo would drop escape sequences
+            sys.stdout.write(chunk)
     else:
-        write_output(output, text, settings.file_mode)
+        write_output(output, chunks, settings.file_mode)
     for note in notes:
         click.echo(f"relaywatch: {note}", err=True)
 

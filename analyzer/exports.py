@@ -13,7 +13,7 @@ Other control characters (NUL, ESC...) are written as visible escapes (``\x00``,
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -101,11 +101,15 @@ def export_cells(frame: pd.DataFrame, columns: Sequence[str], timezone: str) -> 
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), columns=list(columns))
 
 
-def frame_to_csv(frame: pd.DataFrame, columns: Sequence[str], timezone: str) -> str:
-    """CSV text of ``columns`` of ``frame``: times as ISO 8601, empty cells for missing values."""
+def frame_to_csv(
+    frame: pd.DataFrame, columns: Sequence[str], timezone: str, header: bool = True
+) -> str:
+    """CSV text of ``columns`` of ``frame``: times as ISO 8601, empty cells for missing values
+    (``header=False``: the rows only)."""
     texts = export_cells(frame, columns, timezone)
     cells = [csv_cells(texts[column]) for column in columns]
-    header = ",".join(csv_cells(pd.Series(list(columns), dtype="string")).to_pylist()) + "\n"
+    names = ",".join(csv_cells(pd.Series(list(columns), dtype="string")).to_pylist()) + "\n"
+    header = names if header else ""
     if not len(frame):
         return header
     # every row and its newline joined in Arrow; the text is then the values' one buffer
@@ -116,6 +120,15 @@ def frame_to_csv(frame: pd.DataFrame, columns: Sequence[str], timezone: str) -> 
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset :]
     data = lines.buffers()[2]
     return header + data.to_pybytes()[offsets[0] : offsets[len(lines)]].decode()
+
+
+def streamed_csv(
+    frames: Iterable[pd.DataFrame], columns: Sequence[str], timezone: str
+) -> Iterator[str]:
+    """CSV text of ``frames`` one after the other, the header once (even with no rows)."""
+    yield frame_to_csv(pd.DataFrame(columns=list(columns)), columns, timezone)
+    for frame in frames:
+        yield frame_to_csv(frame, columns, timezone, header=False)
 
 
 def sessions_to_csv(sessions: pd.DataFrame, timezone: str) -> str:

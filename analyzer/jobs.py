@@ -10,20 +10,20 @@ import datetime as dt
 import glob
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from analyzer import schema as s
-from analyzer.asn import HOW_TO_GET_ONE, AsnLookup, location_dump_tables, lookup_frame
-from analyzer.blocklist import blocklist_entries, mail_networks, render_blocklist
+from analyzer import tables
+from analyzer.asn import HOW_TO_GET_ONE, location_dump_tables, lookup_frame
 from analyzer.config import FROM_DEFAULTS, FROM_DEMO, Settings, machine_timezone
 from analyzer.coverage import ignored_programs, rule_counts
 from analyzer.customers import local_domains
 from analyzer.errors import AnalyzerError, ConfigError, InputError
-from analyzer.exports import frame_to_csv, sessions_to_csv
+from analyzer.exports import frame_to_csv, streamed_csv
 from analyzer.ingest import CHUNK_BYTES, ingest, ingest_journal, store_root
 from analyzer.io import store
 from analyzer.io.asn import load_lookup, location_dump_lines, mrt_prefixes, write_asn_db
@@ -38,17 +38,12 @@ from analyzer.io.mailer import (
     write_eml,
 )
 from analyzer.io.sources import expand_logs, label_sources, read_logs
+from analyzer.io.views import MemoryView, open_view
 from analyzer.messages import local_delivery_domains
 from analyzer.notices import settings_notes
 from analyzer.offenders import (
-    IP,
-    JUDGEMENT,
-    MAILER,
-    NETWORK,
     probe_sessions,
     roll_up,
-    source_traffic,
-    summarize_offenders,
 )
 from analyzer.parse import StampOptions, detect_formats, parse_lines
 from analyzer.pipeline import (
@@ -57,20 +52,20 @@ from analyzer.pipeline import (
     bounce_rules,
     line_rules,
     reject_reasons,
-    select_period,
 )
+from analyzer.queries import SESSIONS, Scope, View, batches
 from analyzer.readiness import (
     CUSTOMER_EXPORT_COLUMNS,
     DAILY_COLUMNS,
-    as_of,
     by_urgency,
-    customer_readiness,
-    daily_readiness,
     filter_status,
 )
 from analyzer.reads import changed_files
 from analyzer.report import build_report, compose_message, default_period
-from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS, account_risk, blame_blocklists, ip_risk
+from analyzer.risk import (
+    ACCOUNT_COLUMNS,
+    RISK_COLUMNS,
+)
 from analyzer.starter import (
     CONFIG_NAME,
     CUSTOMERS_NAME,
@@ -213,81 +208,11 @@ EXPORT_KINDS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RiskTables:
-    """``accounts`` and ``risk`` exports, and the DNSBL answers behind ``risk``."""
-
-    accounts: pd.DataFrame
-    ips: pd.DataFrame
-    dnsbl: pd.DataFrame
-
-
 def live_dnsbl(settings: Settings, dns: bool = True) -> pd.DataFrame:
     """Each own outbound IP against each ``[dnsbl] zones`` entry (no rows when ``dns`` is off)."""
     zones = settings.dnsbl.zones if dns else ()
     own = settings.own_outbound_ips()
     return check_dnsbl(own, zones, settings.dnsbl.nameservers, settings.dnsbl.timeout)
-
-
-def risk_tables(
-    sessions: pd.DataFrame,
-    deliveries: pd.DataFrame,
-    customers: pd.DataFrame,
-    settings: Settings,
-    dnsbl: pd.DataFrame,
-    asn: AsnLookup | None,
-    scored_accounts: pd.DataFrame | None = None,
-    domains: frozenset[str] | None = None,
-) -> RiskTables:
-    """Score accounts and own IPs (``dnsbl`` from ``live_dnsbl``; ``asn`` loaded once by the
-    caller). ``scored_accounts``: use these account scores (e.g. judged on a longer history)
-    instead of scoring ``sessions``; the table then lists the accounts that logged in among
-    ``sessions``. ``domains``: the local domains (``Analysis.local_domains``; default: the
-    configured ones)."""
-    own = settings.own_outbound_ips()
-    blamed = blame_blocklists(deliveries, own, bounce_rules(settings))
-    logins = sessions[sessions[s.SASL_USERNAME].notna().to_numpy()]
-    if scored_accounts is None:
-        asns = lookup_frame(logins[s.CLIENT_IP], asn)
-        accounts = account_risk(sessions, blamed, asns, settings.timezone)
-    else:
-        active = scored_accounts[s.SASL_USERNAME].isin(set(logins[s.SASL_USERNAME]))
-        accounts = scored_accounts[active.to_numpy()].reset_index(drop=True)
-    if domains is None:
-        domains = local_domains(customers, settings.local_domains)
-    ips = ip_risk(sessions, blamed, accounts, dnsbl, own, settings.server_outbound_ips(), domains)
-    return RiskTables(accounts, ips, dnsbl)
-
-
-def period_risk(
-    sessions: pd.DataFrame,
-    deliveries: pd.DataFrame,
-    since: dt.date | None,
-    until: dt.date | None,
-    customers: pd.DataFrame,
-    settings: Settings,
-    dnsbl: pd.DataFrame,
-    asn: AsnLookup | None,
-    domains: frozenset[str] | None = None,
-) -> RiskTables:
-    """Risk of the days ``since``..``until``: accounts judged against their whole history up
-    to ``until`` (baseline, first-seen networks), listed when active in the period; own IPs
-    on the period's refusals and sessions (``domains``: as for ``risk_tables``)."""
-    tz = settings.timezone
-
-    def tables(first: dt.date | None, scored: pd.DataFrame | None = None) -> RiskTables:
-        return risk_tables(
-            select_period(sessions, first, until, tz),
-            select_period(deliveries, first, until, tz, s.TS),
-            customers,
-            settings,
-            dnsbl,
-            asn,
-            scored,
-            domains,
-        )
-
-    return tables(since, tables(None).accounts if since is not None else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +229,26 @@ class ExportOptions:
     dns: bool = True
 
 
+def open_data(
+    settings: Settings,
+    logs: Sequence[str] = (),
+    progress: Progress | None = None,
+    log_format: str = "auto",
+    customers: pd.DataFrame | None = None,
+) -> View:
+    """What ``export``, ``report`` and ``serve`` read: the store when ``ingest`` has filled it
+    and no logs are named on the command line (opened, not read), else the logs parsed now."""
+    customers = read_customers(settings.customers) if customers is None else customers
+    if logs:
+        analysis = analyse_logs(settings, logs, progress, log_format, customers)
+        return MemoryView(analysis, settings, customers)
+    return open_view(
+        settings,
+        customers,
+        lambda: analyse_logs(settings, logs, progress, log_format, customers),
+    )
+
+
 def export(
     kind: str,
     settings: Settings,
@@ -312,104 +257,85 @@ def export(
     progress: Progress | None = None,
 ) -> tuple[str, list[str]]:
     """The text of one export, and notes for the user (stderr)."""
+    chunks, notes = export_chunks(kind, settings, logs, options, progress)
+    return "".join(chunks), notes
+
+
+def export_chunks(
+    kind: str,
+    settings: Settings,
+    logs: Sequence[str],
+    options: ExportOptions,
+    progress: Progress | None = None,
+) -> tuple[Iterator[str], list[str]]:
+    """One export as pieces of text to write one after the other (sessions stream a day at a
+    time from a store), and notes for the user (stderr)."""
     customers = read_customers(settings.customers)
-    analysis = load_analysis(settings, logs, progress, options.log_format, customers)
-    notes = problem_notes(analysis)
-    sessions = select_period(analysis.sessions, options.since, options.until, settings.timezone)
+    view = open_data(settings, logs, progress, options.log_format, customers)
+    notes = problem_notes(view.lines())
+    scope = Scope(options.since, options.until)
     tz = settings.timezone
     if kind == "sessions":
-        return sessions_to_csv(sessions, tz), notes
+        frames = batches(view, SESSIONS, s.SESSION_EXPORT_COLUMNS, scope.since, scope.until)
+        return streamed_csv(frames, s.SESSION_EXPORT_COLUMNS, tz), notes
+    return iter([export_table(kind, view, scope, customers, settings, options, notes)]), notes
+
+
+def export_table(
+    kind: str,
+    view: View,
+    scope: Scope,
+    customers: pd.DataFrame,
+    settings: Settings,
+    options: ExportOptions,
+    notes: list[str],
+) -> str:
+    """The text of an export that is one table (every kind but ``sessions``)."""
+    tz = settings.timezone
     if kind == "customers":
-        rejects = select_period(analysis.rejects, options.since, options.until, tz, s.TS)
-        table = customer_readiness(sessions, customers, as_of(options.until, tz), rejects)
+        table = tables.readiness(view, scope, customers, tz)
         if options.statuses:  # a call list: most urgent first
             table = by_urgency(filter_status(table, options.statuses))
-        return frame_to_csv(table, CUSTOMER_EXPORT_COLUMNS, tz), notes
+        return frame_to_csv(table, CUSTOMER_EXPORT_COLUMNS, tz)
     if kind == "readiness-daily":
-        return frame_to_csv(daily_readiness(sessions, tz), DAILY_COLUMNS, tz), notes
+        return frame_to_csv(tables.readiness_daily(view, scope, tz), DAILY_COLUMNS, tz)
     if kind in ("accounts", "risk"):
         dnsbl = live_dnsbl(settings, options.dns and kind == "risk")
-        tables = period_risk(
-            analysis.sessions,
-            analysis.deliveries,
-            options.since,
-            options.until,
-            customers,
-            settings,
-            dnsbl,
-            load_lookup(settings.asn_db, settings.as_names),
-            analysis.local_domains(customers, settings),
-        )
+        lookup = load_lookup(settings.asn_db, settings.as_names)
+        domains = local_domains(customers, settings.local_domains) | set(view.inferred_domains)
+        risk = tables.risk(view, scope, customers, settings, dnsbl, lookup, domains)
         if kind == "accounts":
-            return frame_to_csv(tables.accounts, ACCOUNT_COLUMNS, tz), notes
+            return frame_to_csv(risk.accounts, ACCOUNT_COLUMNS, tz)
         if not settings.own_outbound_ips():
             notes.append("no own outbound IPs: set outbound_ips or [servers.NAME] outbound_ip")
         notes.extend(unverified_zones(dnsbl))
-        return frame_to_csv(tables.ips, RISK_COLUMNS, tz), notes
-    own = settings.own_outbound_ips()
-    probes = probe_sessions(sessions, own)
+        return frame_to_csv(risk.ips, RISK_COLUMNS, tz)
     lookup = load_lookup(settings.asn_db, settings.as_names)
     if lookup is None:
         notes.append(HOW_TO_GET_ONE)
-    offenders = summarize_offenders(
-        probes,
-        lookup_frame(probes[s.CLIENT_IP], lookup),
-        sessions,
-        settings.blocklist.probes_per_message,
-    )
+    offenders = tables.offenders(view, scope, settings, lookup)
     if kind == "offenders":
         table = roll_up(offenders, options.by)
-        return frame_to_csv(table, list(table.columns), tz), notes
-    text = blocklist_text(
+        return frame_to_csv(table, list(table.columns), tz)
+    return tables.blocklist_text(
         offenders,
-        sessions,
+        tables.delivering_sources(view, scope),
         customers,
         settings,
         options.min_sessions,
         options.by,
         options.blocklist_format,
     )
-    return text, notes
 
 
-def blocklist_text(
-    offenders: pd.DataFrame,
-    sessions: pd.DataFrame,
-    customers: pd.DataFrame,
-    settings: Settings,
-    min_sessions: int,
-    by: str,
-    fmt: str,
-) -> str:
-    """The blocklist of ``export blocklist`` and the Offenders page: the probers among
-    ``offenders`` (judged on ``sessions``, the same window), each with its evidence."""
-    by_network = by == NETWORK
-    entries = blocklist_entries(
-        offenders,
-        customers,
-        settings.own_outbound_ips(),
-        min_sessions,
-        NETWORK if by_network else IP,
-        settings.blocklist.never,
-        settings.blocklist.private,
-        mail_networks(source_traffic(sessions)) if by_network else (),
-    )
-    mailers = int((offenders[JUDGEMENT] == MAILER).sum())
-    comment = (
-        f"relaywatch blocklist: {len(entries)} entries, spam-probe sources with >= "
-        f"{min_sessions} probe sessions; never a customer network, an own address, or a "
-        f"mailer (a source whose accepted mail outweighs its probes: {mailers} left out)"
-    )
-    return render_blocklist(entries, fmt, comment)
-
-
-def problem_notes(analysis: Analysis) -> list[str]:
-    """Notes for the user on what was read: empty logs, lines no rule understood."""
+def problem_notes(lines: pd.DataFrame) -> list[str]:
+    """Notes for the user on what was read (``lines``: the line summary): empty logs, lines
+    no rule understood."""
     notes = []
-    empty = analysis.lines.loc[analysis.lines["lines"] == 0, "path"].tolist()
+    empty = lines.loc[lines["lines"] == 0, "path"].tolist()
     if empty:
         notes.append(f"empty log file(s), no lines to read: {', '.join(map(str, empty))}")
-    bad = int(analysis.lines["unmatched"].sum() + analysis.lines["malformed"].sum())
+    bad = int(lines["unmatched"].sum() + lines["malformed"].sum())
     if bad:
         notes.append(f"{bad} line(s) unmatched or malformed; see `relaywatch patterns check`")
     return notes
@@ -499,7 +425,7 @@ def nightly(
     dnsbl = live_dnsbl(settings, dns)
     notes.extend(unverified_zones(dnsbl))
     domains = analysis.local_domains(customers, settings)
-    risk = period_risk(
+    risk = tables.period_risk(
         analysis.sessions,
         analysis.deliveries,
         since,

@@ -403,11 +403,14 @@ def ip_risk(
     own_ips: Sequence[str],
     server_ips: Mapping[str, str],
     local_domains: frozenset[str],
+    accepted: pd.Series | None = None,
 ) -> pd.DataFrame:
     """One row per own outbound IP (``RISK_COLUMNS``), riskiest first.
 
     Requires: deliveries from ``blame_blocklists``; ``accounts`` from ``account_risk``;
     ``dnsbl`` from ``analyzer.io.dnsbl.check_dnsbl`` (empty when DNS was not asked).
+    ``accepted``: outbound deliveries the remote servers did not refuse, counted per server;
+    then ``deliveries`` need hold only the refused ones (a store's rollups count the rest).
     """
     ips = list(dict.fromkeys(own_ips))
     table = pd.DataFrame(index=pd.Index(ips, name="ip"))
@@ -415,6 +418,12 @@ def ip_risk(
     outbound = outbound.assign(**{OWN_IP: assign_own_ip(outbound, server_ips, ips)})
     refused = outbound[s.STATUS].isin(REFUSED_STATUSES).fillna(False)
     table["deliveries"] = outbound.groupby(OWN_IP).size().reindex(table.index, fill_value=0)
+    if accepted is not None and len(accepted):
+        servers = pd.DataFrame(
+            {s.SERVER: accepted.index.astype("string"), "n": accepted.to_numpy()}
+        )
+        per_ip = servers.groupby(assign_own_ip(servers, server_ips, ips).to_numpy())["n"].sum()
+        table["deliveries"] += per_ip.reindex(table.index, fill_value=0).astype(np.int64)
     table["refused"] = outbound[refused.to_numpy()].groupby(OWN_IP).size()
     blamed = outbound[outbound[PROVIDER].notna().to_numpy()]
     table["blocklist_bounces"] = blamed.groupby(OWN_IP).size()

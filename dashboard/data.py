@@ -27,22 +27,19 @@ import flask
 import pandas as pd
 import pyarrow.compute as pc
 
-from analyzer import jobs, rollups
+from analyzer import jobs, rollups, tables
 from analyzer import schema as s
-from analyzer.asn import AsnLookup, lookup_frame
+from analyzer.asn import AsnLookup
 from analyzer.config import Settings
 from analyzer.customers import local_domains
 from analyzer.io import store, views
 from analyzer.io.asn import load_lookup
 from analyzer.io.customers import read_customers
 from analyzer.io.dnsbl import DNSBL_COLUMNS
-from analyzer.offenders import probe_sessions, roll_up, summarize_offenders
+from analyzer.offenders import roll_up
+from analyzer.queries import Scope
 from analyzer.readiness import (
-    OUTBOUND_REASONS,
-    as_of,
     call_list,
-    customer_readiness,
-    daily_readiness,
 )
 from analyzer.traffic import GROUPS, TRAFFIC, traffic_groups
 
@@ -51,26 +48,11 @@ RELOAD_LOCK_KEY = "relaywatch.reload_lock"
 DAY = "day"
 SESSIONS = "sessions"
 CACHE_SIZE = 64
-# What customer_readiness and the daily readiness read of the sessions.
-READINESS_COLUMNS = (
-    s.SESSION_ID, s.CUSTOMER_ID, s.CLASS, s.REASON, s.PERIOD, s.START, s.END, s.SERVER,
-    s.CLIENT_IP,
-)  # fmt: skip
-PROBE_COLUMNS = (
-    s.SESSION_ID, s.CLIENT_IP, s.CLASS, s.REASON, s.START, s.RELAY_DENIED, s.AUTH_FAILURES,
-    "customer_ip",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Filters:
+class Filters(Scope):
     """What the shared filter bar selects (empty tuple: everything)."""
-
-    since: dt.date | None = None
-    until: dt.date | None = None
-    servers: tuple[str, ...] = ()
-    classes: tuple[str, ...] = ()
-    customers: tuple[str, ...] = ()
 
     @classmethod
     def from_store(cls, data: dict[str, Any] | None) -> Filters:
@@ -198,14 +180,6 @@ def current() -> DashboardData:
     return data
 
 
-def bar_filter(filters: Filters, classes: bool = True) -> pc.Expression | None:
-    """The filter bar's classes and customers as an Arrow filter of sessions."""
-    return views.both(
-        views.isin(s.CLASS, filters.classes) if classes and filters.classes else None,
-        views.isin(s.CUSTOMER_ID, filters.customers) if filters.customers else None,
-    )
-
-
 def read_sessions(
     data: DashboardData,
     filters: Filters,
@@ -213,14 +187,7 @@ def read_sessions(
     where: pc.Expression | None = None,
 ) -> pd.DataFrame:
     """The sessions the filter bar selects that ``where`` keeps, ``columns`` only."""
-    return data.view.read(
-        views.SESSIONS,
-        columns,
-        filters.since,
-        filters.until,
-        filters.servers,
-        views.both(bar_filter(filters), where),
-    )
+    return tables.sessions_of(data.view, filters, columns, where)
 
 
 def read_events(
@@ -231,53 +198,28 @@ def read_events(
     where: pc.Expression | None = None,
 ) -> pd.DataFrame:
     """Rejects or deliveries within the filters' dates and servers."""
-    return data.view.read(name, columns, filters.since, filters.until, filters.servers, where)
+    return tables.events_of(data.view, filters, name, columns, where)
 
 
 def daily_rollup(data: DashboardData, filters: Filters) -> pd.DataFrame:
     """``analyzer.rollups.daily_sessions`` of the filtered sessions."""
-
-    def build() -> pd.DataFrame:
-        rows = data.view.read(
-            views.DAILY, None, filters.since, filters.until, filters.servers, bar_filter(filters)
-        )
-        return rollups.combine(rows)
-
-    return data.cached("daily-rollup", filters, build)
+    return data.cached("daily-rollup", filters, lambda: tables.session_rollup(data.view, filters))
 
 
 def delivery_rollup(data: DashboardData, filters: Filters) -> pd.DataFrame:
     """``analyzer.rollups.daily_deliveries`` of the filtered days and servers."""
-
-    def build() -> pd.DataFrame:
-        rows = data.view.read(
-            views.DELIVERY_DAILY, None, filters.since, filters.until, filters.servers
-        )
-        return rollups.combine_deliveries(rows)
-
-    return data.cached("delivery-rollup", filters, build)
-
-
-def outbound_sessions(data: DashboardData, filters: Filters) -> pd.DataFrame:
-    """Customers' outbound sessions of the filters: all that readiness reads."""
-    mine = views.both(pc.field(s.CUSTOMER_ID).is_valid(), views.isin(s.REASON, OUTBOUND_REASONS))
-    return read_sessions(data, filters, READINESS_COLUMNS, mine)
+    return data.cached(
+        "delivery-rollup", filters, lambda: tables.delivery_rollup(data.view, filters)
+    )
 
 
 def readiness_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
     """``relaywatch export customers`` for the filtered sessions (statuses as of ``until``)."""
-
-    def build() -> pd.DataFrame:
-        relayed = pc.field(s.REJECT_KIND) == s.RK_RELAY
-        rejects = read_events(data, filters, "rejects", None, relayed)
-        return customer_readiness(
-            outbound_sessions(data, filters),
-            data.customers,
-            as_of(filters.until, data.settings.timezone),
-            rejects,
-        )
-
-    return data.cached("readiness", filters, build)
+    return data.cached(
+        "readiness",
+        filters,
+        lambda: tables.readiness(data.view, filters, data.customers, data.settings.timezone),
+    )
 
 
 def call_list_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
@@ -289,36 +231,17 @@ def readiness_daily(data: DashboardData, filters: Filters) -> pd.DataFrame:
     return data.cached(
         "daily",
         filters,
-        lambda: daily_readiness(outbound_sessions(data, filters), data.settings.timezone),
+        lambda: tables.readiness_daily(data.view, filters, data.settings.timezone),
     )
-
-
-def probes_of(data: DashboardData, filters: Filters) -> pd.DataFrame:
-    """The filtered spam-probe sessions from outside (``probe_sessions``)."""
-    probes = read_sessions(data, filters, PROBE_COLUMNS, pc.field(s.CLASS) == s.SPAM_PROBE)
-    return probe_sessions(probes, data.settings.own_outbound_ips())
 
 
 def offenders_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
     """``relaywatch export offenders`` for the filtered sessions."""
-
-    def build() -> pd.DataFrame:
-        probes = probes_of(data, filters)
-        sources = probes[s.CLIENT_IP].astype("string").dropna().unique()
-        traffic = read_sessions(
-            data,
-            filters,
-            (s.CLIENT_IP, s.CLASS, s.MESSAGES),
-            views.isin(s.CLIENT_IP, list(sources)),
-        )
-        return summarize_offenders(
-            probes,
-            lookup_frame(pd.Series(sources, dtype="string"), data.asn_lookup),
-            traffic,
-            data.settings.blocklist.probes_per_message,
-        )
-
-    return data.cached("offenders", filters, build)
+    return data.cached(
+        "offenders",
+        filters,
+        lambda: tables.offenders(data.view, filters, data.settings, data.asn_lookup),
+    )
 
 
 def offenders_view(data: DashboardData, filters: Filters, by: str) -> pd.DataFrame:
@@ -326,6 +249,23 @@ def offenders_view(data: DashboardData, filters: Filters, by: str) -> pd.DataFra
     rows is cut from: rolled up once, not per page)."""
     return data.cached(
         ("offenders", by), filters, lambda: roll_up(offenders_table(data, filters), by)
+    )
+
+
+def risk_tables(data: DashboardData, filters: Filters) -> tables.RiskTables:
+    """The ``risk`` and ``accounts`` exports for the filtered sessions and their days."""
+    return data.cached(
+        "risk",
+        filters,
+        lambda: tables.risk(
+            data.view,
+            filters,
+            data.customers,
+            data.settings,
+            data.dnsbl,
+            data.asn_lookup,
+            data.local_domains(),
+        ),
     )
 
 

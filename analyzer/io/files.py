@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from analyzer.errors import InputError
@@ -33,13 +34,15 @@ def make_private_folder(folder: Path, file_mode: int = FILE_MODE) -> None:
             os.chmod(made, folder_mode(file_mode))
 
 
-def write_output(path: str, text: str, file_mode: int = FILE_MODE) -> None:
-    """Write ``text`` (UTF-8) to the file ``path`` (``export -o``). A new file gets
+def write_output(path: str, text: str | Iterable[str], file_mode: int = FILE_MODE) -> None:
+    """Write ``text`` (UTF-8; or its pieces, one after the other) to the file ``path``
+    (``export -o``). A new file gets
     ``file_mode``; an existing regular file of this user keeps its mode, narrowed to
     ``file_mode`` (a file shared before is not shared on)."""
     try:
         with os.fdopen(_open_output(path, file_mode), "w", encoding="utf-8", newline="") as out:
-            out.write(text)
+            for piece in [text] if isinstance(text, str) else text:
+                out.write(piece)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 

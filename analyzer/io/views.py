@@ -7,6 +7,7 @@ of other days are never opened. The tables:
     sessions        classified sessions (customer, class, reason, period added)
     daily           sessions per local day x server x class x reason x customer x period
     delivery_daily  delivery attempts per local day x server x status x outbound
+    blamed          refused deliveries, with the blocklist, zone and own IP the reply names
     rejects, deliveries, problems
                     the stored events, as ingest wrote them
 
@@ -29,10 +30,9 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import pandas as pd
 import pyarrow as pa
@@ -42,23 +42,31 @@ import pyarrow.parquet as pq
 
 from analyzer import rollups
 from analyzer import schema as s
-from analyzer.classify import enforcement_instant
 from analyzer.config import Settings
 from analyzer.customers import local_domains
 from analyzer.io import store
-from analyzer.pipeline import Analysis, finish_sessions
+from analyzer.messages import REFUSED_STATUSES
+from analyzer.pipeline import Analysis, bounce_rules, finish_sessions
+from analyzer.queries import (
+    BLAMED,
+    DAILY,
+    DELIVERY_DAILY,
+    EVENTS,
+    SESSIONS,
+    TIME_COLUMN,
+    View,
+    both,
+    isin,
+    period_filter,
+    utc_day,
+)
+from analyzer.risk import blame_blocklists
 from analyzer.sessions import build_session_tables
 from analyzer.stored import stored_line_summary
 
 logger = logging.getLogger(__name__)
 
-SESSIONS = "sessions"
-DAILY = "daily"
-DELIVERY_DAILY = "delivery_daily"
-EVENTS = ("rejects", "deliveries", "problems")
 DERIVED_VERSION = 1
-# The time each table's period is cut on.
-TIME_COLUMN = {SESSIONS: s.START, DAILY: rollups.DATE, DELIVERY_DAILY: rollups.DATE}
 
 
 def derived_fingerprint(
@@ -75,82 +83,10 @@ def derived_fingerprint(
             pd.util.hash_pandas_object(customers.astype(str), index=False).to_numpy().tobytes()
         ).hexdigest(),
         "columns": list(customers.columns),
+        "own_ips": list(settings.own_outbound_ips()),
+        "bounces": [[r.kind, r.regex] for r in bounce_rules(settings)],
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def period_filter(
-    name: str, since: dt.date | None, until: dt.date | None, timezone: str
-) -> pc.Expression | None:
-    """Rows of ``name`` in the local days ``since``..``until`` (None: open)."""
-    column = TIME_COLUMN.get(name, s.TS)
-    field_ = pc.field(column)
-    parts = []
-    for day, op in ((since, "ge"), (until, "lt")):
-        if day is None:
-            continue
-        if op == "lt":
-            day = day + dt.timedelta(days=1)
-        if column == rollups.DATE:
-            bound = pa.scalar(dt.datetime.combine(day, dt.time()), pa.timestamp("us"))
-        else:
-            instant = enforcement_instant(day, timezone).to_pydatetime()
-            bound = pa.scalar(instant, pa.timestamp("us", "UTC"))
-        parts.append(field_ >= bound if op == "ge" else field_ < bound)
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else parts[0] & parts[1]
-
-
-def isin(column: str, values: Sequence[str]) -> pc.Expression:
-    """Rows whose ``column`` is one of ``values`` (text)."""
-    return pc.field(column).isin(pa.array(list(values), pa.string()))
-
-
-def both(*filters: pc.Expression | None) -> pc.Expression | None:
-    """The rows every given filter keeps (None: all rows)."""
-    given = [f for f in filters if f is not None]
-    if not given:
-        return None
-    joined = given[0]
-    for more in given[1:]:
-        joined = joined & more
-    return joined
-
-
-class View(Protocol):
-    """What a view of the data answers (a store, or logs parsed in memory)."""
-
-    settings: Settings
-    customers: pd.DataFrame
-
-    @property
-    def version(self) -> str: ...
-
-    @property
-    def inferred_domains(self) -> tuple[str, ...]: ...
-
-    def read(
-        self,
-        name: str,
-        columns: Sequence[str] | None = None,
-        since: dt.date | None = None,
-        until: dt.date | None = None,
-        servers: Sequence[str] = (),
-        where: pc.Expression | None = None,
-    ) -> pd.DataFrame: ...
-
-    def days(self, name: str, since=None, until=None, servers: Sequence[str] = ()) -> list[str]: ...
-
-    def read_day(
-        self, name: str, day: str, columns=None, since=None, until=None, servers=(), where=None
-    ) -> pd.DataFrame: ...
-
-    def count_day(
-        self, name: str, day: str, since=None, until=None, servers=(), where=None
-    ) -> int: ...
-
-    def lines(self) -> pd.DataFrame: ...
 
 
 def _select(table: pa.Table, columns: Sequence[str] | None, where: pc.Expression | None):
@@ -194,9 +130,9 @@ class MemoryView:
             return self.analysis.sessions
         if name == DAILY:
             return rollups.daily_sessions(self.analysis.sessions, tz)
-        if name == DELIVERY_DAILY:
+        if name in (DELIVERY_DAILY, BLAMED):
             domains = self.analysis.local_domains(self.customers, self.settings)
-            return rollups.daily_deliveries(self.analysis.deliveries, domains, tz)
+            return derive(name, self.analysis.deliveries, self.settings, self.customers, domains)
         return getattr(self.analysis, name)
 
     def read(self, name, columns=None, since=None, until=None, servers=(), where=None):
@@ -206,7 +142,7 @@ class MemoryView:
             isin(s.SERVER, servers) if servers else None,
             where,
         )
-        return _select(table, columns, cut).to_pandas()
+        return _select(table, columns, cut).combine_chunks().to_pandas()
 
     def days(self, name, since=None, until=None, servers=()) -> list[str]:
         frame = self.read(name, [TIME_COLUMN.get(name, s.TS)], since, until, servers)
@@ -374,37 +310,17 @@ class StoreView:
         return stored_line_summary(self.manifest)
 
 
-def utc_day(name: str, day: str | None) -> pc.Expression | None:
-    """Rows of ``name`` whose time falls on the UTC day ``day`` (ISO; None: any)."""
-    if day is None:
-        return None
-    first = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
-    column = pc.field(TIME_COLUMN.get(name, s.TS))
-    low = pa.scalar(first, pa.timestamp("us", "UTC"))
-    high = pa.scalar(first + dt.timedelta(days=1), pa.timestamp("us", "UTC"))
-    return (column >= low) & (column < high)
-
-
 def _frame(tables: Sequence[pa.Table], columns) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame(columns=list(columns or ()))
-    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    # one chunk per column: pandas' takes on Arrow columns of many chunks are slow
+    return pa.concat_tables(tables, promote_options="permissive").combine_chunks().to_pandas()
 
 
 def _in_order(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Sessions by start, then id; events by time (as the exports write them)."""
     keys = [k for k in ((s.START, s.SESSION_ID) if name == SESSIONS else (s.TS,)) if k in frame]
     return frame.sort_values(keys, kind="stable", ignore_index=True) if keys else frame
-
-
-def batches(
-    view: View, name: str, columns=None, since=None, until=None, servers=(), where=None
-) -> Iterator[pd.DataFrame]:
-    """``view.read`` a UTC day at a time, in order: what an export streams."""
-    for day in view.days(name, since, until, servers):
-        frame = view.read_day(name, day, columns, since, until, servers, where)
-        if len(frame):
-            yield frame
 
 
 def _scan(files: Sequence[Path], columns, cut) -> pa.Table:
@@ -425,7 +341,7 @@ def _scan(files: Sequence[Path], columns, cut) -> pa.Table:
 
 def source_of(name: str) -> str:
     """The stored table a derived table comes from."""
-    return "deliveries" if name == DELIVERY_DAILY else SESSIONS
+    return "deliveries" if name in (DELIVERY_DAILY, BLAMED) else SESSIONS
 
 
 def derive(
@@ -441,6 +357,9 @@ def derive(
     if name == DAILY:
         classified = derive(SESSIONS, frame, settings, customers, domains)
         return rollups.daily_sessions(classified, settings.timezone)
+    if name == BLAMED:
+        refused = frame[frame[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()]
+        return blame_blocklists(refused, settings.own_outbound_ips(), bounce_rules(settings))
     return rollups.daily_deliveries(frame, domains, settings.timezone)
 
 
@@ -455,7 +374,7 @@ def write_derived(
     stored table), before it commits them. Returns the fingerprint they are kept under."""
     fingerprint = derived_fingerprint(settings, customers, inferred)
     domains = local_domains(customers, settings.local_domains) | set(inferred)
-    for name in (SESSIONS, DAILY, DELIVERY_DAILY):
+    for name in (SESSIONS, DAILY, DELIVERY_DAILY, BLAMED):
         for part in written.get(source_of(name), ()):
             if name == DAILY:  # from the classified sessions just written
                 frame = pq.read_table(root / part.derived(fingerprint, SESSIONS)).to_pandas()

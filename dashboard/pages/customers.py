@@ -6,9 +6,9 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
+from analyzer import queries
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv
-from analyzer.io import views
 from analyzer.readiness import AT_RISK, BROKEN, CALL_LIST_COLUMNS, CUSTOMER_EXPORT_COLUMNS
 from dashboard import ids
 from dashboard.components import data_table, records, table_section, titled_table
@@ -141,7 +141,7 @@ def customer_sessions(data: DashboardData, filters: Filters, chosen: str | None)
     def build() -> pd.DataFrame:
         if chosen is None:
             return pd.DataFrame(columns=DRILL_COLUMNS)
-        mine = read_sessions(data, filters, DRILL_COLUMNS, views.isin(s.CUSTOMER_ID, [chosen]))
+        mine = read_sessions(data, filters, DRILL_COLUMNS, queries.isin(s.CUSTOMER_ID, [chosen]))
         return mine[DRILL_COLUMNS].sort_values(s.START, kind="stable")
 
     return data.cached(("customer-sessions", chosen), filters, build)

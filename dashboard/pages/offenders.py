@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dash
-import pandas as pd
-import pyarrow.compute as pc
 from dash import Input, Output, State, callback, dcc, html
 
-from analyzer import jobs
 from analyzer import schema as s
+from analyzer import tables
 from analyzer.exports import frame_to_csv
 from analyzer.offenders import (
     AS_NAME,
@@ -23,14 +21,12 @@ from analyzer.offenders import (
 from dashboard import ids
 from dashboard.components import table_columns, table_section
 from dashboard.data import (
-    DashboardData,
     Filters,
     current,
     daily_rollup,
     offenders_table,
     offenders_view,
     period_days,
-    read_sessions,
     rollup_counts,
 )
 from dashboard.figures import PROBE_LABELS, REASON_COLORS, stacked_daily, top_bars
@@ -176,13 +172,6 @@ def download_offenders(_clicks, filters_data, by):
     }
 
 
-def delivering_sources(data: DashboardData, filters: Filters) -> pd.DataFrame:
-    """The filtered sessions that delivered accepted mail (their sources' networks are never
-    blocked whole)."""
-    accepted = (pc.field(s.CLASS) != s.SPAM_PROBE) & (pc.field(s.MESSAGES) > 0)
-    return read_sessions(data, filters, (s.CLIENT_IP, s.CLASS, s.MESSAGES), accepted)
-
-
 @callback(
     Output(ids.OFFENDERS_BLOCKLIST_DOWNLOAD, "data"),
     Input(ids.OFFENDERS_BLOCKLIST_BUTTON, "n_clicks"),
@@ -193,9 +182,9 @@ def delivering_sources(data: DashboardData, filters: Filters) -> pd.DataFrame:
 )
 def download_blocklist(_clicks, filters_data, fmt, by):
     data, filters = current(), Filters.from_store(filters_data)
-    text = jobs.blocklist_text(
+    text = tables.blocklist_text(
         offenders_table(data, filters),
-        delivering_sources(data, filters),
+        tables.delivering_sources(data.view, filters),
         data.customers,
         data.settings,
         MIN_SESSIONS,

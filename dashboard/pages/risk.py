@@ -6,18 +6,14 @@ buttons give the same CSVs); the live DNSBL status was asked once when the app s
 
 from __future__ import annotations
 
-import dataclasses
-
 import dash
 import pandas as pd
-import pyarrow.compute as pc
 from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import rollups
 from analyzer import schema as s
 from analyzer.exports import frame_to_csv
 from analyzer.io.dnsbl import unverified_zones
-from analyzer.jobs import RiskTables, period_risk
 from analyzer.messages import REFUSED_STATUSES
 from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS
 from dashboard import ids
@@ -28,8 +24,7 @@ from dashboard.data import (
     current,
     delivery_rollup,
     period_days,
-    read_events,
-    read_sessions,
+    risk_tables,
     rollup_counts,
 )
 from dashboard.figures import delivery_outcomes
@@ -119,38 +114,6 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-def tables(data: DashboardData, filters: Filters) -> RiskTables:
-    """The `risk` and `accounts` exports for the filtered sessions and their days."""
-
-    def build() -> RiskTables:
-        # Servers, classes, customers as filtered; the days up to ``until`` are period_risk's
-        # to choose (accounts are judged on their history). Only the sessions risk reads:
-        # logins, AUTH failures, open relaying.
-        history = dataclasses.replace(filters, since=None)
-        risky = (
-            pc.field(s.SASL_USERNAME).is_valid()
-            | (pc.field(s.AUTH_FAILURES) > 0)
-            | (
-                (pc.field(s.CLASS) == s.UNAUTHENTICATED)
-                & (pc.field(s.REASON) == s.R_RELAY)
-                & ~pc.field(s.CUSTOMER_ID).is_valid()
-            )
-        )
-        return period_risk(
-            read_sessions(data, history, None, risky),
-            read_events(data, dataclasses.replace(history, servers=()), "deliveries"),
-            filters.since,
-            filters.until,
-            data.customers,
-            data.settings,
-            data.dnsbl,
-            data.asn_lookup,
-            data.local_domains(),
-        )
-
-    return data.cached("risk", filters, build)
-
-
 def outbound(data: DashboardData, filters: Filters) -> pd.DataFrame:
     """Delivery attempts to other domains per day, server and status (our customers' mail is
     not our reputation)."""
@@ -183,7 +146,7 @@ def server_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
 )
 def update_risk(filters_data):
     data, filters = current(), Filters.from_store(filters_data)
-    risk = tables(data, filters)
+    risk = risk_tables(data, filters)
     deliveries = outbound(data, filters)
     refused = deliveries[deliveries[s.STATUS].isin(REFUSED_STATUSES).to_numpy()]
     tz = data.settings.timezone
@@ -214,7 +177,7 @@ def dnsbl_notes(_filters_data):
 def _download(filters_data, which: str) -> dict[str, str]:
     """The `risk` or `accounts` export of the filtered view, as its CSV file."""
     data, filters = current(), Filters.from_store(filters_data)
-    risk = tables(data, filters)
+    risk = risk_tables(data, filters)
     frame, columns = (
         (risk.ips, RISK_COLUMNS) if which == "risk" else (risk.accounts, ACCOUNT_COLUMNS)
     )

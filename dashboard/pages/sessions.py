@@ -10,12 +10,12 @@ import pandas as pd
 import pyarrow.compute as pc
 from dash import Input, Output, State, callback, dcc, html
 
+from analyzer import queries
 from analyzer import schema as s
 from analyzer.exports import sessions_to_csv
-from analyzer.io import views
 from dashboard import ids
 from dashboard.components import data_table, records
-from dashboard.data import DashboardData, Filters, bar_filter, current
+from dashboard.data import DashboardData, Filters, current
 from dashboard.paging import block_bounds, refresh_rows_on, view_positions
 
 dash.register_page(__name__, path="/sessions", name="Sessions", title="relaywatch - sessions")
@@ -62,7 +62,7 @@ def search_filter(text: str | None) -> pc.Expression | None:
 
 def session_filter(filters: Filters, text: str | None) -> pc.Expression | None:
     """The filter bar's classes and customers and the search, as one Arrow filter."""
-    return views.both(bar_filter(filters), search_filter(text))
+    return queries.both(filters.session_filter(), search_filter(text))
 
 
 def day_counts(data: DashboardData, filters: Filters, text: str | None) -> pd.DataFrame:
@@ -72,10 +72,10 @@ def day_counts(data: DashboardData, filters: Filters, text: str | None) -> pd.Da
 
     def build() -> pd.DataFrame:
         where = session_filter(filters, text)
-        days = data.view.days(views.SESSIONS, filters.since, filters.until, filters.servers)
+        days = data.view.days(queries.SESSIONS, filters.since, filters.until, filters.servers)
         rows = [
             data.view.count_day(
-                views.SESSIONS, day, filters.since, filters.until, filters.servers, where
+                queries.SESSIONS, day, filters.since, filters.until, filters.servers, where
             )
             for day in days
         ]
@@ -97,7 +97,7 @@ def block_in_order(
     pieces = []
     for day, first in zip(wanted["day"], wanted["first"], strict=True):
         frame = data.view.read_day(
-            views.SESSIONS,
+            queries.SESSIONS,
             day,
             s.SESSION_EXPORT_COLUMNS,
             filters.since,
@@ -122,7 +122,7 @@ def sorted_ids(data: DashboardData, filters: Filters, text: str | None, request:
         columns = [c for c in s.SESSION_EXPORT_COLUMNS if c in named]
         keys = [s.START, s.SESSION_ID]
         frame = data.view.read(
-            views.SESSIONS,
+            queries.SESSIONS,
             list(dict.fromkeys([*keys, *columns])),
             filters.since,
             filters.until,
@@ -139,12 +139,12 @@ def sorted_ids(data: DashboardData, filters: Filters, text: str | None, request:
 def sorted_block(data: DashboardData, filters: Filters, ids_in_order: pd.Series) -> pd.DataFrame:
     """The sessions ``ids_in_order`` names, in that order."""
     frame = data.view.read(
-        views.SESSIONS,
+        queries.SESSIONS,
         s.SESSION_EXPORT_COLUMNS,
         filters.since,
         filters.until,
         filters.servers,
-        views.isin(s.SESSION_ID, list(ids_in_order.astype(str))),
+        queries.isin(s.SESSION_ID, list(ids_in_order.astype(str))),
     )
     return frame.set_index(s.SESSION_ID, drop=False).loc[list(ids_in_order)].reset_index(drop=True)
 
@@ -184,9 +184,9 @@ refresh_rows_on(ids.SESSIONS_TABLE, Input(ids.FILTERS, "data"), Input(ids.SESSIO
 )
 def download_sessions(_clicks, filters_data, text):
     data, filters = current(), Filters.from_store(filters_data)
-    frames = views.batches(
+    frames = queries.batches(
         data.view,
-        views.SESSIONS,
+        queries.SESSIONS,
         s.SESSION_EXPORT_COLUMNS,
         filters.since,
         filters.until,

@@ -1,0 +1,144 @@
+"""What a view of the data is asked: its tables, the period and filters of a question, and
+the ``View`` protocol a store or logs parsed in memory answer it by (``analyzer.io.views``).
+
+Filters are Arrow expressions, so a store applies them while it reads its Parquet parts and
+only the rows asked for are ever in memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer import rollups
+from analyzer import schema as s
+from analyzer.classify import enforcement_instant
+
+SESSIONS = "sessions"
+DAILY = "daily"
+DELIVERY_DAILY = "delivery_daily"
+BLAMED = "blamed"  # refused deliveries, with the blocklist their reply blames
+EVENTS = ("rejects", "deliveries", "problems")
+# The time each table's period is cut on.
+TIME_COLUMN = {SESSIONS: s.START, DAILY: rollups.DATE, DELIVERY_DAILY: rollups.DATE}
+DERIVED = (SESSIONS, DAILY, DELIVERY_DAILY, BLAMED)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The period, servers, classes and customers a question is about (empty: all)."""
+
+    since: dt.date | None = None
+    until: dt.date | None = None
+    servers: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    customers: tuple[str, ...] = ()
+
+    def session_filter(self) -> pc.Expression | None:
+        """The classes and customers as a filter of classified sessions."""
+        return both(
+            isin(s.CLASS, self.classes) if self.classes else None,
+            isin(s.CUSTOMER_ID, self.customers) if self.customers else None,
+        )
+
+
+def period_filter(
+    name: str, since: dt.date | None, until: dt.date | None, timezone: str
+) -> pc.Expression | None:
+    """Rows of ``name`` in the local days ``since``..``until`` (None: open)."""
+    column = TIME_COLUMN.get(name, s.TS)
+    field_ = pc.field(column)
+    parts = []
+    for day, op in ((since, "ge"), (until, "lt")):
+        if day is None:
+            continue
+        if op == "lt":
+            day = day + dt.timedelta(days=1)
+        if column == rollups.DATE:
+            bound = pa.scalar(dt.datetime.combine(day, dt.time()), pa.timestamp("us"))
+        else:
+            instant = enforcement_instant(day, timezone).to_pydatetime()
+            bound = pa.scalar(instant, pa.timestamp("us", "UTC"))
+        parts.append(field_ >= bound if op == "ge" else field_ < bound)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else parts[0] & parts[1]
+
+
+def isin(column: str, values: Sequence[str]) -> pc.Expression:
+    """Rows whose ``column`` is one of ``values`` (text)."""
+    return pc.field(column).isin(pa.array(list(values), pa.string()))
+
+
+def both(*filters: pc.Expression | None) -> pc.Expression | None:
+    """The rows every given filter keeps (None: all rows)."""
+    given = [f for f in filters if f is not None]
+    if not given:
+        return None
+    joined = given[0]
+    for more in given[1:]:
+        joined = joined & more
+    return joined
+
+
+def utc_day(name: str, day: str | None) -> pc.Expression | None:
+    """Rows of ``name`` whose time falls on the UTC day ``day`` (ISO; None: any)."""
+    if day is None:
+        return None
+    first = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+    column = pc.field(TIME_COLUMN.get(name, s.TS))
+    low = pa.scalar(first, pa.timestamp("us", "UTC"))
+    high = pa.scalar(first + dt.timedelta(days=1), pa.timestamp("us", "UTC"))
+    return (column >= low) & (column < high)
+
+
+class View(Protocol):
+    """What a view of the data answers (a store, or logs parsed in memory)."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def inferred_domains(self) -> tuple[str, ...]: ...
+
+    def read(
+        self,
+        name: str,
+        columns: Sequence[str] | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        servers: Sequence[str] = (),
+        where: pc.Expression | None = None,
+    ) -> pd.DataFrame:
+        """Rows of table ``name`` in the local days ``since``..``until``, of ``servers``,
+        that ``where`` keeps; ``columns`` only (None: all)."""
+
+    def days(self, name: str, since=None, until=None, servers: Sequence[str] = ()) -> list[str]:
+        """The UTC days (ISO) that may hold rows of ``name`` in the period, in order."""
+
+    def read_day(
+        self, name: str, day: str, columns=None, since=None, until=None, servers=(), where=None
+    ) -> pd.DataFrame:
+        """``read`` of one UTC day, in the export's order."""
+
+    def count_day(self, name: str, day: str, since=None, until=None, servers=(), where=None) -> int:
+        """How many rows ``read_day`` would give."""
+
+    def lines(self) -> pd.DataFrame:
+        """Per log file read: its line counts (``analyzer.coverage.line_summary``)."""
+
+
+def batches(
+    view: View, name: str, columns=None, since=None, until=None, servers=(), where=None
+) -> Iterator[pd.DataFrame]:
+    """``view.read`` a UTC day at a time, in order: what an export streams."""
+    for day in view.days(name, since, until, servers):
+        frame = view.read_day(name, day, columns, since, until, servers, where)
+        if len(frame):
+            yield frame
