@@ -87,6 +87,23 @@ def both(*filters: pc.Expression | None) -> pc.Expression | None:
     return joined
 
 
+# What the Sessions page's search looks in.
+SEARCHED = (s.CLIENT_IP, s.CLIENT_HOST, s.HELO, s.SASL_USERNAME, s.CUSTOMER_ID, s.SESSION_ID)
+
+
+def session_search(text: str | None) -> pc.Expression | None:
+    """Sessions whose address, host, HELO, login, customer or id contain ``text`` (any
+    case); None: no search."""
+    needle = (text or "").strip()
+    if not needle:
+        return None
+    found = [pc.match_substring(pc.field(c), needle, ignore_case=True) for c in SEARCHED]
+    joined = found[0]
+    for more in found[1:]:
+        joined = joined | more
+    return joined
+
+
 def utc_day(name: str, day: str | None) -> pc.Expression | None:
     """Rows of ``name`` whose time falls on the UTC day ``day`` (ISO; None: any)."""
     if day is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -118,6 +119,14 @@ def default_period(
         today = min(today, last)
     day = today - dt.timedelta(days=1)
     return day, day
+
+
+def dashboard_link(url: str | None, since: dt.date, until: dt.date) -> str | None:
+    """The dashboard opened on the report's days (its filters in the query string)."""
+    if not url:
+        return None
+    query = urllib.parse.urlencode({"since": since.isoformat(), "until": until.isoformat()})
+    return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
 def build_report(
@@ -251,7 +260,7 @@ def build_report(
         servers=_servers(deliveries, since, until, timezone, local_domains, bounce_rules),
         own_ips=_own_ips(ip_risk),
         risky_accounts=_risky_accounts(account_risk),
-        dashboard_url=dashboard_url,
+        dashboard_url=dashboard_link(dashboard_url, since, until),
         daily_traffic=_daily_traffic(sessions, start, until, timezone),
         notes=list(notes),
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import Input, Output, ctx, dcc, html
 
 from analyzer import schema as s
 from analyzer.config import Settings
@@ -27,6 +27,8 @@ from dashboard.data import (
     data_servers,
     load_data,
 )
+from dashboard.downloads import register_downloads
+from dashboard.links import filters_of, keep_filters_in_url
 
 PAGES_FOLDER = Path(__file__).parent / "pages"
 NAV = (
@@ -68,6 +70,8 @@ def create_app(
         return html.Div(
             [
                 dcc.Store(id=ids.FILTERS, storage_type="session"),
+                dcc.Location(id=ids.URL, refresh=False),
+                dcc.Store(id=ids.URL_SYNC),
                 html.Header(
                     [
                         html.H1("relaywatch"),
@@ -84,6 +88,7 @@ def create_app(
 
     app.layout = layout
     register_filter_callbacks(app)
+    register_downloads(app.server)
     return app
 
 
@@ -208,8 +213,23 @@ def register_filter_callbacks(app: dash.Dash) -> None:
         Output(ids.FILTER_CLASSES, "value"),
         Output(ids.FILTER_CUSTOMERS, "value"),
         Input(ids.FILTER_RESET, "n_clicks"),
-        prevent_initial_call=True,
+        Input(ids.URL, "search"),
     )
-    def reset_filters(_clicks):
+    def set_filters(_clicks, search):
+        """Reset: the whole data; a link opened with filters: those (``dashboard.links``);
+        anything else (a page opened from the menu) leaves the filter bar as it is."""
+        wanted = filters_of(search)
+        if ctx.triggered_id != ids.FILTER_RESET and wanted is None:
+            return (dash.no_update,) * 5
         first, last = data_days(current())
-        return first, last, [], [], []
+        if ctx.triggered_id == ids.FILTER_RESET:
+            return first, last, [], [], []
+        return (
+            wanted["since"] or first,
+            wanted["until"] or last,
+            wanted["servers"],
+            wanted["classes"],
+            wanted["customers"],
+        )
+
+    keep_filters_in_url()

@@ -8,6 +8,8 @@ FILTER_SERVERS = "app-filter-servers"
 FILTER_CLASSES = "app-filter-classes"
 FILTER_CUSTOMERS = "app-filter-customers"
 FILTER_RESET = "app-filter-reset"
+URL = "app-url"  # the address: filters and a page's choices (dashboard.links)
+URL_SYNC = "app-url-sync"  # output of the clientside callback that writes the address
 
 OVERVIEW_CLASS_CHART = "overview-class-chart"
 OVERVIEW_CARDS = "overview-cards"
@@ -42,7 +44,6 @@ OFFENDERS_BLOCKLIST_DOWNLOAD = "offenders-blocklist-download"
 SESSIONS_TABLE = "sessions-table"
 SESSIONS_SEARCH = "sessions-search"
 SESSIONS_COUNT = "sessions-count"
-SESSIONS_DOWNLOAD = "sessions-download"
 SESSIONS_BUTTON = "sessions-button"
 
 RISK_SERVERS_TABLE = "risk-servers-table"

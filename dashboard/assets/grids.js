@@ -19,7 +19,7 @@ dagfuncs.compareCells = function (a, b, nodeA, nodeB, isDescending) {
 };
 
 window.dash_clientside = window.dash_clientside || {};
-window.dash_clientside.relaywatch = {
+window.dash_clientside.relaywatch = Object.assign(window.dash_clientside.relaywatch || {}, {
     // A server-paged table's inputs changed (filters, a search, a chosen customer): the
     // grid forgets its rows and asks again from page one (see dashboard.paging).
     refreshRows: async function () {
@@ -29,4 +29,4 @@ window.dash_clientside.relaywatch = {
         api.purgeInfiniteCache();
         return window.dash_clientside.no_update;
     },
-};
+});

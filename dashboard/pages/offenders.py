@@ -30,6 +30,8 @@ from dashboard.data import (
     rollup_counts,
 )
 from dashboard.figures import PROBE_LABELS, REASON_COLORS, stacked_daily, top_bars
+from dashboard.links import BY as BY_PARAM
+from dashboard.links import keep_in_url
 from dashboard.paging import grid_rows, refresh_rows_on
 
 dash.register_page(__name__, path="/offenders", name="Offenders", title="relaywatch - offenders")
@@ -39,7 +41,7 @@ MIN_SESSIONS = 1  # as `relaywatch export blocklist` without --min-sessions
 FORMATS = {"plain": "one per line", "postfix": "Postfix cidr: map", "nftables": "nftables set"}
 
 
-def layout(**_query: str) -> html.Div:
+def layout(**query: str) -> html.Div:
     return html.Div(
         [
             html.Div(
@@ -49,7 +51,7 @@ def layout(**_query: str) -> html.Div:
                             html.Label("Group by"),
                             dcc.RadioItems(
                                 id=ids.OFFENDERS_BY,
-                                value=IP,
+                                value=query.get(BY_PARAM) if query.get(BY_PARAM) in BY else IP,
                                 inline=True,
                                 options=[{"label": BY_LABELS[b], "value": b} for b in BY],
                             ),
@@ -153,6 +155,7 @@ def offenders_rows(request, filters_data, by):
     return grid_rows(data, filters, ("offenders", by), table, request, table.columns)
 
 
+keep_in_url(ids.OFFENDERS_BY)
 refresh_rows_on(ids.OFFENDERS_TABLE, Input(ids.FILTERS, "data"), Input(ids.OFFENDERS_BY, "value"))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 
 import dash
@@ -12,18 +11,17 @@ from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import queries
 from analyzer import schema as s
-from analyzer.exports import sessions_to_csv
 from dashboard import ids
 from dashboard.components import data_table, records
 from dashboard.data import DashboardData, Filters, current
+from dashboard.downloads import sessions_link
+from dashboard.links import SEARCH, keep_in_url
 from dashboard.paging import block_bounds, refresh_rows_on, view_positions
 
 dash.register_page(__name__, path="/sessions", name="Sessions", title="relaywatch - sessions")
 
-SEARCHED = (s.CLIENT_IP, s.CLIENT_HOST, s.HELO, s.SASL_USERNAME, s.CUSTOMER_ID, s.SESSION_ID)
 
-
-def layout(**_query: str) -> html.Div:
+def layout(**query: str) -> html.Div:
     return html.Div(
         [
             html.Div(
@@ -33,11 +31,17 @@ def layout(**_query: str) -> html.Div:
                         type="search",
                         debounce=True,
                         placeholder="search address, host, HELO, login, customer…",
+                        value=query.get(SEARCH) or None,
                         style={"flex": "1", "padding": "6px"},
                     ),
                     html.Span(id=ids.SESSIONS_COUNT, className="note"),
-                    html.Button("Download CSV", id=ids.SESSIONS_BUTTON, className="button"),
-                    dcc.Download(id=ids.SESSIONS_DOWNLOAD),
+                    html.A(
+                        "Download CSV",
+                        id=ids.SESSIONS_BUTTON,
+                        className="button",
+                        href=sessions_link(None, None),
+                        download="sessions.csv",
+                    ),
                 ],
                 className="section-head section",
             ),
@@ -50,19 +54,9 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-def search_filter(text: str | None) -> pc.Expression | None:
-    """Sessions whose address, host, HELO, login, customer or id contain ``text`` (any
-    case); None: no search."""
-    needle = (text or "").strip()
-    if not needle:
-        return None
-    found = [pc.match_substring(pc.field(c), needle, ignore_case=True) for c in SEARCHED]
-    return functools.reduce(lambda a, b: a | b, found)
-
-
 def session_filter(filters: Filters, text: str | None) -> pc.Expression | None:
     """The filter bar's classes and customers and the search, as one Arrow filter."""
-    return queries.both(filters.session_filter(), search_filter(text))
+    return queries.both(filters.session_filter(), queries.session_search(text))
 
 
 def day_counts(data: DashboardData, filters: Filters, text: str | None) -> pd.DataFrame:
@@ -172,29 +166,15 @@ def session_rows(request, filters_data, text):
     return {"rowData": shown, "rowCount": count}, f"{count:,} sessions"
 
 
+keep_in_url(ids.SESSIONS_SEARCH)
 refresh_rows_on(ids.SESSIONS_TABLE, Input(ids.FILTERS, "data"), Input(ids.SESSIONS_SEARCH, "value"))
 
 
 @callback(
-    Output(ids.SESSIONS_DOWNLOAD, "data"),
-    Input(ids.SESSIONS_BUTTON, "n_clicks"),
-    State(ids.FILTERS, "data"),
-    State(ids.SESSIONS_SEARCH, "value"),
-    prevent_initial_call=True,
+    Output(ids.SESSIONS_BUTTON, "href"),
+    Input(ids.FILTERS, "data"),
+    Input(ids.SESSIONS_SEARCH, "value"),
 )
-def download_sessions(_clicks, filters_data, text):
-    data, filters = current(), Filters.from_store(filters_data)
-    frames = queries.batches(
-        data.view,
-        queries.SESSIONS,
-        s.SESSION_EXPORT_COLUMNS,
-        filters.since,
-        filters.until,
-        filters.servers,
-        session_filter(filters, text),
-    )
-    everything = pd.concat(list(frames), ignore_index=True) if True else None
-    return {
-        "content": sessions_to_csv(everything, data.settings.timezone),
-        "filename": "sessions.csv",
-    }
+def download_link(filters_data, text):
+    """The CSV of what the table shows: streamed by the server (``dashboard.downloads``)."""
+    return sessions_link(filters_data, text)

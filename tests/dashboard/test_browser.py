@@ -377,3 +377,41 @@ def test_offenders_regroup_and_sort_on_the_server(started):
     )
     assert [int(p) for p in fewest] == sorted(int(p) for p in fewest)
     assert started.get_logs() == []
+
+
+def test_a_link_with_filters_opens_that_view(started, data):
+    """A link from the mail or a colleague: the filter bar and the page's own choice come
+    from the query string, and the address follows later changes."""
+    query = "?since=2003-11-20&until=2003-11-21&servers=mail2&classes=spam_probe&by=network"
+    started.wait_for_page(url=started.server_url + "/offenders" + query, timeout=20)
+    started.wait_for_text_to_equal(
+        f"#{ids.OFFENDERS_CHART} .gtitle", "Top sources by network (/24, /48)", timeout=20
+    )
+    start = started.find_element(f"#{ids.FILTER_DATES}")  # Dash 4: the start input itself
+    end = started.find_element(".dash-datepicker-end-date")
+    assert (start.get_attribute("value"), end.get_attribute("value")) == (
+        "2003-11-20",
+        "2003-11-21",
+    )
+    assert "mail2" in started.find_element(f"#{ids.FILTER_SERVERS}").text
+    checked = started.find_element(f"#{ids.OFFENDERS_BY} input:checked")
+    assert checked.get_attribute("value") == "network"
+    # the table holds the networks of mail2's probes on those two days only
+    every = data.view.read("sessions")
+    local = every["start"].dt.tz_convert("America/New_York").dt.date.astype(str)
+    probes = every[
+        (every["server"] == "mail2").to_numpy()
+        & (every["class"] == "spam_probe").to_numpy()
+        & local.between("2003-11-20", "2003-11-21").to_numpy()
+        & ~every["customer_ip"].to_numpy()
+    ]
+    shown = wait_for_cells(started, ids.OFFENDERS_TABLE, "network", lambda c: len(c) > 0)
+    networks = {".".join(ip.split(".")[:3]) + ".0/24" for ip in probes["client_ip"]}
+    assert set(shown) <= networks and len(shown) == min(len(networks), 20)  # a page of 20
+    # the address follows the page's choices
+    started.find_element(f"#{ids.OFFENDERS_BY} input[value=asn]").click()
+    deadline = time.monotonic() + 10
+    while "by=asn" not in started.driver.current_url and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "by=asn" in started.driver.current_url
+    assert "servers=mail2" in started.driver.current_url

@@ -156,7 +156,7 @@ def test_offenders_download_and_blocklist(request_context):
     assert "table inet relaywatch" in nft
 
 
-def test_sessions_pages_on_the_server_and_downloads_what_it_shows(request_context):
+def test_sessions_pages_on_the_server_and_downloads_what_it_shows(request_context, app):
     second_block = {**FIRST_BLOCK, "startRow": 100, "endRow": 200}
     response, count = page("sessions").session_rows(second_block, ALL, "100.68.14.22")
     rows = response["rowData"]
@@ -164,7 +164,11 @@ def test_sessions_pages_on_the_server_and_downloads_what_it_shows(request_contex
     assert {r["client_ip"] for r in rows} == {"100.68.14.22"}
     starts = [r["start"] for r in rows]
     assert starts == sorted(starts)  # by start, as the export
-    csv = page("sessions").download_sessions(1, ALL, "100.68.14.22")["content"]
+    link = page("sessions").download_link(ALL, "100.68.14.22")
+    answer = app.server.test_client().get(link)
+    assert answer.is_streamed and answer.mimetype == "text/csv"
+    assert "sessions.csv" in answer.headers["Content-Disposition"]
+    csv = answer.get_data(as_text=True)
     assert csv.count("\n") - 1 == response["rowCount"]
     first, _ = page("sessions").session_rows(FIRST_BLOCK, ALL, "100.68.14.22")
     exported = pd.read_csv(io.StringIO(csv), dtype=str, keep_default_na=False)
@@ -368,3 +372,17 @@ def test_a_view_asked_for_by_callbacks_at_once_is_built_once(request_context):
     for thread in threads:
         thread.join()
     assert len(builds) == 1 and len({id(r) for r in results}) == 1
+
+
+def test_a_link_names_the_filters_and_the_page_choices():
+    from dashboard.links import filters_of, param, query_of
+
+    filters = filters_from_controls("2003-11-20", "2003-11-22", ["mail,1", "mx3"], [], ["c036"])
+    query = query_of(filters, by="network", q=None)
+    assert query == (
+        "?since=2003-11-20&until=2003-11-22&servers=mail%2C1&servers=mx3&customers=c036&by=network"
+    )
+    assert filters_of(query) == {**filters, "servers": ["mail,1", "mx3"]}
+    assert param(query, "by") == "network" and param(query, "q") is None
+    assert filters_of("?by=asn") is None  # a page's choice alone leaves the filter bar be
+    assert filters_of("?since=yesterday")["since"] is None  # a hand-edited link: no error

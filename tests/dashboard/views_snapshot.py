@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import flask
 import plotly.utils
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "dashboard_views.json.gz"
@@ -49,6 +50,15 @@ def as_json(value: Any) -> Any:
 def download(result: Any) -> Any:
     """A download callback's file text (whatever carries it)."""
     return result.get("content") if isinstance(result, dict) else result
+
+
+def streamed_sessions(filters: dict, text: str) -> str:
+    """The Sessions page's download: its link, as the browser follows it."""
+    from dashboard.downloads import sessions_link
+
+    link = page("sessions").download_link(filters, text)
+    assert link == sessions_link(filters, text)
+    return flask.current_app.test_client().get(link).get_data(as_text=True)
 
 
 def views(download_text: Callable[[Any], Any] = download) -> dict[str, Any]:
@@ -113,10 +123,7 @@ def views(download_text: Callable[[Any], Any] = download) -> dict[str, Any]:
                 f"{label}/sessions/{name}",
                 lambda f=filters, r=request, t=text: sessions.session_rows(r, f, t),
             )
-        keep(
-            f"{label}/sessions.csv",
-            lambda f=filters: download_text(sessions.download_sessions(1, f, "c0")),
-        )
+        keep(f"{label}/sessions.csv", lambda f=filters: streamed_sessions(f, "c0"))
         keep(f"{label}/risk", lambda f=filters: risk.update_risk(f))
         keep(f"{label}/risk.csv", lambda f=filters: download_text(risk.download_risk(1, f)))
         keep(
