@@ -317,8 +317,9 @@ class Chunker:
             "deliveries": store.write_table(self.root, "deliveries", deliveries, s.TS, mark, mode),
             "problems": store.write_table(self.root, "problems", problems, s.TS, mark, mode),
         }
+        frames = {"sessions": finished, "deliveries": deliveries}
         self.fingerprint = write_derived(
-            self.root, self.settings, self.customers, self.inferred, written
+            self.root, self.settings, self.customers, self.inferred, frames, written
         )
         previous = {self.manifest.carry, self.manifest.carry_links}
         self.manifest.carry = (

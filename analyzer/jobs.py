@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.compute as pc
 
 from analyzer import schema as s
 from analyzer import tables
@@ -61,11 +62,12 @@ from analyzer.readiness import (
     filter_status,
 )
 from analyzer.reads import changed_files
-from analyzer.report import build_report, compose_message, default_period
+from analyzer.report import BASELINE_DAYS, Report, build_report, compose_message, default_period
 from analyzer.risk import (
     ACCOUNT_COLUMNS,
     RISK_COLUMNS,
 )
+from analyzer.rollups import LAST_START
 from analyzer.starter import (
     CONFIG_NAME,
     CUSTOMERS_NAME,
@@ -415,46 +417,13 @@ def nightly(
     password = None if eml else smtp_password(settings.mail, environ)
     notes.extend(refresh_store(settings, ingest_first))
     customers = read_customers(settings.customers)
-    analysis = load_analysis(settings, progress=progress, customers=customers)
+    view = open_data(settings, progress=progress, customers=customers)
     if since is None or until is None:
-        first, last = default_period(analysis.sessions, settings.timezone, now)
-        since, until = since or first, until or last
-    probes = probe_sessions(analysis.sessions, settings.own_outbound_ips())
-    lookup = load_lookup(settings.asn_db, settings.as_names)
-    asns = lookup_frame(probes[s.CLIENT_IP], lookup)
-    dnsbl = live_dnsbl(settings, dns)
-    notes.extend(unverified_zones(dnsbl))
-    domains = analysis.local_domains(customers, settings)
-    risk = tables.period_risk(
-        analysis.sessions,
-        analysis.deliveries,
-        since,
-        until,
-        customers,
-        settings,
-        dnsbl,
-        lookup,
-        domains,
-    )
-    accounts = risk.accounts
-    report = build_report(
-        analysis.sessions,
-        analysis.deliveries,
-        customers,
-        asns,
-        since,
-        until,
-        settings.timezone,
-        settings.own_outbound_ips(),
-        domains,
-        settings.dashboard.url,
-        ip_risk=risk.ips,
-        account_risk=accounts,
-        bounce_rules=bounce_rules(settings),
-        notes=[*notes, *settings_notes(settings, not customers.empty, analysis.inferred_domains)],
-        probes_per_message=settings.blocklist.probes_per_message,
-        rejects=analysis.rejects,
-    )
+        last = tables.session_rollup(view, Scope())[LAST_START].max()
+        starts = pd.DataFrame({s.START: [last] if pd.notna(last) else []})
+        first, last_day = default_period(starts, settings.timezone, now)
+        since, until = since or first, until or last_day
+    report = nightly_report(view, customers, settings, since, until, notes, dns)
     recipients = tuple(to) or settings.mail.to
     if not recipients and eml is None:
         raise ConfigError("no recipients: set mail.to in the config or pass --to")
@@ -469,6 +438,50 @@ def nightly(
         kept = spool_message(message, folder, f"{now:%Y%m%dT%H%M%SZ}", settings.file_mode)
         raise MailError(f"{exc}; the message is kept in {kept}") from None
     return f"{report.title}: sent to {', '.join(recipients)}"
+
+
+def nightly_report(
+    view: View,
+    customers: pd.DataFrame,
+    settings: Settings,
+    since: dt.date,
+    until: dt.date,
+    notes: list[str],
+    dns: bool = True,
+) -> Report:
+    """The summary of ``since``..``until``: the period and its baseline read whole, the
+    history only as far as the statuses and the new offenders need it."""
+    own = settings.own_outbound_ips()
+    window = Scope(since - dt.timedelta(days=BASELINE_DAYS), until)
+    sessions = tables.sessions_of(view, window)
+    probes = probe_sessions(sessions, own)
+    lookup = load_lookup(settings.asn_db, settings.as_names)
+    dnsbl = live_dnsbl(settings, dns)
+    notes.extend(unverified_zones(dnsbl))
+    domains = local_domains(customers, settings.local_domains) | set(view.inferred_domains)
+    risk = tables.risk(view, Scope(since, until), customers, settings, dnsbl, lookup, domains)
+    before = Scope(None, since - dt.timedelta(days=1))
+    relayed = pc.field(s.REJECT_KIND) == s.RK_RELAY
+    return build_report(
+        sessions,
+        tables.events_of(view, window, "deliveries"),
+        customers,
+        lookup_frame(probes[s.CLIENT_IP], lookup),
+        since,
+        until,
+        settings.timezone,
+        own,
+        domains,
+        settings.dashboard.url,
+        ip_risk=risk.ips,
+        account_risk=risk.accounts,
+        bounce_rules=bounce_rules(settings),
+        notes=[*notes, *settings_notes(settings, not customers.empty, view.inferred_domains)],
+        probes_per_message=settings.blocklist.probes_per_message,
+        rejects=tables.events_of(view, Scope(None, until), "rejects", None, relayed),
+        history=tables.outbound_of(view, Scope(None, until)),
+        earlier_sources=set(tables.probes_of(view, before, own)[s.CLIENT_IP]),
+    )
 
 
 # How long `report` waits for a running ingest (the 10-minute timer's) to finish.

@@ -146,6 +146,8 @@ def build_report(
     notes: Sequence[str] = (),
     probes_per_message: float = PROBES_PER_MESSAGE,
     rejects: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
+    earlier_sources: set[str] | None = None,
 ) -> Report:
     """Summarise [since, until] (local days) against the ``BASELINE_DAYS`` before it
     (``notes``: said first, e.g. which settings were inferred).
@@ -153,8 +155,13 @@ def build_report(
     ``ip_risk`` / ``account_risk``: the ``risk`` and ``accounts`` exports of the period
     (``analyzer.risk``); accounts below ``high`` are left out of the mail. ``rejects``: the
     refused commands (``Analysis.rejects``), for the recipient domain of each customer's last
-    refused relay in the call list."""
+    refused relay in the call list.
+
+    ``sessions`` need only cover the period and the baseline when ``history`` (customers'
+    outbound sessions up to ``until``, for the statuses) and ``earlier_sources`` (the
+    addresses that probed before the period) are given: a store is never read whole."""
     start = since - dt.timedelta(days=BASELINE_DAYS)
+    history = sessions if history is None else history
     period = select_period(sessions, since, until, timezone)
     baseline = select_period(sessions, start, since - dt.timedelta(days=1), timezone)
     classes = [
@@ -182,8 +189,8 @@ def build_report(
     relays = period[(period[s.RELAY_DENIED] > 0).to_numpy()]
     unready = int((relays[s.REASON] == s.R_RELAY_DENIED).sum())
 
-    upto = sessions[sessions[s.START] < as_of(until, timezone)]
-    before = sessions[sessions[s.START] < as_of(since - dt.timedelta(days=1), timezone)]
+    upto = history[history[s.START] < as_of(until, timezone)]
+    before = history[history[s.START] < as_of(since - dt.timedelta(days=1), timezone)]
     now_table = customer_readiness(
         upto,
         customers,
@@ -200,11 +207,12 @@ def build_report(
     calls = call_list(now_table)
 
     probes_now = probe_sessions(period, own_ips)
-    earlier = set(
-        probe_sessions(
-            sessions[sessions[s.START] < as_of(since - dt.timedelta(days=1), timezone)], own_ips
-        )[s.CLIENT_IP]
-    )
+    if earlier_sources is None:
+        cut = as_of(since - dt.timedelta(days=1), timezone)
+        earlier_sources = set(
+            probe_sessions(sessions[sessions[s.START] < cut], own_ips)[s.CLIENT_IP]
+        )
+    earlier = earlier_sources
     offenders = summarize_offenders(probes_now, asns, period, probes_per_message)
     helos = probes_now.groupby(s.CLIENT_IP)[s.HELO].agg(
         lambda v: v.mode().iloc[0] if v.notna().any() else None

@@ -29,6 +29,7 @@ from dashboard.data import (
 )
 from dashboard.downloads import register_downloads
 from dashboard.links import filters_of, keep_filters_in_url
+from dashboard.memory import give_back_memory
 
 PAGES_FOLDER = Path(__file__).parent / "pages"
 NAV = (
@@ -89,6 +90,7 @@ def create_app(
     app.layout = layout
     register_filter_callbacks(app)
     register_downloads(app.server)
+    give_back_memory(app.server)
     return app
 
 

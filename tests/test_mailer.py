@@ -84,7 +84,7 @@ def test_the_report_refuses_before_the_work_with_one_line(demo_settings, tmp_pat
     def no_work(*args, **kwargs):
         raise AssertionError("the summary was built before the password was checked")
 
-    monkeypatch.setattr(jobs, "load_analysis", no_work)
+    monkeypatch.setattr(jobs, "open_data", no_work)
     with pytest.raises(ConfigError, match="read by every local user"):
         jobs.nightly(settings, dt.date(2003, 11, 26), dt.date(2003, 11, 26), dns=False)
 

@@ -476,6 +476,16 @@ def _write_error(path: Path, exc: OSError) -> str:
     return f"cannot write to store ({path.parent}): {why}; the store is as at its last commit"
 
 
+def part_folders(frame: pd.DataFrame, time_column: str) -> np.ndarray:
+    """For each row of ``frame``, the folders of the part ``write_table`` puts it in
+    (``day=YYYY-MM-DD/server=NAME``)."""
+    micros = frame[time_column].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    day = micros.astype("datetime64[D]").astype(str)
+    day = np.where(day == "NaT", "unknown", day)
+    servers = frame[s.SERVER].astype(object).fillna("-").map(lambda n: _safe(str(n)))
+    return ("day=" + pd.Series(day, index=frame.index) + "/server=" + servers).to_numpy()
+
+
 def write_table(
     root: Path,
     table: str,

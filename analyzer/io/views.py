@@ -368,21 +368,38 @@ def write_derived(
     settings: Settings,
     customers: pd.DataFrame,
     inferred: Sequence[str],
+    frames: dict[str, pd.DataFrame],
     written: dict[str, Sequence[store.Part]],
 ) -> str:
-    """``ingest``: the derived tables of the parts it just wrote (``written``: parts per
-    stored table), before it commits them. Returns the fingerprint they are kept under."""
+    """``ingest``: the derived tables of the parts it just wrote, before it commits them
+    (``frames``: the sessions and deliveries of the chunk, ``written``: their parts).
+    Classified and blamed once for the whole chunk, then cut along the parts. Returns the
+    fingerprint they are kept under."""
     fingerprint = derived_fingerprint(settings, customers, inferred)
     domains = local_domains(customers, settings.local_domains) | set(inferred)
-    for name in (SESSIONS, DAILY, DELIVERY_DAILY, BLAMED):
-        for part in written.get(source_of(name), ()):
-            if name == DAILY:  # from the classified sessions just written
-                frame = pq.read_table(root / part.derived(fingerprint, SESSIONS)).to_pandas()
-                table = rollups.daily_sessions(frame, settings.timezone)
-            else:
-                frame = pq.read_table(root / part.path).to_pandas()
-                table = derive(name, frame, settings, customers, domains)
-            store.write_frame(root, part.derived(fingerprint, name), table, settings.file_mode)
+    tz, mode = settings.timezone, settings.file_mode
+
+    def cut(frame: pd.DataFrame, time_column: str, source: str):
+        """(part, its rows of ``frame``) for each part of ``source`` just written."""
+        folders = pd.Series(store.part_folders(frame, time_column), index=frame.index)
+        for part in written.get(source, ()):
+            yield part, frame[(folders == "/".join(part.path.parts[1:3])).to_numpy()]
+
+    sessions = frames.get(SESSIONS)
+    if sessions is not None and len(sessions):
+        classified = finish_sessions(sessions, customers, settings)
+        for part, rows in cut(classified, s.START, SESSIONS):
+            store.write_frame(root, part.derived(fingerprint, SESSIONS), rows, mode)
+            daily = rollups.daily_sessions(rows, tz)
+            store.write_frame(root, part.derived(fingerprint, DAILY), daily, mode)
+    deliveries = frames.get("deliveries")
+    if deliveries is not None and len(deliveries):
+        blamed = derive(BLAMED, deliveries, settings, customers, domains)
+        by_part = dict(cut(blamed, s.TS, "deliveries"))
+        for part, rows in cut(deliveries, s.TS, "deliveries"):
+            counts = rollups.daily_deliveries(rows, domains, tz)
+            store.write_frame(root, part.derived(fingerprint, DELIVERY_DAILY), counts, mode)
+            store.write_frame(root, part.derived(fingerprint, BLAMED), by_part[part], mode)
     return fingerprint
 
 

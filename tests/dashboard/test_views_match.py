@@ -58,4 +58,9 @@ def test_a_store_read_per_view_shows_the_same(golden, tmp_path: Path):
     shutil.copytree(DEMO_CONFIG.parent, tmp_path / "sample", ignore=shutil.ignore_patterns("store"))
     settings = load_settings(tmp_path / "sample" / DEMO_CONFIG.name, environ={})
     jobs.ingest_logs(settings, chunk_bytes=512 * 1024)  # many parts, sessions carried over
+    assert (settings.store / "derived").is_dir()
     assert_same_views(shown(settings), golden)
+    # a store from before, or a customers file edited since: rebuilt from each part
+    shutil.rmtree(settings.store / "derived")
+    assert_same_views(shown(settings), golden)
+    assert len(list((settings.store / "derived").rglob("*.parquet"))) > 100
