@@ -64,6 +64,7 @@ def customer_readiness(
     customers: pd.DataFrame,
     now: pd.Timestamp | None = None,
     rejects: pd.DataFrame | None = None,
+    refused: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per customer (all of them, active or not): the ``customers`` export.
 
@@ -73,7 +74,8 @@ def customer_readiness(
     outbound session in those 7 days), else ``ready``.
     ``now`` defaults to the last session start in the data (the end of the logs).
     ``last_refused*``: see ``last_refused_relays`` (``rejects``: the refused commands, for
-    the recipient domain; None leaves the domain empty).
+    the recipient domain; None leaves the domain empty; ``refused``: the sessions to find the
+    last refused relays in, when ``sessions`` lacks their columns).
 
     Requires: ``customer_id``, ``class``, ``reason``, ``period``, ``start``, ``end``,
     ``server``, ``client_ip``.
@@ -117,7 +119,7 @@ def customer_readiness(
         [BROKEN, AT_RISK, INACTIVE],
         default=READY,
     )
-    table = table.join(last_refused_relays(sessions, rejects))
+    table = table.join(last_refused_relays(sessions if refused is None else refused, rejects))
     return table.reset_index()[list(CUSTOMER_EXPORT_COLUMNS)]
 
 
