@@ -142,7 +142,7 @@ class MemoryView:
             isin(s.SERVER, servers) if servers else None,
             where,
         )
-        return _select(table, columns, cut).combine_chunks().to_pandas()
+        return _pandas(_select(table, columns, cut))
 
     def days(self, name, since=None, until=None, servers=()) -> list[str]:
         frame = self.read(name, [TIME_COLUMN.get(name, s.TS)], since, until, servers)
@@ -314,7 +314,20 @@ def _frame(tables: Sequence[pa.Table], columns) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame(columns=list(columns or ()))
     # one chunk per column: pandas' takes on Arrow columns of many chunks are slow
-    return pa.concat_tables(tables, promote_options="permissive").combine_chunks().to_pandas()
+    return _pandas(pa.concat_tables(tables, promote_options="permissive"))
+
+
+def _text_in_arrow(kind: pa.DataType) -> pd.ArrowDtype | None:
+    return (
+        pd.ArrowDtype(kind) if pa.types.is_string(kind) or pa.types.is_large_string(kind) else None
+    )
+
+
+def _pandas(table: pa.Table) -> pd.DataFrame:
+    """A read table as pandas, text kept in Arrow memory: a month of sessions as Python
+    strings is millions of small objects, slow to make and never given back to the
+    system once freed. One chunk per column: pandas' takes on many chunks are slow."""
+    return table.combine_chunks().to_pandas(types_mapper=_text_in_arrow)
 
 
 def _in_order(name: str, frame: pd.DataFrame) -> pd.DataFrame:
