@@ -2,10 +2,11 @@
 and dropped, but neither glibc's malloc nor Arrow's pool hand freed memory back to the
 system by themselves, so the server's RSS would stay at its largest request's size.
 
-Arrow allocates from the system's malloc here, not its default mimalloc: measured on a
-12 M-line store, mimalloc kept 190-250 MB after the Overview and Risk pages however
-asked to release them; malloc, trimmed after each request, returns to within 15 MB of
-the server's size at start, at the same speed."""
+Arrow allocates from the system's malloc in the server (``ARROW_DEFAULT_MEMORY_POOL``, set
+before pyarrow loads: analyzer/__init__.py, dashboard/__init__.py), not its default
+mimalloc: measured on a 12 M-line store, mimalloc kept 190-250 MB after the Overview and
+Risk pages however asked to release them; malloc, trimmed after each request, returned to
+within 15 MB of the server's size at start, at the same speed."""
 
 from __future__ import annotations
 
@@ -28,11 +29,8 @@ def _malloc_trim():
 
 
 def give_back_memory(server: flask.Flask) -> None:
-    """After each request, return freed memory to the system (a few milliseconds). Sets
-    this process's Arrow memory pool (the server's process: its requests are its work)."""
+    """After each request, return freed memory to the system (a few milliseconds)."""
     trim = _malloc_trim()
-    if trim is not None:
-        pa.set_memory_pool(pa.system_memory_pool())
 
     @server.teardown_request
     def _give_back(_error: BaseException | None) -> None:
