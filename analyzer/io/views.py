@@ -169,24 +169,35 @@ class StoreView:
     customers: pd.DataFrame
     manifest: store.Manifest
     fingerprint: str
-    open_sessions: pd.DataFrame  # still open at the commit: built from the carried lines
+    carry: pd.DataFrame | None  # lines of the sessions still open at the commit
     writable: bool = True
     _kept: dict[str, pa.Table] = field(default_factory=dict, repr=False)  # read-only store
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _open_tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
+    _open_sessions: pd.DataFrame | None = field(default=None, repr=False)
+    _open_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(cls, root: Path, settings: Settings, customers: pd.DataFrame) -> StoreView:
         manifest, carry = store.snapshot(root)
         inferred = tuple(manifest.inferred_domains) if not settings.local_domains else ()
-        domains = local_domains(customers, settings.local_domains) | set(inferred)
-        open_sessions = pd.DataFrame()
-        if carry is not None and len(carry):
-            built = build_session_tables(carry, domains, settings.exim.session_gap_seconds)
-            if len(built.sessions):
-                open_sessions = finish_sessions(built.sessions, customers, settings)
         fingerprint = derived_fingerprint(settings, customers, inferred)
-        return cls(root, settings, customers, manifest, fingerprint, open_sessions)
+        return cls(root, settings, customers, manifest, fingerprint, carry)
+
+    @property
+    def open_sessions(self) -> pd.DataFrame:
+        """The sessions still open at the commit, built from the carried lines when first
+        asked for (not at start-up: a big provider's carry takes a second)."""
+        with self._open_lock:
+            if self._open_sessions is None:
+                found = pd.DataFrame()
+                if self.carry is not None and len(self.carry):
+                    gap = self.settings.exim.session_gap_seconds
+                    built = build_session_tables(self.carry, self.domains(), gap)
+                    if len(built.sessions):
+                        found = finish_sessions(built.sessions, self.customers, self.settings)
+                self._open_sessions = found
+            return self._open_sessions
 
     @property
     def version(self) -> str:
