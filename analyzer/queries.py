@@ -139,6 +139,9 @@ class View(Protocol):
     def days(self, name: str, since=None, until=None, servers: Sequence[str] = ()) -> list[str]:
         """The UTC days (ISO) that may hold rows of ``name`` in the period, in order."""
 
+    def servers(self) -> list[str]:
+        """The servers with sessions, sorted."""
+
     def read_day(
         self, name: str, day: str, columns=None, since=None, until=None, servers=(), where=None
     ) -> pd.DataFrame:

@@ -86,6 +86,23 @@ def session_rollup(view: View, scope: Scope) -> pd.DataFrame:
     return rollups.combine(rows)
 
 
+def session_days(view: View) -> tuple[dt.date | None, dt.date | None]:
+    """First and last local day with a session (None, None without any). A session's local
+    day is its UTC day or the one beside it: only the rollups of the first and last UTC
+    days' neighbours are read."""
+    days = view.days(SESSIONS)
+    if not days:
+        return None, None
+    one = dt.timedelta(days=1)
+    first, last = dt.date.fromisoformat(days[0]), dt.date.fromisoformat(days[-1])
+    edges = [view.read(DAILY, [DATE], first - one, first + one)]
+    edges.append(view.read(DAILY, [DATE], last - one, last + one))
+    dates = pd.concat(edges, ignore_index=True)[DATE].dropna()
+    if dates.empty:
+        return None, None
+    return dates.min().date(), dates.max().date()
+
+
 def delivery_rollup(view: View, scope: Scope) -> pd.DataFrame:
     """``rollups.daily_deliveries`` of the scope's days and servers."""
     rows = view.read(DELIVERY_DAILY, None, scope.since, scope.until, scope.servers)

@@ -347,16 +347,14 @@ def daily_traffic_counts(
 
 
 def data_days(data: DashboardData) -> tuple[dt.date | None, dt.date | None]:
-    """First and last local day with a session (None, None without sessions)."""
-    every = daily_rollup(data, Filters())
-    if every.empty:
-        return None, None
-    return every[rollups.DATE].min().date(), every[rollups.DATE].max().date()
+    """First and last local day with a session (None, None without sessions): read from
+    the rollups of the first and last UTC days only (every page load asks)."""
+    return data.cached("data-days", Filters(), lambda: tables.session_days(data.view))
 
 
 def data_servers(data: DashboardData) -> list[str]:
     """The servers with sessions."""
-    return sorted(daily_rollup(data, Filters())[s.SERVER].dropna().unique())
+    return data.cached("data-servers", Filters(), lambda: data.view.servers())
 
 
 def period_days(data: DashboardData, filters: Filters) -> pd.DatetimeIndex | None:

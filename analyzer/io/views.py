@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,9 @@ class MemoryView:
         frame = self.read(name, [TIME_COLUMN.get(name, s.TS)], since, until, servers)
         times = frame.iloc[:, 0].dropna()
         return sorted({str(day) for day in times.dt.tz_convert("UTC").dt.date.unique()})
+
+    def servers(self) -> list[str]:
+        return sorted(self.analysis.sessions[s.SERVER].dropna().astype(str).unique())
 
     def read_day(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
         frame = self.read(name, columns, since, until, servers, both(where, utc_day(name, day)))
@@ -307,6 +311,19 @@ class StoreView:
         if extra is not None and name == SESSIONS:
             found |= set(self.open_sessions[s.START].dropna().dt.date.astype(str))
         return sorted(found)
+
+    def servers(self) -> list[str]:
+        """From the part folders' names (and the open sessions): no file is read."""
+        names = {
+            urllib.parse.unquote(p.server.removeprefix("server="))
+            for p in store.committed_parts(self.root, SESSIONS, self.manifest)
+        }
+        names |= (
+            set(self.open_sessions[s.SERVER].dropna().astype(str))
+            if len(self.open_sessions)
+            else set()
+        )
+        return sorted(names - {"-"})
 
     def read_day(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
         """``read`` of one UTC day (sessions by start, then id: the export's order)."""
