@@ -345,17 +345,10 @@ def _frame(tables: Sequence[pa.Table], columns) -> pd.DataFrame:
     return _pandas(pa.concat_tables(tables, promote_options="permissive"))
 
 
-def _text_in_arrow(kind: pa.DataType) -> pd.ArrowDtype | None:
-    return (
-        pd.ArrowDtype(kind) if pa.types.is_string(kind) or pa.types.is_large_string(kind) else None
-    )
-
-
 def _pandas(table: pa.Table) -> pd.DataFrame:
-    """A read table as pandas, text kept in Arrow memory: a month of sessions as Python
-    strings is millions of small objects, slow to make and never given back to the
-    system once freed. One chunk per column: pandas' takes on many chunks are slow."""
-    return table.combine_chunks().to_pandas(types_mapper=_text_in_arrow)
+    """A read table as pandas, in the types the stored frame had. One chunk per column:
+    pandas' takes on columns of many chunks are slow."""
+    return table.combine_chunks().to_pandas()
 
 
 def _in_order(name: str, frame: pd.DataFrame) -> pd.DataFrame:
