@@ -142,11 +142,7 @@ def load_data(
     opened here: pages read what they show when they show it."""
     stamp = store_stamp(settings)
     customers = read_customers(settings.customers)
-    view = views.open_view(
-        settings,
-        customers,
-        lambda: jobs.analyse_logs(settings, progress=progress, customers=customers),
-    )
+    view = jobs.open_data(settings, progress=progress, customers=customers)
     lookup = load_lookup(settings.asn_db, settings.as_names)
     dnsbl = jobs.live_dnsbl(settings, dns)
     return DashboardData(settings, view, customers, lookup, dnsbl, stamp, dns)
