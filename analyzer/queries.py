@@ -27,7 +27,6 @@ BLAMED = "blamed"  # refused deliveries, with the blocklist their reply blames
 EVENTS = ("rejects", "deliveries", "problems")
 # The time each table's period is cut on.
 TIME_COLUMN = {SESSIONS: s.START, DAILY: rollups.DATE, DELIVERY_DAILY: rollups.DATE}
-DERIVED = (SESSIONS, DAILY, DELIVERY_DAILY, BLAMED)
 
 
 @dataclass(frozen=True)

@@ -220,9 +220,6 @@ class StoreView:
     def derive(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
         return derive(name, frame, self.settings, self.customers, self.domains())
 
-    def _source(self, name: str) -> str:
-        return source_of(name)
-
     def _paths(self, name: str, parts: Sequence[store.Part]) -> list[Path | pa.Table]:
         """The files (or, for a read-only store, kept tables) of ``name`` for ``parts``,
         building what is missing."""
@@ -263,7 +260,7 @@ class StoreView:
     def _parts(self, name, since, until, servers) -> list[store.Part]:
         first = str(since - dt.timedelta(days=1)) if since else None
         last = str(until + dt.timedelta(days=1)) if until else None
-        table = name if name in EVENTS else self._source(name)
+        table = name if name in EVENTS else source_of(name)
         return store.committed_parts(self.root, table, self.manifest, first, last, servers)
 
     def _open_table(self, name: str) -> pa.Table | None:
