@@ -22,7 +22,6 @@ from analyzer import tables
 from analyzer.asn import HOW_TO_GET_ONE, location_dump_tables, lookup_frame
 from analyzer.config import FROM_DEFAULTS, FROM_DEMO, Settings, machine_timezone
 from analyzer.coverage import ignored_programs, rule_counts
-from analyzer.customers import local_domains
 from analyzer.errors import AnalyzerError, ConfigError, InputError
 from analyzer.exports import frame_to_csv, streamed_csv
 from analyzer.ingest import CHUNK_BYTES, ingest, ingest_journal, store_root
@@ -304,8 +303,7 @@ def export_table(
     if kind in ("accounts", "risk"):
         dnsbl = live_dnsbl(settings, options.dns and kind == "risk")
         lookup = load_lookup(settings.asn_db, settings.as_names)
-        domains = local_domains(customers, settings.local_domains) | set(view.inferred_domains)
-        risk = tables.risk(view, scope, customers, settings, dnsbl, lookup, domains)
+        risk = tables.risk(view, scope, customers, settings, dnsbl, lookup, view.domains())
         if kind == "accounts":
             return frame_to_csv(risk.accounts, ACCOUNT_COLUMNS, tz)
         if not settings.own_outbound_ips():
@@ -458,7 +456,7 @@ def nightly_report(
     lookup = load_lookup(settings.asn_db, settings.as_names)
     dnsbl = live_dnsbl(settings, dns)
     notes.extend(unverified_zones(dnsbl))
-    domains = local_domains(customers, settings.local_domains) | set(view.inferred_domains)
+    domains = view.domains()
     risk = tables.risk(view, Scope(since, until), customers, settings, dnsbl, lookup, domains)
     before = Scope(None, since - dt.timedelta(days=1))
     relayed = pc.field(s.REJECT_KIND) == s.RK_RELAY

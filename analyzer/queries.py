@@ -141,6 +141,9 @@ class View(Protocol):
     def servers(self) -> list[str]:
         """The servers with sessions, sorted."""
 
+    def domains(self) -> frozenset[str]:
+        """The local domains the sessions were built with: configured, customers', inferred."""
+
     def read_day(
         self, name: str, day: str, columns=None, since=None, until=None, servers=(), where=None
     ) -> pd.DataFrame:

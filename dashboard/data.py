@@ -31,13 +31,12 @@ from analyzer import jobs, rollups, tables
 from analyzer import schema as s
 from analyzer.asn import AsnLookup
 from analyzer.config import Settings
-from analyzer.customers import local_domains
-from analyzer.io import store, views
+from analyzer.io import store
 from analyzer.io.asn import load_lookup
 from analyzer.io.customers import read_customers
 from analyzer.io.dnsbl import DNSBL_COLUMNS
 from analyzer.offenders import roll_up
-from analyzer.queries import Scope
+from analyzer.queries import Scope, View
 from analyzer.readiness import (
     call_list,
 )
@@ -83,7 +82,7 @@ class DashboardData:
     """What every page reads. ``version`` changes when the underlying data does."""
 
     settings: Settings
-    view: views.View
+    view: View
     customers: pd.DataFrame
     asn_lookup: AsnLookup | None = None  # loaded once: a real database takes seconds
     dnsbl: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DNSBL_COLUMNS)))
@@ -100,11 +99,6 @@ class DashboardData:
     @property
     def inferred_domains(self) -> tuple[str, ...]:
         return self.view.inferred_domains
-
-    def local_domains(self) -> frozenset[str]:
-        return local_domains(self.customers, self.settings.local_domains) | set(
-            self.inferred_domains
-        )
 
     def cached(self, name: Hashable, filters: Filters, build: Callable[[], Any]) -> Any:
         """One view per (name, filters), the least recently used dropped first.
@@ -169,7 +163,7 @@ def current() -> DashboardData:
         data = config[CONFIG_KEY]
         if store_stamp(data.settings) != data.store_stamp:
             stamp = store_stamp(data.settings)
-            view = views.open_view(data.settings, data.customers, lambda: data.view.analysis)
+            view = jobs.open_data(data.settings, customers=data.customers)
             data = config[CONFIG_KEY] = dataclasses.replace(
                 data, view=view, store_stamp=stamp, _cache=OrderedDict(), _building={}
             )
@@ -260,7 +254,7 @@ def risk_tables(data: DashboardData, filters: Filters) -> tables.RiskTables:
             data.settings,
             data.dnsbl,
             data.asn_lookup,
-            data.local_domains(),
+            data.view.domains(),
         ),
     )
 

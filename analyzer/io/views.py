@@ -132,8 +132,8 @@ class MemoryView:
         if name == DAILY:
             return rollups.daily_sessions(self.analysis.sessions, tz)
         if name in (DELIVERY_DAILY, BLAMED):
-            domains = self.analysis.local_domains(self.customers, self.settings)
-            return derive(name, self.analysis.deliveries, self.settings, self.customers, domains)
+            deliveries = self.analysis.deliveries
+            return derive(name, deliveries, self.settings, self.customers, self.domains())
         return getattr(self.analysis, name)
 
     def read(self, name, columns=None, since=None, until=None, servers=(), where=None):
@@ -152,6 +152,9 @@ class MemoryView:
 
     def servers(self) -> list[str]:
         return sorted(self.analysis.sessions[s.SERVER].dropna().astype(str).unique())
+
+    def domains(self) -> frozenset[str]:
+        return self.analysis.local_domains(self.customers, self.settings)
 
     def read_day(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
         frame = self.read(name, columns, since, until, servers, both(where, utc_day(name, day)))
