@@ -24,9 +24,12 @@ SESSIONS = "sessions"
 DAILY = "daily"
 DELIVERY_DAILY = "delivery_daily"
 BLAMED = "blamed"  # refused deliveries, with the blocklist their reply blames
+LOGINS = "logins"  # sessions with a SASL login per day, account and address
 EVENTS = ("rejects", "deliveries", "problems")
 # The time each table's period is cut on.
-TIME_COLUMN = {SESSIONS: s.START, DAILY: rollups.DATE, DELIVERY_DAILY: rollups.DATE}
+TIME_COLUMN = {
+    SESSIONS: s.START, DAILY: rollups.DATE, DELIVERY_DAILY: rollups.DATE, LOGINS: rollups.DATE,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,10 @@ def period_filter(
 
 
 def isin(column: str, values: Sequence[str]) -> pc.Expression:
-    """Rows whose ``column`` is one of ``values`` (text)."""
-    return pc.field(column).isin(pa.array(list(values), pa.string()))
+    """Rows whose ``column`` is one of ``values`` (text). As text: a column with no value at
+    all is read as nulls, which no text set may be compared with."""
+    text = pa.large_string()
+    return pc.field(column).cast(text).isin(pa.array(list(values), text))
 
 
 def both(*filters: pc.Expression | None) -> pc.Expression | None:

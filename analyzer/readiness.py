@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer import schema as s
+from analyzer.rollups import DATE, FIRST_START, LAST_START, SESSIONS
 
 OUTBOUND_REASONS = (s.R_SUBMISSION, s.R_RELAY, s.R_RELAY_DENIED)
 # How far back "sent unauthenticated relay mail" (before) / "was refused" (after) counts.
@@ -82,34 +83,59 @@ def customer_readiness(
     """
     outbound = outbound_sessions(sessions)
     now = now if now is not None else (sessions[s.START].max() if len(sessions) else None)
+    starts = outbound[s.START]
+    counted = outbound.assign(**{SESSIONS: 1, FIRST_START: starts, LAST_START: starts})
+    refused = sessions if refused is None else refused
+    return readiness_of(counted, recent_sessions(outbound, now), refused, customers, now, rejects)
+
+
+def recent_sessions(outbound: pd.DataFrame, now: pd.Timestamp | None) -> pd.DataFrame:
+    """The outbound sessions of the RECENT days up to ``now`` (none without a ``now``)."""
     if now is None:
-        recent = outbound.iloc[:0]
-    else:
-        recent = outbound[
-            ((outbound[s.START] > now - RECENT) & (outbound[s.START] <= now)).to_numpy()
-        ]
+        return outbound.iloc[:0]
+    starts = outbound[s.START]
+    return outbound[((starts > now - RECENT) & (starts <= now)).to_numpy()]
+
+
+def readiness_of(
+    counted: pd.DataFrame,
+    recent: pd.DataFrame,
+    refused: pd.DataFrame,
+    customers: pd.DataFrame,
+    now: pd.Timestamp | None,
+    rejects: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """``customer_readiness`` from counts: ``counted``, customers' outbound sessions or
+    rollup rows of them (``analyzer.rollups.daily_sessions``: ``sessions``,
+    ``first_start``, ``last_start`` per class, reason and period); ``recent``: the outbound
+    sessions of the RECENT days up to ``now``; ``refused``: sessions holding the customers'
+    refused relays."""
+    authenticated = (counted[s.CLASS] == s.AUTHENTICATED).fillna(False).to_numpy(bool)
     counts = (
-        outbound.groupby([s.CUSTOMER_ID, s.PERIOD])["authenticated"]
-        .agg(["size", "sum"])
+        counted.assign(_done=np.where(authenticated, counted[SESSIONS], 0))
+        .groupby([s.CUSTOMER_ID, s.PERIOD])
+        .agg(size=(SESSIONS, "sum"), done=("_done", "sum"))
         .unstack(s.PERIOD, fill_value=0)
     )
     table = customers[["customer_id", "name", "contact_email"]].set_index("customer_id")
     for period in (s.BEFORE, s.AFTER):
         size = counts.get(("size", period), pd.Series(dtype="int64"))
-        done = counts.get(("sum", period), pd.Series(dtype="int64"))
+        done = counts.get(("done", period), pd.Series(dtype="int64"))
         table[f"outbound_{period}"] = size.reindex(table.index).fillna(0).astype("int64")
         table[f"authenticated_{period}"] = done.reindex(table.index).fillna(0).astype("int64")
         table[f"readiness_{period}_pct"] = _pct(
             table[f"authenticated_{period}"], table[f"outbound_{period}"]
         )
-    unauthenticated = outbound[~outbound["authenticated"]]
+    unauthenticated = counted[~authenticated]
     table["last_unauthenticated"] = (
-        unauthenticated.groupby(s.CUSTOMER_ID)[s.START].max().reindex(table.index)
+        unauthenticated.groupby(s.CUSTOMER_ID)[LAST_START].max().reindex(table.index)
     )
     broken = _ids(recent, s.AFTER, s.R_RELAY_DENIED)
     # Once the date has passed, authenticating shows the customer's clients were fixed.
     fixed = _ids(
-        outbound[outbound[s.START] <= now] if now is not None else outbound, s.AFTER, s.R_SUBMISSION
+        counted[(counted[FIRST_START] <= now).to_numpy()] if now is not None else counted,
+        s.AFTER,
+        s.R_SUBMISSION,
     )
     at_risk = _ids(recent, s.BEFORE, s.R_RELAY) - fixed
     active = set(recent[s.CUSTOMER_ID])
@@ -119,8 +145,22 @@ def customer_readiness(
         [BROKEN, AT_RISK, INACTIVE],
         default=READY,
     )
-    table = table.join(last_refused_relays(sessions if refused is None else refused, rejects))
+    table = table.join(last_refused_relays(refused, rejects))
     return table.reset_index()[list(CUSTOMER_EXPORT_COLUMNS)]
+
+
+def last_refused_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's last ``relay_denied`` session (``customer_id``, ``server``,
+    ``client_ip``, ``start``, ``end``)."""
+    refused = sessions[
+        (sessions[s.REASON] == s.R_RELAY_DENIED).to_numpy()
+        & sessions[s.CUSTOMER_ID].notna().to_numpy()
+    ]
+    return (
+        refused.sort_values([s.START, s.SESSION_ID] if s.SESSION_ID in refused else s.START)
+        .groupby(s.CUSTOMER_ID, sort=True)
+        .tail(1)[[s.CUSTOMER_ID, s.SERVER, s.CLIENT_IP, s.START, s.END]]
+    )
 
 
 def last_refused_relays(sessions: pd.DataFrame, rejects: pd.DataFrame | None) -> pd.DataFrame:
@@ -133,15 +173,7 @@ def last_refused_relays(sessions: pd.DataFrame, rejects: pd.DataFrame | None) ->
     ``client_ip``; rejects ``ts``, ``server``, ``client_ip``, ``recipient``, ``reject_kind``
     (``Analysis.rejects``). Returns: indexed by ``customer_id``, ``REFUSED_COLUMNS``.
     """
-    refused = sessions[
-        (sessions[s.REASON] == s.R_RELAY_DENIED).to_numpy()
-        & sessions[s.CUSTOMER_ID].notna().to_numpy()
-    ]
-    last = (
-        refused.sort_values([s.START, s.SESSION_ID] if s.SESSION_ID in refused else s.START)
-        .groupby(s.CUSTOMER_ID, sort=True)
-        .tail(1)[[s.CUSTOMER_ID, s.SERVER, s.CLIENT_IP, s.START, s.END]]
-    )
+    last = last_refused_sessions(sessions)
     table = pd.DataFrame(
         {
             LAST_REFUSED: last[s.START].to_numpy(),
@@ -214,12 +246,21 @@ def daily_readiness(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
     """Per local day and customer with outbound sessions: ``date``, ``customer_id``,
     ``outbound``, ``authenticated``, ``readiness_pct``."""
     outbound = outbound_sessions(sessions)
-    day = outbound[s.START].dt.tz_convert(timezone).dt.date.rename("date")
+    day = outbound[s.START].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
+    return daily_readiness_of(outbound.assign(**{DATE: day, SESSIONS: 1}))
+
+
+def daily_readiness_of(counted: pd.DataFrame) -> pd.DataFrame:
+    """``daily_readiness`` from counts: customers' outbound sessions or rollup rows of
+    them, with ``date`` (local midnight) and ``sessions``."""
+    authenticated = (counted[s.CLASS] == s.AUTHENTICATED).fillna(False).to_numpy(bool)
+    counted = counted.assign(_done=np.where(authenticated, counted[SESSIONS], 0))
     daily = (
-        outbound.groupby([day, outbound[s.CUSTOMER_ID]])["authenticated"]
-        .agg(outbound="size", authenticated="sum")
+        counted.groupby([counted[DATE].dt.date.rename("date"), counted[s.CUSTOMER_ID]])
+        .agg(outbound=(SESSIONS, "sum"), authenticated=("_done", "sum"))
         .reset_index()
     )
+    daily["outbound"] = daily["outbound"].astype("int64")
     daily["authenticated"] = daily["authenticated"].astype("int64")
     daily["readiness_pct"] = _pct(daily["authenticated"], daily["outbound"])
     return daily.sort_values(["date", "customer_id"], kind="stable")[list(DAILY_COLUMNS)]

@@ -40,7 +40,8 @@ Own-IP ``risk_score`` (0-100), the sum of:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,7 @@ from analyzer.asn import ASN, IP
 from analyzer.messages import REFUSED_STATUSES, outbound_deliveries
 from analyzer.patterns import ReasonRule
 from analyzer.patterns.bounces import BLOCKLIST_BOUNCES, ZONE
+from analyzer.rollups import DATE, FIRST_START, LAST_START, SESSIONS, daily_logins
 
 PROVIDER = "blocklist_provider"
 NAMED_IP = "named_ip"  # an own IP the reply text names
@@ -179,48 +181,111 @@ def assign_own_ip(
 def account_risk(
     sessions: pd.DataFrame, deliveries: pd.DataFrame, asns: pd.DataFrame, timezone: str
 ) -> pd.DataFrame:
-    """One row per SASL login (``ACCOUNT_COLUMNS``), riskiest first.
+    """One row per SASL login (``ACCOUNT_COLUMNS``), riskiest first: ``score_accounts`` of
+    sessions in memory.
 
     Requires: classified sessions; deliveries from ``blame_blocklists`` with ``session_id``;
     ``asns`` with ``ip``/``asn`` for the login addresses (may be empty).
     """
-    logins = sessions[
-        (sessions[s.CLASS] == s.AUTHENTICATED).fillna(False).to_numpy()
-        & sessions[s.SASL_USERNAME].notna().to_numpy()
-    ]
+    logins = sessions[is_login(sessions)]
+    known = logins[logins[s.CLIENT_IP].notna().to_numpy()][[s.SASL_USERNAME, s.START]]
+    return score_accounts(
+        daily_logins(sessions, timezone),
+        failed_auth(sessions),
+        lambda users: known[known[s.SASL_USERNAME].isin(users).to_numpy()],
+        account_bounces(deliveries, logins.set_index(s.SESSION_ID)[s.SASL_USERNAME]),
+        asns,
+    )
+
+
+def is_login(sessions: pd.DataFrame) -> np.ndarray:
+    """Authenticated sessions with a SASL username."""
+    return (sessions[s.CLASS] == s.AUTHENTICATED).fillna(False).to_numpy(bool) & sessions[
+        s.SASL_USERNAME
+    ].notna().to_numpy()
+
+
+def failed_auth(sessions: pd.DataFrame) -> pd.DataFrame:
+    """The sessions whose AUTH failures may have guessed a password: from outside every
+    customer network (``client_ip``, ``start``, ``auth_failures``)."""
+    return sessions[
+        (sessions[s.AUTH_FAILURES].fillna(0) > 0).to_numpy(dtype=bool)
+        & sessions[s.CUSTOMER_ID].isna().to_numpy()
+        & sessions[s.CLIENT_IP].notna().to_numpy()
+    ][[s.CLIENT_IP, s.START, s.AUTH_FAILURES]]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBounces:
+    """Refusals that blame a blocklist, per account that sent the mail, and in all."""
+
+    per_account: pd.Series
+    total: int
+
+
+def account_bounces(deliveries: pd.DataFrame, owners: pd.Series) -> AccountBounces:
+    """``deliveries`` (from ``blame_blocklists``) whose reply blames a blocklist, per login
+    (``owners``: session id -> account) that sent the mail. A recipient refused again on
+    every retry counts once; refusals of mail that no login sent (inbound forwards, bounces)
+    are no account's share."""
+    blamed = deliveries.loc[deliveries[PROVIDER].notna().to_numpy(), [s.SESSION_ID, s.RECIPIENT]]
+    # As numbers: each refusal's login (a position in ``owners``) and recipient (a code),
+    # so half a million refusals are matched and made unique in a tenth of a second.
+    session = pd.Index(owners.index).get_indexer(blamed[s.SESSION_ID])
+    sent = session >= 0
+    recipient, seen = pd.factorize(blamed[s.RECIPIENT], use_na_sentinel=False)
+    width = len(seen) + 1
+    pairs = pd.unique(session[sent].astype(np.int64) * width + recipient[sent])
+    senders = owners.iloc[pairs // width].reset_index(drop=True)
+    return AccountBounces(senders.value_counts(), len(pairs))
+
+
+def score_accounts(
+    logins: pd.DataFrame,
+    failed: pd.DataFrame,
+    login_starts: Callable[[list[str]], pd.DataFrame],
+    bounces: AccountBounces,
+    asns: pd.DataFrame,
+) -> pd.DataFrame:
+    """One row per SASL login (``ACCOUNT_COLUMNS``), riskiest first.
+
+    ``logins``: ``analyzer.rollups.daily_logins`` of the sessions judged; ``failed``:
+    ``failed_auth`` of them (those from the logins' addresses suffice); ``login_starts``:
+    accounts -> the ``sasl_username`` and ``start`` of their authenticated sessions with a
+    client address (asked only for accounts with failures before a first login);
+    ``bounces``: ``account_bounces``; ``asns``: ``ip``/``asn`` of the login addresses.
+    """
+    logins = logins[(logins[s.CLASS] == s.AUTHENTICATED).fillna(False).to_numpy()]
     if logins.empty:
         return pd.DataFrame(columns=list(ACCOUNT_COLUMNS))
     asn_of = asns.drop_duplicates(IP).set_index(IP)[ASN] if len(asns) else pd.Series(dtype="Int64")
     logins = logins.assign(
-        _asn=logins[s.CLIENT_IP].map(asn_of).astype("Int64"),
-        _day=logins[s.START].dt.tz_convert(timezone).dt.date,
+        _asn=logins[s.CLIENT_IP].map(asn_of).astype("Int64"), _day=logins[DATE].dt.date
     )
     user = s.SASL_USERNAME
-    table = logins.groupby(user, sort=True).agg(
-        customer_id=(s.CUSTOMER_ID, "first"),
-        sessions=(s.SESSION_ID, "size"),
-        distinct_ips=(s.CLIENT_IP, "nunique"),
-        distinct_asns=("_asn", "nunique"),
-        messages=(s.MESSAGES, "sum"),
-        recipients=(s.RECIPIENTS, "sum"),
-        first_seen=(s.START, "min"),
-        last_seen=(s.START, "max"),
+    table = (
+        logins.sort_values(FIRST_START, kind="stable")
+        .groupby(user, sort=True)
+        .agg(
+            customer_id=(s.CUSTOMER_ID, "first"),
+            sessions=(SESSIONS, "sum"),
+            distinct_ips=(s.CLIENT_IP, "nunique"),
+            distinct_asns=("_asn", "nunique"),
+            messages=(s.MESSAGES, "sum"),
+            recipients=(s.RECIPIENTS, "sum"),
+            first_seen=(FIRST_START, "min"),
+            last_seen=(LAST_START, "max"),
+        )
     )
-    # A recipient refused again on every retry counts once; refusals of mail that no login
-    # sent (inbound forwards, bounces) are no account's share.
-    owner = logins.set_index(s.SESSION_ID)[user]
-    blamed = deliveries[deliveries[PROVIDER].notna().to_numpy()]
-    blamed = blamed.assign(_owner=blamed[s.SESSION_ID].map(owner)).dropna(subset=["_owner"])
-    blamed = blamed.drop_duplicates([s.SESSION_ID, s.RECIPIENT])
-    bounces = blamed["_owner"].value_counts()
-    table["blocklist_bounces"] = bounces.reindex(table.index, fill_value=0).astype(np.int64)
-    cracking = _failures_before_login(sessions, logins)
+    counts = bounces.per_account.reindex(table.index, fill_value=0)
+    table["blocklist_bounces"] = counts.astype(np.int64)
+    cracking = _failures_before_login(failed, logins, login_starts)
     table["failures_before_login"] = cracking["failures"].reindex(table.index, fill_value=0)
     table["new_asns"] = _new_asns(logins).reindex(table.index, fill_value=0)
     per_day = logins.groupby([user, "_day"])["_asn"].nunique().groupby(level=0).max()
     table["max_asns_per_day"] = per_day.reindex(table.index, fill_value=0).astype(np.int64)
     table = table.join(_volume(logins))
-    blame_share = table["blocklist_bounces"] / max(1, len(blamed))
+    blame_share = table["blocklist_bounces"] / max(1, bounces.total)
 
     flags = {
         "cracked": cracking["cracked"].reindex(table.index, fill_value=False).astype(bool),
@@ -249,24 +314,24 @@ def account_risk(
     return table[list(ACCOUNT_COLUMNS)].reset_index(drop=True)
 
 
-def _failures_before_login(sessions: pd.DataFrame, logins: pd.DataFrame) -> pd.DataFrame:
+def _failures_before_login(
+    failed: pd.DataFrame,
+    logins: pd.DataFrame,
+    login_starts: Callable[[list[str]], pd.DataFrame],
+) -> pd.DataFrame:
     """Per account: ``failures``, the most AUTH failures from one address in the CRACK_WINDOW
     before the account's first login from it (failures in that login's own session count
     too), and ``cracked``, whether for some address they reach CRACK_FAILURES and
     CRACK_FAILURE_SHARE of the account's AUTH traffic in that window.
 
-    Failures from customer networks are left out: an office PC with an old password is not
-    an attack. An address the account already used is no guessed password; and typos of the
-    colleagues who share a roaming or NAT address grow with their use, as do the account's
-    own logins beside them."""
+    Failures from customer networks are left out (``failed_auth``): an office PC with an old
+    password is not an attack. An address the account already used is no guessed password;
+    and typos of the colleagues who share a roaming or NAT address grow with their use, as
+    do the account's own logins beside them."""
     user = s.SASL_USERNAME
-    failed = sessions[
-        (sessions[s.AUTH_FAILURES].fillna(0) > 0).to_numpy(dtype=bool)
-        & sessions[s.CUSTOMER_ID].isna().to_numpy()
-        & sessions[s.CLIENT_IP].notna().to_numpy()
-    ][[s.CLIENT_IP, s.START, s.AUTH_FAILURES]]
-    known = logins[logins[s.CLIENT_IP].notna().to_numpy()].sort_values(s.START, kind="stable")
-    first = known.drop_duplicates([user, s.CLIENT_IP])[[user, s.CLIENT_IP, s.START]]
+    known = logins[logins[s.CLIENT_IP].notna().to_numpy()]
+    first = known.groupby([user, s.CLIENT_IP], sort=False)[FIRST_START].min()
+    first = first.rename(s.START).reset_index()
     pairs = first.merge(failed, on=s.CLIENT_IP, suffixes=("", "_failed"))
     before = (pairs[f"{s.START}_failed"] <= pairs[s.START]) & (
         pairs[f"{s.START}_failed"] > pairs[s.START] - CRACK_WINDOW
@@ -279,7 +344,11 @@ def _failures_before_login(sessions: pd.DataFrame, logins: pd.DataFrame) -> pd.D
     )
     if per_address.empty:
         return pd.DataFrame({"failures": pd.Series(dtype=np.int64), "cracked": False})
-    own = _logins_in_window(known[[user, s.START]], per_address[[user, s.START]])
+    starts = login_starts(sorted(per_address[user].unique()))
+    same = {user: "string"}  # merge_asof wants one type of key on both sides
+    own = _logins_in_window(
+        starts[[user, s.START]].astype(same), per_address[[user, s.START]].astype(same)
+    )
     failures = per_address["failures"].astype(np.int64)
     per_address = per_address.assign(
         failures=failures,
@@ -319,13 +388,13 @@ def _new_asns(logins: pd.DataFrame) -> pd.Series:
     known = logins.dropna(subset=["_asn"])
     if known.empty:
         return pd.Series(dtype=np.int64)
-    first_login = known.groupby(user)[s.START].transform("min")
+    first_login = known.groupby(user)[FIRST_START].transform("min")
     first_use = (
         known.assign(_since=first_login)
         .groupby([user, "_asn"])
-        .agg(used=(s.START, "min"), since=("_since", "first"), logins=(s.START, "size"))
+        .agg(used=(FIRST_START, "min"), since=("_since", "first"), logins=(SESSIONS, "sum"))
     )
-    total = known.groupby(user).size()
+    total = known.groupby(user)[SESSIONS].sum()
     share = first_use["logins"] / total.reindex(first_use.index.get_level_values(0)).to_numpy()
     late = first_use["used"] > first_use["since"] + pd.Timedelta(days=BASELINE_DAYS)
     return (late & (share >= NEW_ASN_SHARE)).groupby(level=0).sum().astype(np.int64)
@@ -396,7 +465,8 @@ def risk_level(score: pd.Series, listed: pd.Series) -> pd.Series:
 
 
 def ip_risk(
-    sessions: pd.DataFrame,
+    daily: pd.DataFrame,
+    logins: pd.DataFrame,
     deliveries: pd.DataFrame,
     accounts: pd.DataFrame,
     dnsbl: pd.DataFrame,
@@ -407,7 +477,9 @@ def ip_risk(
 ) -> pd.DataFrame:
     """One row per own outbound IP (``RISK_COLUMNS``), riskiest first.
 
-    Requires: deliveries from ``blame_blocklists``; ``accounts`` from ``account_risk``;
+    Requires: ``daily`` and ``logins``, the session and login rollups of the period
+    (``analyzer.rollups``); deliveries from ``blame_blocklists``; ``accounts`` from
+    ``score_accounts``;
     ``dnsbl`` from ``analyzer.io.dnsbl.check_dnsbl`` (empty when DNS was not asked).
     ``accepted``: outbound deliveries the remote servers did not refuse, counted per server;
     then ``deliveries`` need hold only the refused ones (a store's rollups count the rest).
@@ -444,15 +516,16 @@ def ip_risk(
         .agg(lambda names: ";".join(sorted(names)))
     )
 
-    via = sessions.assign(**{OWN_IP: assign_own_ip(sessions, server_ips, ips)})
+    via = daily.assign(**{OWN_IP: assign_own_ip(daily, server_ips, ips)})
     open_relay = via[
         (via[s.CLASS] == s.UNAUTHENTICATED).fillna(False).to_numpy()
         & (via[s.REASON] == s.R_RELAY).fillna(False).to_numpy()
         & via[s.CUSTOMER_ID].isna().to_numpy()
     ]
-    table["open_relay_sessions"] = open_relay.groupby(OWN_IP).size()
+    table["open_relay_sessions"] = open_relay.groupby(OWN_IP)[SESSIONS].sum()
     risky = accounts.loc[accounts["risk_score"] >= HIGH_RISK, s.SASL_USERNAME]
-    risky_logins = via[via[s.SASL_USERNAME].isin(risky).fillna(False).to_numpy()]
+    logged = logins.assign(**{OWN_IP: assign_own_ip(logins, server_ips, ips)})
+    risky_logins = logged[logged[s.SASL_USERNAME].isin(risky).fillna(False).to_numpy()]
     score_of = accounts.set_index(s.SASL_USERNAME)["risk_score"]
     table["risky_accounts"] = risky_logins.groupby(OWN_IP)[s.SASL_USERNAME].agg(
         lambda names: ";".join(f"{n} ({score_of[n]})" for n in sorted(set(names)))

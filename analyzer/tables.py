@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -21,7 +21,6 @@ from analyzer import rollups
 from analyzer import schema as s
 from analyzer.asn import AsnLookup, lookup_frame
 from analyzer.blocklist import blocklist_entries, mail_networks, render_blocklist
-from analyzer.classify import enforcement_instant
 from analyzer.config import Settings
 from analyzer.customers import local_domains
 from analyzer.messages import REFUSED_STATUSES
@@ -34,10 +33,37 @@ from analyzer.offenders import (
     source_traffic,
     summarize_offenders,
 )
-from analyzer.pipeline import bounce_rules, select_period
-from analyzer.queries import BLAMED, DAILY, DELIVERY_DAILY, SESSIONS, Scope, View, both, isin
-from analyzer.readiness import OUTBOUND_REASONS, as_of, customer_readiness, daily_readiness
-from analyzer.risk import NAMED_IP, PROVIDER, account_risk, blame_blocklists, ip_risk
+from analyzer.pipeline import select_period
+from analyzer.queries import (
+    BLAMED,
+    DAILY,
+    DELIVERY_DAILY,
+    LOGINS,
+    SESSIONS,
+    Scope,
+    View,
+    both,
+    isin,
+)  # fmt: skip
+from analyzer.readiness import (
+    OUTBOUND_REASONS,
+    RECENT,
+    as_of,
+    daily_readiness_of,
+    last_refused_sessions,
+    readiness_of,
+    recent_sessions,
+)
+from analyzer.risk import (
+    NAMED_IP,
+    PROVIDER,
+    AccountBounces,
+    account_bounces,
+    failed_auth,
+    ip_risk,
+    is_login,
+    score_accounts,
+)
 from analyzer.rollups import DATE, DELIVERIES
 
 # What each table reads of the sessions.
@@ -50,8 +76,8 @@ PROBE_COLUMNS = (
     "customer_ip",
 )  # fmt: skip
 RISK_SESSION_COLUMNS = (
-    s.SESSION_ID, s.START, s.SERVER, s.CLIENT_IP, s.SASL_USERNAME, s.CUSTOMER_ID, s.CLASS,
-    s.REASON, s.AUTH_FAILURES, s.MESSAGES, s.RECIPIENTS, "customer_ip",
+    s.SESSION_ID, s.START, s.CLIENT_IP, s.SASL_USERNAME, s.CUSTOMER_ID, s.CLASS,
+    s.AUTH_FAILURES,
 )  # fmt: skip
 BLAMED_COLUMNS = (
     s.TS, s.SERVER, s.STATUS, s.RECIPIENT, s.RELAY, s.SESSION_ID, PROVIDER, s.DNSBL_ZONE,
@@ -109,26 +135,57 @@ def delivery_rollup(view: View, scope: Scope) -> pd.DataFrame:
     return rollups.combine_deliveries(rows)
 
 
-def outbound_of(view: View, scope: Scope) -> pd.DataFrame:
+def outbound_of(view: View, scope: Scope, columns: Sequence[str] = READINESS_COLUMNS):
     """Customers' outbound sessions: all that readiness reads."""
     mine = both(pc.field(s.CUSTOMER_ID).is_valid(), isin(s.REASON, OUTBOUND_REASONS))
-    return sessions_of(view, scope, READINESS_COLUMNS, mine)
+    return sessions_of(view, scope, columns, mine)
+
+
+def outbound_rollup(view: View, scope: Scope) -> pd.DataFrame:
+    """The session rollup's rows of customers' outbound sessions."""
+    rows = session_rollup(view, scope)
+    mine = rows[s.CUSTOMER_ID].notna().to_numpy() & rows[s.REASON].isin(OUTBOUND_REASONS)
+    return rows[mine.to_numpy(dtype=bool)]
 
 
 def readiness(view: View, scope: Scope, customers: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    """The ``customers`` export (statuses as of the end of ``until``)."""
-    relayed = pc.field(s.REJECT_KIND) == s.RK_RELAY
-    return customer_readiness(
-        outbound_of(view, scope),
-        customers,
-        as_of(scope.until, timezone),
-        events_of(view, scope, "rejects", None, relayed),
+    """The ``customers`` export (statuses as of the end of ``until``): counts from the
+    rollup; sessions read for the RECENT days before that end and for refused relays, and
+    reject lines for the last refused relay of each customer."""
+    counted = outbound_rollup(view, scope)
+    now = as_of(scope.until, timezone)
+    if now is None and len(counted):
+        now = counted[rollups.LAST_START].max()
+    recent = counted.iloc[:0]
+    if now is not None:
+        first = (now - RECENT).tz_convert(timezone).date()
+        window = dataclasses.replace(scope, since=max(first, scope.since or first))
+        recent = recent_sessions(outbound_of(view, window), now)
+    refused = sessions_of(
+        view,
+        scope,
+        READINESS_COLUMNS,
+        both(pc.field(s.CUSTOMER_ID).is_valid(), pc.field(s.REASON) == s.R_RELAY_DENIED),
     )
+    last = last_refused_sessions(refused)
+    rejects = None
+    if len(last):
+        days = last[s.START].dt.tz_convert(timezone).dt.date
+        one = dt.timedelta(days=1)  # a session may end, or its line be logged, past midnight
+        since = max(days.min() - one, scope.since or days.min() - one)
+        until = min(days.max() + one, scope.until or days.max() + one)
+        around = dataclasses.replace(scope, since=since, until=until)
+        wanted = both(
+            pc.field(s.REJECT_KIND) == s.RK_RELAY,
+            isin(s.CLIENT_IP, last[s.CLIENT_IP].dropna().astype(str).unique().tolist()),
+        )
+        rejects = events_of(view, around, "rejects", None, wanted)
+    return readiness_of(counted, recent, refused, customers, now, rejects)
 
 
 def readiness_daily(view: View, scope: Scope, timezone: str) -> pd.DataFrame:
     """The ``readiness-daily`` export."""
-    return daily_readiness(outbound_of(view, scope), timezone)
+    return daily_readiness_of(outbound_rollup(view, scope))
 
 
 def probes_of(view: View, scope: Scope, own_ips: Sequence[str]) -> pd.DataFrame:
@@ -162,6 +219,88 @@ def delivering_sources(view: View, scope: Scope) -> pd.DataFrame:
     return sessions_of(view, scope, (s.CLIENT_IP, s.CLASS, s.MESSAGES), accepted)
 
 
+@dataclass(frozen=True, slots=True)
+class RiskTables:
+    """``accounts`` and ``risk`` exports, and the DNSBL answers behind ``risk``."""
+
+    accounts: pd.DataFrame
+    ips: pd.DataFrame
+    dnsbl: pd.DataFrame
+    # every account judged on the history up to ``until`` (``risk``'s ``accounts``)
+    judged: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class RiskEvidence:
+    """What the account and IP rules read of a scope: rollups, the refused deliveries and,
+    for scoring accounts (``scoring``), the AUTH failures at the logins' addresses, who sent
+    the blamed mail, and the logins' times where a failure came first."""
+
+    daily: pd.DataFrame  # session rollup (the scope's servers)
+    logins: pd.DataFrame  # login rollup (the scope's servers)
+    refused: pd.DataFrame  # refused deliveries, blamed (every server: our IPs' reputation)
+    accepted: pd.DataFrame  # delivery rollup of outbound mail not refused (every server)
+    failed: pd.DataFrame | None = None
+    bounces: AccountBounces | None = None
+    login_starts: Callable[[list[str]], pd.DataFrame] | None = None
+
+    def between(self, first: dt.date | None, last: dt.date | None, tz: str) -> RiskEvidence:
+        """The evidence of the local days ``first``..``last`` (None: open)."""
+
+        def days(frame: pd.DataFrame) -> pd.DataFrame:
+            dates = frame[DATE].dt.date
+            keep = (dates >= first if first else True) & (dates <= last if last else True)
+            return frame[pd.Series(keep, index=frame.index).to_numpy(dtype=bool)]
+
+        return dataclasses.replace(
+            self,
+            daily=days(self.daily),
+            logins=days(self.logins),
+            refused=select_period(self.refused, first, last, tz, s.TS),
+            accepted=days(self.accepted),
+        )
+
+
+def risk_evidence(view: View, scope: Scope, scoring: bool = True) -> RiskEvidence:
+    """``RiskEvidence`` of the scope's days (refusals and deliveries: of every server)."""
+    every_server = dataclasses.replace(scope, servers=())
+    deliveries = delivery_rollup(view, every_server)
+    accepted = deliveries[
+        deliveries[rollups.OUTBOUND].to_numpy(dtype=bool)
+        & ~deliveries[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()
+    ]
+    logins = rollups.combine_logins(
+        view.read(LOGINS, None, scope.since, scope.until, scope.servers, scope.session_filter())
+    )
+    refused = events_of(view, every_server, BLAMED, BLAMED_COLUMNS)
+    evidence = RiskEvidence(session_rollup(view, scope), logins, refused, accepted)
+    if not scoring:
+        return evidence
+    # One read of the sessions for all three: the logins (who sent the blamed mail, and
+    # when each logged in) and the AUTH failures at the addresses they logged in from.
+    addresses = logins.loc[(logins[s.CLASS] == s.AUTHENTICATED).fillna(False).to_numpy()]
+    login = both(pc.field(s.CLASS) == s.AUTHENTICATED, pc.field(s.SASL_USERNAME).is_valid())
+    failure = both(
+        pc.field(s.AUTH_FAILURES) > 0,
+        ~pc.field(s.CUSTOMER_ID).is_valid(),
+        isin(s.CLIENT_IP, addresses[s.CLIENT_IP].dropna().unique().tolist()),
+    )
+    found = sessions_of(view, scope, RISK_SESSION_COLUMNS, login | failure)
+    logged = found[is_login(found)]
+    known = logged[logged[s.CLIENT_IP].notna().to_numpy()][[s.SASL_USERNAME, s.START]]
+
+    def login_starts(users: list[str]) -> pd.DataFrame:
+        return known[known[s.SASL_USERNAME].isin(users).to_numpy()]
+
+    owners = logged.set_index(s.SESSION_ID)[s.SASL_USERNAME]
+    return dataclasses.replace(
+        evidence,
+        failed=failed_auth(found),  # (a login's own failures count as before: see the rule)
+        bounces=account_bounces(refused, owners),
+        login_starts=login_starts,
+    )
+
+
 def risk(
     view: View,
     scope: Scope,
@@ -170,29 +309,19 @@ def risk(
     dnsbl: pd.DataFrame,
     lookup: AsnLookup | None,
     domains: frozenset[str],
+    accounts: pd.DataFrame | None = None,
 ) -> RiskTables:
     """The ``accounts`` and ``risk`` exports of the scope: accounts judged on their history
-    up to ``until``; only the sessions the rules read (logins, AUTH failures, open relaying)
-    and the refused deliveries (the others are counted by the rollup)."""
+    up to ``until`` (``accounts``: those scores, already made — ``risk`` of the scope without
+    ``since`` — so only the period is read), listed when active in the period; own IPs on
+    the period's refusals and sessions."""
+    if accounts is not None:
+        evidence = risk_evidence(view, scope, scoring=False)
+        found = risk_tables(evidence, customers, settings, dnsbl, lookup, accounts, domains)
+        return dataclasses.replace(found, judged=accounts)
     history = dataclasses.replace(scope, since=None)
-    risky = (
-        pc.field(s.SASL_USERNAME).is_valid()
-        | (pc.field(s.AUTH_FAILURES) > 0)
-        | (
-            (pc.field(s.CLASS) == s.UNAUTHENTICATED)
-            & (pc.field(s.REASON) == s.R_RELAY)
-            & ~pc.field(s.CUSTOMER_ID).is_valid()
-        )
-    )
-    every_server = dataclasses.replace(history, servers=())
-    deliveries = delivery_rollup(view, every_server)
-    accepted = deliveries[
-        deliveries[rollups.OUTBOUND].to_numpy(dtype=bool)
-        & ~deliveries[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()
-    ]
     return period_risk(
-        sessions_of(view, history, RISK_SESSION_COLUMNS, risky),
-        events_of(view, every_server, BLAMED, BLAMED_COLUMNS),
+        risk_evidence(view, history),
         scope.since,
         scope.until,
         customers,
@@ -200,60 +329,50 @@ def risk(
         dnsbl,
         lookup,
         domains,
-        accepted,
     )
 
 
-@dataclass(frozen=True, slots=True)
-class RiskTables:
-    """``accounts`` and ``risk`` exports, and the DNSBL answers behind ``risk``."""
-
-    accounts: pd.DataFrame
-    ips: pd.DataFrame
-    dnsbl: pd.DataFrame
-
-
 def risk_tables(
-    sessions: pd.DataFrame,
-    deliveries: pd.DataFrame,
+    evidence: RiskEvidence,
     customers: pd.DataFrame,
     settings: Settings,
     dnsbl: pd.DataFrame,
     asn: AsnLookup | None,
     scored_accounts: pd.DataFrame | None = None,
     domains: frozenset[str] | None = None,
-    accepted: pd.Series | None = None,
 ) -> RiskTables:
-    """Score accounts and own IPs (``dnsbl`` from ``live_dnsbl``; ``asn`` loaded once by the
-    caller). ``scored_accounts``: use these account scores (e.g. judged on a longer history)
-    instead of scoring ``sessions``; the table then lists the accounts that logged in among
-    ``sessions``. ``domains``: the local domains (``Analysis.local_domains``; default: the
-    configured ones). ``deliveries`` already blamed (``blocklist_provider``) are used as they
-    are; with ``accepted`` (see ``ip_risk``) they need hold only the refused ones."""
-    own = settings.own_outbound_ips()
-    blamed = (
-        deliveries
-        if PROVIDER in deliveries
-        else blame_blocklists(deliveries, own, bounce_rules(settings))
-    )
-    logins = sessions[sessions[s.SASL_USERNAME].notna().to_numpy()]
+    """Score accounts and own IPs on ``evidence`` (``dnsbl`` from ``live_dnsbl``; ``asn``
+    loaded once by the caller). ``scored_accounts``: use these account scores (e.g. judged
+    on a longer history) instead; the table then lists the accounts that logged in within
+    the evidence. ``domains``: the local domains (default: the configured ones)."""
+    logins = evidence.logins
     if scored_accounts is None:
-        asns = lookup_frame(logins[s.CLIENT_IP], asn)
-        accounts = account_risk(sessions, blamed, asns, settings.timezone)
+        asns = lookup_frame(logins[s.CLIENT_IP].dropna().drop_duplicates(), asn)
+        accounts = score_accounts(
+            logins, evidence.failed, evidence.login_starts, evidence.bounces, asns
+        )
     else:
         active = scored_accounts[s.SASL_USERNAME].isin(set(logins[s.SASL_USERNAME]))
         accounts = scored_accounts[active.to_numpy()].reset_index(drop=True)
     if domains is None:
         domains = local_domains(customers, settings.local_domains)
+    accepted = evidence.accepted.groupby(s.SERVER)[DELIVERIES].sum()
     ips = ip_risk(
-        sessions, blamed, accounts, dnsbl, own, settings.server_outbound_ips(), domains, accepted
+        evidence.daily,
+        logins,
+        evidence.refused,
+        accounts,
+        dnsbl,
+        settings.own_outbound_ips(),
+        settings.server_outbound_ips(),
+        domains,
+        accepted,
     )
     return RiskTables(accounts, ips, dnsbl)
 
 
 def period_risk(
-    sessions: pd.DataFrame,
-    deliveries: pd.DataFrame,
+    evidence: RiskEvidence,
     since: dt.date | None,
     until: dt.date | None,
     customers: pd.DataFrame,
@@ -261,41 +380,19 @@ def period_risk(
     dnsbl: pd.DataFrame,
     asn: AsnLookup | None,
     domains: frozenset[str] | None = None,
-    accepted: pd.DataFrame | None = None,
 ) -> RiskTables:
-    """Risk of the days ``since``..``until``: accounts judged against their whole history up
-    to ``until`` (baseline, first-seen networks), listed when active in the period; own IPs
-    on the period's refusals and sessions (``domains``: as for ``risk_tables``).
-    ``accepted``: the delivery rollup (``analyzer.rollups.daily_deliveries``) of the outbound
-    deliveries not refused, when ``deliveries`` holds only the refused ones."""
+    """Risk of the days ``since``..``until`` from the ``evidence`` of their history: accounts
+    judged against their whole history up to ``until`` (baseline, first-seen networks),
+    listed when active in the period; own IPs on the period's refusals and sessions."""
+    history = risk_tables(evidence, customers, settings, dnsbl, asn, None, domains)
+    history = dataclasses.replace(history, judged=history.accounts)
     tz = settings.timezone
-
-    def tables(first: dt.date | None, scored: pd.DataFrame | None = None) -> RiskTables:
-        counted = None
-        if accepted is not None:
-            days = accepted[DATE].dt.date
-            keep = (days >= first if first else True) & (days <= until if until else True)
-            counted = accepted[pd.Series(keep, index=accepted.index).to_numpy(dtype=bool)]
-            counted = counted.groupby(s.SERVER)[DELIVERIES].sum()
-        return risk_tables(
-            select_period(sessions, first, until, tz),
-            select_period(deliveries, first, until, tz, s.TS),
-            customers,
-            settings,
-            dnsbl,
-            asn,
-            scored,
-            domains,
-            counted,
-        )
-
-    history = tables(None)
-    starts = sessions[s.START]
-    if since is None or not (starts < enforcement_instant(since, tz)).any():
-        times = deliveries[s.TS]
-        if since is None or not (times < enforcement_instant(since, tz)).any():
-            return history  # nothing before the period: its tables are the history's
-    return tables(since, history.accounts)
+    earlier = evidence.between(None, since - dt.timedelta(days=1), tz) if since else None
+    if earlier is None or not (len(earlier.daily) or len(earlier.refused)):
+        return history  # nothing before the period: its tables are the history's
+    period = evidence.between(since, until, tz)
+    found = risk_tables(period, customers, settings, dnsbl, asn, history.accounts, domains)
+    return dataclasses.replace(found, judged=history.accounts)
 
 
 def blocklist_text(

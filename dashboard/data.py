@@ -100,6 +100,19 @@ class DashboardData:
     def inferred_domains(self) -> tuple[str, ...]:
         return self.view.inferred_domains
 
+    def kept(self, name: Hashable, filters: Filters) -> Any:
+        """What ``keep`` (or ``cached``) holds for (name, filters), else None."""
+        with self._cache_lock:
+            return self._cache.get((name, filters))
+
+    def keep(self, name: Hashable, filters: Filters, value: Any) -> None:
+        """Hold a view another one made on its way (see ``cached``)."""
+        with self._cache_lock:
+            self._cache[(name, filters)] = value
+            self._cache.move_to_end((name, filters))
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+
     def cached(self, name: Hashable, filters: Filters, build: Callable[[], Any]) -> Any:
         """One view per (name, filters), the least recently used dropped first.
 
@@ -118,10 +131,7 @@ class DashboardData:
                     return self._cache[key]
             try:
                 value = build()
-                with self._cache_lock:
-                    self._cache[key] = value
-                    if len(self._cache) > CACHE_SIZE:
-                        self._cache.popitem(last=False)
+                self.keep(name, filters, value)
             finally:
                 with self._cache_lock:
                     self._building.pop(key, None)
@@ -243,11 +253,14 @@ def offenders_view(data: DashboardData, filters: Filters, by: str) -> pd.DataFra
 
 
 def risk_tables(data: DashboardData, filters: Filters) -> tables.RiskTables:
-    """The ``risk`` and ``accounts`` exports for the filtered sessions and their days."""
-    return data.cached(
-        "risk",
-        filters,
-        lambda: tables.risk(
+    """The ``risk`` and ``accounts`` exports for the filtered sessions and their days.
+    Accounts are judged on their history up to ``until`` whatever the start date: that
+    judgement is kept, so a later start date reads only its own days."""
+
+    history = dataclasses.replace(filters, since=None)
+
+    def build() -> tables.RiskTables:
+        found = tables.risk(
             data.view,
             filters,
             data.customers,
@@ -255,8 +268,12 @@ def risk_tables(data: DashboardData, filters: Filters) -> tables.RiskTables:
             data.dnsbl,
             data.asn_lookup,
             data.view.domains(),
-        ),
-    )
+            data.kept("risk-judged", history),  # None the first time: judged on one read
+        )
+        data.keep("risk-judged", history, found.judged)
+        return found
+
+    return data.cached("risk", filters, build)
 
 
 def local_day(times: pd.Series, timezone: str) -> pd.Series:

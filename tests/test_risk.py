@@ -14,6 +14,7 @@ import pytest
 from analyzer import schema as s
 from analyzer.jobs import ExportOptions, export
 from analyzer.risk import HIGH_RISK, RISK_COLUMNS, account_risk, blame_blocklists, ip_risk
+from analyzer.rollups import daily_logins, daily_sessions
 
 T0 = pd.Timestamp("2003-11-25 10:00", tz="UTC")
 NO_ASNS = pd.DataFrame({"ip": pd.Series(dtype=str), "asn": pd.Series(dtype="Int64")})
@@ -33,6 +34,8 @@ def session(i, ip, user=None, failures=0, minutes=0, customer=None, recipients=1
         s.CUSTOMER_ID: customer,
         s.MESSAGES: 1 if user else 0,
         s.RECIPIENTS: recipients if user else 0,
+        s.RELAY_DENIED: 0,
+        s.PERIOD: s.AFTER,
     }
 
 
@@ -106,7 +109,8 @@ def test_listing_makes_an_ip_critical_and_names_the_reason():
         columns=NO_DNS.columns,
     )
     table = ip_risk(
-        sessions,
+        daily_sessions(sessions, "UTC"),
+        daily_logins(sessions, "UTC"),
         blamed,
         accounts,
         dnsbl,
@@ -246,7 +250,8 @@ def test_duplicate_zones_and_missing_reasons_do_not_break_the_evidence():
     listed = ["192.0.2.10", "z.test", "listed", "127.0.0.2", pd.NA]
     dnsbl = pd.DataFrame([listed, listed], columns=NO_DNS.columns)
     row = ip_risk(
-        sessions,
+        daily_sessions(sessions, "UTC"),
+        daily_logins(sessions, "UTC"),
         blamed,
         accounts,
         dnsbl,

@@ -7,6 +7,8 @@ of other days are never opened. The tables:
     sessions        classified sessions (customer, class, reason, period added)
     daily           sessions per local day x server x class x reason x customer x period
     delivery_daily  delivery attempts per local day x server x status x outbound
+    logins          sessions with a SASL login per local day x server x class x account x
+                    client address x customer
     blamed          refused deliveries, with the blocklist, zone and own IP the reply names
     rejects, deliveries, problems
                     the stored events, as ingest wrote them
@@ -53,6 +55,7 @@ from analyzer.queries import (
     DAILY,
     DELIVERY_DAILY,
     EVENTS,
+    LOGINS,
     SESSIONS,
     TIME_COLUMN,
     View,
@@ -68,6 +71,9 @@ from analyzer.stored import stored_line_summary
 logger = logging.getLogger(__name__)
 
 DERIVED_VERSION = 1
+# Rollups: a few rows per day and server, read whole once and kept (a read of a period then
+# filters memory instead of opening a file per part).
+KEPT_WHOLE = (DAILY, DELIVERY_DAILY, LOGINS)
 
 
 def derived_fingerprint(
@@ -131,6 +137,8 @@ class MemoryView:
             return self.analysis.sessions
         if name == DAILY:
             return rollups.daily_sessions(self.analysis.sessions, tz)
+        if name == LOGINS:
+            return rollups.daily_logins(self.analysis.sessions, tz)
         if name in (DELIVERY_DAILY, BLAMED):
             deliveries = self.analysis.deliveries
             return derive(name, deliveries, self.settings, self.customers, self.domains())
@@ -183,6 +191,8 @@ class StoreView:
     _open_tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
     _open_sessions: pd.DataFrame | None = field(default=None, repr=False)
     _open_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _whole: dict[str, pa.Table | None] = field(default_factory=dict, repr=False)
+    _whole_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(cls, root: Path, settings: Settings, customers: pd.DataFrame) -> StoreView:
@@ -267,18 +277,38 @@ class StoreView:
         return store.committed_parts(self.root, table, self.manifest, first, last, servers)
 
     def _open_table(self, name: str) -> pa.Table | None:
-        """Sessions still open at the commit (and their rollup): small, kept."""
-        if name not in (SESSIONS, DAILY) or self.open_sessions.empty:
+        """Sessions still open at the commit (and their rollups): small, kept."""
+        if name not in (SESSIONS, DAILY, LOGINS) or self.open_sessions.empty:
             return None
         with self._lock:
             if name not in self._open_tables:
-                frame = (
-                    self.open_sessions
-                    if name == SESSIONS
-                    else rollups.daily_sessions(self.open_sessions, self.settings.timezone)
-                )
+                frame = self.open_sessions
+                if name == DAILY:
+                    frame = rollups.daily_sessions(frame, self.settings.timezone)
+                elif name == LOGINS:
+                    frame = rollups.daily_logins(frame, self.settings.timezone)
                 self._open_tables[name] = pa.Table.from_pandas(frame, preserve_index=False)
             return self._open_tables[name]
+
+    def _stored(self, name: str, parts: Sequence[store.Part], columns, cut) -> list[pa.Table]:
+        """The rows of ``name`` that ``cut`` keeps in ``parts``."""
+        sources = self._paths(name, parts)
+        files = [p for p in sources if isinstance(p, Path)]
+        tables = [t for t in sources if isinstance(t, pa.Table)]
+        found = [_scan(files, columns, cut)] if files else []
+        return found + [_select(table, columns, cut) for table in tables]
+
+    def _kept_whole(self, name: str) -> pa.Table | None:
+        """All of a rollup's stored rows (None: no part yet), read on first use."""
+        with self._whole_lock:
+            if name not in self._whole:
+                found = self._stored(name, self._parts(name, None, None, ()), None, None)
+                self._whole[name] = (
+                    pa.concat_tables(found, promote_options="permissive").combine_chunks()
+                    if found
+                    else None
+                )
+            return self._whole[name]
 
     def _tables(self, name, columns, since, until, servers, where, day=None):
         """Arrow tables of ``name``'s rows in the period (and UTC ``day``): the stored
@@ -289,17 +319,18 @@ class StoreView:
             utc_day(name, day) if day else None,
             where,
         )
-        parts = self._parts(name, since, until, servers)
-        if day is not None:
-            parts = [p for p in parts if p.day == day]
-        sources = self._paths(name, parts)
-        files = [p for p in sources if isinstance(p, Path)]
-        tables = [t for t in sources if isinstance(t, pa.Table)]
+        if name in KEPT_WHOLE and day is None:
+            whole = self._kept_whole(name)
+            found = [] if whole is None else [_select(whole, columns, cut)]
+        else:
+            parts = self._parts(name, since, until, servers)
+            if day is not None:
+                parts = [p for p in parts if p.day == day]
+            found = self._stored(name, parts, columns, cut)
         extra = self._open_table(name)
         if extra is not None:
-            tables.append(extra)
-        found = [_scan(files, columns, cut)] if files else []
-        return found + [_select(table, columns, cut) for table in tables]
+            found.append(_select(extra, columns, cut))
+        return found
 
     def read(self, name, columns=None, since=None, until=None, servers=(), where=None):
         return _frame(self._tables(name, columns, since, until, servers, where), columns)
@@ -391,6 +422,9 @@ def derive(
     if name == DAILY:
         classified = derive(SESSIONS, frame, settings, customers, domains)
         return rollups.daily_sessions(classified, settings.timezone)
+    if name == LOGINS:
+        classified = derive(SESSIONS, frame, settings, customers, domains)
+        return rollups.daily_logins(classified, settings.timezone)
     if name == BLAMED:
         refused = frame[frame[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()]
         return blame_blocklists(refused, settings.own_outbound_ips(), bounce_rules(settings))
@@ -426,6 +460,8 @@ def write_derived(
             store.write_frame(root, part.derived(fingerprint, SESSIONS), rows, mode)
             daily = rollups.daily_sessions(rows, tz)
             store.write_frame(root, part.derived(fingerprint, DAILY), daily, mode)
+            logins = rollups.daily_logins(rows, tz)
+            store.write_frame(root, part.derived(fingerprint, LOGINS), logins, mode)
     deliveries = frames.get("deliveries")
     if deliveries is not None and len(deliveries):
         blamed = derive(BLAMED, deliveries, settings, customers, domains)

@@ -16,7 +16,9 @@ from dashboard.components import data_table, records
 from dashboard.data import DashboardData, Filters, current
 from dashboard.downloads import sessions_link
 from dashboard.links import SEARCH, keep_in_url
-from dashboard.paging import block_bounds, refresh_rows_on, view_positions
+from dashboard.paging import block_bounds, refresh_rows_on, stable_order, view_positions
+
+DAY = "day"  # the UTC day of a session's start: the store's part it is read from
 
 dash.register_page(__name__, path="/sessions", name="Sessions", title="relaywatch - sessions")
 
@@ -66,16 +68,16 @@ def day_counts(data: DashboardData, filters: Filters, text: str | None) -> pd.Da
 
     def build() -> pd.DataFrame:
         where = session_filter(filters, text)
-        days = data.view.days(queries.SESSIONS, filters.since, filters.until, filters.servers)
-        rows = [
-            data.view.count_day(
-                queries.SESSIONS, day, filters.since, filters.until, filters.servers, where
-            )
-            for day in days
-        ]
-        counts = pd.DataFrame({"day": days, "rows": pd.array(rows, dtype="int64")})
+        period = (filters.since, filters.until, filters.servers, where)
+        # one read of the period's starts: a read per day would list the store's parts each time
+        starts = data.view.read(queries.SESSIONS, [s.START], *period)[s.START].dropna()
+        utc = starts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+        per_day = pd.Series(utc).value_counts().sort_index()
+        counts = pd.DataFrame(
+            {"day": per_day.index.strftime("%Y-%m-%d"), "rows": per_day.to_numpy(dtype="int64")}
+        )
         counts["first"] = counts["rows"].cumsum() - counts["rows"]
-        return counts[counts["rows"] > 0].reset_index(drop=True)
+        return counts
 
     return data.cached(("sessions-days", text or ""), filters, build)
 
@@ -105,12 +107,14 @@ def block_in_order(
     return pd.concat(pieces, ignore_index=True)
 
 
-def sorted_ids(data: DashboardData, filters: Filters, text: str | None, request: dict) -> pd.Series:
-    """The ids of the sessions a grid sort or column filter selects, in its order: read
-    with the columns it names only, kept per sort and filter."""
+def sorted_ids(
+    data: DashboardData, filters: Filters, text: str | None, request: dict
+) -> pd.DataFrame:
+    """The ids (and UTC days) of the sessions a grid sort or column filter selects, in its
+    order: read with the columns it names only, kept per sort and filter."""
     models = json.dumps([request.get("filterModel"), request.get("sortModel")], sort_keys=True)
 
-    def build() -> pd.Series:
+    def build() -> pd.DataFrame:
         named = {*(request.get("filterModel") or {})}
         named |= {m.get("colId") for m in request.get("sortModel") or []}
         columns = [c for c in s.SESSION_EXPORT_COLUMNS if c in named]
@@ -123,24 +127,38 @@ def sorted_ids(data: DashboardData, filters: Filters, text: str | None, request:
             filters.servers,
             session_filter(filters, text),
         )
-        frame = frame.sort_values(keys, kind="stable", ignore_index=True)
-        positions = view_positions(frame, request, s.SESSION_EXPORT_COLUMNS, data.settings.timezone)
-        return frame[s.SESSION_ID].iloc[positions].reset_index(drop=True)
+        in_order = stable_order(frame[keys].reset_index(drop=True), [True, True])
+        tz = data.settings.timezone
+        positions = view_positions(frame, request, s.SESSION_EXPORT_COLUMNS, tz, in_order)
+        # as numbers: a million dates as text or Python objects take a second
+        utc = frame[s.START].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        return pd.DataFrame(
+            {
+                s.SESSION_ID: frame[s.SESSION_ID].iloc[positions].reset_index(drop=True),
+                DAY: utc[positions].astype("datetime64[D]"),
+            }
+        )
 
     return data.cached(("sessions-sorted", text or "", models), filters, build)
 
 
-def sorted_block(data: DashboardData, filters: Filters, ids_in_order: pd.Series) -> pd.DataFrame:
-    """The sessions ``ids_in_order`` names, in that order."""
-    frame = data.view.read(
-        queries.SESSIONS,
-        s.SESSION_EXPORT_COLUMNS,
-        filters.since,
-        filters.until,
-        filters.servers,
-        queries.isin(s.SESSION_ID, list(ids_in_order.astype(str))),
-    )
-    return frame.set_index(s.SESSION_ID, drop=False).loc[list(ids_in_order)].reset_index(drop=True)
+def sorted_block(data: DashboardData, filters: Filters, block: pd.DataFrame) -> pd.DataFrame:
+    """The sessions ``block`` names (``sorted_ids``' rows), in its order: read from the
+    days that hold them."""
+    pieces = []
+    for day, named in block.groupby(DAY, sort=True, dropna=False)[s.SESSION_ID]:
+        where = queries.isin(s.SESSION_ID, list(named.astype(str)))
+        period = (s.SESSION_EXPORT_COLUMNS, filters.since, filters.until, filters.servers, where)
+        if not pd.isna(day):
+            iso = pd.Timestamp(day).strftime("%Y-%m-%d")
+            pieces.append(data.view.read_day(queries.SESSIONS, iso, *period))
+        else:  # sessions without a start are in no day's part
+            pieces.append(data.view.read(queries.SESSIONS, *period))
+    if not pieces:
+        return pd.DataFrame(columns=list(s.SESSION_EXPORT_COLUMNS))
+    frame = pd.concat(pieces, ignore_index=True)
+    wanted = list(block[s.SESSION_ID])
+    return frame.set_index(s.SESSION_ID, drop=False).loc[wanted].reset_index(drop=True)
 
 
 @callback(

@@ -1,0 +1,148 @@
+"""Rollups the pages and the rules read instead of sessions: small exact cases, and the same
+answers from a rollup as from the sessions it rolls up."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analyzer import rollups
+from analyzer import schema as s
+from analyzer.readiness import customer_readiness, readiness_of, recent_sessions
+from analyzer.risk import PROVIDER, account_bounces
+
+T0 = pd.Timestamp("2003-11-20 22:30", tz="UTC")  # 23:30 in Berlin: still the 20th there
+
+
+def login(i, user, ip, minutes=0, recipients=1, klass=s.AUTHENTICATED, customer="c1"):
+    return {
+        s.SESSION_ID: f"s{i}",
+        s.SERVER: "mail1",
+        s.START: T0 + pd.Timedelta(minutes=minutes),
+        s.CLASS: klass,
+        s.SASL_USERNAME: user,
+        s.CLIENT_IP: ip,
+        s.CUSTOMER_ID: customer,
+        s.MESSAGES: 1,
+        s.RECIPIENTS: recipients,
+    }
+
+
+def test_logins_roll_up_per_local_day_account_and_address():
+    sessions = pd.DataFrame(
+        [
+            login(1, "amy", "198.18.0.10", minutes=0, recipients=2),
+            login(2, "amy", "198.18.0.10", minutes=20, recipients=3),  # 23:50 Berlin: same day
+            login(3, "amy", "198.18.0.10", minutes=40),  # 00:10 Berlin: the next day
+            login(4, "amy", "100.64.1.1", minutes=5),  # another address
+            login(5, None, "100.64.9.9", klass=s.SPAM_PROBE, customer=None),  # no login
+        ]
+    )
+    rolled = rollups.daily_logins(sessions, "Europe/Berlin")
+    assert list(rolled.columns) == list(rollups.LOGIN_COLUMNS)
+    rows = {
+        (str(r.date.date()), r.client_ip): (r.sessions, r.recipients, r.first_start, r.last_start)
+        for r in rolled.itertuples()
+    }
+    assert rows == {
+        ("2003-11-20", "100.64.1.1"): (
+            1,
+            1,
+            T0 + pd.Timedelta(minutes=5),
+            T0 + pd.Timedelta(minutes=5),
+        ),
+        ("2003-11-20", "198.18.0.10"): (2, 5, T0, T0 + pd.Timedelta(minutes=20)),
+        ("2003-11-21", "198.18.0.10"): (
+            1,
+            1,
+            T0 + pd.Timedelta(minutes=40),
+            T0 + pd.Timedelta(minutes=40),
+        ),
+    }
+
+
+def test_login_rollups_of_parts_add_up_to_the_rollup_of_the_whole():
+    sessions = pd.DataFrame(
+        [login(i, "amy", "198.18.0.10", minutes=i, recipients=i) for i in range(6)]
+    )
+    whole = rollups.daily_logins(sessions, "UTC")
+    parts = pd.concat(
+        [rollups.daily_logins(sessions[:2], "UTC"), rollups.daily_logins(sessions[2:], "UTC")]
+    )
+    pd.testing.assert_frame_equal(rollups.combine_logins(parts), whole)
+    assert (whole[rollups.SESSIONS].tolist(), whole[s.RECIPIENTS].tolist()) == ([6], [15])
+
+
+def test_blamed_refusals_count_once_per_recipient_and_only_for_logins():
+    owners = pd.Series({"s1": "amy", "s2": "bob"})
+    refused = pd.DataFrame(
+        {
+            s.SESSION_ID: ["s1", "s1", "s1", "s2", "s9", "s2"],
+            s.RECIPIENT: [
+                "a@aol.com",
+                "a@aol.com",
+                "b@aol.com",
+                "c@aol.com",
+                "d@aol.com",
+                "e@x.test",
+            ],
+            PROVIDER: ["aol", "aol", "aol", "spamhaus", "aol", None],
+        }
+    )
+    found = account_bounces(refused, owners)
+    # amy: a (retried: once) and b; bob: c (his e@ was refused for no blocklist); s9: no login
+    assert found.per_account.to_dict() == {"amy": 2, "bob": 1}
+    assert found.total == 3
+
+
+def outbound(i, customer, reason, period, klass, minutes):
+    return {
+        s.SESSION_ID: f"o{i}",
+        s.CUSTOMER_ID: customer,
+        s.REASON: reason,
+        s.PERIOD: period,
+        s.CLASS: klass,
+        s.START: T0 + pd.Timedelta(minutes=minutes),
+        s.END: T0 + pd.Timedelta(minutes=minutes + 1),
+        s.SERVER: "mail1",
+        s.CLIENT_IP: "198.18.0.10",
+        s.AUTH_FAILURES: 0,
+        s.RELAY_DENIED: 1 if reason == s.R_RELAY_DENIED else 0,
+    }
+
+
+def test_readiness_from_the_rollup_is_readiness_from_the_sessions():
+    sessions = pd.DataFrame(
+        [
+            outbound(1, "c1", s.R_RELAY, s.BEFORE, s.UNAUTHENTICATED, -60 * 24 * 3),
+            outbound(2, "c1", s.R_SUBMISSION, s.AFTER, s.AUTHENTICATED, 10),
+            outbound(3, "c2", s.R_RELAY, s.BEFORE, s.UNAUTHENTICATED, -60 * 24 * 2),
+            outbound(4, "c3", s.R_RELAY_DENIED, s.AFTER, s.UNAUTHENTICATED, 30),
+            outbound(5, "c3", s.R_RELAY_DENIED, s.AFTER, s.UNAUTHENTICATED, 50),
+            outbound(6, "c4", s.R_SUBMISSION, s.BEFORE, s.AUTHENTICATED, -60 * 24 * 20),
+        ]
+    )
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c2", "c3", "c4", "c5"],
+            "name": list("ABCDE"),
+            "contact_email": [f"{c}@x.test" for c in "abcde"],
+        }
+    )
+    now = T0 + pd.Timedelta(hours=2)
+    direct = customer_readiness(sessions, customers, now)
+    rolled = rollups.daily_sessions(sessions, "UTC")
+    mine = rolled[rolled[s.CUSTOMER_ID].notna().to_numpy()]
+    recent = recent_sessions(sessions, now)
+    pd.testing.assert_frame_equal(
+        readiness_of(mine, recent, sessions, customers, now, None), direct
+    )
+    status = dict(zip(direct["customer_id"], direct["status"], strict=True))
+    assert status == {
+        "c1": "ready",
+        "c2": "at_risk",
+        "c3": "broken",
+        "c4": "inactive",
+        "c5": "inactive",
+    }
+    c3 = direct.set_index("customer_id").loc["c3"]
+    assert (c3["outbound_after"], c3["last_refused"]) == (2, T0 + pd.Timedelta(minutes=50))
