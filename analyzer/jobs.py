@@ -303,7 +303,7 @@ def export_table(
     if kind in ("accounts", "risk"):
         dnsbl = live_dnsbl(settings, options.dns and kind == "risk")
         lookup = load_lookup(settings.asn_db, settings.as_names)
-        risk = tables.risk(view, scope, customers, settings, dnsbl, lookup, view.domains())
+        risk = tables.risk(view, scope, settings, dnsbl, lookup)
         if kind == "accounts":
             return frame_to_csv(risk.accounts, ACCOUNT_COLUMNS, tz)
         if not settings.own_outbound_ips():
@@ -457,7 +457,7 @@ def nightly_report(
     dnsbl = live_dnsbl(settings, dns)
     notes.extend(unverified_zones(dnsbl))
     domains = view.domains()
-    risk = tables.risk(view, Scope(since, until), customers, settings, dnsbl, lookup, domains)
+    risk = tables.risk(view, Scope(since, until), settings, dnsbl, lookup)
     before = Scope(None, since - dt.timedelta(days=1))
     relayed = pc.field(s.REJECT_KIND) == s.RK_RELAY
     return build_report(

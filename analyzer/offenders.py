@@ -21,6 +21,7 @@ import pandas as pd
 
 from analyzer import schema as s
 from analyzer.customers import CUSTOMER_IP, ip_halves
+from analyzer.rollups import FIRST_START, LAST_START
 
 IP = "ip"
 NETWORK = "network"
@@ -99,8 +100,9 @@ def probe_sessions(sessions: pd.DataFrame, own_ips: Iterable[str] = ()) -> pd.Da
 def source_traffic(sessions: pd.DataFrame, ips: Iterable[str] | None = None) -> pd.DataFrame:
     """Per client address (of ``ips``, or every one): ``sessions`` and ``accepted_messages``
     (messages accepted in its sessions that are no spam probe: inbound mail, relays,
-    submissions). Indexed by the address as the sessions write it."""
-    frame = sessions[[s.CLIENT_IP, s.CLASS, s.MESSAGES]]
+    submissions). Indexed by the address as the sessions write it. ``sessions`` may be
+    rows of ``analyzer.rollups.daily_sources`` (then each counts its ``sessions``)."""
+    frame = counted(sessions)[[s.CLIENT_IP, s.CLASS, s.MESSAGES, SESSIONS]]
     if ips is not None:
         frame = frame[frame[s.CLIENT_IP].isin(pd.Index(ips)).to_numpy()]
     good = (frame[s.CLASS] != s.SPAM_PROBE).fillna(False).to_numpy()
@@ -108,9 +110,18 @@ def source_traffic(sessions: pd.DataFrame, ips: Iterable[str] | None = None) -> 
     table = (
         frame.assign(**{ACCEPTED_MESSAGES: accepted})
         .groupby(s.CLIENT_IP, sort=True)
-        .agg(**{SESSIONS: (s.CLASS, "size"), ACCEPTED_MESSAGES: (ACCEPTED_MESSAGES, "sum")})
+        .agg(**{SESSIONS: (SESSIONS, "sum"), ACCEPTED_MESSAGES: (ACCEPTED_MESSAGES, "sum")})
     )
     return table.astype(np.int64)
+
+
+def counted(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Sessions as rows of a source rollup (``sessions`` 1, first and last start its own
+    start); rollup rows as they are."""
+    if FIRST_START in sessions:
+        return sessions
+    start = sessions[s.START]
+    return sessions.assign(**{SESSIONS: 1, FIRST_START: start, LAST_START: start})
 
 
 def judge(
@@ -132,20 +143,25 @@ def summarize_offenders(
     each with all of its traffic in the window and its ``judgement``.
 
     Args:
-        probes: ``probe_sessions`` output.
+        probes: ``probe_sessions`` output (of sessions, or of source rollup rows).
         asns: ``ip``, ``asn``, ``as_name`` for (at least) the probes' addresses; may be empty.
-        sessions: the window's sessions the probes were taken from (their accepted mail).
+        sessions: the window's sessions (or source rollup rows) the probes were taken from
+            (their accepted mail).
     """
+    probes = counted(probes)
     grouped = probes.groupby(s.CLIENT_IP, sort=True)
     table = grouped.agg(
-        probe_sessions=(s.SESSION_ID, "size"),
+        probe_sessions=(SESSIONS, "sum"),
         relay_denied=(s.RELAY_DENIED, "sum"),
         auth_failures=(s.AUTH_FAILURES, "sum"),
-        first_seen=(s.START, "min"),
-        last_seen=(s.START, "max"),
+        first_seen=(FIRST_START, "min"),
+        last_seen=(LAST_START, "max"),
     )
-    reasons = pd.crosstab(probes[s.CLIENT_IP], probes[s.REASON]).reindex(
-        columns=list(PROBE_REASONS), fill_value=0
+    reasons = (
+        probes.groupby([s.CLIENT_IP, s.REASON])[SESSIONS]
+        .sum()
+        .unstack(s.REASON, fill_value=0)
+        .reindex(columns=list(PROBE_REASONS), fill_value=0)
     )
     table = table.join(reasons).fillna(0)
     traffic = source_traffic(sessions, table.index)

@@ -25,10 +25,13 @@ DAILY = "daily"
 DELIVERY_DAILY = "delivery_daily"
 BLAMED = "blamed"  # refused deliveries, with the blocklist their reply blames
 LOGINS = "logins"  # sessions with a SASL login per day, account and address
+BLAMED_DAILY = "blamed_daily"  # refused deliveries per day, own IP, blocklist and status
+SOURCES = "sources"  # sessions per day and client address, class and reason
 EVENTS = ("rejects", "deliveries", "problems")
 # The time each table's period is cut on.
 TIME_COLUMN = {
     SESSIONS: s.START, DAILY: rollups.DATE, DELIVERY_DAILY: rollups.DATE, LOGINS: rollups.DATE,
+    BLAMED_DAILY: rollups.DATE, SOURCES: rollups.DATE,
 }  # fmt: skip
 
 

@@ -50,14 +50,25 @@ import pyarrow.compute as pc
 
 from analyzer import schema as s
 from analyzer.asn import ASN, IP
-from analyzer.messages import REFUSED_STATUSES, outbound_deliveries
+from analyzer.messages import REFUSED_STATUSES, outbound_mask
 from analyzer.patterns import ReasonRule
 from analyzer.patterns.bounces import BLOCKLIST_BOUNCES, ZONE
-from analyzer.rollups import DATE, FIRST_START, LAST_START, SESSIONS, daily_logins
+from analyzer.rollups import (
+    DATE,
+    DELIVERIES,
+    FIRST_START,
+    LAST_START,
+    OUTBOUND,
+    SESSIONS,
+    daily_logins,
+    local_date,
+)
 
 PROVIDER = "blocklist_provider"
 NAMED_IP = "named_ip"  # an own IP the reply text names
 OWN_IP = "own_ip"
+# What ``ip_risk`` counts deliveries by (``blame_rollup``).
+BLAME_KEYS = (DATE, s.SERVER, NAMED_IP, PROVIDER, s.STATUS, OUTBOUND)
 
 CRACK_FAILURES = 5
 CRACK_WINDOW = pd.Timedelta(days=7)
@@ -464,44 +475,77 @@ def risk_level(score: pd.Series, listed: pd.Series) -> pd.Series:
     return pd.Series(levels, index=score.index)
 
 
+def blame_rollup(blamed: pd.DataFrame, domains: frozenset[str], timezone: str) -> pd.DataFrame:
+    """Deliveries (from ``blame_blocklists``) per local day, server, own IP the reply names,
+    blocklist, status and whether they went to another domain (``outbound``):
+    ``deliveries``. All ``ip_risk`` reads of them, whatever their number."""
+    frame = pd.DataFrame(
+        {c: blamed[c].astype("string") for c in BLAME_KEYS if c not in (DATE, OUTBOUND)},
+        index=blamed.index,
+    ).assign(
+        **{
+            DATE: local_date(blamed[s.TS], timezone) if s.TS in blamed else pd.NaT,
+            OUTBOUND: outbound_mask(blamed, domains),
+            DELIVERIES: 1,
+        }
+    )
+    return combine_blames(frame)
+
+
+def combine_blames(parts: pd.DataFrame) -> pd.DataFrame:
+    """Blame rollup rows of several parts -> one row per key."""
+    if parts.empty:
+        return pd.DataFrame(
+            {
+                DATE: pd.Series(dtype="datetime64[ns]"),
+                **{c: pd.Series(dtype="string") for c in BLAME_KEYS if c not in (DATE, OUTBOUND)},
+                OUTBOUND: pd.Series(dtype=bool),
+                DELIVERIES: pd.Series(dtype="int64"),
+            }
+        )
+    grouped = parts.groupby(list(BLAME_KEYS), dropna=False, sort=True)[DELIVERIES].sum()
+    return grouped.reset_index()[[*BLAME_KEYS, DELIVERIES]]
+
+
 def ip_risk(
     daily: pd.DataFrame,
     logins: pd.DataFrame,
-    deliveries: pd.DataFrame,
+    blames: pd.DataFrame,
     accounts: pd.DataFrame,
     dnsbl: pd.DataFrame,
     own_ips: Sequence[str],
     server_ips: Mapping[str, str],
-    local_domains: frozenset[str],
     accepted: pd.Series | None = None,
 ) -> pd.DataFrame:
     """One row per own outbound IP (``RISK_COLUMNS``), riskiest first.
 
     Requires: ``daily`` and ``logins``, the session and login rollups of the period
-    (``analyzer.rollups``); deliveries from ``blame_blocklists``; ``accounts`` from
-    ``score_accounts``;
-    ``dnsbl`` from ``analyzer.io.dnsbl.check_dnsbl`` (empty when DNS was not asked).
-    ``accepted``: outbound deliveries the remote servers did not refuse, counted per server;
-    then ``deliveries`` need hold only the refused ones (a store's rollups count the rest).
+    (``analyzer.rollups``); ``blames``, the ``blame_rollup`` of its deliveries;
+    ``accounts`` from ``score_accounts``; ``dnsbl`` from ``analyzer.io.dnsbl.check_dnsbl``
+    (empty when DNS was not asked). ``accepted``: outbound deliveries the remote servers did
+    not refuse, counted per server; then ``blames`` need hold only the refused ones (a
+    store's rollups count the rest).
     """
     ips = list(dict.fromkeys(own_ips))
     table = pd.DataFrame(index=pd.Index(ips, name="ip"))
-    outbound = outbound_deliveries(deliveries, local_domains)
+    outbound = blames[blames[OUTBOUND].to_numpy(dtype=bool)]
     outbound = outbound.assign(**{OWN_IP: assign_own_ip(outbound, server_ips, ips)})
     refused = outbound[s.STATUS].isin(REFUSED_STATUSES).fillna(False)
-    table["deliveries"] = outbound.groupby(OWN_IP).size().reindex(table.index, fill_value=0)
+    table["deliveries"] = (
+        outbound.groupby(OWN_IP)[DELIVERIES].sum().reindex(table.index, fill_value=0)
+    )
     if accepted is not None and len(accepted):
         servers = pd.DataFrame(
             {s.SERVER: accepted.index.astype("string"), "n": accepted.to_numpy()}
         )
         per_ip = servers.groupby(assign_own_ip(servers, server_ips, ips).to_numpy())["n"].sum()
         table["deliveries"] += per_ip.reindex(table.index, fill_value=0).astype(np.int64)
-    table["refused"] = outbound[refused.to_numpy()].groupby(OWN_IP).size()
+    table["refused"] = outbound[refused.to_numpy()].groupby(OWN_IP)[DELIVERIES].sum()
     blamed = outbound[outbound[PROVIDER].notna().to_numpy()]
-    table["blocklist_bounces"] = blamed.groupby(OWN_IP).size()
+    table["blocklist_bounces"] = blamed.groupby(OWN_IP)[DELIVERIES].sum()
     table["providers"] = (
-        blamed.groupby([OWN_IP, PROVIDER])
-        .size()
+        blamed.groupby([OWN_IP, PROVIDER])[DELIVERIES]
+        .sum()
         .reset_index(name="n")
         .sort_values([OWN_IP, "n", PROVIDER], ascending=[True, False, True])
         .assign(text=lambda f: f[PROVIDER] + ":" + f["n"].astype(str))

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer import schema as s
+from analyzer.customers import CUSTOMER_IP
 from analyzer.messages import outbound_mask
 
 DATE = "date"  # local day (the configured time zone)
@@ -35,6 +36,13 @@ LOGIN_KEYS: tuple[str, ...] = (
 )  # fmt: skip
 LOGIN_SUMS: tuple[str, ...] = (SESSIONS, s.MESSAGES, s.RECIPIENTS)
 LOGIN_COLUMNS: tuple[str, ...] = (*LOGIN_KEYS, *LOGIN_SUMS, FIRST_START, LAST_START)
+# Sessions per local day and client address: what the offenders and the blocklist read, at a
+# row per source, day and kind of session however many sessions it made.
+SOURCE_KEYS: tuple[str, ...] = (
+    DATE, s.SERVER, s.CLIENT_IP, s.CLASS, s.REASON, s.CUSTOMER_ID, CUSTOMER_IP,
+)  # fmt: skip
+SOURCE_SUMS: tuple[str, ...] = (SESSIONS, s.MESSAGES, s.RELAY_DENIED, s.AUTH_FAILURES)
+SOURCE_COLUMNS: tuple[str, ...] = (*SOURCE_KEYS, *SOURCE_SUMS, FIRST_START, LAST_START)
 
 
 def local_date(times: pd.Series, timezone: str) -> pd.Series:
@@ -132,6 +140,45 @@ def combine_logins(parts: pd.DataFrame) -> pd.DataFrame:
     sums = grouped[list(LOGIN_SUMS)].sum()
     table = sums.join(grouped[FIRST_START].min()).join(grouped[LAST_START].max())
     return table.reset_index()[list(LOGIN_COLUMNS)]
+
+
+def daily_sources(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    """Sessions per local day, server, client address, class, reason, customer and whether
+    the address is in a customer network: ``sessions``, the sums of ``messages``,
+    ``relay_denied`` and ``auth_failures``, and the first and last session start.
+
+    Requires: classified sessions."""
+    keys = [c for c in SOURCE_KEYS if c not in (DATE, CUSTOMER_IP)]
+    frame = _keys(sessions, keys).assign(
+        **{
+            DATE: local_date(sessions[s.START], timezone),
+            CUSTOMER_IP: sessions[CUSTOMER_IP].fillna(False).astype(bool),
+            SESSIONS: 1,
+            **{c: sessions[c].fillna(0).astype(np.int64) for c in SOURCE_SUMS[1:]},
+            FIRST_START: sessions[s.START],
+            LAST_START: sessions[s.START],
+        }
+    )
+    return combine_sources(frame)
+
+
+def combine_sources(parts: pd.DataFrame) -> pd.DataFrame:
+    """Source rollup rows of several parts -> one row per key."""
+    if parts.empty:
+        return pd.DataFrame(
+            {
+                DATE: pd.Series(dtype="datetime64[ns]"),
+                **{c: pd.Series(dtype="string") for c in SOURCE_KEYS[1:-1]},
+                CUSTOMER_IP: pd.Series(dtype=bool),
+                **{c: pd.Series(dtype="int64") for c in SOURCE_SUMS},
+                FIRST_START: pd.Series(dtype="datetime64[ns, UTC]"),
+                LAST_START: pd.Series(dtype="datetime64[ns, UTC]"),
+            }
+        )
+    grouped = parts.groupby(list(SOURCE_KEYS), dropna=False, sort=True)
+    sums = grouped[list(SOURCE_SUMS)].sum()
+    table = sums.join(grouped[FIRST_START].min()).join(grouped[LAST_START].max())
+    return table.reset_index()[list(SOURCE_COLUMNS)]
 
 
 def daily_deliveries(

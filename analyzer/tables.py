@@ -22,7 +22,6 @@ from analyzer import schema as s
 from analyzer.asn import AsnLookup, lookup_frame
 from analyzer.blocklist import blocklist_entries, mail_networks, render_blocklist
 from analyzer.config import Settings
-from analyzer.customers import local_domains
 from analyzer.messages import REFUSED_STATUSES
 from analyzer.offenders import (
     IP,
@@ -33,13 +32,14 @@ from analyzer.offenders import (
     source_traffic,
     summarize_offenders,
 )
-from analyzer.pipeline import select_period
 from analyzer.queries import (
     BLAMED,
+    BLAMED_DAILY,
     DAILY,
     DELIVERY_DAILY,
     LOGINS,
     SESSIONS,
+    SOURCES,
     Scope,
     View,
     both,
@@ -55,10 +55,10 @@ from analyzer.readiness import (
     recent_sessions,
 )
 from analyzer.risk import (
-    NAMED_IP,
     PROVIDER,
     AccountBounces,
     account_bounces,
+    combine_blames,
     failed_auth,
     ip_risk,
     is_login,
@@ -71,18 +71,11 @@ READINESS_COLUMNS = (
     s.SESSION_ID, s.CUSTOMER_ID, s.CLASS, s.REASON, s.PERIOD, s.START, s.END, s.SERVER,
     s.CLIENT_IP,
 )  # fmt: skip
-PROBE_COLUMNS = (
-    s.SESSION_ID, s.CLIENT_IP, s.CLASS, s.REASON, s.START, s.RELAY_DENIED, s.AUTH_FAILURES,
-    "customer_ip",
-)  # fmt: skip
 RISK_SESSION_COLUMNS = (
     s.SESSION_ID, s.START, s.CLIENT_IP, s.SASL_USERNAME, s.CUSTOMER_ID, s.CLASS,
     s.AUTH_FAILURES,
 )  # fmt: skip
-BLAMED_COLUMNS = (
-    s.TS, s.SERVER, s.STATUS, s.RECIPIENT, s.RELAY, s.SESSION_ID, PROVIDER, s.DNSBL_ZONE,
-    NAMED_IP,
-)  # fmt: skip
+BLAMED_COLUMNS = (s.SESSION_ID, s.RECIPIENT, PROVIDER)  # who sent mail a blocklist refused
 
 
 def sessions_of(
@@ -188,35 +181,41 @@ def readiness_daily(view: View, scope: Scope, timezone: str) -> pd.DataFrame:
     return daily_readiness_of(outbound_rollup(view, scope))
 
 
+def source_rollup(view: View, scope: Scope, where=None) -> pd.DataFrame:
+    """``rollups.daily_sources`` rows of the scope's sessions that ``where`` keeps (rows of
+    several parts may share a key: what reads them adds up)."""
+    where = both(scope.session_filter(), where)
+    rows = view.read(SOURCES, None, scope.since, scope.until, scope.servers, where)
+    return rows if len(rows) else rollups.combine_sources(rows)
+
+
 def probes_of(view: View, scope: Scope, own_ips: Sequence[str]) -> pd.DataFrame:
-    """The scope's spam-probe sessions from outside (``probe_sessions``)."""
-    probes = sessions_of(view, scope, PROBE_COLUMNS, pc.field(s.CLASS) == s.SPAM_PROBE)
+    """The scope's spam probes from outside (``probe_sessions``), as source rollup rows."""
+    probes = source_rollup(view, scope, pc.field(s.CLASS) == s.SPAM_PROBE)
     return probe_sessions(probes, own_ips)
 
 
 def offenders(
     view: View, scope: Scope, settings: Settings, lookup: AsnLookup | None
 ) -> pd.DataFrame:
-    """The ``offenders`` export (by ip) of the scope: its probes, and all the sessions of
-    the probing sources (their accepted mail)."""
-    probes = probes_of(view, scope, settings.own_outbound_ips())
+    """The ``offenders`` export (by ip) of the scope: its probes, and all the traffic of
+    the probing sources (their accepted mail), from one read of the source rollup."""
+    rows = source_rollup(view, scope)
+    probes = probe_sessions(rows, settings.own_outbound_ips())
     sources = probes[s.CLIENT_IP].astype("string").dropna().unique()
-    traffic = sessions_of(
-        view, scope, (s.CLIENT_IP, s.CLASS, s.MESSAGES), isin(s.CLIENT_IP, list(sources))
-    )
     return summarize_offenders(
         probes,
         lookup_frame(pd.Series(sources, dtype="string"), lookup),
-        traffic,
+        rows,
         settings.blocklist.probes_per_message,
     )
 
 
 def delivering_sources(view: View, scope: Scope) -> pd.DataFrame:
-    """The scope's sessions that delivered accepted mail (their networks are never blocked
-    whole)."""
+    """The scope's sources that delivered accepted mail (their networks are never blocked
+    whole), as source rollup rows."""
     accepted = (pc.field(s.CLASS) != s.SPAM_PROBE) & (pc.field(s.MESSAGES) > 0)
-    return sessions_of(view, scope, (s.CLIENT_IP, s.CLASS, s.MESSAGES), accepted)
+    return source_rollup(view, scope, accepted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,13 +237,13 @@ class RiskEvidence:
 
     daily: pd.DataFrame  # session rollup (the scope's servers)
     logins: pd.DataFrame  # login rollup (the scope's servers)
-    refused: pd.DataFrame  # refused deliveries, blamed (every server: our IPs' reputation)
+    blames: pd.DataFrame  # blame rollup of refused deliveries (every server: our IPs')
     accepted: pd.DataFrame  # delivery rollup of outbound mail not refused (every server)
     failed: pd.DataFrame | None = None
     bounces: AccountBounces | None = None
     login_starts: Callable[[list[str]], pd.DataFrame] | None = None
 
-    def between(self, first: dt.date | None, last: dt.date | None, tz: str) -> RiskEvidence:
+    def between(self, first: dt.date | None, last: dt.date | None) -> RiskEvidence:
         """The evidence of the local days ``first``..``last`` (None: open)."""
 
         def days(frame: pd.DataFrame) -> pd.DataFrame:
@@ -256,7 +255,7 @@ class RiskEvidence:
             self,
             daily=days(self.daily),
             logins=days(self.logins),
-            refused=select_period(self.refused, first, last, tz, s.TS),
+            blames=days(self.blames),
             accepted=days(self.accepted),
         )
 
@@ -272,8 +271,8 @@ def risk_evidence(view: View, scope: Scope, scoring: bool = True) -> RiskEvidenc
     logins = rollups.combine_logins(
         view.read(LOGINS, None, scope.since, scope.until, scope.servers, scope.session_filter())
     )
-    refused = events_of(view, every_server, BLAMED, BLAMED_COLUMNS)
-    evidence = RiskEvidence(session_rollup(view, scope), logins, refused, accepted)
+    blames = combine_blames(view.read(BLAMED_DAILY, None, every_server.since, every_server.until))
+    evidence = RiskEvidence(session_rollup(view, scope), logins, blames, accepted)
     if not scoring:
         return evidence
     # One read of the sessions for all three: the logins (who sent the blamed mail, and
@@ -293,10 +292,12 @@ def risk_evidence(view: View, scope: Scope, scoring: bool = True) -> RiskEvidenc
         return known[known[s.SASL_USERNAME].isin(users).to_numpy()]
 
     owners = logged.set_index(s.SESSION_ID)[s.SASL_USERNAME]
+    named = pc.field(PROVIDER).is_valid()
+    blamed = events_of(view, every_server, BLAMED, BLAMED_COLUMNS, named)
     return dataclasses.replace(
         evidence,
         failed=failed_auth(found),  # (a login's own failures count as before: see the rule)
-        bounces=account_bounces(refused, owners),
+        bounces=account_bounces(blamed, owners),
         login_starts=login_starts,
     )
 
@@ -304,11 +305,9 @@ def risk_evidence(view: View, scope: Scope, scoring: bool = True) -> RiskEvidenc
 def risk(
     view: View,
     scope: Scope,
-    customers: pd.DataFrame,
     settings: Settings,
     dnsbl: pd.DataFrame,
     lookup: AsnLookup | None,
-    domains: frozenset[str],
     accounts: pd.DataFrame | None = None,
 ) -> RiskTables:
     """The ``accounts`` and ``risk`` exports of the scope: accounts judged on their history
@@ -317,34 +316,24 @@ def risk(
     the period's refusals and sessions."""
     if accounts is not None:
         evidence = risk_evidence(view, scope, scoring=False)
-        found = risk_tables(evidence, customers, settings, dnsbl, lookup, accounts, domains)
+        found = risk_tables(evidence, settings, dnsbl, lookup, accounts)
         return dataclasses.replace(found, judged=accounts)
     history = dataclasses.replace(scope, since=None)
-    return period_risk(
-        risk_evidence(view, history),
-        scope.since,
-        scope.until,
-        customers,
-        settings,
-        dnsbl,
-        lookup,
-        domains,
-    )
+    evidence = risk_evidence(view, history)
+    return period_risk(evidence, scope.since, scope.until, settings, dnsbl, lookup)
 
 
 def risk_tables(
     evidence: RiskEvidence,
-    customers: pd.DataFrame,
     settings: Settings,
     dnsbl: pd.DataFrame,
     asn: AsnLookup | None,
     scored_accounts: pd.DataFrame | None = None,
-    domains: frozenset[str] | None = None,
 ) -> RiskTables:
     """Score accounts and own IPs on ``evidence`` (``dnsbl`` from ``live_dnsbl``; ``asn``
     loaded once by the caller). ``scored_accounts``: use these account scores (e.g. judged
     on a longer history) instead; the table then lists the accounts that logged in within
-    the evidence. ``domains``: the local domains (default: the configured ones)."""
+    the evidence."""
     logins = evidence.logins
     if scored_accounts is None:
         asns = lookup_frame(logins[s.CLIENT_IP].dropna().drop_duplicates(), asn)
@@ -354,18 +343,15 @@ def risk_tables(
     else:
         active = scored_accounts[s.SASL_USERNAME].isin(set(logins[s.SASL_USERNAME]))
         accounts = scored_accounts[active.to_numpy()].reset_index(drop=True)
-    if domains is None:
-        domains = local_domains(customers, settings.local_domains)
     accepted = evidence.accepted.groupby(s.SERVER)[DELIVERIES].sum()
     ips = ip_risk(
         evidence.daily,
         logins,
-        evidence.refused,
+        evidence.blames,
         accounts,
         dnsbl,
         settings.own_outbound_ips(),
         settings.server_outbound_ips(),
-        domains,
         accepted,
     )
     return RiskTables(accounts, ips, dnsbl)
@@ -375,23 +361,20 @@ def period_risk(
     evidence: RiskEvidence,
     since: dt.date | None,
     until: dt.date | None,
-    customers: pd.DataFrame,
     settings: Settings,
     dnsbl: pd.DataFrame,
     asn: AsnLookup | None,
-    domains: frozenset[str] | None = None,
 ) -> RiskTables:
     """Risk of the days ``since``..``until`` from the ``evidence`` of their history: accounts
     judged against their whole history up to ``until`` (baseline, first-seen networks),
     listed when active in the period; own IPs on the period's refusals and sessions."""
-    history = risk_tables(evidence, customers, settings, dnsbl, asn, None, domains)
+    history = risk_tables(evidence, settings, dnsbl, asn)
     history = dataclasses.replace(history, judged=history.accounts)
-    tz = settings.timezone
-    earlier = evidence.between(None, since - dt.timedelta(days=1), tz) if since else None
-    if earlier is None or not (len(earlier.daily) or len(earlier.refused)):
+    earlier = evidence.between(None, since - dt.timedelta(days=1)) if since else None
+    if earlier is None or not (len(earlier.daily) or len(earlier.blames)):
         return history  # nothing before the period: its tables are the history's
-    period = evidence.between(since, until, tz)
-    found = risk_tables(period, customers, settings, dnsbl, asn, history.accounts, domains)
+    period = evidence.between(since, until)
+    found = risk_tables(period, settings, dnsbl, asn, history.accounts)
     return dataclasses.replace(found, judged=history.accounts)
 
 

@@ -263,11 +263,9 @@ def risk_tables(data: DashboardData, filters: Filters) -> tables.RiskTables:
         found = tables.risk(
             data.view,
             filters,
-            data.customers,
             data.settings,
             data.dnsbl,
             data.asn_lookup,
-            data.view.domains(),
             data.kept("risk-judged", history),  # None the first time: judged on one read
         )
         data.keep("risk-judged", history, found.judged)

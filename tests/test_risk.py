@@ -13,7 +13,14 @@ import pytest
 
 from analyzer import schema as s
 from analyzer.jobs import ExportOptions, export
-from analyzer.risk import HIGH_RISK, RISK_COLUMNS, account_risk, blame_blocklists, ip_risk
+from analyzer.risk import (
+    HIGH_RISK,
+    RISK_COLUMNS,
+    account_risk,
+    blame_blocklists,
+    blame_rollup,
+    ip_risk,
+)
 from analyzer.rollups import daily_logins, daily_sessions
 
 T0 = pd.Timestamp("2003-11-25 10:00", tz="UTC")
@@ -111,12 +118,11 @@ def test_listing_makes_an_ip_critical_and_names_the_reason():
     table = ip_risk(
         daily_sessions(sessions, "UTC"),
         daily_logins(sessions, "UTC"),
-        blamed,
+        blame_rollup(blamed, frozenset({"acme.example"}), "UTC"),
         accounts,
         dnsbl,
         ["192.0.2.10", "192.0.2.11"],
         {"mail1": "192.0.2.10", "mail2": "192.0.2.11"},
-        frozenset({"acme.example"}),
     )
     assert list(table.columns) == list(RISK_COLUMNS)
     first, second = table.iloc[0], table.iloc[1]
@@ -252,12 +258,11 @@ def test_duplicate_zones_and_missing_reasons_do_not_break_the_evidence():
     row = ip_risk(
         daily_sessions(sessions, "UTC"),
         daily_logins(sessions, "UTC"),
-        blamed,
+        blame_rollup(blamed, frozenset({"acme.example"}), "UTC"),
         accounts,
         dnsbl,
         ["192.0.2.10"],
         {"mail1": "192.0.2.10"},
-        frozenset({"acme.example"}),
     ).iloc[0]
     assert (row["risk_score"], row["level"]) == (50, "critical")  # one zone, counted once
     assert "z.test (no reason given)" in row["evidence"]

@@ -146,3 +146,44 @@ def test_readiness_from_the_rollup_is_readiness_from_the_sessions():
     }
     c3 = direct.set_index("customer_id").loc["c3"]
     assert (c3["outbound_after"], c3["last_refused"]) == (2, T0 + pd.Timedelta(minutes=50))
+
+
+def probe(i, ip, minutes, reason=s.R_RELAY_PROBE, klass=s.SPAM_PROBE, messages=0):
+    return {
+        s.SESSION_ID: f"p{i}",
+        s.SERVER: "mail1",
+        s.START: T0 + pd.Timedelta(minutes=minutes),
+        s.CLIENT_IP: ip,
+        s.CLASS: klass,
+        s.REASON: reason,
+        s.CUSTOMER_ID: None,
+        "customer_ip": False,
+        s.MESSAGES: messages,
+        s.RELAY_DENIED: 1 if reason == s.R_RELAY_PROBE else 0,
+        s.AUTH_FAILURES: 3 if reason == s.R_DICTIONARY else 0,
+    }
+
+
+def test_offenders_from_the_source_rollup_are_offenders_from_the_sessions():
+    from analyzer.offenders import probe_sessions, summarize_offenders
+
+    sessions = pd.DataFrame(
+        [
+            probe(1, "100.64.9.9", 0),
+            probe(2, "100.64.9.9", 50),  # the next local day in Berlin
+            probe(3, "100.64.9.9", 55, reason=s.R_DICTIONARY),
+            probe(4, "203.0.113.5", 5),
+            # the same source also delivers accepted mail: its judgement counts it
+            probe(5, "203.0.113.5", 6, reason=s.R_INBOUND, klass=s.UNAUTHENTICATED, messages=4),
+        ]
+    )
+    no_asns = pd.DataFrame({"ip": pd.Series(dtype=str), "asn": pd.Series(dtype="Int64")})
+    direct = summarize_offenders(probe_sessions(sessions), no_asns, sessions)
+    rolled = rollups.daily_sources(sessions, "Europe/Berlin")
+    assert len(rolled) == 5  # 9.9: one row the first day, two (reasons) the next; .5: two
+    from_rollup = summarize_offenders(probe_sessions(rolled), no_asns, rolled)
+    pd.testing.assert_frame_equal(from_rollup, direct, check_dtype=False)  # text: NA or nan
+    first = direct.iloc[0]
+    assert (first["ip"], first["probe_sessions"], first["auth_failures"]) == ("100.64.9.9", 3, 3)
+    second = direct.iloc[1]
+    assert (second["sessions"], second["accepted_messages"]) == (2, 4)

@@ -9,7 +9,11 @@ of other days are never opened. The tables:
     delivery_daily  delivery attempts per local day x server x status x outbound
     logins          sessions with a SASL login per local day x server x class x account x
                     client address x customer
+    sources         sessions per local day x server x client address x class x reason x
+                    customer x in a customer network
     blamed          refused deliveries, with the blocklist, zone and own IP the reply names
+    blamed_daily    refused deliveries per local day x server x own IP named x blocklist x
+                    status x outbound
     rejects, deliveries, problems
                     the stored events, as ingest wrote them
 
@@ -52,11 +56,13 @@ from analyzer.messages import REFUSED_STATUSES
 from analyzer.pipeline import Analysis, bounce_rules, finish_sessions
 from analyzer.queries import (
     BLAMED,
+    BLAMED_DAILY,
     DAILY,
     DELIVERY_DAILY,
     EVENTS,
     LOGINS,
     SESSIONS,
+    SOURCES,
     TIME_COLUMN,
     View,
     both,
@@ -64,7 +70,7 @@ from analyzer.queries import (
     period_filter,
     utc_day,
 )
-from analyzer.risk import blame_blocklists
+from analyzer.risk import blame_blocklists, blame_rollup
 from analyzer.sessions import build_session_tables
 from analyzer.stored import stored_line_summary
 
@@ -73,7 +79,7 @@ logger = logging.getLogger(__name__)
 DERIVED_VERSION = 1
 # Rollups: a few rows per day and server, read whole once and kept (a read of a period then
 # filters memory instead of opening a file per part).
-KEPT_WHOLE = (DAILY, DELIVERY_DAILY, LOGINS)
+KEPT_WHOLE = (DAILY, DELIVERY_DAILY, LOGINS, BLAMED_DAILY)
 
 
 def derived_fingerprint(
@@ -139,7 +145,9 @@ class MemoryView:
             return rollups.daily_sessions(self.analysis.sessions, tz)
         if name == LOGINS:
             return rollups.daily_logins(self.analysis.sessions, tz)
-        if name in (DELIVERY_DAILY, BLAMED):
+        if name == SOURCES:
+            return rollups.daily_sources(self.analysis.sessions, tz)
+        if name in (DELIVERY_DAILY, BLAMED, BLAMED_DAILY):
             deliveries = self.analysis.deliveries
             return derive(name, deliveries, self.settings, self.customers, self.domains())
         return getattr(self.analysis, name)
@@ -278,7 +286,7 @@ class StoreView:
 
     def _open_table(self, name: str) -> pa.Table | None:
         """Sessions still open at the commit (and their rollups): small, kept."""
-        if name not in (SESSIONS, DAILY, LOGINS) or self.open_sessions.empty:
+        if name not in (SESSIONS, DAILY, LOGINS, SOURCES) or self.open_sessions.empty:
             return None
         with self._lock:
             if name not in self._open_tables:
@@ -287,6 +295,8 @@ class StoreView:
                     frame = rollups.daily_sessions(frame, self.settings.timezone)
                 elif name == LOGINS:
                     frame = rollups.daily_logins(frame, self.settings.timezone)
+                elif name == SOURCES:
+                    frame = rollups.daily_sources(frame, self.settings.timezone)
                 self._open_tables[name] = pa.Table.from_pandas(frame, preserve_index=False)
             return self._open_tables[name]
 
@@ -406,7 +416,7 @@ def _scan(files: Sequence[Path], columns, cut) -> pa.Table:
 
 def source_of(name: str) -> str:
     """The stored table a derived table comes from."""
-    return "deliveries" if name in (DELIVERY_DAILY, BLAMED) else SESSIONS
+    return "deliveries" if name in (DELIVERY_DAILY, BLAMED, BLAMED_DAILY) else SESSIONS
 
 
 def derive(
@@ -425,9 +435,15 @@ def derive(
     if name == LOGINS:
         classified = derive(SESSIONS, frame, settings, customers, domains)
         return rollups.daily_logins(classified, settings.timezone)
+    if name == SOURCES:
+        classified = derive(SESSIONS, frame, settings, customers, domains)
+        return rollups.daily_sources(classified, settings.timezone)
     if name == BLAMED:
         refused = frame[frame[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()]
         return blame_blocklists(refused, settings.own_outbound_ips(), bounce_rules(settings))
+    if name == BLAMED_DAILY:
+        blamed = derive(BLAMED, frame, settings, customers, domains)
+        return blame_rollup(blamed, domains, settings.timezone)
     return rollups.daily_deliveries(frame, domains, settings.timezone)
 
 
@@ -462,6 +478,8 @@ def write_derived(
             store.write_frame(root, part.derived(fingerprint, DAILY), daily, mode)
             logins = rollups.daily_logins(rows, tz)
             store.write_frame(root, part.derived(fingerprint, LOGINS), logins, mode)
+            sources = rollups.daily_sources(rows, tz)
+            store.write_frame(root, part.derived(fingerprint, SOURCES), sources, mode)
     deliveries = frames.get("deliveries")
     if deliveries is not None and len(deliveries):
         blamed = derive(BLAMED, deliveries, settings, customers, domains)
@@ -470,6 +488,8 @@ def write_derived(
             counts = rollups.daily_deliveries(rows, domains, tz)
             store.write_frame(root, part.derived(fingerprint, DELIVERY_DAILY), counts, mode)
             store.write_frame(root, part.derived(fingerprint, BLAMED), by_part[part], mode)
+            blames = blame_rollup(by_part[part], domains, tz)
+            store.write_frame(root, part.derived(fingerprint, BLAMED_DAILY), blames, mode)
     return fingerprint
 
 

@@ -127,9 +127,18 @@ def sorted_ids(
             filters.servers,
             session_filter(filters, text),
         )
-        in_order = stable_order(frame[keys].reset_index(drop=True), [True, True])
         tz = data.settings.timezone
-        positions = view_positions(frame, request, s.SESSION_EXPORT_COLUMNS, tz, in_order)
+        kept = view_positions(frame, {"filterModel": request.get("filterModel")}, columns, tz)
+        # One sort: the grid's columns, then the table's own order (start, id) for ties
+        sorts = [
+            (m["colId"], m.get("sort") != "desc")
+            for m in request.get("sortModel") or []
+            if m.get("colId") in columns
+        ]
+        by = list(dict.fromkeys([*(c for c, _ in sorts), *keys]))
+        ascending = [dict(sorts).get(c, True) for c in by]
+        order = stable_order(frame[by].iloc[kept].reset_index(drop=True), ascending)
+        positions = kept[order]
         # as numbers: a million dates as text or Python objects take a second
         utc = frame[s.START].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
         return pd.DataFrame(
