@@ -22,6 +22,7 @@ import pandas as pd
 
 from analyzer import schema as s
 from analyzer import traffic
+from analyzer.blame import PROVIDER, blame_blocklists
 from analyzer.exports import frame_to_csv, to_iso
 from analyzer.messages import REFUSED_STATUSES, outbound_deliveries
 from analyzer.offenders import (
@@ -43,7 +44,6 @@ from analyzer.readiness import (
     call_list,
     customer_readiness,
 )
-from analyzer.risk import PROVIDER, blame_blocklists
 
 BASELINE_DAYS = 7
 TOP = 10

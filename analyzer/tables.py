@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from analyzer import rollups
 from analyzer import schema as s
 from analyzer.asn import AsnLookup, lookup_frame
+from analyzer.blame import PROVIDER, combine_blames
 from analyzer.blocklist import blocklist_entries, mail_networks, render_blocklist
 from analyzer.config import Settings
 from analyzer.messages import REFUSED_STATUSES
@@ -55,10 +56,8 @@ from analyzer.readiness import (
     recent_sessions,
 )
 from analyzer.risk import (
-    PROVIDER,
     AccountBounces,
     account_bounces,
-    combine_blames,
     failed_auth,
     ip_risk,
     is_login,

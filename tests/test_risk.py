@@ -12,13 +12,12 @@ import pandas as pd
 import pytest
 
 from analyzer import schema as s
+from analyzer.blame import blame_blocklists, blame_rollup
 from analyzer.jobs import ExportOptions, export
 from analyzer.risk import (
     HIGH_RISK,
     RISK_COLUMNS,
     account_risk,
-    blame_blocklists,
-    blame_rollup,
     ip_risk,
 )
 from analyzer.rollups import daily_logins, daily_sessions

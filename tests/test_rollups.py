@@ -7,8 +7,9 @@ import pandas as pd
 
 from analyzer import rollups
 from analyzer import schema as s
+from analyzer.blame import PROVIDER
 from analyzer.readiness import customer_readiness, readiness_of, recent_sessions
-from analyzer.risk import PROVIDER, account_bounces
+from analyzer.risk import account_bounces
 
 T0 = pd.Timestamp("2003-11-20 22:30", tz="UTC")  # 23:30 in Berlin: still the 20th there
 

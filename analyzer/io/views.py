@@ -49,6 +49,7 @@ import pyarrow.parquet as pq
 
 from analyzer import rollups
 from analyzer import schema as s
+from analyzer.blame import blame_blocklists, blame_rollup
 from analyzer.config import Settings
 from analyzer.customers import local_domains
 from analyzer.io import store
@@ -70,7 +71,6 @@ from analyzer.queries import (
     period_filter,
     utc_day,
 )
-from analyzer.risk import blame_blocklists, blame_rollup
 from analyzer.sessions import build_session_tables
 from analyzer.stored import stored_line_summary
 
