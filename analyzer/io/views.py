@@ -80,6 +80,7 @@ DERIVED_VERSION = 1
 # Rollups: a few rows per day and server, read whole once and kept (a read of a period then
 # filters memory instead of opening a file per part).
 KEPT_WHOLE = (DAILY, DELIVERY_DAILY, LOGINS, BLAMED_DAILY)
+FEW_DAYS = 3
 
 
 def derived_fingerprint(
@@ -320,6 +321,13 @@ class StoreView:
                 )
             return self._whole[name]
 
+    def _few_days(self, name: str, since, until) -> bool:
+        """A read of a few days of a rollup not kept yet (the first and last days of the
+        data, asked at start-up): its parts are read, not the whole table."""
+        with self._whole_lock:
+            kept = name in self._whole
+        return not kept and bool(since and until) and (until - since).days < FEW_DAYS
+
     def _tables(self, name, columns, since, until, servers, where, day=None):
         """Arrow tables of ``name``'s rows in the period (and UTC ``day``): the stored
         parts', then the open sessions'."""
@@ -329,7 +337,7 @@ class StoreView:
             utc_day(name, day) if day else None,
             where,
         )
-        if name in KEPT_WHOLE and day is None:
+        if name in KEPT_WHOLE and day is None and not self._few_days(name, since, until):
             whole = self._kept_whole(name)
             found = [] if whole is None else [_select(whole, columns, cut)]
         else:

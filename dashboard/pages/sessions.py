@@ -19,6 +19,7 @@ from dashboard.links import SEARCH, keep_in_url
 from dashboard.paging import block_bounds, refresh_rows_on, stable_order, view_positions
 
 DAY = "day"  # the UTC day of a session's start: the store's part it is read from
+KEPT_SORTED = 10_000  # sorted rows kept per view: a hundred blocks of the grid
 
 dash.register_page(__name__, path="/sessions", name="Sessions", title="relaywatch - sessions")
 
@@ -108,13 +109,15 @@ def block_in_order(
 
 
 def sorted_ids(
-    data: DashboardData, filters: Filters, text: str | None, request: dict
-) -> pd.DataFrame:
-    """The ids (and UTC days) of the sessions a grid sort or column filter selects, in its
-    order: read with the columns it names only, kept per sort and filter."""
+    data: DashboardData, filters: Filters, text: str | None, request: dict, end: int
+) -> tuple[pd.DataFrame, int]:
+    """The ids (and UTC days) of the first ``end`` sessions a grid sort or column filter
+    selects, in its order, and how many it selects: read with the columns it names only.
+    The first KEPT_SORTED are kept per sort and filter (a million ids would hold 50 MB per
+    view); a block past them sorts again."""
     models = json.dumps([request.get("filterModel"), request.get("sortModel")], sort_keys=True)
 
-    def build() -> pd.DataFrame:
+    def build(limit: int) -> tuple[pd.DataFrame, int]:
         named = {*(request.get("filterModel") or {})}
         named |= {m.get("colId") for m in request.get("sortModel") or []}
         columns = [c for c in s.SESSION_EXPORT_COLUMNS if c in named]
@@ -138,17 +141,20 @@ def sorted_ids(
         by = list(dict.fromkeys([*(c for c, _ in sorts), *keys]))
         ascending = [dict(sorts).get(c, True) for c in by]
         order = stable_order(frame[by].iloc[kept].reset_index(drop=True), ascending)
-        positions = kept[order]
+        positions = kept[order][:limit]
         # as numbers: a million dates as text or Python objects take a second
         utc = frame[s.START].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-        return pd.DataFrame(
+        found = pd.DataFrame(
             {
                 s.SESSION_ID: frame[s.SESSION_ID].iloc[positions].reset_index(drop=True),
                 DAY: utc[positions].astype("datetime64[D]"),
             }
         )
+        return found, len(kept)
 
-    return data.cached(("sessions-sorted", text or "", models), filters, build)
+    if end > KEPT_SORTED:
+        return build(end)
+    return data.cached(("sessions-sorted", text or "", models), filters, lambda: build(KEPT_SORTED))
 
 
 def sorted_block(data: DashboardData, filters: Filters, block: pd.DataFrame) -> pd.DataFrame:
@@ -184,8 +190,8 @@ def session_rows(request, filters_data, text):
     request = request or {}
     start, end = block_bounds(request)
     if request.get("filterModel") or request.get("sortModel"):
-        order = sorted_ids(data, filters, text, request)
-        rows, count = sorted_block(data, filters, order.iloc[start:end]), len(order)
+        order, count = sorted_ids(data, filters, text, request, end)
+        rows = sorted_block(data, filters, order.iloc[start:end])
     else:
         rows = block_in_order(data, filters, text, start, end)
         count = int(day_counts(data, filters, text)["rows"].sum())

@@ -193,6 +193,21 @@ def test_sessions_sort_and_filter_on_the_server(request_context):
     assert response["rowCount"] == probes and count == f"{probes:,} sessions"
 
 
+def test_a_sorted_block_past_the_kept_rows_is_sorted_again(request_context, monkeypatch):
+    """Only the first rows of a sorted view are kept; a block past them sorts again and
+    shows what the kept order would have shown."""
+    sessions = page("sessions")
+    request = {"startRow": 300, "endRow": 400, "sortModel": [{"colId": "client_ip", "sort": "asc"}]}
+    kept, count = sessions.session_rows(request, ALL, None)  # inside the 10,000 kept
+    request_context._cache.clear()
+    monkeypatch.setattr(sessions, "KEPT_SORTED", 200)
+    again, count_again = sessions.session_rows(request, ALL, None)
+    assert again == kept and count_again == count
+    ips = [r["client_ip"] for r in again["rowData"]]
+    assert len(ips) == 100 and ips == sorted(ips)
+    assert not any(key[0][0] == "sessions-sorted" for key in request_context._cache)
+
+
 def test_risk_tables(request_context):
     ips, accounts, servers, figure = page("risk").update_risk(ALL)
     assert {r["server"] for r in servers} >= {"mail1", "mail2"}
