@@ -153,12 +153,15 @@ def readiness(view: View, scope: Scope, customers: pd.DataFrame, timezone: str) 
         first = (now - RECENT).tz_convert(timezone).date()
         window = dataclasses.replace(scope, since=max(first, scope.since or first))
         recent = recent_sessions(outbound_of(view, window), now)
-    refused = sessions_of(
-        view,
-        scope,
-        READINESS_COLUMNS,
-        both(pc.field(s.CUSTOMER_ID).is_valid(), pc.field(s.REASON) == s.R_RELAY_DENIED),
-    )
+    # Each customer's last refused relay: read from the day of the earliest of them on
+    denied = counted[(counted[s.REASON] == s.R_RELAY_DENIED).fillna(False).to_numpy()]
+    refused = pd.DataFrame(columns=list(READINESS_COLUMNS))
+    if len(denied):
+        earliest = denied.groupby(s.CUSTOMER_ID)[rollups.LAST_START].max().min()
+        day = earliest.tz_convert(timezone).date()
+        window = dataclasses.replace(scope, since=max(day, scope.since or day))
+        mine = both(pc.field(s.CUSTOMER_ID).is_valid(), pc.field(s.REASON) == s.R_RELAY_DENIED)
+        refused = sessions_of(view, window, READINESS_COLUMNS, mine)
     last = last_refused_sessions(refused)
     rejects = None
     if len(last):
