@@ -16,7 +16,7 @@ from analyzer import schema as s
 from analyzer.messages import REFUSED_STATUSES, outbound_mask
 from analyzer.patterns import ReasonRule
 from analyzer.patterns.bounces import BLOCKLIST_BOUNCES, ZONE
-from analyzer.rollups import DATE, DELIVERIES, OUTBOUND, local_date
+from analyzer.rollups import DATE, DELIVERIES, OUTBOUND, combine_rows, local_date
 
 PROVIDER = "blocklist_provider"
 NAMED_IP = "named_ip"  # an own IP the reply text names
@@ -95,14 +95,4 @@ def blame_rollup(blamed: pd.DataFrame, domains: frozenset[str], timezone: str) -
 
 def combine_blames(parts: pd.DataFrame) -> pd.DataFrame:
     """Blame rollup rows of several parts -> one row per key."""
-    if parts.empty:
-        return pd.DataFrame(
-            {
-                DATE: pd.Series(dtype="datetime64[ns]"),
-                **{c: pd.Series(dtype="string") for c in BLAME_KEYS if c not in (DATE, OUTBOUND)},
-                OUTBOUND: pd.Series(dtype=bool),
-                DELIVERIES: pd.Series(dtype="int64"),
-            }
-        )
-    grouped = parts.groupby(list(BLAME_KEYS), dropna=False, sort=True)[DELIVERIES].sum()
-    return grouped.reset_index()[[*BLAME_KEYS, DELIVERIES]]
+    return combine_rows(parts, BLAME_KEYS, (DELIVERIES,), spans=False)

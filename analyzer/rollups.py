@@ -57,6 +57,19 @@ def _keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     )
 
 
+def _session_rows(
+    sessions: pd.DataFrame, keys: Sequence[str], timezone: str, **columns: pd.Series
+) -> pd.DataFrame:
+    """Each session as a row of a rollup: its ``keys`` as text and its local day, a count
+    of one, ``columns``, and its start as the first and the last."""
+    start = sessions[s.START]
+    return _keys(sessions, keys).assign(
+        **{DATE: local_date(start, timezone), SESSIONS: 1},
+        **columns,
+        **{FIRST_START: start, LAST_START: start},
+    )
+
+
 def daily_sessions(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
     """Sessions per local day, server, class, reason, customer and period: ``sessions``,
     ``relay_sessions``, the sums of ``auth_failures`` and ``relay_denied``, and the first and
@@ -64,43 +77,49 @@ def daily_sessions(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
 
     Requires: classified sessions (``start``, ``server``, ``class``, ``reason``,
     ``customer_id``, ``period``, ``auth_failures``, ``relay_denied``)."""
-    keys = _keys(sessions, DAILY_KEYS)
-    frame = keys.assign(
+    denied = sessions[s.RELAY_DENIED].fillna(0)
+    frame = _session_rows(
+        sessions,
+        DAILY_KEYS,
+        timezone,
         **{
-            DATE: local_date(sessions[s.START], timezone),
-            SESSIONS: 1,
-            RELAY_SESSIONS: (sessions[s.RELAY_DENIED].fillna(0) > 0).astype(np.int64),
+            RELAY_SESSIONS: (denied > 0).astype(np.int64),
             s.AUTH_FAILURES: sessions[s.AUTH_FAILURES].fillna(0).astype(np.int64),
-            s.RELAY_DENIED: sessions[s.RELAY_DENIED].fillna(0).astype(np.int64),
-            FIRST_START: sessions[s.START],
-            LAST_START: sessions[s.START],
-        }
+            s.RELAY_DENIED: denied.astype(np.int64),
+        },
     )
     return combine(frame)
 
 
 def combine(parts: pd.DataFrame) -> pd.DataFrame:
     """Rollup rows of several parts (or sessions' own rows) -> one row per key."""
+    return combine_rows(parts, DAILY_KEYS, DAILY_SUMS)
+
+
+FLAGS = (OUTBOUND, CUSTOMER_IP)  # keys that are yes or no, not text
+
+
+def combine_rows(
+    parts: pd.DataFrame, keys: Sequence[str], sums: Sequence[str], spans: bool = True
+) -> pd.DataFrame:
+    """Rows of a rollup's parts -> one row per ``keys``: ``sums`` added up and (``spans``)
+    the earliest ``first_start`` and the latest ``last_start``."""
+    columns = [*keys, *sums, *((FIRST_START, LAST_START) if spans else ())]
     if parts.empty:
-        return _empty_daily(parts)
-    grouped = parts.groupby(list(DAILY_KEYS), dropna=False, sort=True)
-    sums = grouped[list(DAILY_SUMS)].sum()
-    table = sums.join(grouped[FIRST_START].min()).join(grouped[LAST_START].max())
-    return table.reset_index()[list(DAILY_COLUMNS)]
-
-
-def _empty_daily(like: pd.DataFrame) -> pd.DataFrame:
-    columns = {
-        DATE: pd.Series(dtype="datetime64[ns]"),
-        **{c: pd.Series(dtype="string") for c in DAILY_KEYS if c != DATE},
-        **{c: pd.Series(dtype="int64") for c in DAILY_SUMS},
-        FIRST_START: pd.Series(dtype="datetime64[ns, UTC]"),
-        LAST_START: pd.Series(dtype="datetime64[ns, UTC]"),
-    }
-    for name in (FIRST_START, LAST_START):
-        if name in like and isinstance(like[name].dtype, pd.DatetimeTZDtype):
-            columns[name] = pd.Series(dtype=like[name].dtype)
-    return pd.DataFrame(columns)
+        empty = {c: pd.Series(dtype="string") for c in keys}
+        empty |= {c: pd.Series(dtype=bool) for c in FLAGS if c in keys}
+        empty |= {c: pd.Series(dtype="int64") for c in sums}
+        empty[DATE] = pd.Series(dtype="datetime64[ns]")
+        for name in (FIRST_START, LAST_START) if spans else ():
+            like = parts[name].dtype if name in parts else None
+            zoned = isinstance(like, pd.DatetimeTZDtype)
+            empty[name] = pd.Series(dtype=like if zoned else "datetime64[ns, UTC]")
+        return pd.DataFrame(empty)[columns]
+    grouped = parts.groupby(list(keys), dropna=False, sort=True)
+    table = grouped[list(sums)].sum()
+    if spans:
+        table = table.join(grouped[FIRST_START].min()).join(grouped[LAST_START].max())
+    return table.reset_index()[columns]
 
 
 def daily_logins(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
@@ -111,35 +130,14 @@ def daily_logins(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
     Requires: classified sessions (``start``, ``server``, ``class``, ``sasl_username``,
     ``client_ip``, ``customer_id``, ``messages``, ``recipients``)."""
     logins = sessions[sessions[s.SASL_USERNAME].notna().to_numpy()]
-    frame = _keys(logins, LOGIN_KEYS).assign(
-        **{
-            DATE: local_date(logins[s.START], timezone),
-            SESSIONS: 1,
-            s.MESSAGES: logins[s.MESSAGES].fillna(0).astype(np.int64),
-            s.RECIPIENTS: logins[s.RECIPIENTS].fillna(0).astype(np.int64),
-            FIRST_START: logins[s.START],
-            LAST_START: logins[s.START],
-        }
-    )
+    counts = {c: logins[c].fillna(0).astype(np.int64) for c in LOGIN_SUMS[1:]}
+    frame = _session_rows(logins, LOGIN_KEYS, timezone, **counts)
     return combine_logins(frame)
 
 
 def combine_logins(parts: pd.DataFrame) -> pd.DataFrame:
     """Login rollup rows of several parts -> one row per key."""
-    if parts.empty:
-        return pd.DataFrame(
-            {
-                DATE: pd.Series(dtype="datetime64[ns]"),
-                **{c: pd.Series(dtype="string") for c in LOGIN_KEYS if c != DATE},
-                **{c: pd.Series(dtype="int64") for c in LOGIN_SUMS},
-                FIRST_START: pd.Series(dtype="datetime64[ns, UTC]"),
-                LAST_START: pd.Series(dtype="datetime64[ns, UTC]"),
-            }
-        )
-    grouped = parts.groupby(list(LOGIN_KEYS), dropna=False, sort=True)
-    sums = grouped[list(LOGIN_SUMS)].sum()
-    table = sums.join(grouped[FIRST_START].min()).join(grouped[LAST_START].max())
-    return table.reset_index()[list(LOGIN_COLUMNS)]
+    return combine_rows(parts, LOGIN_KEYS, LOGIN_SUMS)
 
 
 def daily_sources(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
@@ -148,37 +146,16 @@ def daily_sources(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
     ``relay_denied`` and ``auth_failures``, and the first and last session start.
 
     Requires: classified sessions."""
-    keys = [c for c in SOURCE_KEYS if c not in (DATE, CUSTOMER_IP)]
-    frame = _keys(sessions, keys).assign(
-        **{
-            DATE: local_date(sessions[s.START], timezone),
-            CUSTOMER_IP: sessions[CUSTOMER_IP].fillna(False).astype(bool),
-            SESSIONS: 1,
-            **{c: sessions[c].fillna(0).astype(np.int64) for c in SOURCE_SUMS[1:]},
-            FIRST_START: sessions[s.START],
-            LAST_START: sessions[s.START],
-        }
-    )
+    keys = [c for c in SOURCE_KEYS if c != CUSTOMER_IP]
+    counts = {c: sessions[c].fillna(0).astype(np.int64) for c in SOURCE_SUMS[1:]}
+    inside = sessions[CUSTOMER_IP].fillna(False).astype(bool)
+    frame = _session_rows(sessions, keys, timezone, **{CUSTOMER_IP: inside}, **counts)
     return combine_sources(frame)
 
 
 def combine_sources(parts: pd.DataFrame) -> pd.DataFrame:
     """Source rollup rows of several parts -> one row per key."""
-    if parts.empty:
-        return pd.DataFrame(
-            {
-                DATE: pd.Series(dtype="datetime64[ns]"),
-                **{c: pd.Series(dtype="string") for c in SOURCE_KEYS[1:-1]},
-                CUSTOMER_IP: pd.Series(dtype=bool),
-                **{c: pd.Series(dtype="int64") for c in SOURCE_SUMS},
-                FIRST_START: pd.Series(dtype="datetime64[ns, UTC]"),
-                LAST_START: pd.Series(dtype="datetime64[ns, UTC]"),
-            }
-        )
-    grouped = parts.groupby(list(SOURCE_KEYS), dropna=False, sort=True)
-    sums = grouped[list(SOURCE_SUMS)].sum()
-    table = sums.join(grouped[FIRST_START].min()).join(grouped[LAST_START].max())
-    return table.reset_index()[list(SOURCE_COLUMNS)]
+    return combine_rows(parts, SOURCE_KEYS, SOURCE_SUMS)
 
 
 def daily_deliveries(
@@ -200,15 +177,4 @@ def daily_deliveries(
 
 def combine_deliveries(parts: pd.DataFrame) -> pd.DataFrame:
     """Delivery rollup rows of several parts -> one row per key."""
-    if parts.empty:
-        return pd.DataFrame(
-            {
-                DATE: pd.Series(dtype="datetime64[ns]"),
-                s.SERVER: pd.Series(dtype="string"),
-                s.STATUS: pd.Series(dtype="string"),
-                OUTBOUND: pd.Series(dtype=bool),
-                DELIVERIES: pd.Series(dtype="int64"),
-            }
-        )
-    grouped = parts.groupby(list(DELIVERY_KEYS), dropna=False, sort=True)[DELIVERIES].sum()
-    return grouped.reset_index()[list(DELIVERY_COLUMNS)]
+    return combine_rows(parts, DELIVERY_KEYS, (DELIVERIES,), spans=False)
