@@ -233,9 +233,10 @@ class RiskTables:
 
 @dataclass(frozen=True)
 class RiskEvidence:
-    """What the account and IP rules read of a scope: rollups, the refused deliveries and,
-    for scoring accounts (``scoring``), the AUTH failures at the logins' addresses, who sent
-    the blamed mail, and the logins' times where a failure came first."""
+    """What the account and IP rules read of a scope: the session, login, blame and delivery
+    rollups and, for scoring accounts (``scoring``), the AUTH failures at the logins'
+    addresses, who sent the mail a blocklist refused, and the logins' times (asked where a
+    failure came before a first login)."""
 
     daily: pd.DataFrame  # session rollup (the scope's servers)
     logins: pd.DataFrame  # login rollup (the scope's servers)
@@ -298,7 +299,7 @@ def risk_evidence(view: View, scope: Scope, scoring: bool = True) -> RiskEvidenc
     blamed = events_of(view, every_server, BLAMED, BLAMED_COLUMNS, named)
     return dataclasses.replace(
         evidence,
-        failed=failed_auth(found),  # (a login's own failures count as before: see the rule)
+        failed=failed_auth(found),  # a login's own failures count too (see the rule)
         bounces=account_bounces(blamed, owners),
         login_starts=login_starts,
     )
