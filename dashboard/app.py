@@ -30,6 +30,7 @@ from dashboard.data import (
 from dashboard.downloads import register_downloads
 from dashboard.links import filters_of, keep_filters_in_url
 from dashboard.memory import give_back_memory
+from dashboard.warm import warm_after_first_response
 
 PAGES_FOLDER = Path(__file__).parent / "pages"
 NAV = (
@@ -62,6 +63,7 @@ def create_app(
     loaded = data if data is not None else load_data(settings, progress, dns)
     app.server.config[CONFIG_KEY] = loaded
     app.server.config[RELOAD_LOCK_KEY] = threading.Lock()
+    warm_after_first_response(app.server)
 
     def layout() -> html.Div:
         # built per page load: the filter bar offers the days and servers the data has now
