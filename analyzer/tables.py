@@ -127,10 +127,10 @@ def delivery_rollup(view: View, scope: Scope) -> pd.DataFrame:
     return rollups.combine_deliveries(rows)
 
 
-def outbound_of(view: View, scope: Scope, columns: Sequence[str] = READINESS_COLUMNS):
-    """Customers' outbound sessions: all that readiness reads."""
+def outbound_of(view: View, scope: Scope) -> pd.DataFrame:
+    """Customers' outbound sessions, with the columns readiness reads."""
     mine = both(pc.field(s.CUSTOMER_ID).is_valid(), isin(s.REASON, OUTBOUND_REASONS))
-    return sessions_of(view, scope, columns, mine)
+    return sessions_of(view, scope, READINESS_COLUMNS, mine)
 
 
 def outbound_rollup(view: View, scope: Scope) -> pd.DataFrame:
