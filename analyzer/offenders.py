@@ -21,7 +21,7 @@ import pandas as pd
 
 from analyzer import schema as s
 from analyzer.customers import CUSTOMER_IP, ip_halves
-from analyzer.rollups import FIRST_START, LAST_START
+from analyzer.rollups import FIRST_START, LAST_START, as_rollup_rows
 
 IP = "ip"
 NETWORK = "network"
@@ -102,7 +102,7 @@ def source_traffic(sessions: pd.DataFrame, ips: Iterable[str] | None = None) -> 
     (messages accepted in its sessions that are no spam probe: inbound mail, relays,
     submissions). Indexed by the address as the sessions write it. ``sessions`` may be
     rows of ``analyzer.rollups.daily_sources`` (then each counts its ``sessions``)."""
-    frame = counted(sessions)[[s.CLIENT_IP, s.CLASS, s.MESSAGES, SESSIONS]]
+    frame = as_rollup_rows(sessions)[[s.CLIENT_IP, s.CLASS, s.MESSAGES, SESSIONS]]
     if ips is not None:
         frame = frame[frame[s.CLIENT_IP].isin(pd.Index(ips)).to_numpy()]
     good = (frame[s.CLASS] != s.SPAM_PROBE).fillna(False).to_numpy()
@@ -113,15 +113,6 @@ def source_traffic(sessions: pd.DataFrame, ips: Iterable[str] | None = None) -> 
         .agg(**{SESSIONS: (SESSIONS, "sum"), ACCEPTED_MESSAGES: (ACCEPTED_MESSAGES, "sum")})
     )
     return table.astype(np.int64)
-
-
-def counted(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Sessions as rows of a source rollup (``sessions`` 1, first and last start its own
-    start); rollup rows as they are."""
-    if FIRST_START in sessions:
-        return sessions
-    start = sessions[s.START]
-    return sessions.assign(**{SESSIONS: 1, FIRST_START: start, LAST_START: start})
 
 
 def judge(
@@ -148,7 +139,7 @@ def summarize_offenders(
         sessions: the window's sessions (or source rollup rows) the probes were taken from
             (their accepted mail).
     """
-    probes = counted(probes)
+    probes = as_rollup_rows(probes)
     grouped = probes.groupby(s.CLIENT_IP, sort=True)
     table = grouped.agg(
         probe_sessions=(SESSIONS, "sum"),

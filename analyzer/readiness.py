@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer import schema as s
-from analyzer.rollups import DATE, FIRST_START, LAST_START, SESSIONS
+from analyzer.rollups import DATE, FIRST_START, LAST_START, SESSIONS, as_rollup_rows
 
 OUTBOUND_REASONS = (s.R_SUBMISSION, s.R_RELAY, s.R_RELAY_DENIED)
 # How far back "sent unauthenticated relay mail" (before) / "was refused" (after) counts.
@@ -83,10 +83,9 @@ def customer_readiness(
     """
     outbound = outbound_sessions(sessions)
     now = now if now is not None else (sessions[s.START].max() if len(sessions) else None)
-    starts = outbound[s.START]
-    counted = outbound.assign(**{SESSIONS: 1, FIRST_START: starts, LAST_START: starts})
     refused = sessions if refused is None else refused
-    return readiness_of(counted, recent_sessions(outbound, now), refused, customers, now, rejects)
+    recent = recent_sessions(outbound, now)
+    return readiness_of(as_rollup_rows(outbound), recent, refused, customers, now, rejects)
 
 
 def recent_sessions(outbound: pd.DataFrame, now: pd.Timestamp | None) -> pd.DataFrame:

@@ -57,6 +57,15 @@ def _keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     )
 
 
+def as_rollup_rows(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Sessions as rows of a rollup (``sessions`` 1, their start the first and the last),
+    so one rule serves both; rollup rows as they are."""
+    if FIRST_START in sessions:
+        return sessions
+    start = sessions[s.START]
+    return sessions.assign(**{SESSIONS: 1, FIRST_START: start, LAST_START: start})
+
+
 def _session_rows(
     sessions: pd.DataFrame, keys: Sequence[str], timezone: str, **columns: pd.Series
 ) -> pd.DataFrame:

@@ -80,6 +80,10 @@ DERIVED_VERSION = 1
 # Rollups: a few rows per day and server, read whole once and kept (a read of a period then
 # filters memory instead of opening a file per part).
 KEPT_WHOLE = (DAILY, DELIVERY_DAILY, LOGINS, BLAMED_DAILY)
+# The rollups of the classified sessions, and what makes each.
+SESSION_ROLLUPS = {
+    DAILY: rollups.daily_sessions, LOGINS: rollups.daily_logins, SOURCES: rollups.daily_sources,
+}  # fmt: skip
 FEW_DAYS = 3
 
 
@@ -142,12 +146,8 @@ class MemoryView:
         tz = self.settings.timezone
         if name == SESSIONS:
             return self.analysis.sessions
-        if name == DAILY:
-            return rollups.daily_sessions(self.analysis.sessions, tz)
-        if name == LOGINS:
-            return rollups.daily_logins(self.analysis.sessions, tz)
-        if name == SOURCES:
-            return rollups.daily_sources(self.analysis.sessions, tz)
+        if name in SESSION_ROLLUPS:
+            return SESSION_ROLLUPS[name](self.analysis.sessions, tz)
         if name in (DELIVERY_DAILY, BLAMED, BLAMED_DAILY):
             deliveries = self.analysis.deliveries
             return derive(name, deliveries, self.settings, self.customers, self.domains())
@@ -287,17 +287,13 @@ class StoreView:
 
     def _open_table(self, name: str) -> pa.Table | None:
         """Sessions still open at the commit (and their rollups): small, kept."""
-        if name not in (SESSIONS, DAILY, LOGINS, SOURCES) or self.open_sessions.empty:
+        if (name != SESSIONS and name not in SESSION_ROLLUPS) or self.open_sessions.empty:
             return None
         with self._lock:
             if name not in self._open_tables:
                 frame = self.open_sessions
-                if name == DAILY:
-                    frame = rollups.daily_sessions(frame, self.settings.timezone)
-                elif name == LOGINS:
-                    frame = rollups.daily_logins(frame, self.settings.timezone)
-                elif name == SOURCES:
-                    frame = rollups.daily_sources(frame, self.settings.timezone)
+                if name in SESSION_ROLLUPS:
+                    frame = SESSION_ROLLUPS[name](frame, self.settings.timezone)
                 self._open_tables[name] = pa.Table.from_pandas(frame, preserve_index=False)
             return self._open_tables[name]
 
@@ -437,15 +433,9 @@ def derive(
     """The derived table ``name`` of one stored part's rows (``frame``: as stored)."""
     if name == SESSIONS:
         return finish_sessions(frame, customers, settings)
-    if name == DAILY:
+    if name in SESSION_ROLLUPS:
         classified = derive(SESSIONS, frame, settings, customers, domains)
-        return rollups.daily_sessions(classified, settings.timezone)
-    if name == LOGINS:
-        classified = derive(SESSIONS, frame, settings, customers, domains)
-        return rollups.daily_logins(classified, settings.timezone)
-    if name == SOURCES:
-        classified = derive(SESSIONS, frame, settings, customers, domains)
-        return rollups.daily_sources(classified, settings.timezone)
+        return SESSION_ROLLUPS[name](classified, settings.timezone)
     if name == BLAMED:
         refused = frame[frame[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()]
         return blame_blocklists(refused, settings.own_outbound_ips(), bounce_rules(settings))
@@ -482,12 +472,8 @@ def write_derived(
         classified = finish_sessions(sessions, customers, settings)
         for part, rows in cut(classified, s.START, SESSIONS):
             store.write_frame(root, part.derived(fingerprint, SESSIONS), rows, mode)
-            daily = rollups.daily_sessions(rows, tz)
-            store.write_frame(root, part.derived(fingerprint, DAILY), daily, mode)
-            logins = rollups.daily_logins(rows, tz)
-            store.write_frame(root, part.derived(fingerprint, LOGINS), logins, mode)
-            sources = rollups.daily_sources(rows, tz)
-            store.write_frame(root, part.derived(fingerprint, SOURCES), sources, mode)
+            for name, roll_up in SESSION_ROLLUPS.items():
+                store.write_frame(root, part.derived(fingerprint, name), roll_up(rows, tz), mode)
     deliveries = frames.get("deliveries")
     if deliveries is not None and len(deliveries):
         blamed = derive(BLAMED, deliveries, settings, customers, domains)
