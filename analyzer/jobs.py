@@ -38,7 +38,7 @@ from analyzer.io.mailer import (
     write_eml,
 )
 from analyzer.io.sources import expand_logs, label_sources, read_logs
-from analyzer.io.views import MemoryView, open_view
+from analyzer.io.views import MemoryView, StoreView, open_view
 from analyzer.messages import local_delivery_domains
 from analyzer.notices import settings_notes
 from analyzer.offenders import (
@@ -171,10 +171,27 @@ def ingest_logs(
         summary = ingest(
             settings, paths, progress, log_format, chunk_bytes, dask_address=dask_address
         )
+    judge_accounts(settings)
     if progress is not None:
         progress("")
     notes = "".join(f"\nrelaywatch: {note}" for note in summary.notes)
     return summary.text(root) + notes
+
+
+def judge_accounts(settings: Settings) -> None:
+    """After ``ingest``: judge every account on the whole history once and keep the result
+    in the store (``analyzer.io.judged``), so that the Risk page, ``export accounts`` and the
+    mail need not read every login and refusal again until the next commit."""
+    root = settings.store
+    if root is None or not store.exists(root) or not store.load_manifest(root).committed:
+        return
+    view = open_view(settings, read_customers(settings.customers), lambda: None)
+    if not isinstance(view, StoreView) or view.judged(None) is not None:
+        return
+    lookup = load_lookup(settings.asn_db, settings.as_names)
+    found = tables.risk(view, Scope(), settings, live_dnsbl(settings, dns=False), lookup)
+    if found.judged is not None:
+        view.keep_judged(found.judged, tables.session_days(view)[1])
 
 
 def check_patterns(
@@ -504,6 +521,7 @@ def refresh_store(settings: Settings, ingest_first: bool = True) -> list[str]:
                 "the last ingest and were not read (--no-ingest); run `relaywatch ingest`"
             ]
         summary = ingest(settings, paths, wait_seconds=REPORT_INGEST_WAIT_S)
+        judge_accounts(settings)
     except AnalyzerError as exc:
         return [f"could not ingest the new log lines first ({exc}): the summary is of the store"]
     logger.info("before the report: %s", summary.text(root))

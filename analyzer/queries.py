@@ -27,11 +27,12 @@ BLAMED = "blamed"  # refused deliveries, with the blocklist their reply blames
 LOGINS = "logins"  # sessions with a SASL login per day, account and address
 BLAMED_DAILY = "blamed_daily"  # refused deliveries per day, own IP, blocklist and status
 SOURCES = "sources"  # sessions per day and client address, class and reason
+AUTH = "auth"  # sessions with a login, or with AUTH failures from outside customer networks
 EVENTS = ("rejects", "deliveries", "problems")
 # The time each table's period is cut on.
 TIME_COLUMN = {
     SESSIONS: s.START, DAILY: rollups.DATE, DELIVERY_DAILY: rollups.DATE, LOGINS: rollups.DATE,
-    BLAMED_DAILY: rollups.DATE, SOURCES: rollups.DATE,
+    BLAMED_DAILY: rollups.DATE, SOURCES: rollups.DATE, AUTH: s.START,
 }  # fmt: skip
 
 
@@ -162,6 +163,10 @@ class View(Protocol):
 
     def lines(self) -> pd.DataFrame:
         """Per log file read: its line counts (``analyzer.coverage.line_summary``)."""
+
+    def judged(self, until: dt.date | None) -> pd.DataFrame | None:
+        """The accounts ``ingest`` judged on the whole history (every server, class and
+        customer) at this commit, if they answer a question up to ``until``; else None."""
 
 
 def batches(

@@ -34,6 +34,7 @@ from analyzer.offenders import (
     summarize_offenders,
 )
 from analyzer.queries import (
+    AUTH,
     BLAMED,
     BLAMED_DAILY,
     DAILY,
@@ -56,6 +57,7 @@ from analyzer.readiness import (
     recent_sessions,
 )
 from analyzer.risk import (
+    AUTH_COLUMNS,
     AccountBounces,
     account_bounces,
     failed_auth,
@@ -69,10 +71,6 @@ from analyzer.rollups import DATE, DELIVERIES
 READINESS_COLUMNS = (
     s.SESSION_ID, s.CUSTOMER_ID, s.CLASS, s.REASON, s.PERIOD, s.START, s.END, s.SERVER,
     s.CLIENT_IP,
-)  # fmt: skip
-RISK_SESSION_COLUMNS = (
-    s.SESSION_ID, s.START, s.CLIENT_IP, s.SASL_USERNAME, s.CUSTOMER_ID, s.CLASS,
-    s.AUTH_FAILURES,
 )  # fmt: skip
 BLAMED_COLUMNS = (s.SESSION_ID, s.RECIPIENT, PROVIDER)  # who sent mail a blocklist refused
 
@@ -287,7 +285,10 @@ def risk_evidence(view: View, scope: Scope, scoring: bool = True) -> RiskEvidenc
         ~pc.field(s.CUSTOMER_ID).is_valid(),
         isin(s.CLIENT_IP, addresses[s.CLIENT_IP].dropna().unique().tolist()),
     )
-    found = sessions_of(view, scope, RISK_SESSION_COLUMNS, login | failure)
+    found = view.read(
+        AUTH, AUTH_COLUMNS, scope.since, scope.until, scope.servers,
+        both(scope.session_filter(), login | failure),
+    )  # fmt: skip
     logged = found[is_login(found)]
     known = logged[logged[s.CLIENT_IP].notna().to_numpy()][[s.SASL_USERNAME, s.START]]
 
@@ -317,6 +318,8 @@ def risk(
     up to ``until`` (``accounts``: those scores, already made — ``risk`` of the scope without
     ``since`` — so only the period is read), listed when active in the period; own IPs on
     the period's refusals and sessions."""
+    if accounts is None and not (scope.servers or scope.classes or scope.customers):
+        accounts = view.judged(scope.until)  # kept by ``ingest``: no session to read
     if accounts is not None:
         evidence = risk_evidence(view, scope, scoring=False)
         found = risk_tables(evidence, settings, dnsbl, lookup, accounts)

@@ -15,9 +15,11 @@ from analyzer import schema as s
 from analyzer.blame import blame_blocklists, blame_rollup
 from analyzer.jobs import ExportOptions, export
 from analyzer.risk import (
+    AUTH_COLUMNS,
     HIGH_RISK,
     RISK_COLUMNS,
     account_risk,
+    auth_sessions,
     ip_risk,
 )
 from analyzer.rollups import daily_logins, daily_sessions
@@ -474,3 +476,18 @@ def test_flags_stay_selective_when_each_login_sends_more(tmp_path):
         }
     for name, share in shares[4].items():
         assert share <= shares[1][name], (name, shares)
+
+
+def test_the_auth_table_keeps_logins_and_outside_failures_only():
+    sessions = pd.DataFrame(
+        [
+            session(1, "100.64.9.9", failures=3),  # guessing from outside: kept
+            session(2, "100.64.9.9", user="bob@acme.example", customer="acme"),  # login: kept
+            session(3, "198.18.0.10", failures=9, customer="acme"),  # office typo: left out
+            session(4, "100.64.9.8"),  # a probe without AUTH: left out
+            session(5, None, failures=2),  # no address to pair with a login: left out
+        ]
+    )
+    kept = auth_sessions(sessions)
+    assert list(kept[s.SESSION_ID]) == ["s1", "s2"]
+    assert tuple(kept.columns) == AUTH_COLUMNS

@@ -435,7 +435,20 @@ def write_frame(
     for index, column in enumerate(table.schema):
         if pa.types.is_null(column.type):
             table = table.set_column(index, column.name, table.column(index).cast(pa.string()))
+    write_parquet(root, relative, table, file_mode)
+
+
+def write_parquet(
+    root: Path, relative: PurePosixPath, table: pa.Table, file_mode: int = FILE_MODE
+) -> None:
+    """Write ``table`` as the Parquet file ``relative`` (atomically)."""
     _write_atomically(root, relative, lambda out: pq.write_table(table, out), file_mode)
+
+
+def remove_others(root: Path, folder: PurePosixPath, keep: str) -> None:
+    """Delete the files in ``folder`` but ``keep`` (a link among them is refused)."""
+    doomed = [e.name for e in _entries(root, folder) if e.name != keep and e.is_file()]
+    _remove(root, [folder / name for name in doomed])
 
 
 def _write_atomically(

@@ -11,6 +11,8 @@ of other days are never opened. The tables:
                     client address x customer
     sources         sessions per local day x server x client address x class x reason x
                     customer x in a customer network
+    auth            the sessions with a SASL login, or with AUTH failures from outside every
+                    customer network (what judging accounts reads)
     blamed          refused deliveries, with the blocklist, zone and own IP the reply names
     blamed_daily    refused deliveries per local day x server x own IP named x blocklist x
                     status x outbound
@@ -53,9 +55,11 @@ from analyzer.blame import blame_blocklists, blame_rollup
 from analyzer.config import Settings
 from analyzer.customers import local_domains
 from analyzer.io import store
+from analyzer.io.judged import read_judged, write_judged
 from analyzer.messages import REFUSED_STATUSES
 from analyzer.pipeline import Analysis, bounce_rules, finish_sessions
 from analyzer.queries import (
+    AUTH,
     BLAMED,
     BLAMED_DAILY,
     DAILY,
@@ -71,6 +75,7 @@ from analyzer.queries import (
     period_filter,
     utc_day,
 )
+from analyzer.risk import auth_sessions
 from analyzer.sessions import build_session_tables
 from analyzer.stored import stored_line_summary
 
@@ -80,9 +85,10 @@ DERIVED_VERSION = 1
 # Rollups: a few rows per day and server, read whole once and kept (a read of a period then
 # filters memory instead of opening a file per part).
 KEPT_WHOLE = (DAILY, DELIVERY_DAILY, LOGINS, BLAMED_DAILY)
-# The rollups of the classified sessions, and what makes each.
+# The tables made of the classified sessions (rollups, and a few sessions), and what makes each.
 SESSION_ROLLUPS = {
     DAILY: rollups.daily_sessions, LOGINS: rollups.daily_logins, SOURCES: rollups.daily_sources,
+    AUTH: auth_sessions,
 }  # fmt: skip
 FEW_DAYS = 3
 
@@ -183,6 +189,9 @@ class MemoryView:
     def lines(self) -> pd.DataFrame:
         return self.analysis.lines
 
+    def judged(self, until: dt.date | None) -> pd.DataFrame | None:
+        return None  # logs parsed now: nothing was judged before
+
 
 @dataclass
 class StoreView:
@@ -266,7 +275,12 @@ class StoreView:
         return found
 
     def _build(self, name: str, part: store.Part, relative) -> pa.Table | None:
-        frame = self.derive(name, pq.read_table(self.root / part.path).to_pandas())
+        classified = self.root / part.derived(self.fingerprint, SESSIONS)
+        if name in SESSION_ROLLUPS and classified.is_file():  # no need to classify again
+            sessions = pq.read_table(classified).to_pandas()
+            frame = SESSION_ROLLUPS[name](sessions, self.settings.timezone)
+        else:
+            frame = self.derive(name, pq.read_table(self.root / part.path).to_pandas())
         if self.writable:
             try:
                 store.write_frame(self.root, relative, frame, self.settings.file_mode)
@@ -381,6 +395,21 @@ class StoreView:
 
     def lines(self) -> pd.DataFrame:
         return stored_line_summary(self.manifest)
+
+    def judged(self, until: dt.date | None) -> pd.DataFrame | None:
+        committed = self.manifest.committed
+        return read_judged(self.root, self.fingerprint, committed, self.settings, until)
+
+    def keep_judged(self, accounts: pd.DataFrame, last_day: dt.date | None) -> None:
+        """Keep the accounts judged on the whole history (up to ``last_day``) for this
+        commit, when the store may be written."""
+        if not self.writable:
+            return
+        committed = self.manifest.committed
+        try:
+            write_judged(self.root, self.fingerprint, committed, self.settings, accounts, last_day)
+        except store.StoreError as exc:  # judged again when asked: slower, still right
+            logger.warning("not keeping the judged accounts: %s", exc)
 
 
 def _frame(tables: Sequence[pa.Table], columns) -> pd.DataFrame:

@@ -1,0 +1,117 @@
+"""Accounts judged once by ``ingest`` and kept in the store: read back only for the same
+commit, rules and ASN database, and for a question about the whole history."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import shutil
+from pathlib import Path
+from unittest import mock
+
+import pandas as pd
+import pytest
+
+from analyzer import jobs, tables
+from analyzer.config import DEMO_CONFIG, load_settings
+from analyzer.io import judged
+from analyzer.io.asn import load_lookup
+from analyzer.io.customers import read_customers
+from analyzer.io.views import StoreView
+from analyzer.queries import Scope
+
+LINE = (
+    "2003-12-05T06:25:01.000000-05:00 mail1 postfix/submission/smtpd[24772]: "
+    "disconnect from static-198-18-2-232.biz.provider.example[198.18.2.232]\n"
+)
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("judged") / "sample"
+    shutil.copytree(DEMO_CONFIG.parent, folder, ignore=shutil.ignore_patterns("store"))
+    settings = load_settings(folder / DEMO_CONFIG.name, environ={})
+    jobs.ingest_logs(settings)
+    return folder / DEMO_CONFIG.name
+
+
+def open_store(config: Path) -> tuple[StoreView, object]:
+    settings = load_settings(config, environ={})
+    return StoreView.open(settings.store, settings, read_customers(settings.customers)), settings
+
+
+def kept_files(view: StoreView) -> list[Path]:
+    return sorted((view.root / "derived" / view.fingerprint / judged.JUDGED).iterdir())
+
+
+def judged_afresh(view: StoreView, settings, scope: Scope = Scope()) -> pd.DataFrame:
+    with mock.patch.object(view, "judged", return_value=None):
+        lookup = load_lookup(settings.asn_db, settings.as_names)
+        return tables.risk(view, scope, settings, jobs.live_dnsbl(settings, False), lookup).judged
+
+
+def test_ingest_keeps_the_judgement_it_would_make_again(ingested: Path):
+    view, settings = open_store(ingested)
+    [kept] = kept_files(view)
+    assert kept.name.startswith(view.manifest.committed + "-")
+    stored = view.judged(None)
+    assert stored is not None and len(stored) > 10  # the sample's logins
+    pd.testing.assert_frame_equal(stored, judged_afresh(view, settings))
+    flags = set(stored["flags"].str.split(";").explode())
+    assert {"volume_spike", "blocklist_bounces"} <= flags  # a real judgement, not a stub
+
+
+def test_it_answers_only_questions_up_to_its_last_day_or_later(ingested: Path):
+    view, _ = open_store(ingested)
+    last = tables.session_days(view)[1]
+    assert view.judged(last) is not None
+    assert view.judged(last + dt.timedelta(days=30)) is not None
+    assert view.judged(last - dt.timedelta(days=1)) is None  # a shorter history: judge again
+
+
+def test_a_question_about_some_servers_is_judged_afresh(ingested: Path):
+    view, settings = open_store(ingested)
+    one = Scope(servers=(view.servers()[0],))
+    with mock.patch.object(view, "judged", wraps=view.judged) as asked:
+        found = tables.risk(view, one, settings, jobs.live_dnsbl(settings, False), None)
+    asked.assert_not_called()
+    assert len(found.judged) < len(view.judged(None))  # one server's logins only
+
+
+def test_another_asn_database_is_judged_afresh(ingested: Path, tmp_path: Path):
+    view, settings = open_store(ingested)
+    copy = tmp_path / "ipasn.dat"
+    shutil.copy(settings.asn_db, copy)
+    other = dataclasses.replace(settings, asn_db=copy)
+    assert judged.judgement_key(other) != judged.judgement_key(settings)
+    assert dataclasses.replace(view, settings=other).judged(None) is None
+    os.utime(settings.asn_db, ns=(0, os.stat(settings.asn_db).st_mtime_ns + 10**9))
+    assert view.judged(None) is None  # the database was updated in place
+
+
+def test_a_damaged_judgement_is_judged_afresh(ingested: Path, caplog):
+    view, settings = open_store(ingested)
+    jobs.judge_accounts(settings)  # the ASN database may have changed: keep one for it
+    [kept] = kept_files(view)
+    kept.write_bytes(b"PAR1 not parquet")
+    with caplog.at_level(logging.WARNING):
+        assert view.judged(None) is None
+    assert "not reading the judged accounts" in caplog.text
+    jobs.judge_accounts(settings)
+    assert view.judged(None) is not None
+
+
+def test_a_new_commit_replaces_the_judgement(ingested: Path):
+    before, settings = open_store(ingested)
+    jobs.judge_accounts(settings)
+    with open(settings.store.parent / "postfix" / "mail.log", "a") as log:
+        log.write(LINE)
+    jobs.ingest_logs(settings)
+    after, _ = open_store(ingested)
+    assert after.manifest.committed > before.manifest.committed
+    [kept] = kept_files(after)
+    assert kept.name.startswith(after.manifest.committed + "-")
+    assert before.judged(None) is None  # its commit's judgement is gone
+    assert after.judged(None) is not None
