@@ -87,19 +87,26 @@ def view_positions(
     return positions
 
 
-def stable_order(keys: pd.DataFrame, ascending: Sequence[bool]) -> np.ndarray:
+def stable_order(
+    keys: pd.DataFrame, ascending: Sequence[bool], limit: int | None = None
+) -> np.ndarray:
     """Positions of ``keys``' rows sorted by its columns (missing values last, ties in
-    their own order). Arrow sorts text in place; pandas would first factorize a million
-    session ids or addresses, several times slower. Categories keep their own order."""
+    their own order); with ``limit``, of the first ``limit`` only. Arrow sorts text in
+    place; pandas would first factorize a million session ids or addresses, several times
+    slower. Categories keep their own order."""
     if any(isinstance(keys[c].dtype, pd.CategoricalDtype) for c in keys):
         return keys.sort_values(
             list(keys), ascending=list(ascending), kind="stable", na_position="last"
-        ).index.to_numpy()
+        ).index.to_numpy()[:limit]
     table = {f"k{i}": pa.Array.from_pandas(sortable(keys[c])) for i, c in enumerate(keys)}
     table["row"] = pa.array(np.arange(len(keys)))
     order = [(f"k{i}", "ascending" if a else "descending") for i, a in enumerate(ascending)]
+    order.append(("row", "ascending"))  # no two rows tie: the order is the stable sort's
     # Arrow puts missing values last by default, in either order
-    return pc.sort_indices(pa.table(table), sort_keys=[*order, ("row", "ascending")]).to_numpy()
+    if limit is not None and limit < len(keys):
+        # the first rows of 1.8 M addresses: a sixth of the whole sort's time
+        return pc.select_k_unstable(pa.table(table), limit, sort_keys=order).to_numpy()
+    return pc.sort_indices(pa.table(table), sort_keys=order).to_numpy()
 
 
 def sortable(values: pd.Series) -> pd.Series:

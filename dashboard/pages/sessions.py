@@ -140,14 +140,15 @@ def sorted_ids(
         ]
         by = list(dict.fromkeys([*(c for c, _ in sorts), *keys]))
         ascending = [dict(sorts).get(c, True) for c in by]
-        order = stable_order(frame[by].iloc[kept].reset_index(drop=True), ascending)
-        positions = kept[order][:limit]
-        # as numbers: a million dates as text or Python objects take a second
-        utc = frame[s.START].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        shown = frame[by].iloc[kept].reset_index(drop=True)
+        positions = kept[stable_order(shown, ascending, limit)]
+        # as numbers, of the rows kept only: dates as text or Python objects are slow
+        starts = frame[s.START].iloc[positions]
+        utc = starts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
         found = pd.DataFrame(
             {
                 s.SESSION_ID: frame[s.SESSION_ID].iloc[positions].reset_index(drop=True),
-                DAY: utc[positions].astype("datetime64[D]"),
+                DAY: utc.astype("datetime64[D]"),
             }
         )
         return found, len(kept)

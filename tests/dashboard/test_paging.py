@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dashboard.components import BLOCK_ROWS, data_table, row_style, table_columns
-from dashboard.paging import block_bounds, view_positions
+from dashboard.paging import block_bounds, stable_order, view_positions
 
 COLUMNS = ["ip", "sessions", "last_seen", "as_name"]
 
@@ -166,3 +166,19 @@ def test_cells_are_rendered_as_text():
             assert not {"cellRenderer", "cellRendererSelector"} & set(column)
         assert not getattr(grid, "dangerously_allow_code", False)
         assert grid.rowModelType == ("infinite" if server_rows else "clientSide")
+
+
+@pytest.mark.parametrize("ascending", [[True, True], [False, True], [False, False]])
+def test_the_first_rows_of_a_sort_are_the_whole_sorts_first_rows(ascending):
+    # Ties, missing values and text: the limited sort (Arrow's select-k) keeps the order.
+    keys = pd.DataFrame(
+        {
+            "ip": pd.array(["10.0.0.2", None, "10.0.0.1", "10.0.0.2", None, "9.9.9.9"] * 3),
+            "n": pd.array([3, 1, 2, 3, 1, None] * 3, dtype="Int64"),
+        }
+    )
+    whole = stable_order(keys, ascending)
+    assert sorted(whole) == list(range(18))
+    for limit in (1, 4, 7, 17):
+        assert list(stable_order(keys, ascending, limit)) == list(whole[:limit])
+    assert list(stable_order(keys, ascending, 50)) == list(whole)
