@@ -96,6 +96,21 @@ def recent_sessions(outbound: pd.DataFrame, now: pd.Timestamp | None) -> pd.Data
     return outbound[((starts > now - RECENT) & (starts <= now)).to_numpy()]
 
 
+def recent_rows(counted: pd.DataFrame, now: pd.Timestamp | None) -> pd.DataFrame:
+    """The rollup rows (``analyzer.rollups.daily_sessions``) with a session in the RECENT
+    days up to ``now``: those whose first or last start lies there. Exact, not a guess: a
+    row holds one local day, so a row with sessions in the window and neither end in it
+    would span the whole window, 7 days. They name the same customers, periods and
+    reasons as ``recent_sessions``, without reading a session."""
+    if now is None:
+        return counted.iloc[:0]
+
+    def within(times: pd.Series) -> np.ndarray:
+        return ((times > now - RECENT) & (times <= now)).fillna(False).to_numpy(bool)
+
+    return counted[within(counted[FIRST_START]) | within(counted[LAST_START])]
+
+
 def readiness_of(
     counted: pd.DataFrame,
     recent: pd.DataFrame,
@@ -107,8 +122,8 @@ def readiness_of(
     """``customer_readiness`` from counts: ``counted``, customers' outbound sessions or
     rollup rows of them (``analyzer.rollups.daily_sessions``: ``sessions``,
     ``first_start``, ``last_start`` per class, reason and period); ``recent``: the outbound
-    sessions of the RECENT days up to ``now``; ``refused``: sessions holding the customers'
-    refused relays."""
+    sessions of the RECENT days up to ``now``, or the rollup rows of them (``recent_rows``);
+    ``refused``: sessions holding the customers' refused relays."""
     authenticated = (counted[s.CLASS] == s.AUTHENTICATED).fillna(False).to_numpy(bool)
     counts = (
         counted.assign(_done=np.where(authenticated, counted[SESSIONS], 0))

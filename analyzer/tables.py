@@ -49,12 +49,11 @@ from analyzer.queries import (
 )  # fmt: skip
 from analyzer.readiness import (
     OUTBOUND_REASONS,
-    RECENT,
     as_of,
     daily_readiness_of,
     last_refused_sessions,
     readiness_of,
-    recent_sessions,
+    recent_rows,
 )
 from analyzer.risk import (
     AUTH_COLUMNS,
@@ -139,27 +138,14 @@ def outbound_rollup(view: View, scope: Scope) -> pd.DataFrame:
 
 
 def readiness(view: View, scope: Scope, customers: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    """The ``customers`` export (statuses as of the end of ``until``): counts from the
-    rollup; sessions read for the RECENT days before that end and for refused relays, and
-    reject lines for the last refused relay of each customer."""
+    """The ``customers`` export (statuses as of the end of ``until``): counts and the
+    RECENT days' activity from the rollup; sessions read only on the day of each customer's
+    last refused relay, and reject lines around it."""
     counted = outbound_rollup(view, scope)
     now = as_of(scope.until, timezone)
     if now is None and len(counted):
         now = counted[rollups.LAST_START].max()
-    recent = counted.iloc[:0]
-    if now is not None:
-        first = (now - RECENT).tz_convert(timezone).date()
-        window = dataclasses.replace(scope, since=max(first, scope.since or first))
-        recent = recent_sessions(outbound_of(view, window), now)
-    # Each customer's last refused relay: read from the day of the earliest of them on
-    denied = counted[(counted[s.REASON] == s.R_RELAY_DENIED).fillna(False).to_numpy()]
-    refused = pd.DataFrame(columns=list(READINESS_COLUMNS))
-    if len(denied):
-        earliest = denied.groupby(s.CUSTOMER_ID)[rollups.LAST_START].max().min()
-        day = earliest.tz_convert(timezone).date()
-        window = dataclasses.replace(scope, since=max(day, scope.since or day))
-        mine = both(pc.field(s.CUSTOMER_ID).is_valid(), pc.field(s.REASON) == s.R_RELAY_DENIED)
-        refused = sessions_of(view, window, READINESS_COLUMNS, mine)
+    refused = last_refusals(view, scope, counted, timezone)
     last = last_refused_sessions(refused)
     rejects = None
     if len(last):
@@ -173,7 +159,26 @@ def readiness(view: View, scope: Scope, customers: pd.DataFrame, timezone: str) 
             isin(s.CLIENT_IP, last[s.CLIENT_IP].dropna().astype(str).unique().tolist()),
         )
         rejects = events_of(view, around, "rejects", None, wanted)
-    return readiness_of(counted, recent, refused, customers, now, rejects)
+    return readiness_of(counted, recent_rows(counted, now), refused, customers, now, rejects)
+
+
+def last_refusals(view: View, scope: Scope, counted: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    """Sessions holding each customer's last refused relay: read from the local day of
+    each one (the rollup's last start) only, for the customers whose last it is."""
+    denied = counted[(counted[s.REASON] == s.R_RELAY_DENIED).fillna(False).to_numpy()]
+    if denied.empty:
+        return pd.DataFrame(columns=list(READINESS_COLUMNS))
+    latest = denied.groupby(s.CUSTOMER_ID)[rollups.LAST_START].max()
+    days = latest.dt.tz_convert(timezone).dt.date
+    pieces = []
+    for day, names in days.groupby(days, sort=True):
+        mine = both(
+            isin(s.CUSTOMER_ID, names.index.astype(str).tolist()),
+            pc.field(s.REASON) == s.R_RELAY_DENIED,
+        )
+        one = dataclasses.replace(scope, since=day, until=day)
+        pieces.append(sessions_of(view, one, READINESS_COLUMNS, mine))
+    return pd.concat(pieces, ignore_index=True)
 
 
 def readiness_daily(view: View, scope: Scope, timezone: str) -> pd.DataFrame:

@@ -17,7 +17,11 @@ from analyzer.readiness import (
     customer_readiness,
     daily_readiness,
     last_refused_relays,
+    outbound_sessions,
+    recent_rows,
+    recent_sessions,
 )
+from analyzer.rollups import daily_sessions
 from tests.conftest import SAMPLES
 
 CUSTOMERS = pd.DataFrame(
@@ -247,3 +251,22 @@ def test_call_list_is_broken_first_then_at_risk_then_by_outbound_volume():
         ["at_risk", "k2", 5],
     ]
     assert set(CALL_LIST_COLUMNS) <= set(calls.columns)
+
+
+def test_recent_activity_from_the_rollup_names_what_the_sessions_name(sample, demo_settings):
+    # The rollup's rows of a local day stand for its sessions in the window exactly when
+    # their first or last start lies in it: checked at every hour of the sample's days.
+    sessions, _ = sample
+    outbound = outbound_sessions(sessions)
+    rows = daily_sessions(outbound, demo_settings.timezone)
+    keys = [s.CUSTOMER_ID, s.PERIOD, s.REASON]
+
+    def named(frame: pd.DataFrame) -> set[tuple]:
+        return set(frame[keys].dropna().itertuples(index=False, name=None))
+
+    first, last = outbound[s.START].min().floor("h"), outbound[s.START].max().ceil("h")
+    checked = 0
+    for now in pd.date_range(first, last + pd.Timedelta(days=8), freq="7h"):
+        assert named(recent_rows(rows, now)) == named(recent_sessions(outbound, now)), now
+        checked += bool(len(recent_sessions(outbound, now)))
+    assert checked > 20

@@ -210,7 +210,9 @@ class StoreView:
     _open_sessions: pd.DataFrame | None = field(default=None, repr=False)
     _open_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _whole: dict[str, pa.Table | None] = field(default_factory=dict, repr=False)
-    _whole_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _whole_locks: dict[str, threading.Lock] = field(
+        default_factory=lambda: {name: threading.Lock() for name in KEPT_WHOLE}, repr=False
+    )  # one per rollup: a page reading one never waits for the warm-up reading another
 
     @classmethod
     def open(cls, root: Path, settings: Settings, customers: pd.DataFrame) -> StoreView:
@@ -321,7 +323,7 @@ class StoreView:
 
     def _kept_whole(self, name: str) -> pa.Table | None:
         """All of a rollup's stored rows (None: no part yet), read on first use."""
-        with self._whole_lock:
+        with self._whole_locks[name]:
             if name not in self._whole:
                 found = self._stored(name, self._parts(name, None, None, ()), None, None)
                 self._whole[name] = (
@@ -334,8 +336,7 @@ class StoreView:
     def _few_days(self, name: str, since, until) -> bool:
         """A read of a few days of a rollup not kept yet (the first and last days of the
         data, asked at start-up): its parts are read, not the whole table."""
-        with self._whole_lock:
-            kept = name in self._whole
+        kept = name in self._whole  # a dict's membership test needs no lock
         return not kept and bool(since and until) and (until - since).days < FEW_DAYS
 
     def _tables(self, name, columns, since, until, servers, where, day=None):
