@@ -73,6 +73,19 @@ def refused(data: DashboardData, filters: Filters) -> pd.DataFrame:
     return relays.assign(**{KIND: kind.to_numpy()})
 
 
+def relay_tables(data: DashboardData, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The chart's counts per day and kind, and the senders: one read of the refused
+    relays for both (their callbacks ask together), and only these small tables kept."""
+
+    def build() -> tuple[pd.DataFrame, pd.DataFrame]:
+        relays = refused(data, filters)
+        kinds = [s.R_RELAY_DENIED, s.R_RELAY_PROBE]
+        tz = data.settings.timezone
+        return daily_counts(relays, KIND, kinds, tz, period_days(data, filters)), senders(relays)
+
+    return data.cached("relays", filters, build)
+
+
 def senders(relays: pd.DataFrame) -> pd.DataFrame:
     grouped = relays.groupby(s.CLIENT_IP, sort=True)
     table = grouped.agg(
@@ -104,7 +117,7 @@ def targets(data: DashboardData, filters: Filters) -> pd.DataFrame:
 
 def sender_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
     """Who tried to relay, once per filters (each page of rows is cut from it)."""
-    return data.cached("relay-senders", filters, lambda: senders(refused(data, filters)))
+    return relay_tables(data, filters)[1]
 
 
 def target_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
@@ -117,10 +130,7 @@ def target_table(data: DashboardData, filters: Filters) -> pd.DataFrame:
 )
 def update_relays(filters_data):
     data, filters = current(), Filters.from_store(filters_data)
-    relays = refused(data, filters)
-    tz = data.settings.timezone
-    kinds = [s.R_RELAY_DENIED, s.R_RELAY_PROBE]
-    daily = daily_counts(relays, KIND, kinds, tz, period_days(data, filters))
+    daily = relay_tables(data, filters)[0]
     colors = {k: REASON_COLORS[k] for k in (s.R_RELAY_DENIED, s.R_RELAY_PROBE)}
     figure = stacked_daily(
         daily,
