@@ -79,17 +79,19 @@ def _session_rows(
     )
 
 
-def daily_sessions(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
+def daily_sessions(sessions: pd.DataFrame, timezone: str, by: Sequence[str] = ()) -> pd.DataFrame:
     """Sessions per local day, server, class, reason, customer and period: ``sessions``,
     ``relay_sessions``, the sums of ``auth_failures`` and ``relay_denied``, and the first and
     last session start.
 
     Requires: classified sessions (``start``, ``server``, ``class``, ``reason``,
-    ``customer_id``, ``period``, ``auth_failures``, ``relay_denied``)."""
+    ``customer_id``, ``period``, ``auth_failures``, ``relay_denied``). ``by``: columns of
+    ``sessions`` to group by first (kept as text), e.g. the part each session is stored in,
+    so one call rolls up a chunk's parts each on its own."""
     denied = sessions[s.RELAY_DENIED].fillna(0)
     frame = _session_rows(
         sessions,
-        DAILY_KEYS,
+        [*by, *DAILY_KEYS],
         timezone,
         **{
             RELAY_SESSIONS: (denied > 0).astype(np.int64),
@@ -97,7 +99,7 @@ def daily_sessions(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
             s.RELAY_DENIED: denied.astype(np.int64),
         },
     )
-    return combine(frame)
+    return combine_rows(frame, [*by, *DAILY_KEYS], DAILY_SUMS)
 
 
 def combine(parts: pd.DataFrame) -> pd.DataFrame:
@@ -131,17 +133,18 @@ def combine_rows(
     return table.reset_index()[columns]
 
 
-def daily_logins(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
+def daily_logins(sessions: pd.DataFrame, timezone: str, by: Sequence[str] = ()) -> pd.DataFrame:
     """Sessions with a SASL username per local day, server, class, username, client address
     and customer: ``sessions``, the sums of ``messages`` and ``recipients``, and the first
     and last session start.
 
     Requires: classified sessions (``start``, ``server``, ``class``, ``sasl_username``,
-    ``client_ip``, ``customer_id``, ``messages``, ``recipients``)."""
+    ``client_ip``, ``customer_id``, ``messages``, ``recipients``). ``by``: as in
+    ``daily_sessions``."""
     logins = sessions[sessions[s.SASL_USERNAME].notna().to_numpy()]
     counts = {c: logins[c].fillna(0).astype(np.int64) for c in LOGIN_SUMS[1:]}
-    frame = _session_rows(logins, LOGIN_KEYS, timezone, **counts)
-    return combine_logins(frame)
+    frame = _session_rows(logins, [*by, *LOGIN_KEYS], timezone, **counts)
+    return combine_rows(frame, [*by, *LOGIN_KEYS], LOGIN_SUMS)
 
 
 def combine_logins(parts: pd.DataFrame) -> pd.DataFrame:
@@ -149,17 +152,17 @@ def combine_logins(parts: pd.DataFrame) -> pd.DataFrame:
     return combine_rows(parts, LOGIN_KEYS, LOGIN_SUMS)
 
 
-def daily_sources(sessions: pd.DataFrame, timezone: str) -> pd.DataFrame:
+def daily_sources(sessions: pd.DataFrame, timezone: str, by: Sequence[str] = ()) -> pd.DataFrame:
     """Sessions per local day, server, client address, class, reason, customer and whether
     the address is in a customer network: ``sessions``, the sums of ``messages``,
     ``relay_denied`` and ``auth_failures``, and the first and last session start.
 
-    Requires: classified sessions."""
-    keys = [c for c in SOURCE_KEYS if c != CUSTOMER_IP]
+    Requires: classified sessions. ``by``: as in ``daily_sessions``."""
+    keys = [*by, *(c for c in SOURCE_KEYS if c != CUSTOMER_IP)]
     counts = {c: sessions[c].fillna(0).astype(np.int64) for c in SOURCE_SUMS[1:]}
     inside = sessions[CUSTOMER_IP].fillna(False).astype(bool)
     frame = _session_rows(sessions, keys, timezone, **{CUSTOMER_IP: inside}, **counts)
-    return combine_sources(frame)
+    return combine_rows(frame, [*by, *SOURCE_KEYS], SOURCE_SUMS)
 
 
 def combine_sources(parts: pd.DataFrame) -> pd.DataFrame:

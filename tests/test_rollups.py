@@ -188,3 +188,20 @@ def test_offenders_from_the_source_rollup_are_offenders_from_the_sessions():
     assert (first["ip"], first["probe_sessions"], first["auth_failures"]) == ("100.64.9.9", 3, 3)
     second = direct.iloc[1]
     assert (second["sessions"], second["accepted_messages"]) == (2, 4)
+
+
+def test_a_rollup_by_part_is_each_parts_own_rollup(demo_settings):
+    # ingest rolls a chunk up once, grouped by part first, and cuts the rows along parts
+    from analyzer import jobs
+
+    sessions = jobs.analyse_logs(demo_settings).sessions
+    tz = demo_settings.timezone
+    part = pd.Series(["a", "b", "c"], dtype="string").iloc[sessions.index.to_numpy() % 3]
+    framed = sessions.assign(_part=part.to_numpy())
+    for roll_up in (rollups.daily_sessions, rollups.daily_logins, rollups.daily_sources):
+        together = roll_up(framed, tz, by=("_part",))
+        assert set(together["_part"]) == {"a", "b", "c"}
+        for name, group in together.groupby("_part"):
+            alone = roll_up(sessions[(part == name).to_numpy()], tz)
+            got = group.drop(columns="_part").reset_index(drop=True)
+            pd.testing.assert_frame_equal(got, alone)

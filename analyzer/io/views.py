@@ -495,15 +495,22 @@ def write_derived(
         """(part, its rows of ``frame``) for each part of ``source`` just written."""
         folders = pd.Series(store.part_folders(frame, time_column), index=frame.index)
         for part in written.get(source, ()):
-            yield part, frame[(folders == "/".join(part.path.parts[1:3])).to_numpy()]
+            yield part, frame[(folders == _folder(part)).to_numpy()]
 
     sessions = frames.get(SESSIONS)
     if sessions is not None and len(sessions):
         classified = finish_sessions(sessions, customers, settings)
+        # the rollups of every part in one call each: a call per part costs its overhead
+        folders = store.part_folders(classified, s.START)
+        rolled = {
+            name: _by_part(SESSION_ROLLUPS[name], classified, folders, tz) for name in BY_PART
+        }
         for part, rows in cut(classified, s.START, SESSIONS):
             store.write_frame(root, part.derived(fingerprint, SESSIONS), rows, mode)
             for name, roll_up in SESSION_ROLLUPS.items():
-                store.write_frame(root, part.derived(fingerprint, name), roll_up(rows, tz), mode)
+                found = rolled.get(name, {}).get(_folder(part))
+                frame = roll_up(rows, tz) if found is None else found  # (none: its empty table)
+                store.write_frame(root, part.derived(fingerprint, name), frame, mode)
     deliveries = frames.get("deliveries")
     if deliveries is not None and len(deliveries):
         blamed = derive(BLAMED, deliveries, settings, customers, domains)
@@ -515,6 +522,26 @@ def write_derived(
             blames = blame_rollup(by_part[part], domains, tz)
             store.write_frame(root, part.derived(fingerprint, BLAMED_DAILY), blames, mode)
     return fingerprint
+
+
+# Rollups that group by extra keys first (``by``): made once per chunk, cut along the parts.
+BY_PART = (DAILY, LOGINS, SOURCES)
+PART_KEY = "_part"
+
+
+def _folder(part: store.Part) -> str:
+    """The day and server folders of ``part`` (``store.part_folders``' value for its rows)."""
+    return "/".join(part.path.parts[1:3])
+
+
+def _by_part(roll_up, frame: pd.DataFrame, folders, timezone: str) -> dict[str, pd.DataFrame]:
+    """``roll_up`` of each part's rows of ``frame`` (``folders``: each row's part), by part
+    folder; a part without rows for it is missing."""
+    rows = roll_up(frame.assign(**{PART_KEY: folders}), timezone, by=(PART_KEY,))
+    return {
+        str(folder): group.drop(columns=PART_KEY).reset_index(drop=True)
+        for folder, group in rows.groupby(PART_KEY, sort=False)
+    }
 
 
 def open_view(
