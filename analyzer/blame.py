@@ -76,12 +76,16 @@ def _ip_in_text(ip: str) -> str:
     return rf"(?i)(?:^|[^0-9a-f:.]|::ffff:){escaped}(?:$|[^0-9a-f:.]|[.:](?:[^0-9a-f]|$))"
 
 
-def blame_rollup(blamed: pd.DataFrame, domains: frozenset[str], timezone: str) -> pd.DataFrame:
+def blame_rollup(
+    blamed: pd.DataFrame, domains: frozenset[str], timezone: str, by: Sequence[str] = ()
+) -> pd.DataFrame:
     """Deliveries (from ``blame_blocklists``) per local day, server, own IP the reply names,
     blocklist, status and whether they went to another domain (``outbound``):
-    ``deliveries``. All ``ip_risk`` reads of them, whatever their number."""
+    ``deliveries``. All ``ip_risk`` reads of them, whatever their number. ``by``: as in
+    ``rollups.daily_sessions``."""
+    keys = [*by, *(c for c in BLAME_KEYS if c not in (DATE, OUTBOUND))]
     frame = pd.DataFrame(
-        {c: blamed[c].astype("string") for c in BLAME_KEYS if c not in (DATE, OUTBOUND)},
+        {c: blamed[c].astype("string") for c in keys},
         index=blamed.index,
     ).assign(
         **{
@@ -90,7 +94,7 @@ def blame_rollup(blamed: pd.DataFrame, domains: frozenset[str], timezone: str) -
             DELIVERIES: 1,
         }
     )
-    return combine_blames(frame)
+    return combine_rows(frame, [*by, *BLAME_KEYS], (DELIVERIES,), spans=False)
 
 
 def combine_blames(parts: pd.DataFrame) -> pd.DataFrame:

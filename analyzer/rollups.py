@@ -171,20 +171,21 @@ def combine_sources(parts: pd.DataFrame) -> pd.DataFrame:
 
 
 def daily_deliveries(
-    deliveries: pd.DataFrame, domains: frozenset[str], timezone: str
+    deliveries: pd.DataFrame, domains: frozenset[str], timezone: str, by: Sequence[str] = ()
 ) -> pd.DataFrame:
     """Delivery attempts per local day, server, status and whether the recipient's domain is
     not ours (``outbound``): ``deliveries``.
 
-    Requires: ``ts``, ``server``, ``status``, ``recipient``."""
-    frame = _keys(deliveries, DELIVERY_KEYS[:-1]).assign(
+    Requires: ``ts``, ``server``, ``status``, ``recipient``. ``by``: as in
+    ``daily_sessions``."""
+    frame = _keys(deliveries, [*by, *DELIVERY_KEYS[:-1]]).assign(
         **{
             DATE: local_date(deliveries[s.TS], timezone),
             OUTBOUND: outbound_mask(deliveries, domains),
             DELIVERIES: 1,
         }
     )
-    return combine_deliveries(frame)
+    return combine_rows(frame, [*by, *DELIVERY_KEYS], (DELIVERIES,), spans=False)
 
 
 def combine_deliveries(parts: pd.DataFrame) -> pd.DataFrame:

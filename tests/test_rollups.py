@@ -205,3 +205,26 @@ def test_a_rollup_by_part_is_each_parts_own_rollup(demo_settings):
             alone = roll_up(sessions[(part == name).to_numpy()], tz)
             got = group.drop(columns="_part").reset_index(drop=True)
             pd.testing.assert_frame_equal(got, alone)
+
+
+def test_delivery_and_blame_rollups_by_part_are_each_parts_own(demo_settings):
+    from analyzer import jobs
+    from analyzer.blame import blame_rollup
+    from analyzer.io.customers import read_customers
+    from analyzer.io.views import derive
+    from analyzer.queries import BLAMED
+
+    analysis = jobs.analyse_logs(demo_settings)
+    customers = read_customers(demo_settings.customers)
+    domains = analysis.local_domains(customers, demo_settings)
+    tz = demo_settings.timezone
+    deliveries = analysis.deliveries
+    blamed = derive(BLAMED, deliveries, demo_settings, customers, domains)
+    assert len(blamed) > 10  # the sample's refusals that name a blocklist
+    for frame, roll_up in ((deliveries, rollups.daily_deliveries), (blamed, blame_rollup)):
+        part = pd.Series(["a", "b"], dtype="string").iloc[frame.index.to_numpy() % 2]
+        together = roll_up(frame.assign(_part=part.to_numpy()), domains, tz, by=("_part",))
+        for name, group in together.groupby("_part"):
+            alone = roll_up(frame[(part == name).to_numpy()], domains, tz)
+            got = group.drop(columns="_part").reset_index(drop=True)
+            pd.testing.assert_frame_equal(got, alone)

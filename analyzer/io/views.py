@@ -515,12 +515,27 @@ def write_derived(
     if deliveries is not None and len(deliveries):
         blamed = derive(BLAMED, deliveries, settings, customers, domains)
         by_part = dict(cut(blamed, s.TS, "deliveries"))
+
+        def counts(frame, timezone, by=()):
+            return rollups.daily_deliveries(frame, domains, timezone, by)
+
+        def blames(frame, timezone, by=()):
+            return blame_rollup(frame, domains, timezone, by)
+
+        folders = store.part_folders(deliveries, s.TS)
+        counted = _by_part(counts, deliveries, folders, tz)
+        blamed_folders = store.part_folders(blamed, s.TS)
+        blamed_rolled = _by_part(blames, blamed, blamed_folders, tz)
         for part, rows in cut(deliveries, s.TS, "deliveries"):
-            counts = rollups.daily_deliveries(rows, domains, tz)
-            store.write_frame(root, part.derived(fingerprint, DELIVERY_DAILY), counts, mode)
-            store.write_frame(root, part.derived(fingerprint, BLAMED), by_part[part], mode)
-            blames = blame_rollup(by_part[part], domains, tz)
-            store.write_frame(root, part.derived(fingerprint, BLAMED_DAILY), blames, mode)
+            mine = by_part[part]
+            for name, frame in (
+                (DELIVERY_DAILY, counted.get(_folder(part))),
+                (BLAMED, mine),
+                (BLAMED_DAILY, blamed_rolled.get(_folder(part))),
+            ):
+                if frame is None:  # none of its rows: its empty table, as made alone
+                    frame = counts(rows, tz) if name == DELIVERY_DAILY else blames(mine, tz)
+                store.write_frame(root, part.derived(fingerprint, name), frame, mode)
     return fingerprint
 
 
