@@ -493,9 +493,11 @@ def write_derived(
 
     def cut(frame: pd.DataFrame, time_column: str, source: str):
         """(part, its rows of ``frame``) for each part of ``source`` just written."""
-        folders = pd.Series(store.part_folders(frame, time_column), index=frame.index)
+        # each part's row positions in one pass (a comparison per part cost a pass each)
+        folders = pd.Series(store.part_folders(frame, time_column))
+        positions = folders.groupby(folders, sort=False).indices  # folder -> row positions
         for part in written.get(source, ()):
-            yield part, frame[(folders == _folder(part)).to_numpy()]
+            yield part, frame.iloc[positions.get(_folder(part), [])]
 
     sessions = frames.get(SESSIONS)
     if sessions is not None and len(sessions):
