@@ -185,8 +185,8 @@ def judge_accounts(settings: Settings) -> None:
     root = settings.store
     if root is None or not store.exists(root) or not store.load_manifest(root).committed:
         return
-    view = open_view(settings, read_customers(settings.customers), lambda: None)
-    if not isinstance(view, StoreView) or view.judged(None) is not None:
+    view = StoreView.open(root, settings, read_customers(settings.customers))
+    if view.judged(None) is not None:
         return
     lookup = load_lookup(settings.asn_db, settings.as_names)
     found = tables.risk(view, Scope(), settings, live_dnsbl(settings, dns=False), lookup)

@@ -15,6 +15,7 @@ up to the last day or later; anything else is judged afresh, as before.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 from pathlib import Path, PurePosixPath
@@ -32,12 +33,19 @@ LAST_DAY = b"relaywatch.last_day"  # the last local day of the history judged
 logger = logging.getLogger(__name__)
 
 
+@functools.cache
+def _rules_digest() -> bytes:
+    """The rules' code, read once per process (it does not change while it runs)."""
+    return b"".join(
+        hashlib.sha256(Path(module.__file__).read_bytes()).digest()
+        for module in (risk, rollups, blame, tables)
+    )
+
+
 def judgement_key(settings: Settings) -> str:
     """What a judgement depends on beyond the commit and the derived tables: the rules'
     code (a new relaywatch judges again) and the ASN database it looked addresses up in."""
-    digest = hashlib.sha256()
-    for module in (risk, rollups, blame, tables):
-        digest.update(Path(module.__file__).read_bytes())
+    digest = hashlib.sha256(_rules_digest())
     for path in (settings.asn_db, settings.as_names):
         try:
             found = path.stat() if path is not None else None

@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -491,11 +492,11 @@ def write_derived(
     domains = local_domains(customers, settings.local_domains) | set(inferred)
     tz, mode = settings.timezone, settings.file_mode
 
-    def cut(frame: pd.DataFrame, time_column: str, source: str):
-        """(part, its rows of ``frame``) for each part of ``source`` just written."""
+    def cut(frame: pd.DataFrame, folders: np.ndarray, source: str):
+        """(part, its rows of ``frame``) for each part of ``source`` just written
+        (``folders``: each row's part, ``store.part_folders``)."""
         # each part's row positions in one pass (a comparison per part cost a pass each)
-        folders = pd.Series(store.part_folders(frame, time_column))
-        positions = folders.groupby(folders, sort=False).indices  # folder -> row positions
+        positions = pd.Series(folders).groupby(folders, sort=False).indices
         for part in written.get(source, ()):
             yield part, frame.iloc[positions.get(_folder(part), [])]
 
@@ -507,16 +508,16 @@ def write_derived(
         rolled = {
             name: _by_part(SESSION_ROLLUPS[name], classified, folders, tz) for name in BY_PART
         }
-        for part, rows in cut(classified, s.START, SESSIONS):
+        for part, rows in cut(classified, folders, SESSIONS):
             store.write_frame(root, part.derived(fingerprint, SESSIONS), rows, mode)
             for name, roll_up in SESSION_ROLLUPS.items():
-                found = rolled.get(name, {}).get(_folder(part))
-                frame = roll_up(rows, tz) if found is None else found  # (none: its empty table)
+                frame = rolled[name](_folder(part)) if name in rolled else roll_up(rows, tz)
                 store.write_frame(root, part.derived(fingerprint, name), frame, mode)
     deliveries = frames.get("deliveries")
     if deliveries is not None and len(deliveries):
         blamed = derive(BLAMED, deliveries, settings, customers, domains)
-        by_part = dict(cut(blamed, s.TS, "deliveries"))
+        blamed_folders = store.part_folders(blamed, s.TS)
+        by_part = dict(cut(blamed, blamed_folders, "deliveries"))
 
         def counts(frame, timezone, by=()):
             return rollups.daily_deliveries(frame, domains, timezone, by)
@@ -526,17 +527,13 @@ def write_derived(
 
         folders = store.part_folders(deliveries, s.TS)
         counted = _by_part(counts, deliveries, folders, tz)
-        blamed_folders = store.part_folders(blamed, s.TS)
         blamed_rolled = _by_part(blames, blamed, blamed_folders, tz)
-        for part, rows in cut(deliveries, s.TS, "deliveries"):
-            mine = by_part[part]
+        for part, _rows in cut(deliveries, folders, "deliveries"):
             for name, frame in (
-                (DELIVERY_DAILY, counted.get(_folder(part))),
-                (BLAMED, mine),
-                (BLAMED_DAILY, blamed_rolled.get(_folder(part))),
+                (DELIVERY_DAILY, counted(_folder(part))),
+                (BLAMED, by_part[part]),
+                (BLAMED_DAILY, blamed_rolled(_folder(part))),
             ):
-                if frame is None:  # none of its rows: its empty table, as made alone
-                    frame = counts(rows, tz) if name == DELIVERY_DAILY else blames(mine, tz)
                 store.write_frame(root, part.derived(fingerprint, name), frame, mode)
     return fingerprint
 
@@ -551,14 +548,16 @@ def _folder(part: store.Part) -> str:
     return "/".join(part.path.parts[1:3])
 
 
-def _by_part(roll_up, frame: pd.DataFrame, folders, timezone: str) -> dict[str, pd.DataFrame]:
-    """``roll_up`` of each part's rows of ``frame`` (``folders``: each row's part), by part
-    folder; a part without rows for it is missing."""
+def _by_part(roll_up, frame: pd.DataFrame, folders, timezone: str) -> Callable[[str], pd.DataFrame]:
+    """part folder -> ``roll_up`` of that part's rows of ``frame`` (``folders``: each row's
+    part); a part without rows for it gets the empty table, as its rows would alone."""
     rows = roll_up(frame.assign(**{PART_KEY: folders}), timezone, by=(PART_KEY,))
-    return {
+    found = {
         str(folder): group.drop(columns=PART_KEY).reset_index(drop=True)
         for folder, group in rows.groupby(PART_KEY, sort=False)
     }
+    empty = roll_up(frame.iloc[:0], timezone)
+    return lambda folder: found.get(folder, empty)
 
 
 def open_view(
