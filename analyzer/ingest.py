@@ -311,11 +311,16 @@ class Chunker:
         self.chunk += 1
         mark = store.mark_of(self.run, self.chunk)
         mode = self.settings.file_mode
+        stored = {
+            "sessions": (finished, s.START),
+            "rejects": (rejects, s.TS),
+            "deliveries": (deliveries, s.TS),
+            "problems": (problems, s.TS),
+        }
+        # not synced one by one: the commit makes all the chunk's files durable at once
         written = {
-            "sessions": store.write_table(self.root, "sessions", finished, s.START, mark, mode),
-            "rejects": store.write_table(self.root, "rejects", rejects, s.TS, mark, mode),
-            "deliveries": store.write_table(self.root, "deliveries", deliveries, s.TS, mark, mode),
-            "problems": store.write_table(self.root, "problems", problems, s.TS, mark, mode),
+            name: store.write_table(self.root, name, frame, column, mark, mode, sync=False)
+            for name, (frame, column) in stored.items()
         }
         frames = {"sessions": finished, "deliveries": deliveries}
         self.fingerprint = write_derived(
@@ -323,10 +328,14 @@ class Chunker:
         )
         previous = {self.manifest.carry, self.manifest.carry_links}
         self.manifest.carry = (
-            store.write_carry(self.root, carry, mark, file_mode=mode) if len(carry) else None
+            store.write_carry(self.root, carry, mark, file_mode=mode, sync=False)
+            if len(carry)
+            else None
         )
         self.manifest.carry_links = (
-            store.write_carry(self.root, late, mark, "links", mode) if len(late) else None
+            store.write_carry(self.root, late, mark, "links", mode, sync=False)
+            if len(late)
+            else None
         )
         self._advance(pieces, events, summary)
         self.manifest.clocks = {k: v.isoformat() for k, v in sorted(self.clocks.items())}

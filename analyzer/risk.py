@@ -180,13 +180,15 @@ def failed_auth(sessions: pd.DataFrame) -> pd.DataFrame:
     return sessions[_guessing(sessions)][[s.CLIENT_IP, s.START, s.AUTH_FAILURES]]
 
 
-def auth_sessions(sessions: pd.DataFrame, _timezone: str | None = None) -> pd.DataFrame:
-    """The sessions the account rules read (``AUTH_COLUMNS``): the logins and the AUTH
-    failures from outside every customer network. Kept as a table of its own (``auth``):
-    a quarter of the sample's sessions, 8 of their columns, so judging accounts never scans
-    them all."""
+def auth_sessions(
+    sessions: pd.DataFrame, _timezone: str | None = None, by: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The sessions the account rules read (``AUTH_COLUMNS``, and the ``by`` columns): the
+    logins and the AUTH failures from outside every customer network. Kept as a table of its
+    own (``auth``): a quarter of the sample's sessions, 8 of their columns, so judging
+    accounts never scans them all."""
     kept = sessions[is_login(sessions) | _guessing(sessions)]
-    return kept[list(AUTH_COLUMNS)].reset_index(drop=True)
+    return kept[[*AUTH_COLUMNS, *by]].reset_index(drop=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,27 @@ def test_parts_are_split_by_utc_day_and_server(tmp_path: Path) -> None:
     ]
 
 
+def test_each_row_is_named_the_folder_write_table_puts_it_in(tmp_path: Path) -> None:
+    rows = [
+        ("2003-11-21T23:59:59Z", "mail1", 1),
+        ("2003-11-22T00:00:00Z", "mail1", 2),
+        ("2003-11-21T12:00:00Z", "mail/2", 3),
+        ("NaT", None, 4),
+        ("2003-11-21T01:00:00Z", "mail1", 5),
+    ]
+    folders = store.part_folders(frame(rows), s.TS)
+    assert folders.tolist() == [
+        "day=2003-11-21/server=mail1",
+        "day=2003-11-22/server=mail1",
+        "day=2003-11-21/server=mail%2F2",
+        "day=unknown/server=-",
+        "day=2003-11-21/server=mail1",
+    ]
+    written = store.write_table(tmp_path, "rejects", frame(rows), s.TS, store.mark_of(1, 1))
+    assert {"/".join(part.path.parts[1:3]) for part in written} == set(folders)
+    assert len(store.part_folders(frame(rows).iloc[:0], s.TS)) == 0
+
+
 def test_only_committed_parts_are_read_and_the_rest_is_removed(tmp_path: Path) -> None:
     one = frame([("2003-11-21T10:00:00Z", "mail1", 1)])
     two = frame([("2003-11-21T11:00:00Z", "mail1", 2)])

@@ -486,8 +486,8 @@ def write_derived(
 ) -> str:
     """``ingest``: the derived tables of the parts it just wrote, before it commits them
     (``frames``: the sessions and deliveries of the chunk, ``written``: their parts).
-    Classified and blamed once for the whole chunk, then cut along the parts. Returns the
-    fingerprint they are kept under."""
+    Classified and blamed once for the whole chunk, then cut along the parts, and not synced
+    (the commit makes them durable). Returns the fingerprint they are kept under."""
     fingerprint = derived_fingerprint(settings, customers, inferred)
     domains = local_domains(customers, settings.local_domains) | set(inferred)
     tz, mode = settings.timezone, settings.file_mode
@@ -506,13 +506,15 @@ def write_derived(
         # the rollups of every part in one call each: a call per part costs its overhead
         folders = store.part_folders(classified, s.START)
         rolled = {
-            name: _by_part(SESSION_ROLLUPS[name], classified, folders, tz) for name in BY_PART
+            name: _by_part(roll_up, classified, folders, tz)
+            for name, roll_up in SESSION_ROLLUPS.items()
         }
         for part, rows in cut(classified, folders, SESSIONS):
-            store.write_frame(root, part.derived(fingerprint, SESSIONS), rows, mode)
-            for name, roll_up in SESSION_ROLLUPS.items():
-                frame = rolled[name](_folder(part)) if name in rolled else roll_up(rows, tz)
-                store.write_frame(root, part.derived(fingerprint, name), frame, mode)
+            store.write_frame(root, part.derived(fingerprint, SESSIONS), rows, mode, False)
+            for name, of_part in rolled.items():
+                store.write_frame(
+                    root, part.derived(fingerprint, name), of_part(_folder(part)), mode, False
+                )
     deliveries = frames.get("deliveries")
     if deliveries is not None and len(deliveries):
         blamed = derive(BLAMED, deliveries, settings, customers, domains)
@@ -534,12 +536,11 @@ def write_derived(
                 (BLAMED, by_part[part]),
                 (BLAMED_DAILY, blamed_rolled(_folder(part))),
             ):
-                store.write_frame(root, part.derived(fingerprint, name), frame, mode)
+                store.write_frame(root, part.derived(fingerprint, name), frame, mode, False)
     return fingerprint
 
 
-# Rollups that group by extra keys first (``by``): made once per chunk, cut along the parts.
-BY_PART = (DAILY, LOGINS, SOURCES)
+# The column by which the rollups (``by``) are made once per chunk, then cut along the parts.
 PART_KEY = "_part"
 
 
