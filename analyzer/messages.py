@@ -150,11 +150,18 @@ def local_transport(deliveries: pd.DataFrame) -> np.ndarray:
 
     Requires: ``relay``, ``daemon``.
     """
-    relay = deliveries[s.RELAY].astype("string").fillna("").str.split("[", n=1).str[0]
-    daemon = deliveries[s.DAEMON]
-    postfix = relay.isin(LOCAL_TRANSPORTS) | daemon.isin(LOCAL_TRANSPORTS)
-    exim = (daemon == "exim") & (relay != "") & ~relay.str.contains("smtp", case=False, regex=False)
-    return (postfix | exim.fillna(False)).to_numpy(bool)
+    # In Arrow: pandas' string methods split and search row by row (1 s per 1 M lines).
+    relay = as_text(deliveries[s.RELAY])
+    relay = pc.list_element(pc.split_pattern(pc.fill_null(relay, ""), "[", max_splits=1), 0)
+    daemon = as_text(deliveries[s.DAEMON])
+    transports = pa.array(LOCAL_TRANSPORTS, pa.large_string())
+    postfix = pc.or_(pc.is_in(relay, value_set=transports), pc.is_in(daemon, value_set=transports))
+    exim = pc.and_kleene(
+        pc.and_kleene(pc.equal(daemon, "exim"), pc.not_equal(relay, "")),
+        pc.invert(pc.match_substring(relay, "smtp", ignore_case=True)),
+    )
+    local = pc.or_(postfix, pc.fill_null(exim, False))
+    return local.to_numpy(zero_copy_only=False).astype(bool)
 
 
 DOMAIN = r"[a-z0-9-]+(?:\.[a-z0-9-]+)*"
@@ -171,9 +178,13 @@ def local_delivery_domains(events: pd.DataFrame) -> frozenset[str]:
         _flag(events, s.EVENT, s.EV_DELIVERY), [s.RECIPIENT, s.ORIG_RECIPIENT, s.RELAY, s.DAEMON]
     ]
     local = deliveries[local_transport(deliveries)]
-    addresses = pd.concat([local[s.RECIPIENT], local[s.ORIG_RECIPIENT]]).dropna().astype(str)
-    domains = addresses.str.extract(r"@(?P<domain>[^@\s]+)$")["domain"].dropna().str.lower()
-    return frozenset(domains[domains.str.fullmatch(DOMAIN)])
+    addresses = pa.concat_arrays(
+        [as_text(local[s.RECIPIENT]), as_text(local[s.ORIG_RECIPIENT])]
+    ).drop_null()
+    found = pc.extract_regex(addresses, r"@(?P<domain>[^@\s]+)$")
+    domains = pc.utf8_lower(pc.struct_field(found, "domain")).drop_null().unique()
+    named = pc.match_substring_regex(domains, f"^(?:{DOMAIN})$")
+    return frozenset(domains.filter(named).to_pylist())
 
 
 def as_text(column: pd.Series) -> pa.Array:

@@ -235,6 +235,35 @@ def test_exim_lmtp_delivery_is_local_without_configured_domains():
     assert local_transport(events[events["event"] == "delivery"]).tolist() == [True, True, False]
 
 
+def test_local_transports_and_domains_on_edge_values():
+    from analyzer.messages import local_delivery_domains, local_transport
+
+    def text(values):
+        return pd.array(values, dtype="string[pyarrow]")
+
+    deliveries = pd.DataFrame(
+        {
+            s.RELAY: text(
+                ["dovecot[private/dovecot-lmtp]", None, "smtp[1.2.3.4]:25", "SMTP_out", "", "x"]
+            ),
+            s.DAEMON: text(["lmtp", "pipe", "smtp", "exim", "exim", None]),
+        }
+    )
+    # the relay's name before "[" or the daemon; an Exim transport without "smtp" (any case)
+    assert local_transport(deliveries).tolist() == [True, True, False, False, False, False]
+    events = pd.DataFrame(
+        {
+            s.EVENT: ["delivery"] * 4,
+            s.RECIPIENT: text(["a@Example.COM", "b@x_y.org", None, "c@ok.net "]),
+            s.ORIG_RECIPIENT: text([None, "alias@Alias.ORG", "e@ok2.net", None]),
+            s.RELAY: text(["local"] * 4),
+            s.DAEMON: text(["local"] * 4),
+        }
+    )
+    # lower case; "x_y.org" and a trailing space are no domain names
+    assert local_delivery_domains(events) == {"example.com", "alias.org", "ok2.net"}
+
+
 # One smtpd process serves connection after connection; an excerpt (a grep of the rejects, a
 # log rotated mid-session) lacks their "connect from" lines. Each client's lines must still
 # be a session of their own.

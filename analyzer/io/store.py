@@ -434,14 +434,19 @@ def write_frame(
     file_mode: int = FILE_MODE,
     sync: bool = True,
 ) -> None:
-    """Write ``frame`` as the Parquet file ``relative`` (atomically; ``sync``: see
-    ``_write_atomically``); columns with no value at all are kept as text, so the parts of a
-    table share one schema."""
+    """Write ``frame`` as the Parquet file ``relative`` (``arrow_table``; atomically, ``sync``:
+    see ``_write_atomically``)."""
+    write_parquet(root, relative, arrow_table(frame), file_mode, sync)
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as the Arrow table the store writes; columns with no value at all are kept
+    as text, so the parts of a table share one schema."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     for index, column in enumerate(table.schema):
         if pa.types.is_null(column.type):
             table = table.set_column(index, column.name, table.column(index).cast(pa.string()))
-    write_parquet(root, relative, table, file_mode, sync)
+    return table
 
 
 def write_parquet(

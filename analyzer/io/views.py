@@ -492,34 +492,35 @@ def write_derived(
     domains = local_domains(customers, settings.local_domains) | set(inferred)
     tz, mode = settings.timezone, settings.file_mode
 
-    def cut(frame: pd.DataFrame, folders: np.ndarray, source: str):
-        """(part, its rows of ``frame``) for each part of ``source`` just written
-        (``folders``: each row's part, ``store.part_folders``)."""
-        # each part's row positions in one pass (a comparison per part cost a pass each)
+    def write_cut(name: str, table: pa.Table, folders: np.ndarray, source: str) -> None:
+        """Write each part of ``source`` just written its rows of ``table`` (``folders``:
+        each row's part, ``store.part_folders``) as its derived table ``name``."""
+        # each part's row positions in one pass, and an Arrow take per part (a pandas frame
+        # per part cost more than its rows)
         positions = pd.Series(folders).groupby(folders, sort=False).indices
         for part in written.get(source, ()):
-            yield part, frame.iloc[positions.get(_folder(part), [])]
+            rows = positions.get(_folder(part), NO_ROWS)
+            relative = part.derived(fingerprint, name)
+            store.write_parquet(root, relative, table.take(rows), mode, sync=False)
+
+    def write_rollup(name: str, roll_up, frame: pd.DataFrame, folders: np.ndarray, source: str):
+        """``roll_up`` of every part's rows of ``frame`` in one call, cut along the parts."""
+        rows = roll_up(frame.assign(**{PART_KEY: folders}), tz, by=(PART_KEY,))
+        keys = rows.pop(PART_KEY).to_numpy(dtype=object)
+        write_cut(name, store.arrow_table(rows), keys, source)
 
     sessions = frames.get(SESSIONS)
     if sessions is not None and len(sessions):
         classified = finish_sessions(sessions, customers, settings)
-        # the rollups of every part in one call each: a call per part costs its overhead
         folders = store.part_folders(classified, s.START)
-        rolled = {
-            name: _by_part(roll_up, classified, folders, tz)
-            for name, roll_up in SESSION_ROLLUPS.items()
-        }
-        for part, rows in cut(classified, folders, SESSIONS):
-            store.write_frame(root, part.derived(fingerprint, SESSIONS), rows, mode, False)
-            for name, of_part in rolled.items():
-                store.write_frame(
-                    root, part.derived(fingerprint, name), of_part(_folder(part)), mode, False
-                )
+        write_cut(SESSIONS, store.arrow_table(classified), folders, SESSIONS)
+        for name, roll_up in SESSION_ROLLUPS.items():
+            write_rollup(name, roll_up, classified, folders, SESSIONS)
     deliveries = frames.get("deliveries")
     if deliveries is not None and len(deliveries):
         blamed = derive(BLAMED, deliveries, settings, customers, domains)
         blamed_folders = store.part_folders(blamed, s.TS)
-        by_part = dict(cut(blamed, blamed_folders, "deliveries"))
+        write_cut(BLAMED, store.arrow_table(blamed), blamed_folders, "deliveries")
 
         def counts(frame, timezone, by=()):
             return rollups.daily_deliveries(frame, domains, timezone, by)
@@ -527,38 +528,21 @@ def write_derived(
         def blames(frame, timezone, by=()):
             return blame_rollup(frame, domains, timezone, by)
 
-        folders = store.part_folders(deliveries, s.TS)
-        counted = _by_part(counts, deliveries, folders, tz)
-        blamed_rolled = _by_part(blames, blamed, blamed_folders, tz)
-        for part, _rows in cut(deliveries, folders, "deliveries"):
-            for name, frame in (
-                (DELIVERY_DAILY, counted(_folder(part))),
-                (BLAMED, by_part[part]),
-                (BLAMED_DAILY, blamed_rolled(_folder(part))),
-            ):
-                store.write_frame(root, part.derived(fingerprint, name), frame, mode, False)
+        write_rollup(
+            DELIVERY_DAILY, counts, deliveries, store.part_folders(deliveries, s.TS), "deliveries"
+        )
+        write_rollup(BLAMED_DAILY, blames, blamed, blamed_folders, "deliveries")
     return fingerprint
 
 
 # The column by which the rollups (``by``) are made once per chunk, then cut along the parts.
 PART_KEY = "_part"
+NO_ROWS = np.array([], dtype=np.int64)
 
 
 def _folder(part: store.Part) -> str:
     """The day and server folders of ``part`` (``store.part_folders``' value for its rows)."""
     return "/".join(part.path.parts[1:3])
-
-
-def _by_part(roll_up, frame: pd.DataFrame, folders, timezone: str) -> Callable[[str], pd.DataFrame]:
-    """part folder -> ``roll_up`` of that part's rows of ``frame`` (``folders``: each row's
-    part); a part without rows for it gets the empty table, as its rows would alone."""
-    rows = roll_up(frame.assign(**{PART_KEY: folders}), timezone, by=(PART_KEY,))
-    found = {
-        str(folder): group.drop(columns=PART_KEY).reset_index(drop=True)
-        for folder, group in rows.groupby(PART_KEY, sort=False)
-    }
-    empty = roll_up(frame.iloc[:0], timezone)
-    return lambda folder: found.get(folder, empty)
 
 
 def open_view(
