@@ -11,6 +11,7 @@ import ipaddress
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from analyzer import schema as s
 from analyzer.errors import ConfigError
@@ -137,7 +138,9 @@ def attribute_customers(sessions: pd.DataFrame, customers: pd.DataFrame) -> pd.D
     ids = set(customers["customer_id"])
     exact = user.where(user.isin(ids))
     domains = customer_domains(customers).set_index("domain")["customer_id"]
-    domain = user.str.extract(r"@(?P<domain>[^@]*)$")["domain"].str.lower()
+    # Arrow's extract: "string" (pandas' own storage) matches row by row in Python
+    arrow_user = user.astype(pd.ArrowDtype(pa.large_string()))
+    domain = arrow_user.str.extract(r"@(?P<domain>[^@]*)$")["domain"].str.lower()
     by_domain = domain.map(domains).astype("string")
     by_user = exact.fillna(by_domain)
     customer = by_user.fillna(by_ip)
