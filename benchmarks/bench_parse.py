@@ -2,8 +2,9 @@
 """Throughput benchmark: relaywatch ingest vs. pflogsumm (and eximstats) on the same logs.
 
 Generates logs with the sample generator (``--scale`` multiplies the sample traffic; scale 35
-gives about a million Postfix lines, 140 about four million), joins the rotated files into one
-plain file per format, then times, each as a separate process on the same file:
+gives about a million Postfix lines, 140 about four million; the Exim mainlog is generated at
+four times the scale, so it has about as many lines), joins the rotated files into one plain
+file per format, then times, each as a separate process on the same file:
 
   relaywatch ingest FILE --store (fresh)   parse, sessions, store (the nightly/cron job)
   relaywatch export sessions FILE          parse, sessions, classes, CSV (no store)
@@ -42,10 +43,15 @@ def load_generator():
     return module
 
 
-def build_logs(work: Path, scale: float) -> None:
-    """Generate the samples at ``scale``; join each format's rotated files, oldest first."""
+def build_logs(work: Path, scale: float, exim_scale: float | None = None) -> None:
+    """Generate the samples at ``scale`` (the Exim mainlog at ``exim_scale``, default the
+    same); join each format's rotated files, oldest first."""
     out = work / "samples"
     load_generator().generate(out, seed=2003, scale=scale)
+    exim_out = out
+    if exim_scale is not None and exim_scale != scale:
+        exim_out = work / "samples-exim"
+        load_generator().generate(exim_out, seed=2003, scale=exim_scale)
     for joined, folder, names in (
         ("mail.log", "postfix", ("mail.log.3.gz", "mail.log.2.gz", "mail.log.1", "mail.log")),
         (
@@ -56,7 +62,7 @@ def build_logs(work: Path, scale: float) -> None:
     ):
         with open(work / joined, "wb") as target:
             for name in names:
-                path = out / folder / name
+                path = (exim_out if joined == "exim-mainlog" else out) / folder / name
                 opener = gzip.open if name.endswith(".gz") else open
                 with opener(path, "rb") as source:
                     shutil.copyfileobj(source, target, 1 << 20)
@@ -98,6 +104,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=35.0, help="sample traffic multiplier")
     parser.add_argument(
+        "--exim-scale",
+        type=float,
+        help="traffic multiplier of the Exim mainlog (default: 4x --scale, as many lines as "
+        "the Postfix log: the Exim server carries a quarter of the sample's traffic)",
+    )
+    parser.add_argument(
         "--keep",
         type=Path,
         help="keep the generated logs in this folder (and reuse them next time)",
@@ -109,7 +121,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     log, exim_log = work / "mail.log", work / "exim-mainlog"
     if not (log.is_file() and exim_log.is_file() and args.keep is not None):
-        build_logs(work, args.scale)
+        build_logs(work, args.scale, args.exim_scale or 4 * args.scale)
     customers = work / "samples" / "customers.csv"
     lines, exim_lines = count_lines(log), count_lines(exim_log)
     print(
