@@ -328,14 +328,10 @@ class Chunker:
         )
         previous = {self.manifest.carry, self.manifest.carry_links}
         self.manifest.carry = (
-            store.write_carry(self.root, carry, mark, file_mode=mode, sync=False)
-            if len(carry)
-            else None
+            store.write_carry(self.root, carry, mark, file_mode=mode) if len(carry) else None
         )
         self.manifest.carry_links = (
-            store.write_carry(self.root, late, mark, "links", mode, sync=False)
-            if len(late)
-            else None
+            store.write_carry(self.root, late, mark, "links", mode) if len(late) else None
         )
         self._advance(pieces, events, summary)
         self.manifest.clocks = {k: v.isoformat() for k, v in sorted(self.clocks.items())}

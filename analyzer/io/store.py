@@ -428,15 +428,10 @@ def remove_derived_except(root: Path, keep: str) -> None:
 
 
 def write_frame(
-    root: Path,
-    relative: PurePosixPath,
-    frame: pd.DataFrame,
-    file_mode: int = FILE_MODE,
-    sync: bool = True,
+    root: Path, relative: PurePosixPath, frame: pd.DataFrame, file_mode: int = FILE_MODE
 ) -> None:
-    """Write ``frame`` as the Parquet file ``relative`` (``arrow_table``; atomically, ``sync``:
-    see ``_write_atomically``)."""
-    write_parquet(root, relative, arrow_table(frame), file_mode, sync)
+    """Write ``frame`` as the Parquet file ``relative`` (``arrow_table``; atomically)."""
+    write_parquet(root, relative, arrow_table(frame), file_mode)
 
 
 def arrow_table(frame: pd.DataFrame) -> pa.Table:
@@ -461,9 +456,8 @@ def write_parquet(
 
 
 def _parquet(table: pa.Table, out: BinaryIO) -> None:
-    """Write one Parquet file of the store. Without column statistics: a part holds one day
-    of one server in one row group, so readers prune by folder, never by them, and computing
-    them took a third of the writing time of ingest's parts."""
+    """One Parquet file of the store, without column statistics: readers prune parts (a day of
+    a server, one row group) by folder, and they took a third of ingest's writing time."""
     pq.write_table(table, out, write_statistics=False)
 
 
@@ -586,17 +580,12 @@ def _safe(name: str) -> str:
 
 
 def write_carry(
-    root: Path,
-    frame: pd.DataFrame,
-    mark: str,
-    kind: str = "lines",
-    file_mode: int = FILE_MODE,
-    sync: bool = True,
+    root: Path, frame: pd.DataFrame, mark: str, kind: str = "lines", file_mode: int = FILE_MODE
 ) -> str:
     name = f"{mark}-{kind}.parquet"
     table = pa.Table.from_pandas(frame, preserve_index=False)
     relative = PurePosixPath(CARRY, name)
-    _write_atomically(root, relative, lambda out: _parquet(table, out), file_mode, sync)
+    _write_atomically(root, relative, lambda out: _parquet(table, out), file_mode)
     return name
 
 
@@ -615,13 +604,9 @@ def commit(root: Path, manifest: Manifest, file_mode: int = FILE_MODE) -> None:
 def _sync_filesystem(root: Path) -> None:
     """Flush the store's file system (Linux ``syncfs``, else ``sync``): one flush per commit
     costs a journal commit, an fsync per file one each (80 files: 22 ms against 32-44 ms)."""
-    try:
-        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        syncfs = None
+    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
     if syncfs is None:
-        os.sync()
-        return
+        return os.sync()
     with _folder(root, ()) as folder:
         if syncfs(folder) != 0:
             error = ctypes.get_errno()
