@@ -457,6 +457,14 @@ def serve(
     help="MB of log text parsed per step (memory grows with it; each step commits).",
 )
 @click.option(
+    "--helpers",
+    type=click.IntRange(0, 16),
+    default=1,
+    show_default=True,
+    help="processes that parse ahead on a backlog of several chunks (0: none). A second "
+    "parses Exim mainlogs ~15 % faster for ~400 MB more.",
+)
+@click.option(
     "--journal",
     is_flag=True,
     help="read the systemd journal (journalctl -o json) instead of files: the arguments "
@@ -470,6 +478,7 @@ def ingest(
     log_format: str,
     dask_address: str | None,
     chunk_mb: int,
+    helpers: int,
     journal: bool,
     **overrides: Any,
 ) -> None:
@@ -498,7 +507,14 @@ def ingest(
     announce(settings, uses_customers=False)
     keep_freed_memory()  # before the helpers are forked: they inherit it
     summary = jobs.ingest_logs(
-        settings, logs, ingest_progress(), log_format, dask_address, chunk_mb * 2**20, journal
+        settings,
+        logs,
+        ingest_progress(),
+        log_format,
+        dask_address,
+        chunk_mb * 2**20,
+        journal,
+        helpers,
     )
     click.echo(summary)
 

@@ -143,10 +143,11 @@ def ingest(
     now: dt.datetime | None = None,
     dask_address: str | None = None,
     wait_seconds: float = 0,
+    helpers: int = 1,
 ) -> IngestSummary:
     """Read what is new in ``paths`` into the store (see the module docstring); with
-    ``dask_address``, parse on a Dask cluster (``analyzer.ingest_dask``); ``wait_seconds``
-    for another ingest holding the store to finish."""
+    ``dask_address``, parse on a Dask cluster (``analyzer.ingest_dask``), else in ``helpers``
+    processes on a big backlog; ``wait_seconds`` for another ingest holding the store."""
     root = store_root(settings)
     customers = read_customers(settings.customers)
     domains = local_domains(customers, settings.local_domains)
@@ -161,10 +162,11 @@ def ingest(
         # cannot be cut into ranges) on a machine with a second core.
         helpers_wanted = (
             not dask_address
+            and helpers > 0
             and (os.cpu_count() or 1) > 1
             and plain_backlog(paths, manifest) > PIPELINE_CHUNKS * chunk_bytes
         )
-        with helper_process(helpers_wanted) as helper:
+        with helper_process(helpers_wanted, helpers) as helper:
             reads, unchanged, empty = plan_reads(paths, manifest, settings, log_format, now)
             if empty:
                 summary.notes.append(
@@ -182,7 +184,9 @@ def ingest(
             elif helper is not None:
 
                 def parallel(group: list[Read]) -> None:
-                    ingest_pipelined(chunker, group, chunk_bytes, summary, progress, helper)
+                    ingest_pipelined(
+                        chunker, group, chunk_bytes, summary, progress, helper, helpers
+                    )
 
             else:
                 parallel = None

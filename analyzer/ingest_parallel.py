@@ -54,9 +54,11 @@ logger = logging.getLogger(__name__)
 
 LOOKAHEAD = 64 * 1024  # bytes read at a cut to find the next line end
 STAMP_BYTES = 16  # enough of the next line for its classic stamp's month and day
-# Parsing processes besides this one. One: on two cores this process (sessions, derived
-# tables, store) takes twice a helper's time per chunk, so a second helper only takes a core
-# from it (1 M lines: 17.8 s and 818 MB summed RSS with one, 18.1 s and 1,220 MB with two).
+# Parsing processes besides this one, by default (``ingest --helpers``). One: on two cores
+# this process (sessions, derived tables, store) takes more time per chunk of Postfix lines
+# than a helper, so a second only takes a core from it (1 M lines: 17.8 s and 818 MB summed
+# RSS with one, 18.1 s and 1,220 MB with two); Exim mainlogs, whose host readings cost
+# twice as much to parse, gain from a second (1 M lines: 16.1 s -> 13.7 s, +410 MB).
 HELPERS = 1
 
 
@@ -107,17 +109,17 @@ def ingest_ranges(
 
 
 @contextlib.contextmanager
-def helper_process(wanted: bool) -> Iterator[ProcessPoolExecutor | None]:
-    """``HELPERS`` helper processes for ``ingest_pipelined``, forked at once: called before
+def helper_process(wanted: bool, count: int = HELPERS) -> Iterator[ProcessPoolExecutor | None]:
+    """``count`` helper processes for ``ingest_pipelined``, forked at once: called before
     this process has started arrow's thread pools, the forks copy no thread (and forking
     instead of spawning saves each helper a second of importing pandas and pyarrow)."""
     if not wanted:
         yield None
         return
-    pool = ProcessPoolExecutor(max_workers=HELPERS, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"))
     try:
         # Tasks that last a moment, so that every helper is forked now, not later.
-        for started in [pool.submit(time.sleep, 0.05) for _ in range(HELPERS)]:
+        for started in [pool.submit(time.sleep, 0.05) for _ in range(count)]:
             started.result()
         yield pool
     finally:
@@ -131,10 +133,11 @@ def ingest_pipelined(
     summary: IngestSummary,
     progress: Progress | None,
     helper: ProcessPoolExecutor,
+    helpers: int = HELPERS,
 ) -> None:
     """Without a cluster: the helpers parse the next ranges while this process builds
-    sessions and writes the store (see ``HELPERS``)."""
-    absorb_ranges(chunker, reads, helper.submit, HELPERS + 1, chunk_bytes, summary, progress)
+    sessions and writes the store (``helpers``: the pool's processes, see ``HELPERS``)."""
+    absorb_ranges(chunker, reads, helper.submit, helpers + 1, chunk_bytes, summary, progress)
 
 
 def absorb_ranges(

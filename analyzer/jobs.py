@@ -160,16 +160,23 @@ def ingest_logs(
     dask_address: str | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     journal: bool = False,
+    helpers: int = 1,
 ) -> str:
     """``relaywatch ingest``: read what is new into the store (with ``journal``, journald's
-    entries of the units ``logs``); one line for the user."""
+    entries of the units ``logs``; ``helpers``: parsing processes); one line for the user."""
     root = store_root(settings)
     if journal:
         summary = ingest_journal(settings, logs, progress, chunk_bytes)
     else:
         paths = log_paths(settings, logs)
         summary = ingest(
-            settings, paths, progress, log_format, chunk_bytes, dask_address=dask_address
+            settings,
+            paths,
+            progress,
+            log_format,
+            chunk_bytes,
+            dask_address=dask_address,
+            helpers=helpers,
         )
     judge_accounts(settings)
     if progress is not None:

@@ -100,14 +100,15 @@ def split_text(path: Path, parts: int) -> list[bytes]:
 ROTATED_GZ = SAMPLES / "postfix" / "mail.log.2.gz"  # the week before POSTFIX, compressed
 
 
-@pytest.mark.parametrize("helper", [False, True], ids=["inline", "helper-processes"])
+@pytest.mark.parametrize("helpers", [0, 1, 2], ids=["inline", "a-helper", "two-helpers"])
 def test_one_ingest_equals_one_parse(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, helper: bool
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, helpers: int
 ) -> None:
-    # Small backlogs are parsed inline, big ones by helper processes parsing ahead (the
-    # compressed file is streamed inline either way, then the plain ones follow).
-    monkeypatch.setattr(ingest_module, "PIPELINE_CHUNKS", 0 if helper else 10**9)
-    summary = ingested(settings, ROTATED_GZ, POSTFIX, EXIM)
+    # A backlog of any size is parsed by the helper processes parsing ahead (the compressed
+    # file is streamed inline either way, then the plain ones follow); none: all inline.
+    monkeypatch.setattr(ingest_module, "PIPELINE_CHUNKS", 0)
+    paths = [ROTATED_GZ, POSTFIX, EXIM]
+    summary = ingest(settings, paths, chunk_bytes=SMALL_CHUNK, helpers=helpers)
     assert summary.chunks > 5  # the chunk edges are really crossed
     assert summary.lines == count_lines(POSTFIX, EXIM) + len(
         gzip.decompress(ROTATED_GZ.read_bytes()).splitlines()
