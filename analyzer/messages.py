@@ -178,9 +178,9 @@ def local_delivery_domains(events: pd.DataFrame) -> frozenset[str]:
         _flag(events, s.EVENT, s.EV_DELIVERY), [s.RECIPIENT, s.ORIG_RECIPIENT, s.RELAY, s.DAEMON]
     ]
     local = deliveries[local_transport(deliveries)]
-    addresses = pa.concat_arrays(
-        [as_text(local[s.RECIPIENT]), as_text(local[s.ORIG_RECIPIENT])]
-    ).drop_null()
+    texts = [as_text(local[name]) for name in (s.RECIPIENT, s.ORIG_RECIPIENT)]
+    chunks = [c for text in texts for c in getattr(text, "chunks", [text])]
+    addresses = pa.chunked_array(chunks, pa.large_string()).drop_null()
     found = pc.extract_regex(addresses, r"@(?P<domain>[^@\s]+)$")
     domains = pc.utf8_lower(pc.struct_field(found, "domain")).drop_null().unique()
     named = pc.match_substring_regex(domains, f"^(?:{DOMAIN})$")

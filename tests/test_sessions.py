@@ -262,6 +262,13 @@ def test_local_transports_and_domains_on_edge_values():
     )
     # lower case; "x_y.org" and a trailing space are no domain names
     assert local_delivery_domains(events) == {"example.com", "alias.org", "ok2.net"}
+    # columns of several Arrow chunks (frames joined in a chunk) read the same
+    joined = pd.concat([events.iloc[:2], events.iloc[2:]], ignore_index=True)
+    assert len(joined[s.RECIPIENT].array._pa_array.chunks) == 2
+    assert local_delivery_domains(joined) == {"example.com", "alias.org", "ok2.net"}
+    assert local_transport(pd.concat([deliveries] * 2, ignore_index=True)).tolist() == [
+        True, True, False, False, False, False
+    ] * 2  # fmt: skip
 
 
 # One smtpd process serves connection after connection; an excerpt (a grep of the rejects, a

@@ -493,8 +493,8 @@ def write_derived(
     tz, mode = settings.timezone, settings.file_mode
 
     def write_cut(name: str, table: pa.Table, folders: np.ndarray, source: str) -> None:
-        """Write each part of ``source`` just written its rows of ``table`` (``folders``:
-        each row's part, ``store.part_folders``) as its derived table ``name``."""
+        """For each part of ``source`` just written, write its rows of ``table`` as its
+        derived table ``name`` (``folders``: each row's part, ``store.part_folders``)."""
         # each part's row positions in one pass, and an Arrow take per part (a pandas frame
         # per part cost more than its rows)
         positions = pd.Series(folders).groupby(folders, sort=False).indices
