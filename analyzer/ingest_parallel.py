@@ -37,7 +37,7 @@ from analyzer import schema as s
 from analyzer.config import Settings
 from analyzer.coverage import RUN_SAMPLES
 from analyzer.errors import InputError
-from analyzer.ingest import Chunker, IngestSummary, parse_chunk, source_row
+from analyzer.ingest import HELPERS, Chunker, IngestSummary, parse_chunk, source_row
 from analyzer.io.sources import (
     TAIL_BYTES,
     Block,
@@ -54,12 +54,6 @@ logger = logging.getLogger(__name__)
 
 LOOKAHEAD = 64 * 1024  # bytes read at a cut to find the next line end
 STAMP_BYTES = 16  # enough of the next line for its classic stamp's month and day
-# Parsing processes besides this one, by default (``ingest --helpers``). One: on two cores
-# this process (sessions, derived tables, store) takes more time per chunk of Postfix lines
-# than a helper, so a second only takes a core from it (1 M lines: 17.8 s and 818 MB summed
-# RSS with one, 18.1 s and 1,220 MB with two); Exim mainlogs, whose host readings cost
-# twice as much to parse, gain from a second (1 M lines: 16.1 s -> 13.7 s, +410 MB).
-HELPERS = 1
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from analyzer.config import FROM_DEFAULTS, FROM_DEMO, Settings, machine_timezone
 from analyzer.coverage import ignored_programs, rule_counts
 from analyzer.errors import AnalyzerError, ConfigError, InputError
 from analyzer.exports import frame_to_csv, streamed_csv
-from analyzer.ingest import CHUNK_BYTES, ingest, ingest_journal, store_root
+from analyzer.ingest import CHUNK_BYTES, HELPERS, ingest, ingest_journal, store_root
 from analyzer.io import store
 from analyzer.io.asn import load_lookup, location_dump_lines, mrt_prefixes, write_asn_db
 from analyzer.io.customers import read_customers
@@ -160,7 +160,7 @@ def ingest_logs(
     dask_address: str | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     journal: bool = False,
-    helpers: int = 1,
+    helpers: int = HELPERS,
 ) -> str:
     """``relaywatch ingest``: read what is new into the store (with ``journal``, journald's
     entries of the units ``logs``; ``helpers``: parsing processes); one line for the user."""

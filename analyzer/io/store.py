@@ -519,11 +519,7 @@ def part_folders(frame: pd.DataFrame, time_column: str) -> np.ndarray:
     server_codes, servers = pd.factorize(frame[s.SERVER].astype(object).fillna("-"))
     # a name per (day, server) met, not per row: quoting a name costs microseconds
     names = np.array(
-        [
-            f"day={'unknown' if np.isnat(day) else day}/server={_safe(str(server))}"
-            for day in days
-            for server in servers
-        ],
+        ["/".join(_folder_names(day, server)) for day in days for server in servers],
         dtype=object,
     )
     return names[day_codes.astype(np.int64) * len(servers) + server_codes]
@@ -554,9 +550,8 @@ def write_table(
     written = []
     for start, end in zip(starts, ends, strict=True):
         one_day = days[day_codes[order[start]]]
-        day_name = "unknown" if np.isnat(one_day) else str(one_day)
-        server = str(servers[server_codes[order[start]]])
-        relative = PurePosixPath(table, f"day={day_name}", f"server={_safe(server)}")
+        server = servers[server_codes[order[start]]]
+        relative = PurePosixPath(table, *_folder_names(one_day, server))
         part = data.slice(start, end - start)
         _write_atomically(
             root,
@@ -568,11 +563,16 @@ def write_table(
         written.append(
             Part(
                 relative / f"{mark}.parquet",
-                None if day_name == "unknown" else day_name,
+                None if np.isnat(one_day) else str(one_day),
                 relative.parts[-1],
             )
         )
     return written
+
+
+def _folder_names(day: np.datetime64, server: object) -> tuple[str, str]:
+    """The folders of the part of one UTC ``day`` (NaT: "unknown") and ``server``."""
+    return f"day={'unknown' if np.isnat(day) else day}", f"server={_safe(str(server))}"
 
 
 def _safe(name: str) -> str:
