@@ -8,7 +8,7 @@ only the rows asked for are ever in memory.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -123,6 +123,28 @@ def utc_day(name: str, day: str | None) -> pc.Expression | None:
     return (column >= low) & (column < high)
 
 
+def utc_days(name: str, days: Collection[str]) -> pc.Expression | None:
+    """Rows of ``name`` whose time falls on one of the UTC days ``days`` (ISO)."""
+    found = [utc_day(name, day) for day in sorted(days)]
+    if not found:
+        return pc.scalar(False)
+    joined = found[0]
+    for more in found[1:]:
+        joined = joined | more
+    return joined
+
+
+def utc_days_between(first: pd.Series, last: pd.Series) -> list[str]:
+    """The UTC days (ISO) that instants from ``first`` to ``last`` (row by row, aware
+    times) fall on, in order."""
+    days: set[str] = set()
+    starts = first.dt.tz_convert("UTC").dt.date
+    ends = last.dt.tz_convert("UTC").dt.date
+    for start, end in zip(starts, ends, strict=True):
+        days.update(str(start + dt.timedelta(days=n)) for n in range((end - start).days + 1))
+    return sorted(days)
+
+
 class View(Protocol):
     """What a view of the data answers (a store, or logs parsed in memory)."""
 
@@ -160,6 +182,19 @@ class View(Protocol):
 
     def count_day(self, name: str, day: str, since=None, until=None, servers=(), where=None) -> int:
         """How many rows ``read_day`` would give."""
+
+    def read_days(
+        self,
+        name: str,
+        days: Collection[str],
+        columns=None,
+        since=None,
+        until=None,
+        servers=(),
+        where=None,
+    ) -> pd.DataFrame:
+        """``read`` of the UTC days ``days`` only (ISO; in no set order): a question about a
+        few scattered days reads those, not the weeks between them."""
 
     def lines(self) -> pd.DataFrame:
         """Per log file read: its line counts (``analyzer.coverage.line_summary``)."""

@@ -22,6 +22,7 @@ from analyzer import schema as s
 from analyzer.asn import AsnLookup, lookup_frame
 from analyzer.blame import PROVIDER, combine_blames
 from analyzer.blocklist import blocklist_entries, mail_networks, render_blocklist
+from analyzer.classify import enforcement_instant
 from analyzer.config import Settings
 from analyzer.messages import REFUSED_STATUSES
 from analyzer.offenders import (
@@ -46,9 +47,11 @@ from analyzer.queries import (
     View,
     both,
     isin,
+    utc_days_between,
 )  # fmt: skip
 from analyzer.readiness import (
     OUTBOUND_REASONS,
+    SLACK,
     as_of,
     daily_readiness_of,
     last_refused_sessions,
@@ -153,32 +156,43 @@ def readiness(view: View, scope: Scope, customers: pd.DataFrame, timezone: str) 
         one = dt.timedelta(days=1)  # a session may end, or its line be logged, past midnight
         since = max(days.min() - one, scope.since or days.min() - one)
         until = min(days.max() + one, scope.until or days.max() + one)
-        around = dataclasses.replace(scope, since=since, until=until)
+        # only the UTC days the sessions' reject lines may fall on, not the weeks between
+        logged = utc_days_between(last[s.START] - SLACK, last[s.END].fillna(last[s.START]) + SLACK)
         wanted = both(
             pc.field(s.REJECT_KIND) == s.RK_RELAY,
             isin(s.CLIENT_IP, last[s.CLIENT_IP].dropna().astype(str).unique().tolist()),
         )
-        rejects = events_of(view, around, "rejects", None, wanted)
+        rejects = view.read_days("rejects", logged, None, since, until, scope.servers, wanted)
     return readiness_of(counted, recent_rows(counted, now), refused, customers, now, rejects)
 
 
 def last_refusals(view: View, scope: Scope, counted: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    """Sessions holding each customer's last refused relay: read from the local day of
-    each one (the rollup's last start) only, for the customers whose last it is."""
+    """Sessions holding each customer's last refused relay: read in one pass over the UTC
+    days of those customers' last local days (the rollup's last start) only, and kept where
+    a session's local day is its customer's last."""
     denied = counted[(counted[s.REASON] == s.R_RELAY_DENIED).fillna(False).to_numpy()]
     if denied.empty:
         return pd.DataFrame(columns=list(READINESS_COLUMNS))
     latest = denied.groupby(s.CUSTOMER_ID)[rollups.LAST_START].max()
-    days = latest.dt.tz_convert(timezone).dt.date
-    pieces = []
-    for day, names in days.groupby(days, sort=True):
-        mine = both(
-            isin(s.CUSTOMER_ID, names.index.astype(str).tolist()),
-            pc.field(s.REASON) == s.R_RELAY_DENIED,
-        )
-        one = dataclasses.replace(scope, since=day, until=day)
-        pieces.append(sessions_of(view, one, READINESS_COLUMNS, mine))
-    return pd.concat(pieces, ignore_index=True)
+    last_day = latest.dt.tz_convert(timezone).dt.date
+    last_day.index = last_day.index.astype(str)
+    midnights = pd.Series(sorted(set(last_day)))
+    days = utc_days_between(
+        midnights.map(lambda day: enforcement_instant(day, timezone)),
+        midnights.map(lambda day: enforcement_instant(day + dt.timedelta(days=1), timezone))
+        - pd.Timedelta(microseconds=1),
+    )
+    mine = both(
+        scope.session_filter(),
+        isin(s.CUSTOMER_ID, last_day.index.tolist()),
+        pc.field(s.REASON) == s.R_RELAY_DENIED,
+    )
+    found = view.read_days(
+        SESSIONS, days, READINESS_COLUMNS, scope.since, scope.until, scope.servers, mine
+    )
+    local = found[s.START].dt.tz_convert(timezone).dt.date
+    on_last_day = local.to_numpy() == found[s.CUSTOMER_ID].astype(str).map(last_day).to_numpy()
+    return found[on_last_day].reset_index(drop=True)
 
 
 def readiness_daily(view: View, scope: Scope, timezone: str) -> pd.DataFrame:

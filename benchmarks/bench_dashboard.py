@@ -4,9 +4,11 @@
 Driven by a real headless Chromium (Debian's chromium and chromium-driver, with selenium).
 
 Each store is given by ``--config`` (a relaywatch.toml whose store ``relaywatch ingest`` has
-filled; a config inside this repository, such as the bundled sample, is copied with its
-folder into the work folder and ingested there: nothing is written into the repository) or
-by ``--scale`` (the sample generator's logs at that scale, ingested into the work folder).
+filled; it is ingested again first, as the cron job would, which reads what is new and
+judges the accounts again when this relaywatch judges differently from the one that last
+did; a config inside this repository, such as the bundled sample, is copied with its folder
+into the work folder and ingested there: nothing is written into the repository) or by
+``--scale`` (the sample generator's logs at that scale, ingested into the work folder).
 Both may be repeated to compare stores in one run.
 
 For each store it starts ``python -m analyzer serve --no-dns`` on a free port, times how long
@@ -171,8 +173,10 @@ def prepare_scale(work: Path, scale: float) -> tuple[Path, float]:
 
 
 def prepare_config(work: Path, config: Path) -> tuple[Path, float | None]:
-    """A config outside the repository is used as it is; one inside (the sample) is copied
-    with its folder and ingested there, so the benchmark never writes into the repository."""
+    """A config outside the repository is ingested where it is (what is new, and the judged
+    accounts brought up to date: a store is served between cron ingests); one inside (the
+    sample) is copied with its folder and ingested there, so the benchmark never writes into
+    the repository."""
     config = config.resolve()
     if not config.is_file():
         sys.exit(f"no such config: {config}")
@@ -180,7 +184,8 @@ def prepare_config(work: Path, config: Path) -> tuple[Path, float | None]:
         store = tomllib.loads(config.read_text(encoding="utf-8")).get("store")
         if not store or not (config.parent / store).exists():
             print(f"warning: {config} has no filled store: serve parses its logs at start")
-        return config, None
+            return config, None
+        return config, ingest(config)
     copy = work / f"copy-{config.parent.name}"
     if not copy.exists():
         shutil.copytree(config.parent, copy, ignore=shutil.ignore_patterns("store", "__pycache__"))

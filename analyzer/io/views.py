@@ -75,6 +75,7 @@ from analyzer.queries import (
     isin,
     period_filter,
     utc_day,
+    utc_days,
 )
 from analyzer.risk import auth_sessions
 from analyzer.sessions import build_session_tables
@@ -186,6 +187,9 @@ class MemoryView:
 
     def count_day(self, name, day, since=None, until=None, servers=(), where=None) -> int:
         return len(self.read(name, [], since, until, servers, both(where, utc_day(name, day))))
+
+    def read_days(self, name, days, columns=None, since=None, until=None, servers=(), where=None):
+        return self.read(name, columns, since, until, servers, both(where, utc_days(name, days)))
 
     def lines(self) -> pd.DataFrame:
         return self.analysis.lines
@@ -340,22 +344,22 @@ class StoreView:
         kept = name in self._whole  # a dict's membership test needs no lock
         return not kept and bool(since and until) and (until - since).days < FEW_DAYS
 
-    def _tables(self, name, columns, since, until, servers, where, day=None):
-        """Arrow tables of ``name``'s rows in the period (and UTC ``day``): the stored
+    def _tables(self, name, columns, since, until, servers, where, days=None):
+        """Arrow tables of ``name``'s rows in the period (and the UTC ``days``): the stored
         parts', then the open sessions'."""
         cut = both(
             period_filter(name, since, until, self.settings.timezone),
             isin(s.SERVER, servers) if servers else None,
-            utc_day(name, day) if day else None,
+            utc_days(name, days) if days is not None else None,
             where,
         )
-        if name in KEPT_WHOLE and day is None and not self._few_days(name, since, until):
+        if name in KEPT_WHOLE and days is None and not self._few_days(name, since, until):
             whole = self._kept_whole(name)
             found = [] if whole is None else [_select(whole, columns, cut)]
         else:
             parts = self._parts(name, since, until, servers)
-            if day is not None:
-                parts = [p for p in parts if p.day == day]
+            if days is not None:
+                parts = [p for p in parts if p.day in days]
             found = self._stored(name, parts, columns, cut)
         extra = self._open_table(name)
         if extra is not None:
@@ -388,12 +392,16 @@ class StoreView:
 
     def read_day(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
         """``read`` of one UTC day (sessions by start, then id: the export's order)."""
-        tables = self._tables(name, columns, since, until, servers, where, day)
+        tables = self._tables(name, columns, since, until, servers, where, {day})
         return _in_order(name, _frame(tables, columns))
 
     def count_day(self, name, day, since=None, until=None, servers=(), where=None) -> int:
-        tables = self._tables(name, [], since, until, servers, where, day)
+        tables = self._tables(name, [], since, until, servers, where, {day})
         return sum(table.num_rows for table in tables)
+
+    def read_days(self, name, days, columns=None, since=None, until=None, servers=(), where=None):
+        days = set(days)
+        return _frame(self._tables(name, columns, since, until, servers, where, days), columns)
 
     def lines(self) -> pd.DataFrame:
         return stored_line_summary(self.manifest)

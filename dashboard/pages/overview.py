@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dash
 import pandas as pd
+import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 
 from analyzer import rollups
@@ -141,16 +142,21 @@ def unauthenticated_cards(rollup: pd.DataFrame) -> list[html.A]:
     ]
 
 
-@callback(
-    Output(ids.OVERVIEW_CLASS_CHART, "figure"),
-    Output(ids.OVERVIEW_CARDS, "children"),
-    Input(ids.FILTERS, "data"),
-)
-def update_overview(filters_data):
-    data, filters = current(), Filters.from_store(filters_data)
+def first_view(data: DashboardData, filters: Filters) -> tuple[go.Figure, list[html.A]]:
+    """The chart and the cards for ``filters`` (also what ``dashboard.warm`` builds for the
+    whole period once the server is up: this page is the one opened first)."""
     rollup = traffic_rollup(daily_rollup(data, filters))
     daily = rollup_counts(rollup, TRAFFIC, GROUPS, period_days(data, filters))
     chart = sessions_per_day(
         daily, data.settings.enforcement_date, data.settings.server_enforcement()
     )
     return chart, overview_cards(data, filters)
+
+
+@callback(
+    Output(ids.OVERVIEW_CLASS_CHART, "figure"),
+    Output(ids.OVERVIEW_CARDS, "children"),
+    Input(ids.FILTERS, "data"),
+)
+def update_overview(filters_data):
+    return first_view(current(), Filters.from_store(filters_data))

@@ -1,5 +1,6 @@
-"""The first page starts reading, in the background, the rollups every page begins with;
-creating the app reads none of them, and only one warm-up ever runs."""
+"""The first page starts building, in the background, the landing page's view of the whole
+period and reading the rollups every page begins with; creating the app reads none of them,
+and only one warm-up ever runs."""
 
 from __future__ import annotations
 
@@ -7,18 +8,20 @@ import shutil
 import threading
 from pathlib import Path
 
-from analyzer import jobs
+import pandas as pd
+
+from analyzer import jobs, tables
 from analyzer.config import DEMO_CONFIG, load_settings
 from analyzer.io.views import KEPT_WHOLE
-from dashboard.app import create_app
-from dashboard.data import CONFIG_KEY, load_data
+from dashboard.app import create_app, filters_from_controls
+from dashboard.data import CONFIG_KEY, Filters, data_days, load_data
 
 
 def warm_ups() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "warm-up"]
 
 
-def test_the_first_page_warms_the_kept_rollups_once(tmp_path: Path):
+def test_the_first_page_warms_the_landing_view_and_kept_rollups_once(tmp_path: Path):
     shutil.copytree(DEMO_CONFIG.parent, tmp_path / "sample", ignore=shutil.ignore_patterns("store"))
     settings = load_settings(tmp_path / "sample" / DEMO_CONFIG.name, environ={})
     jobs.ingest_logs(settings)
@@ -34,5 +37,15 @@ def test_the_first_page_warms_the_kept_rollups_once(tmp_path: Path):
     started[0].join(timeout=60)
     assert set(view._whole) == set(KEPT_WHOLE)
     assert all(table is not None and table.num_rows for table in view._whole.values())
+    # the Overview's views of the period the filter bar opens with are built, and right
+    data = app.server.config[CONFIG_KEY]
+    first, last = data_days(data)
+    opened = Filters.from_store(filters_from_controls(str(first), str(last), [], [], []))
+    assert opened == Filters(first, last)
+    readiness = data.kept("readiness", opened)
+    assert readiness is not None and data.kept("daily-rollup", opened) is not None
+    fresh = tables.readiness(view, opened, data.customers, settings.timezone)
+    pd.testing.assert_frame_equal(readiness, fresh)
+    assert set(readiness["status"]) >= {"broken", "ready"}
     client.get("/risk").close()
     assert warm_ups() == []  # the next pages start no other

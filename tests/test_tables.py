@@ -1,0 +1,86 @@
+"""Tables read from a view: the customers' last refused relays, read in one pass over the
+UTC days of their last local days, are the sessions a read of everything finds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from unittest import mock
+
+import pandas as pd
+import pytest
+
+from analyzer import jobs, tables
+from analyzer import schema as s
+from analyzer.config import DEMO_CONFIG, load_settings
+from analyzer.io.customers import read_customers
+from analyzer.io.views import StoreView
+from analyzer.queries import SESSIONS, Scope, utc_days_between
+from analyzer.readiness import last_refused_sessions
+
+
+def test_utc_days_between_names_every_utc_day_a_span_touches():
+    new_york = pd.Series(pd.to_datetime(["2003-11-21 00:00", "2003-11-25 12:00"])).dt.tz_localize(
+        "America/New_York"
+    )
+    ends = new_york + pd.Timedelta(hours=23, minutes=59)
+    # Friday's local day is 05:00 UTC Friday to 04:59 Saturday; the second span ends on
+    # the 26th local, the 26th UTC too
+    assert utc_days_between(new_york, ends) == [
+        "2003-11-21", "2003-11-22", "2003-11-25", "2003-11-26",
+    ]  # fmt: skip
+    assert utc_days_between(new_york.iloc[:0], ends.iloc[:0]) == []
+
+
+@pytest.fixture(scope="module")
+def view(tmp_path_factory) -> StoreView:
+    folder = tmp_path_factory.mktemp("tables") / "sample"
+    shutil.copytree(DEMO_CONFIG.parent, folder, ignore=shutil.ignore_patterns("store"))
+    settings = load_settings(folder / DEMO_CONFIG.name, environ={})
+    jobs.ingest_logs(settings)
+    return StoreView.open(settings.store, settings, read_customers(settings.customers))
+
+
+def every_last_refusal(view: StoreView, scope: Scope) -> pd.DataFrame:
+    """Each customer's relay_denied sessions on the local day of its last one, from a read
+    of every session of the scope."""
+    everything = tables.sessions_of(view, scope, tables.READINESS_COLUMNS)
+    denied = everything[
+        (everything[s.REASON] == s.R_RELAY_DENIED).to_numpy()
+        & everything[s.CUSTOMER_ID].notna().to_numpy()
+    ]
+    local = denied[s.START].dt.tz_convert(view.settings.timezone).dt.date
+    last = local.groupby(denied[s.CUSTOMER_ID]).transform("max")
+    return denied[(local == last).to_numpy()]
+
+
+def in_order(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(s.SESSION_ID, ignore_index=True)[list(tables.READINESS_COLUMNS)]
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        Scope(),
+        Scope(until=dt.date(2003, 11, 24)),
+        Scope(since=dt.date(2003, 11, 22), until=dt.date(2003, 11, 30)),
+        Scope(servers=("mail1",)),
+        Scope(classes=(s.UNAUTHENTICATED,)),
+    ],
+    ids=["all", "until-24th", "22nd-30th", "mail1", "unauthenticated"],
+)
+def test_last_refusals_are_one_read_of_the_days_that_hold_them(view: StoreView, scope: Scope):
+    counted = tables.outbound_rollup(view, scope)
+    with mock.patch.object(view, "read_days", wraps=view.read_days) as reads:
+        found = tables.last_refusals(view, scope, counted, view.settings.timezone)
+    expected = every_last_refusal(view, scope)
+    assert len(expected) > 0
+    pd.testing.assert_frame_equal(in_order(found), in_order(expected), check_dtype=False)
+    assert reads.call_count == 1
+    asked = set(reads.call_args.args[1])
+    # the last days only: fewer UTC days than the period spans
+    assert asked < set(view.days(SESSIONS, scope.since, scope.until, scope.servers))
+    # and the readiness built on them names the same last refused relays
+    last = last_refused_sessions(found).set_index(s.CUSTOMER_ID)[s.START].sort_index()
+    latest = expected.groupby(s.CUSTOMER_ID)[s.START].max()
+    pd.testing.assert_series_equal(last, latest, check_names=False, check_index_type=False)
