@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.compute as pc
 
 from analyzer import schema as s
 from analyzer import tables
@@ -61,7 +60,14 @@ from analyzer.readiness import (
     filter_status,
 )
 from analyzer.reads import changed_files
-from analyzer.report import BASELINE_DAYS, Report, build_report, compose_message, default_period
+from analyzer.report import (
+    BASELINE_DAYS,
+    REPORT_COLUMNS,
+    Report,
+    build_report,
+    compose_message,
+    default_period,
+)
 from analyzer.risk import (
     ACCOUNT_COLUMNS,
     RISK_COLUMNS,
@@ -471,11 +477,13 @@ def nightly_report(
     notes: list[str],
     dns: bool = True,
 ) -> Report:
-    """The summary of ``since``..``until``: the period and its baseline read whole, the
-    history only as far as the statuses and the new offenders need it."""
+    """The summary of ``since``..``until``: the period's and the baseline's sessions (the
+    columns the summary reads), and the history only through the rollups and tables the
+    statuses and the new offenders need (the ``customers`` export as of two days), so its
+    memory does not grow with the store's history."""
     own = settings.own_outbound_ips()
     window = Scope(since - dt.timedelta(days=BASELINE_DAYS), until)
-    sessions = tables.sessions_of(view, window)
+    sessions = tables.sessions_of(view, window, REPORT_COLUMNS)
     probes = probe_sessions(sessions, own)
     lookup = load_lookup(settings.asn_db, settings.as_names)
     dnsbl = live_dnsbl(settings, dns)
@@ -483,7 +491,11 @@ def nightly_report(
     domains = view.domains()
     risk = tables.risk(view, Scope(since, until), settings, dnsbl, lookup)
     before = Scope(None, since - dt.timedelta(days=1))
-    relayed = pc.field(s.REJECT_KIND) == s.RK_RELAY
+    tz = settings.timezone
+    readiness = (
+        tables.readiness(view, Scope(None, until), customers, tz),
+        tables.readiness(view, before, customers, tz),
+    )
     return build_report(
         sessions,
         tables.events_of(view, window, "deliveries"),
@@ -491,7 +503,7 @@ def nightly_report(
         lookup_frame(probes[s.CLIENT_IP], lookup),
         since,
         until,
-        settings.timezone,
+        tz,
         own,
         domains,
         settings.dashboard.url,
@@ -500,8 +512,7 @@ def nightly_report(
         bounce_rules=bounce_rules(settings),
         notes=[*notes, *settings_notes(settings, not customers.empty, view.inferred_domains)],
         probes_per_message=settings.blocklist.probes_per_message,
-        rejects=tables.events_of(view, Scope(None, until), "rejects", None, relayed),
-        history=tables.outbound_of(view, Scope(None, until)),
+        readiness=readiness,
         earlier_sources=set(tables.probes_of(view, before, own)[s.CLIENT_IP]),
     )
 

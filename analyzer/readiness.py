@@ -196,7 +196,9 @@ def last_refused_relays(sessions: pd.DataFrame, rejects: pd.DataFrame | None) ->
         },
         index=pd.Index(last[s.CUSTOMER_ID].astype(str).to_numpy(), name="customer_id"),
     )
-    return table.astype({LAST_REFUSED_CLIENT_IP: "string", LAST_REFUSED_DOMAIN: "string"})
+    # a time even with no refusal (no session read: no type to take)
+    text = {LAST_REFUSED_CLIENT_IP: "string", LAST_REFUSED_DOMAIN: "string"}
+    return table.astype({LAST_REFUSED: "datetime64[us, UTC]", **text})
 
 
 # Reject lines and session ends may be logged to the second (Exim) while starts are finer.

@@ -23,6 +23,7 @@ import pandas as pd
 from analyzer import schema as s
 from analyzer import traffic
 from analyzer.blame import PROVIDER, blame_blocklists
+from analyzer.customers import CUSTOMER_IP
 from analyzer.exports import frame_to_csv, to_iso
 from analyzer.messages import REFUSED_STATUSES, outbound_deliveries
 from analyzer.offenders import (
@@ -47,6 +48,11 @@ from analyzer.readiness import (
 
 BASELINE_DAYS = 7
 TOP = 10
+# What the summary reads of the period's and the baseline's sessions.
+REPORT_COLUMNS = (
+    s.SESSION_ID, s.START, s.CLASS, s.REASON, s.CLIENT_IP, CUSTOMER_IP, s.HELO, s.MESSAGES,
+    s.RELAY_DENIED, s.AUTH_FAILURES, s.SASL_USERNAME, s.RECIPIENTS,
+)  # fmt: skip
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("analyzer", "templates"),
     autoescape=jinja2.select_autoescape(["html", "html.j2"]),
@@ -148,6 +154,7 @@ def build_report(
     rejects: pd.DataFrame | None = None,
     history: pd.DataFrame | None = None,
     earlier_sources: set[str] | None = None,
+    readiness: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> Report:
     """Summarise [since, until] (local days) against the ``BASELINE_DAYS`` before it
     (``notes``: said first, e.g. which settings were inferred).
@@ -157,9 +164,11 @@ def build_report(
     refused commands (``Analysis.rejects``), for the recipient domain of each customer's last
     refused relay in the call list.
 
-    ``sessions`` need only cover the period and the baseline when ``history`` (customers'
-    outbound sessions up to ``until``, for the statuses) and ``earlier_sources`` (the
-    addresses that probed before the period) are given: a store is never read whole."""
+    ``sessions`` need only cover the period and the baseline, and only ``REPORT_COLUMNS``,
+    when ``readiness`` (the ``customers`` export as of the end of ``until`` and of the day
+    before ``since``; else made from ``history``, customers' outbound sessions up to
+    ``until``, or from ``sessions``) and ``earlier_sources`` (the addresses that probed
+    before the period) are given: a store is never read whole."""
     start = since - dt.timedelta(days=BASELINE_DAYS)
     history = sessions if history is None else history
     period = select_period(sessions, since, until, timezone)
@@ -189,17 +198,20 @@ def build_report(
     relays = period[(period[s.RELAY_DENIED] > 0).to_numpy()]
     unready = int((relays[s.REASON] == s.R_RELAY_DENIED).sum())
 
-    upto = history[history[s.START] < as_of(until, timezone)]
-    before = history[history[s.START] < as_of(since - dt.timedelta(days=1), timezone)]
-    now_table = customer_readiness(
-        upto,
-        customers,
-        as_of(until, timezone),
-        None if rejects is None else rejects[rejects[s.TS] < as_of(until, timezone)],
-    )
-    then_table = customer_readiness(
-        before, customers, as_of(since - dt.timedelta(days=1), timezone)
-    )
+    if readiness is None:
+        upto = history[history[s.START] < as_of(until, timezone)]
+        before = history[history[s.START] < as_of(since - dt.timedelta(days=1), timezone)]
+        now_table = customer_readiness(
+            upto,
+            customers,
+            as_of(until, timezone),
+            None if rejects is None else rejects[rejects[s.TS] < as_of(until, timezone)],
+        )
+        then_table = customer_readiness(
+            before, customers, as_of(since - dt.timedelta(days=1), timezone)
+        )
+    else:
+        now_table, then_table = readiness
     changed = now_table.merge(
         then_table[["customer_id", "status"]], on="customer_id", suffixes=("", "_before")
     )

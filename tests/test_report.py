@@ -360,3 +360,46 @@ def test_the_mails_call_list_is_most_urgent_first_with_what_broke(demo_settings,
     ) in calls
     attachment = next(p for p in message.walk() if p.get_content_type() == "text/csv")
     assert attachment.get_content() == expected  # the attachment is that export
+
+
+@pytest.mark.parametrize("day", ["2003-11-20", "2003-11-22", "2003-11-24", "2003-11-26"])
+def test_the_nightly_summary_from_tables_equals_the_one_from_every_session(demo_settings, day):
+    # The mail reads the period's sessions (a few columns) and the customers export as of
+    # two days, not the whole history: it must say what a summary of every session says.
+    from analyzer.asn import lookup_frame
+    from analyzer.io.asn import load_lookup
+    from analyzer.io.customers import read_customers
+    from analyzer.offenders import probe_sessions
+    from analyzer.pipeline import bounce_rules
+
+    since = until = dt.date.fromisoformat(day)
+    customers = read_customers(demo_settings.customers)
+    view = jobs.open_data(demo_settings, customers=customers)
+    read = jobs.nightly_report(view, customers, demo_settings, since, until, [], dns=False)
+    analysis = jobs.load_analysis(demo_settings, customers=customers)
+    own = demo_settings.own_outbound_ips()
+    lookup = load_lookup(demo_settings.asn_db, demo_settings.as_names)
+    probes = probe_sessions(analysis.sessions, own)
+    whole = build_report(
+        analysis.sessions,
+        analysis.deliveries,
+        customers,
+        lookup_frame(probes[s.CLIENT_IP], lookup),
+        since,
+        until,
+        demo_settings.timezone,
+        own,
+        view.domains(),
+        bounce_rules=bounce_rules(demo_settings),
+        probes_per_message=demo_settings.blocklist.probes_per_message,
+        rejects=analysis.rejects,
+    )
+    for name in (
+        "classes", "unauthenticated", "relays_customers", "relays_probes", "auth_failures",
+        "auth_failures_baseline", "statuses", "status_changes", "new_offenders", "top_asns",
+        "account_jumps", "servers",
+    ):  # fmt: skip
+        assert getattr(read, name) == getattr(whole, name), name
+    pd.testing.assert_frame_equal(read.daily_traffic, whole.daily_traffic)
+    assert read.call_rows == whole.call_rows
+    assert sum(read.statuses.values()) == len(customers)
