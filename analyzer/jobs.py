@@ -63,6 +63,7 @@ from analyzer.reads import changed_files
 from analyzer.report import (
     BASELINE_DAYS,
     REPORT_COLUMNS,
+    REPORT_DELIVERY_COLUMNS,
     Report,
     build_report,
     compose_message,
@@ -498,7 +499,7 @@ def nightly_report(
     )
     return build_report(
         sessions,
-        tables.events_of(view, window, "deliveries"),
+        tables.events_of(view, window, "deliveries", REPORT_DELIVERY_COLUMNS),
         customers,
         lookup_frame(probes[s.CLIENT_IP], lookup),
         since,

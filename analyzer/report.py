@@ -53,6 +53,8 @@ REPORT_COLUMNS = (
     s.SESSION_ID, s.START, s.CLASS, s.REASON, s.CLIENT_IP, CUSTOMER_IP, s.HELO, s.MESSAGES,
     s.RELAY_DENIED, s.AUTH_FAILURES, s.SASL_USERNAME, s.RECIPIENTS,
 )  # fmt: skip
+# ... and of the period's deliveries (per server, to other domains, blamed on a blocklist).
+REPORT_DELIVERY_COLUMNS = (s.TS, s.SERVER, s.STATUS, s.RECIPIENT, s.REPLY)
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("analyzer", "templates"),
     autoescape=jinja2.select_autoescape(["html", "html.j2"]),

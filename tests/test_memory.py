@@ -54,6 +54,31 @@ def test_by_default_glibc_hands_big_blocks_back_and_faults_them_in_again():
     assert faults > 9_000
 
 
+POOL = """
+import sys
+sys.argv = ["relaywatch", *sys.argv[1:]]
+import analyzer  # chooses Arrow's pool from the command, before pyarrow loads
+import pyarrow as pa
+
+print(pa.default_memory_pool().backend_name)
+"""
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [(["report", "--eml", "x"], "system"), (["-v", "export", "sessions"], "system"),
+     (["serve"], "system"), (["ingest"], None)],
+)  # fmt: skip
+def test_arrow_allocates_from_malloc_in_every_command_but_ingest(command, expected):
+    # mimalloc keeps what a report or an export freed (their RSS stays at the largest
+    # read's); ingest keeps Arrow's default, faster for its chunks of one size
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run(
+        [sys.executable, "-c", POOL, *command], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+    assert out == expected if expected else out in ("mimalloc", "jemalloc")
+
+
 # --- ingest on hostile input, scaled down from benchmarks/bench_hostile.py -----------------
 
 MIB = 2**20
