@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.compute as pc
 
 from analyzer import schema as s
 from analyzer import tables
@@ -48,11 +49,10 @@ from analyzer.parse import StampOptions, detect_formats, parse_lines
 from analyzer.pipeline import (
     Analysis,
     analyse,
-    bounce_rules,
     line_rules,
     reject_reasons,
 )
-from analyzer.queries import SESSIONS, Scope, View, batches
+from analyzer.queries import SESSIONS, Scope, View, batches, both, isin
 from analyzer.readiness import (
     CUSTOMER_EXPORT_COLUMNS,
     DAILY_COLUMNS,
@@ -62,12 +62,12 @@ from analyzer.readiness import (
 from analyzer.reads import changed_files
 from analyzer.report import (
     BASELINE_DAYS,
-    REPORT_COLUMNS,
-    REPORT_DELIVERY_COLUMNS,
+    Counts,
     Report,
-    build_report,
     compose_message,
     default_period,
+    most_used_helos,
+    summarise,
 )
 from analyzer.risk import (
     ACCOUNT_COLUMNS,
@@ -478,44 +478,56 @@ def nightly_report(
     notes: list[str],
     dns: bool = True,
 ) -> Report:
-    """The summary of ``since``..``until``: the period's and the baseline's sessions (the
-    columns the summary reads), and the history only through the rollups and tables the
-    statuses and the new offenders need (the ``customers`` export as of two days), so its
-    memory does not grow with the store's history."""
+    """The summary of ``since``..``until`` from the rollups of the period and its baseline,
+    the customers export as of two days and the spam probes of its new offenders only: the
+    sessions and deliveries themselves are not read. (Judging the accounts reads their
+    history up to ``until``.)"""
     own = settings.own_outbound_ips()
+    tz = settings.timezone
     window = Scope(since - dt.timedelta(days=BASELINE_DAYS), until)
-    sessions = tables.sessions_of(view, window, REPORT_COLUMNS)
-    probes = probe_sessions(sessions, own)
+    period = Scope(since, until)
+    before = Scope(None, since - dt.timedelta(days=1))
+
+    def helos(ips: Sequence[str]) -> pd.Series:
+        where = both(pc.field(s.CLASS) == s.SPAM_PROBE, isin(s.CLIENT_IP, ips))
+        return most_used_helos(tables.sessions_of(view, period, HELO_COLUMNS, where), ips)
+
+    counts = Counts(
+        tables.session_rollup(view, window),
+        tables.login_rollup(view, window),
+        tables.source_rollup(view, period),
+        tables.delivery_rollup(view, period),
+        tables.blame_rollup(view, period),
+        helos,
+    )
+    sources = counts.sources
     lookup = load_lookup(settings.asn_db, settings.as_names)
     dnsbl = live_dnsbl(settings, dns)
     notes.extend(unverified_zones(dnsbl))
-    domains = view.domains()
-    risk = tables.risk(view, Scope(since, until), settings, dnsbl, lookup)
-    before = Scope(None, since - dt.timedelta(days=1))
-    tz = settings.timezone
+    risk = tables.risk(view, period, settings, dnsbl, lookup)
     readiness = (
         tables.readiness(view, Scope(None, until), customers, tz),
         tables.readiness(view, before, customers, tz),
     )
-    return build_report(
-        sessions,
-        tables.events_of(view, window, "deliveries", REPORT_DELIVERY_COLUMNS),
-        customers,
-        lookup_frame(probes[s.CLIENT_IP], lookup),
+    return summarise(
+        counts,
+        readiness,
+        set(tables.probes_of(view, before, own)[s.CLIENT_IP]),
+        lookup_frame(probe_sessions(sources, own)[s.CLIENT_IP].drop_duplicates(), lookup),
         since,
         until,
         tz,
         own,
-        domains,
         settings.dashboard.url,
         ip_risk=risk.ips,
         account_risk=risk.accounts,
-        bounce_rules=bounce_rules(settings),
         notes=[*notes, *settings_notes(settings, not customers.empty, view.inferred_domains)],
         probes_per_message=settings.blocklist.probes_per_message,
-        readiness=readiness,
-        earlier_sources=set(tables.probes_of(view, before, own)[s.CLIENT_IP]),
     )
+
+
+# What the summary reads of its new offenders' spam probes.
+HELO_COLUMNS = (s.CLIENT_IP, s.HELO, s.CLASS)
 
 
 # How long `report` waits for a running ingest (the 10-minute timer's) to finish.

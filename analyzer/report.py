@@ -12,20 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import io
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 import jinja2
+import numpy as np
 import pandas as pd
 
+from analyzer import rollups, traffic
 from analyzer import schema as s
-from analyzer import traffic
-from analyzer.blame import PROVIDER, blame_blocklists
-from analyzer.customers import CUSTOMER_IP
+from analyzer.blame import PROVIDER, blame_blocklists, blame_rollup
 from analyzer.exports import frame_to_csv, to_iso
-from analyzer.messages import REFUSED_STATUSES, outbound_deliveries
+from analyzer.messages import REFUSED_STATUSES
 from analyzer.offenders import (
     AS_NAME,
     ASN,
@@ -48,13 +48,6 @@ from analyzer.readiness import (
 
 BASELINE_DAYS = 7
 TOP = 10
-# What the summary reads of the period's and the baseline's sessions.
-REPORT_COLUMNS = (
-    s.SESSION_ID, s.START, s.CLASS, s.REASON, s.CLIENT_IP, CUSTOMER_IP, s.HELO, s.MESSAGES,
-    s.RELAY_DENIED, s.AUTH_FAILURES, s.SASL_USERNAME, s.RECIPIENTS,
-)  # fmt: skip
-# ... and of the period's deliveries (per server, to other domains, blamed on a blocklist).
-REPORT_DELIVERY_COLUMNS = (s.TS, s.SERVER, s.STATUS, s.RECIPIENT, s.REPLY)
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("analyzer", "templates"),
     autoescape=jinja2.select_autoescape(["html", "html.j2"]),
@@ -137,6 +130,58 @@ def dashboard_link(url: str | None, since: dt.date, until: dt.date) -> str | Non
     return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
+@dataclass(frozen=True)
+class Counts:
+    """What the summary counts its sessions from: rollups (``analyzer.rollups``, a few rows
+    per day and key, however many sessions) of the window (the baseline days and the period)
+    and, for the offenders, of the period; and ``helos``: for some probing addresses, the
+    HELO each used most in the period's spam probes."""
+
+    daily: pd.DataFrame  # daily_sessions rows of the window
+    logins: pd.DataFrame  # daily_logins rows of the window
+    sources: pd.DataFrame  # daily_sources rows of the period
+    deliveries: pd.DataFrame  # daily_deliveries rows of the period
+    blames: pd.DataFrame  # blame_rollup rows (refused deliveries) of the period
+    helos: Callable[[Sequence[str]], pd.Series]
+
+
+def session_counts(
+    sessions: pd.DataFrame,
+    deliveries: pd.DataFrame,
+    since: dt.date,
+    until: dt.date,
+    timezone: str,
+    local_domains: frozenset[str] = frozenset(),
+    bounce_rules: Sequence[ReasonRule] = BLOCKLIST_BOUNCES,
+) -> Counts:
+    """``Counts`` of classified sessions and delivery attempts (only the window's count)."""
+    start = since - dt.timedelta(days=BASELINE_DAYS)
+    window = select_period(sessions, start, until, timezone)
+    period = select_period(sessions, since, until, timezone)
+    attempts = select_period(deliveries, since, until, timezone, s.TS)
+    refused = attempts[attempts[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()]
+    blamed = blame_blocklists(refused, (), bounce_rules)
+    return Counts(
+        rollups.daily_sessions(window, timezone),
+        rollups.daily_logins(window, timezone),
+        rollups.daily_sources(period, timezone),
+        rollups.daily_deliveries(attempts, local_domains, timezone),
+        blame_rollup(blamed, local_domains, timezone),
+        lambda ips: most_used_helos(period, ips),
+    )
+
+
+def most_used_helos(sessions: pd.DataFrame, ips: Sequence[str]) -> pd.Series:
+    """Per address of ``ips``, the HELO its spam-probe ``sessions`` used most (the first in
+    order among equals; none without one), indexed by address."""
+    probes = sessions[
+        (sessions[s.CLASS] == s.SPAM_PROBE).to_numpy() & sessions[s.CLIENT_IP].isin(ips).to_numpy()
+    ]
+    return probes.groupby(s.CLIENT_IP)[s.HELO].agg(
+        lambda v: v.mode().iloc[0] if v.notna().any() else None
+    )
+
+
 def build_report(
     sessions: pd.DataFrame,
     deliveries: pd.DataFrame,
@@ -154,86 +199,113 @@ def build_report(
     notes: Sequence[str] = (),
     probes_per_message: float = PROBES_PER_MESSAGE,
     rejects: pd.DataFrame | None = None,
-    history: pd.DataFrame | None = None,
-    earlier_sources: set[str] | None = None,
-    readiness: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> Report:
-    """Summarise [since, until] (local days) against the ``BASELINE_DAYS`` before it
-    (``notes``: said first, e.g. which settings were inferred).
+    """Summarise [since, until] (local days) of classified ``sessions`` (all of them: the
+    statuses read their history) against the ``BASELINE_DAYS`` before it (``notes``: said
+    first, e.g. which settings were inferred).
 
     ``ip_risk`` / ``account_risk``: the ``risk`` and ``accounts`` exports of the period
     (``analyzer.risk``); accounts below ``high`` are left out of the mail. ``rejects``: the
     refused commands (``Analysis.rejects``), for the recipient domain of each customer's last
-    refused relay in the call list.
+    refused relay in the call list. A store's summary is ``summarise`` of its rollups."""
+    then = since - dt.timedelta(days=1)
+    upto = sessions[sessions[s.START] < as_of(until, timezone)]
+    before = sessions[sessions[s.START] < as_of(then, timezone)]
+    refused = None if rejects is None else rejects[rejects[s.TS] < as_of(until, timezone)]
+    readiness = (
+        customer_readiness(upto, customers, as_of(until, timezone), refused),
+        customer_readiness(before, customers, as_of(then, timezone)),
+    )
+    earlier = set(probe_sessions(before, own_ips)[s.CLIENT_IP])
+    counts = session_counts(
+        sessions, deliveries, since, until, timezone, local_domains, bounce_rules
+    )
+    return summarise(
+        counts,
+        readiness,
+        earlier,
+        asns,
+        since,
+        until,
+        timezone,
+        own_ips,
+        dashboard_url,
+        ip_risk,
+        account_risk,
+        notes,
+        probes_per_message,
+    )
 
-    ``sessions`` need only cover the period and the baseline, and only ``REPORT_COLUMNS``,
-    when ``readiness`` (the ``customers`` export as of the end of ``until`` and of the day
-    before ``since``; else made from ``history``, customers' outbound sessions up to
-    ``until``, or from ``sessions``) and ``earlier_sources`` (the addresses that probed
-    before the period) are given: a store is never read whole."""
+
+def summarise(
+    counts: Counts,
+    readiness: tuple[pd.DataFrame, pd.DataFrame],
+    earlier_sources: set[str],
+    asns: pd.DataFrame,
+    since: dt.date,
+    until: dt.date,
+    timezone: str,
+    own_ips: tuple[str, ...] = (),
+    dashboard_url: str | None = None,
+    ip_risk: pd.DataFrame | None = None,
+    account_risk: pd.DataFrame | None = None,
+    notes: Sequence[str] = (),
+    probes_per_message: float = PROBES_PER_MESSAGE,
+) -> Report:
+    """The ``Report`` of [since, until] from ``counts`` (``Counts``), ``readiness`` (the
+    ``customers`` export as of the end of ``until`` and of the day before ``since``) and
+    ``earlier_sources`` (the addresses that probed before the period). Nothing here grows
+    with the store's history."""
     start = since - dt.timedelta(days=BASELINE_DAYS)
-    history = sessions if history is None else history
-    period = select_period(sessions, since, until, timezone)
-    baseline = select_period(sessions, start, since - dt.timedelta(days=1), timezone)
+    daily, logins = counts.daily, counts.logins
+    period = _days(daily, since, until)
+    baseline = _days(daily, start, since - dt.timedelta(days=1))
+
+    def total(rows: pd.DataFrame, keep=None, column: str = rollups.SESSIONS) -> int:
+        chosen = rows if keep is None else rows[np.asarray(keep, dtype=bool)]
+        return int(chosen[column].sum())
+
+    def per_day(rows: pd.DataFrame, keep=None, column: str = rollups.SESSIONS) -> float:
+        return round(total(rows, keep, column) / BASELINE_DAYS, 1)
+
     classes = [
         {
             "class": c,
-            "count": int((period[s.CLASS] == c).sum()),
-            "baseline_per_day": round((baseline[s.CLASS] == c).sum() / BASELINE_DAYS, 1),
+            "count": total(period, (period[s.CLASS] == c).fillna(False)),
+            "baseline_per_day": per_day(baseline, (baseline[s.CLASS] == c).fillna(False)),
         }
         for c in s.CLASSES
     ]
-    period_groups, baseline_groups = (
-        traffic.traffic_groups(period),
-        traffic.traffic_groups(baseline),
-    )
+    period_groups = traffic.traffic_groups(period)
+    baseline_groups = traffic.traffic_groups(baseline)
     unauthenticated = [
         {
             "group": g,
             "label": traffic.LABELS[g],
             "meaning": traffic.MEANINGS[g],
-            "count": int((period_groups == g).sum()),
-            "baseline_per_day": round((baseline_groups == g).sum() / BASELINE_DAYS, 1),
+            "count": total(period, period_groups == g),
+            "baseline_per_day": per_day(baseline, baseline_groups == g),
         }
         for g in traffic.UNAUTHENTICATED_GROUPS
     ]
-    relays = period[(period[s.RELAY_DENIED] > 0).to_numpy()]
-    unready = int((relays[s.REASON] == s.R_RELAY_DENIED).sum())
+    relays = total(period, column=rollups.RELAY_SESSIONS)
+    unready = total(
+        period, (period[s.REASON] == s.R_RELAY_DENIED).fillna(False), rollups.RELAY_SESSIONS
+    )
 
-    if readiness is None:
-        upto = history[history[s.START] < as_of(until, timezone)]
-        before = history[history[s.START] < as_of(since - dt.timedelta(days=1), timezone)]
-        now_table = customer_readiness(
-            upto,
-            customers,
-            as_of(until, timezone),
-            None if rejects is None else rejects[rejects[s.TS] < as_of(until, timezone)],
-        )
-        then_table = customer_readiness(
-            before, customers, as_of(since - dt.timedelta(days=1), timezone)
-        )
-    else:
-        now_table, then_table = readiness
+    now_table, then_table = readiness
     changed = now_table.merge(
         then_table[["customer_id", "status"]], on="customer_id", suffixes=("", "_before")
     )
     changed = changed[changed["status"] != changed["status_before"]]
     calls = call_list(now_table)
 
-    probes_now = probe_sessions(period, own_ips)
-    if earlier_sources is None:
-        cut = as_of(since - dt.timedelta(days=1), timezone)
-        earlier_sources = set(
-            probe_sessions(sessions[sessions[s.START] < cut], own_ips)[s.CLIENT_IP]
-        )
-    earlier = earlier_sources
-    offenders = summarize_offenders(probes_now, asns, period, probes_per_message)
-    helos = probes_now.groupby(s.CLIENT_IP)[s.HELO].agg(
-        lambda v: v.mode().iloc[0] if v.notna().any() else None
-    )
+    probes_now = probe_sessions(counts.sources, own_ips)
+    offenders = summarize_offenders(probes_now, asns, counts.sources, probes_per_message)
     # a mailer's few typos are no news: only probers (analyzer.offenders)
     probers = offenders[(offenders[JUDGEMENT] == PROBER).to_numpy()]
-    fresh = probers[~probers["ip"].isin(earlier)].head(TOP)
+    fresh = probers[~probers["ip"].isin(earlier_sources)].head(TOP)
+    helos = counts.helos(fresh["ip"].astype(str).tolist()) if len(fresh) else pd.Series()
     new_offenders = [
         {
             "ip": r.ip,
@@ -267,9 +339,9 @@ def build_report(
         classes=classes,
         unauthenticated=unauthenticated,
         relays_customers=unready,
-        relays_probes=len(relays) - unready,
-        auth_failures=int(period[s.AUTH_FAILURES].sum()),
-        auth_failures_baseline=round(float(baseline[s.AUTH_FAILURES].sum()) / BASELINE_DAYS, 1),
+        relays_probes=relays - unready,
+        auth_failures=total(period, column=s.AUTH_FAILURES),
+        auth_failures_baseline=per_day(baseline, column=s.AUTH_FAILURES),
         statuses={k: int(v) for k, v in now_table["status"].value_counts().items()},
         status_changes=[
             {"customer_id": r.customer_id, "name": r.name, "from": r.status_before, "to": r.status}
@@ -278,14 +350,22 @@ def build_report(
         call_list=calls.head(2 * TOP),
         new_offenders=new_offenders,
         top_asns=top_asns,
-        account_jumps=_account_jumps(period, baseline),
-        servers=_servers(deliveries, since, until, timezone, local_domains, bounce_rules),
+        account_jumps=_account_jumps(
+            _days(logins, since, until), _days(logins, start, since - dt.timedelta(days=1))
+        ),
+        servers=_servers(counts.deliveries, counts.blames),
         own_ips=_own_ips(ip_risk),
         risky_accounts=_risky_accounts(account_risk),
         dashboard_url=dashboard_link(dashboard_url, since, until),
-        daily_traffic=_daily_traffic(sessions, start, until, timezone),
+        daily_traffic=_daily_traffic(daily, start, until),
         notes=list(notes),
     )
+
+
+def _days(rows: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
+    """The rollup rows of the local days ``first``..``last``."""
+    days = rows[rollups.DATE].dt.date
+    return rows[((days >= first) & (days <= last)).fillna(False).to_numpy(dtype=bool)]
 
 
 def _own_ips(table: pd.DataFrame | None) -> list[dict]:
@@ -317,7 +397,8 @@ def _risky_accounts(table: pd.DataFrame | None) -> list[dict]:
 
 
 def _account_jumps(period: pd.DataFrame, baseline: pd.DataFrame) -> list[dict]:
-    """Logins whose recipients in the period are far above their own daily average."""
+    """Logins whose recipients in the period are far above their own daily average (login
+    rollup rows of the period and of the baseline)."""
     now = period.groupby(s.SASL_USERNAME)[s.RECIPIENTS].sum()
     usual = baseline.groupby(s.SASL_USERNAME)[s.RECIPIENTS].sum() / BASELINE_DAYS
     table = pd.DataFrame({"recipients": now, "usual_per_day": usual.reindex(now.index).fillna(0)})
@@ -333,42 +414,43 @@ def _account_jumps(period: pd.DataFrame, baseline: pd.DataFrame) -> list[dict]:
     ]
 
 
-def _servers(
-    deliveries: pd.DataFrame,
-    since: dt.date,
-    until: dt.date,
-    timezone: str,
-    local_domains: frozenset[str],
-    bounce_rules: Sequence[ReasonRule] = BLOCKLIST_BOUNCES,
-) -> list[dict]:
-    """Deliveries to other domains per server, and how many replies blame a blocklist
-    (``bounce_rules``: the configured ``[bounce_patterns]`` and the built-in ones)."""
-    frame = select_period(deliveries, since, until, timezone, s.TS)
-    outbound = outbound_deliveries(frame, local_domains)
+def _servers(deliveries: pd.DataFrame, blames: pd.DataFrame) -> list[dict]:
+    """Deliveries to other domains per server (delivery rollup rows), and how many replies
+    blame a blocklist (blame rollup rows of the refused deliveries: ``[bounce_patterns]``
+    and the built-in rules)."""
+    outbound = deliveries[deliveries[rollups.OUTBOUND].to_numpy(dtype=bool)]
+    blamed = blames[
+        blames[rollups.OUTBOUND].to_numpy(dtype=bool)
+        & blames[PROVIDER].notna().to_numpy()
+        & blames[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()
+    ]
+    by_server = blamed.groupby(s.SERVER)[rollups.DELIVERIES].sum()
     rows = []
     for server, part in outbound.groupby(s.SERVER, sort=True):
-        refused = part[part[s.STATUS].isin(REFUSED_STATUSES).to_numpy()]
-        blamed = blame_blocklists(refused, (), bounce_rules)[PROVIDER].notna()
+        count = part.groupby(s.STATUS)[rollups.DELIVERIES].sum()
         rows.append(
             {
                 "server": server,
-                "deliveries": len(part),
-                "deferred": int((part[s.STATUS] == "deferred").sum()),
-                "bounced": int((part[s.STATUS] == "bounced").sum()),
-                "blocklist": int(blamed.sum()),
+                "deliveries": int(part[rollups.DELIVERIES].sum()),
+                "deferred": int(count.get("deferred", 0)),
+                "bounced": int(count.get("bounced", 0)),
+                "blocklist": int(by_server.get(server, 0)),
             }
         )
     return rows
 
 
-def _daily_traffic(
-    sessions: pd.DataFrame, start: dt.date, until: dt.date, timezone: str
-) -> pd.DataFrame:
-    """Sessions per local day (rows, every day) and traffic group (columns, ``GROUPS``)."""
-    window = select_period(sessions, start, until, timezone)
-    day = window[s.START].dt.tz_convert(timezone).dt.date
-    groups = traffic.traffic_groups(window).rename(traffic.TRAFFIC)
-    table = pd.crosstab(day, groups).reindex(columns=list(traffic.GROUPS), fill_value=0)
+def _daily_traffic(daily: pd.DataFrame, start: dt.date, until: dt.date) -> pd.DataFrame:
+    """Sessions per local day (rows, every day) and traffic group (columns, ``GROUPS``), from
+    the session rollup's rows."""
+    rows = _days(daily, start, until)
+    table = pd.crosstab(
+        rows[rollups.DATE].dt.date.rename(s.START),  # the day of the sessions' start
+        traffic.traffic_groups(rows).rename(traffic.TRAFFIC),
+        values=rows[rollups.SESSIONS],
+        aggfunc="sum",
+    )
+    table = table.reindex(columns=list(traffic.GROUPS), fill_value=0).fillna(0).astype("int64")
     days = [start + dt.timedelta(days=i) for i in range((until - start).days + 1)]
     return table.reindex(days, fill_value=0)
 

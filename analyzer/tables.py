@@ -104,6 +104,18 @@ def session_rollup(view: View, scope: Scope) -> pd.DataFrame:
     return rollups.combine(rows)
 
 
+def blame_rollup(view: View, scope: Scope) -> pd.DataFrame:
+    """``blame.blame_rollup`` rows (refused deliveries) of the scope's days and servers."""
+    rows = view.read(BLAMED_DAILY, None, scope.since, scope.until, scope.servers)
+    return combine_blames(rows)
+
+
+def login_rollup(view: View, scope: Scope) -> pd.DataFrame:
+    """``rollups.daily_logins`` of the scope's sessions."""
+    rows = view.read(LOGINS, None, scope.since, scope.until, scope.servers, scope.session_filter())
+    return rollups.combine_logins(rows)
+
+
 def session_days(view: View) -> tuple[dt.date | None, dt.date | None]:
     """First and last local day with a session (None, None without any). A session's local
     day is its UTC day or the one beside it: only the rollups of the first and last UTC
@@ -288,10 +300,8 @@ def risk_evidence(view: View, scope: Scope, scoring: bool = True) -> RiskEvidenc
         deliveries[rollups.OUTBOUND].to_numpy(dtype=bool)
         & ~deliveries[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()
     ]
-    logins = rollups.combine_logins(
-        view.read(LOGINS, None, scope.since, scope.until, scope.servers, scope.session_filter())
-    )
-    blames = combine_blames(view.read(BLAMED_DAILY, None, every_server.since, every_server.until))
+    logins = login_rollup(view, scope)
+    blames = blame_rollup(view, every_server)
     evidence = RiskEvidence(session_rollup(view, scope), logins, blames, accepted)
     if not scoring:
         return evidence

@@ -364,8 +364,9 @@ def test_the_mails_call_list_is_most_urgent_first_with_what_broke(demo_settings,
 
 @pytest.mark.parametrize("day", ["2003-11-20", "2003-11-22", "2003-11-24", "2003-11-26"])
 def test_the_nightly_summary_from_tables_equals_the_one_from_every_session(demo_settings, day):
-    # The mail reads the period's sessions (a few columns) and the customers export as of
-    # two days, not the whole history: it must say what a summary of every session says.
+    # From a view the mail reads rollups, the customers export as of two days and the spam
+    # probes of its new offenders, never the period's sessions: it must say what a summary
+    # of every session says.
     from analyzer.asn import lookup_frame
     from analyzer.io.asn import load_lookup
     from analyzer.io.customers import read_customers
