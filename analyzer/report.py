@@ -1,6 +1,7 @@
 """The nightly summary: what happened in a period, compared with the 7 days before.
 
-``build_report`` turns the analysis into a ``Report`` (plain data, bounded: top-N lists);
+``summarise`` turns rollups of the period (``Counts``: a store's, or ``build_report``'s of
+sessions in memory) into a ``Report`` (plain data, bounded: top-N lists);
 ``render_text`` / ``render_html`` write it through Jinja2 templates (HTML autoescaped:
 HELO names and addresses are written by attackers); ``compose_message`` makes the
 multipart/alternative mail with inline charts and the call list as a CSV attachment.
