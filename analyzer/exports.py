@@ -125,17 +125,10 @@ def frame_to_csv(
 def streamed_csv(
     frames: Iterable[pd.DataFrame], columns: Sequence[str], timezone: str
 ) -> Iterator[str]:
-    """CSV text of ``frames`` one after the other, the header once (even with no rows); a
-    big frame (a busy day) in pieces of ``CSV_ROWS`` rows, so its text and the cells it is
-    made of are never all in memory."""
+    """CSV text of ``frames`` one after the other, the header once (even with no rows)."""
     yield frame_to_csv(pd.DataFrame(columns=list(columns)), columns, timezone)
     for frame in frames:
-        for first in range(0, len(frame), CSV_ROWS):
-            piece = frame.iloc[first : first + CSV_ROWS]
-            yield frame_to_csv(piece, columns, timezone, header=False)
-
-
-CSV_ROWS = 10_000
+        yield frame_to_csv(frame, columns, timezone, header=False)
 
 
 def sessions_to_csv(sessions: pd.DataFrame, timezone: str) -> str:

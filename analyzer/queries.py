@@ -183,6 +183,12 @@ class View(Protocol):
     def count_day(self, name: str, day: str, since=None, until=None, servers=(), where=None) -> int:
         """How many rows ``read_day`` would give."""
 
+    def day_pieces(
+        self, name: str, day: str, columns=None, since=None, until=None, servers=(), where=None
+    ) -> Iterator[pd.DataFrame]:
+        """``read_day`` in pieces of at most ``PIECE_ROWS`` rows (none for no row), in order;
+        the day is held in Arrow, only a piece at a time in pandas."""
+
     def read_days(
         self,
         name: str,
@@ -207,8 +213,10 @@ class View(Protocol):
 def batches(
     view: View, name: str, columns=None, since=None, until=None, servers=(), where=None
 ) -> Iterator[pd.DataFrame]:
-    """``view.read`` a UTC day at a time, in order: what an export streams."""
+    """``view.read`` a UTC day at a time, in order, each day in pieces of at most
+    ``PIECE_ROWS`` rows: what an export streams (a busy day is never whole in pandas)."""
     for day in view.days(name, since, until, servers):
-        frame = view.read_day(name, day, columns, since, until, servers, where)
-        if len(frame):
-            yield frame
+        yield from view.day_pieces(name, day, columns, since, until, servers, where)
+
+
+PIECE_ROWS = 10_000

@@ -3,6 +3,7 @@ UTC days of their last local days, are the sessions a read of everything finds."
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 from unittest import mock
@@ -14,7 +15,7 @@ from analyzer import jobs, tables
 from analyzer import schema as s
 from analyzer.config import DEMO_CONFIG, load_settings
 from analyzer.io.customers import read_customers
-from analyzer.io.views import StoreView
+from analyzer.io.views import MemoryView, StoreView
 from analyzer.queries import SESSIONS, Scope, utc_days_between
 from analyzer.readiness import last_refused_sessions
 
@@ -84,3 +85,23 @@ def test_last_refusals_are_one_read_of_the_days_that_hold_them(view: StoreView, 
     last = last_refused_sessions(found).set_index(s.CUSTOMER_ID)[s.START].sort_index()
     latest = expected.groupby(s.CUSTOMER_ID)[s.START].max()
     pd.testing.assert_series_equal(last, latest, check_names=False, check_index_type=False)
+
+
+@pytest.mark.parametrize("kind", ["store", "memory"])
+def test_a_day_in_pieces_is_the_day_in_order(view: StoreView, kind: str, monkeypatch):
+    # what exports stream: a busy day never whole in pandas, the same rows in the same order
+    monkeypatch.setattr("analyzer.io.views.PIECE_ROWS", 100)
+    logs = dataclasses.replace(view.settings, store=None)  # parsed now, in memory
+    chosen = view if kind == "store" else jobs.open_data(logs, customers=view.customers)
+    assert isinstance(chosen, StoreView if kind == "store" else MemoryView)
+    days = chosen.days(SESSIONS)
+    assert len(days) > 5
+    for name in (SESSIONS, "rejects"):
+        for day in days[:: max(1, len(days) // 6)]:
+            whole = chosen.read_day(name, day, None)
+            pieces = list(chosen.day_pieces(name, day, None))
+            assert all(0 < len(piece) <= 100 for piece in pieces)
+            assert sum(map(len, pieces)) == len(whole) > 0
+            joined = pd.concat(pieces, ignore_index=True)
+            pd.testing.assert_frame_equal(joined, whole, check_dtype=False)
+            assert len(pieces) == -(-len(whole) // 100)

@@ -39,7 +39,7 @@ import json
 import logging
 import threading
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +67,7 @@ from analyzer.queries import (
     DELIVERY_DAILY,
     EVENTS,
     LOGINS,
+    PIECE_ROWS,
     SESSIONS,
     SOURCES,
     TIME_COLUMN,
@@ -190,6 +191,15 @@ class MemoryView:
 
     def read_days(self, name, days, columns=None, since=None, until=None, servers=(), where=None):
         return self.read(name, columns, since, until, servers, both(where, utc_days(name, days)))
+
+    def day_pieces(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
+        cut = both(
+            period_filter(name, since, until, self.settings.timezone),
+            isin(s.SERVER, servers) if servers else None,
+            utc_day(name, day),
+            where,
+        )
+        return _pieces(name, [_select(self._table(name), columns, cut)])
 
     def lines(self) -> pd.DataFrame:
         return self.analysis.lines
@@ -399,6 +409,9 @@ class StoreView:
         tables = self._tables(name, [], since, until, servers, where, {day})
         return sum(table.num_rows for table in tables)
 
+    def day_pieces(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
+        return _pieces(name, self._tables(name, columns, since, until, servers, where, {day}))
+
     def read_days(self, name, days, columns=None, since=None, until=None, servers=(), where=None):
         days = set(days)
         return _frame(self._tables(name, columns, since, until, servers, where, days), columns)
@@ -439,6 +452,20 @@ def _in_order(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Sessions by start, then id; events by time (as the exports write them)."""
     keys = [k for k in ((s.START, s.SESSION_ID) if name == SESSIONS else (s.TS,)) if k in frame]
     return frame.sort_values(keys, kind="stable", ignore_index=True) if keys else frame
+
+
+def _pieces(name: str, tables: Sequence[pa.Table]) -> Iterator[pd.DataFrame]:
+    """``tables`` as one, in the export's order (sorted in Arrow, as ``_in_order`` sorts),
+    as pandas frames of at most ``PIECE_ROWS`` rows."""
+    if not tables:
+        return
+    table = pa.concat_tables(tables, promote_options="permissive")
+    names = table.schema.names
+    keys = [k for k in ((s.START, s.SESSION_ID) if name == SESSIONS else (s.TS,)) if k in names]
+    if keys:  # stable, nulls last: what pandas' stable sort_values does
+        table = table.take(pc.sort_indices(table, [(k, "ascending") for k in keys]))
+    for first in range(0, table.num_rows, PIECE_ROWS):
+        yield _pandas(table.slice(first, PIECE_ROWS))
 
 
 def _scan(files: Sequence[Path], columns, cut) -> pa.Table:
