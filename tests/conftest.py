@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -66,6 +67,17 @@ def read_annotated(path: Path) -> list[tuple[int, dict, str]]:
             cases.append((number, expect, line))
             expect = None
     return cases
+
+
+def ingested_sample(folder: Path, **ingest_options) -> Settings:
+    """A copy of the bundled sample (its store left out) in ``folder``, ingested (with
+    ``jobs.ingest_logs``' ``ingest_options``): its settings."""
+    from analyzer import jobs
+
+    shutil.copytree(DEMO_CONFIG.parent, folder, ignore=shutil.ignore_patterns("store"))
+    settings = load_settings(folder / DEMO_CONFIG.name, environ={})
+    jobs.ingest_logs(settings, **ingest_options)
+    return settings
 
 
 @pytest.fixture(scope="session")

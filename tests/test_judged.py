@@ -21,6 +21,7 @@ from analyzer.io.asn import load_lookup
 from analyzer.io.customers import read_customers
 from analyzer.io.views import StoreView
 from analyzer.queries import Scope
+from tests.conftest import ingested_sample
 
 LINE = (
     "2003-12-05T06:25:01.000000-05:00 mail1 postfix/submission/smtpd[24772]: "
@@ -31,9 +32,7 @@ LINE = (
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("judged") / "sample"
-    shutil.copytree(DEMO_CONFIG.parent, folder, ignore=shutil.ignore_patterns("store"))
-    settings = load_settings(folder / DEMO_CONFIG.name, environ={})
-    jobs.ingest_logs(settings)
+    ingested_sample(folder)
     return folder / DEMO_CONFIG.name
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
 from unittest import mock
 
 import pandas as pd
@@ -13,11 +12,11 @@ import pytest
 
 from analyzer import jobs, tables
 from analyzer import schema as s
-from analyzer.config import DEMO_CONFIG, load_settings
 from analyzer.io.customers import read_customers
 from analyzer.io.views import MemoryView, StoreView
 from analyzer.queries import SESSIONS, Scope, utc_days_between
 from analyzer.readiness import last_refused_sessions
+from tests.conftest import ingested_sample
 
 
 def test_utc_days_between_names_every_utc_day_a_span_touches():
@@ -35,10 +34,7 @@ def test_utc_days_between_names_every_utc_day_a_span_touches():
 
 @pytest.fixture(scope="module")
 def view(tmp_path_factory) -> StoreView:
-    folder = tmp_path_factory.mktemp("tables") / "sample"
-    shutil.copytree(DEMO_CONFIG.parent, folder, ignore=shutil.ignore_patterns("store"))
-    settings = load_settings(folder / DEMO_CONFIG.name, environ={})
-    jobs.ingest_logs(settings)
+    settings = ingested_sample(tmp_path_factory.mktemp("tables") / "sample")
     return StoreView.open(settings.store, settings, read_customers(settings.customers))
 
 

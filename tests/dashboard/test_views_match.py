@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import jobs
 from analyzer.config import DEMO_CONFIG, load_settings
 from dashboard.app import create_app
 from dashboard.data import load_data
+from tests.conftest import ingested_sample
 from tests.dashboard.views_snapshot import FILTERS, GOLDEN, views
 
 
@@ -55,9 +55,7 @@ def test_logs_parsed_in_memory_show_the_same(golden):
 
 
 def test_a_store_read_per_view_shows_the_same(golden, tmp_path: Path):
-    shutil.copytree(DEMO_CONFIG.parent, tmp_path / "sample", ignore=shutil.ignore_patterns("store"))
-    settings = load_settings(tmp_path / "sample" / DEMO_CONFIG.name, environ={})
-    jobs.ingest_logs(settings, chunk_bytes=512 * 1024)  # many parts, sessions carried over
+    settings = ingested_sample(tmp_path / "sample", chunk_bytes=512 * 1024)  # many parts
     assert (settings.store / "derived").is_dir()
     assert_same_views(shown(settings), golden)
     # a store from before, or a customers file edited since: rebuilt from each part

@@ -4,17 +4,16 @@ and only one warm-up ever runs."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 
 import pandas as pd
 
-from analyzer import jobs, tables
-from analyzer.config import DEMO_CONFIG, load_settings
+from analyzer import tables
 from analyzer.io.views import KEPT_WHOLE
 from dashboard.app import create_app, filters_from_controls
 from dashboard.data import CONFIG_KEY, Filters, data_days, load_data
+from tests.conftest import ingested_sample
 
 
 def warm_ups() -> list[threading.Thread]:
@@ -22,9 +21,7 @@ def warm_ups() -> list[threading.Thread]:
 
 
 def test_the_first_page_warms_the_landing_view_and_kept_rollups_once(tmp_path: Path):
-    shutil.copytree(DEMO_CONFIG.parent, tmp_path / "sample", ignore=shutil.ignore_patterns("store"))
-    settings = load_settings(tmp_path / "sample" / DEMO_CONFIG.name, environ={})
-    jobs.ingest_logs(settings)
+    settings = ingested_sample(tmp_path / "sample")
     app = create_app(settings, load_data(settings, dns=False))
     view = app.server.config[CONFIG_KEY].view
     assert view._whole == {}  # start-up reads none of them
