@@ -189,6 +189,19 @@ class View(Protocol):
         """``read_day`` in pieces of at most ``PIECE_ROWS`` rows (none for no row), in order;
         the day is held in Arrow, only a piece at a time in pandas."""
 
+    def read_totals(
+        self,
+        name: str,
+        keys: Sequence[str],
+        sums: Sequence[str],
+        since=None,
+        until=None,
+        servers=(),
+        where=None,
+    ) -> pd.DataFrame:
+        """``read`` of a rollup added up by ``keys`` in Arrow (``sums`` summed, the first and
+        last starts kept): its other keys (days, servers) never reach pandas."""
+
     def read_days(
         self,
         name: str,

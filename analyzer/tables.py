@@ -213,11 +213,18 @@ def readiness_daily(view: View, scope: Scope, timezone: str) -> pd.DataFrame:
 
 
 def source_rollup(view: View, scope: Scope, where=None) -> pd.DataFrame:
-    """``rollups.daily_sources`` rows of the scope's sessions that ``where`` keeps (rows of
-    several parts may share a key: what reads them adds up)."""
+    """``rollups.daily_sources`` rows of the scope's sessions that ``where`` keeps, added up
+    over the days and servers (what reads them adds up by address; a source's hundreds of
+    day rows never reach pandas)."""
     where = both(scope.session_filter(), where)
-    rows = view.read(SOURCES, None, scope.since, scope.until, scope.servers, where)
-    return rows if len(rows) else rollups.combine_sources(rows)
+    return view.read_totals(
+        SOURCES, SOURCE_TOTAL_KEYS, rollups.SOURCE_SUMS, scope.since, scope.until, scope.servers,
+        where,
+    )  # fmt: skip
+
+
+# The source rollup's keys but its day and server.
+SOURCE_TOTAL_KEYS = tuple(k for k in rollups.SOURCE_KEYS if k not in (rollups.DATE, s.SERVER))
 
 
 def probes_of(view: View, scope: Scope, own_ips: Sequence[str]) -> pd.DataFrame:

@@ -192,6 +192,14 @@ class MemoryView:
     def read_days(self, name, days, columns=None, since=None, until=None, servers=(), where=None):
         return self.read(name, columns, since, until, servers, both(where, utc_days(name, days)))
 
+    def read_totals(self, name, keys, sums, since=None, until=None, servers=(), where=None):
+        cut = both(
+            period_filter(name, since, until, self.settings.timezone),
+            isin(s.SERVER, servers) if servers else None,
+            where,
+        )
+        return _totals([_select(self._table(name), None, cut)], keys, sums)
+
     def day_pieces(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
         cut = both(
             period_filter(name, since, until, self.settings.timezone),
@@ -409,6 +417,10 @@ class StoreView:
         tables = self._tables(name, [], since, until, servers, where, {day})
         return sum(table.num_rows for table in tables)
 
+    def read_totals(self, name, keys, sums, since=None, until=None, servers=(), where=None):
+        columns = [*keys, *sums, rollups.FIRST_START, rollups.LAST_START]
+        return _totals(self._tables(name, columns, since, until, servers, where), keys, sums)
+
     def day_pieces(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
         return _pieces(name, self._tables(name, columns, since, until, servers, where, {day}))
 
@@ -452,6 +464,22 @@ def _in_order(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Sessions by start, then id; events by time (as the exports write them)."""
     keys = [k for k in ((s.START, s.SESSION_ID) if name == SESSIONS else (s.TS,)) if k in frame]
     return frame.sort_values(keys, kind="stable", ignore_index=True) if keys else frame
+
+
+def _totals(tables: Sequence[pa.Table], keys: Sequence[str], sums: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``tables`` added up by ``keys`` (nulls a key of their own): ``sums``
+    summed, the first start the earliest, the last the latest."""
+    spans = [rollups.FIRST_START, rollups.LAST_START]
+    if not tables:
+        return pd.DataFrame(columns=[*keys, *sums, *spans])
+    table = pa.concat_tables(tables, promote_options="permissive")
+    if not table.num_rows:
+        return _pandas(table.select([*keys, *sums, *spans]))
+    wanted = [(c, "sum") for c in sums] + [(spans[0], "min"), (spans[1], "max")]
+    added = table.group_by(list(keys), use_threads=False).aggregate(wanted)
+    names = {f"{c}_{how}": c for c, how in wanted}
+    added = added.rename_columns([names.get(c, c) for c in added.column_names])
+    return _pandas(added.select([*keys, *sums, *spans]))
 
 
 def _pieces(name: str, tables: Sequence[pa.Table]) -> Iterator[pd.DataFrame]:
