@@ -148,7 +148,10 @@ def test_the_generator_reproduces_the_committed_samples(tmp_path: Path):
     committed = sorted(
         p.relative_to(SAMPLES)
         for p in SAMPLES.rglob("*")
-        if p.is_file() and p.suffix != ".py" and "store" not in p.parts and p.name != "README.md"
+        if p.is_file()
+        and p.suffix not in (".py", ".pyc")
+        and not {"store", "__pycache__"} & set(p.parts)
+        and p.name != "README.md"
     )
     for relative in committed:
         fresh = tmp_path / relative
