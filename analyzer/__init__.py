@@ -17,14 +17,14 @@ __version__ = "0.1.0"
 if next((a for a in sys.argv[1:] if not a.startswith("-")), None) != "ingest":
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-from analyzer.classify import assign_period, classify_sessions  # noqa: E402
-from analyzer.config import Settings, load_settings  # noqa: E402
-from analyzer.customers import attribute_customers, check_customers  # noqa: E402
 from analyzer.errors import AnalyzerError, ConfigError, InputError, ParseError  # noqa: E402
-from analyzer.exports import sessions_to_csv  # noqa: E402
-from analyzer.parse import StampOptions, parse_lines  # noqa: E402
-from analyzer.pipeline import Analysis, analyse  # noqa: E402
-from analyzer.sessions import build_sessions  # noqa: E402
+from analyzer.judgements.classify import assign_period, classify_sessions  # noqa: E402
+from analyzer.judgements.customers import attribute_customers, check_customers  # noqa: E402
+from analyzer.judgements.pipeline import Analysis, analyse  # noqa: E402
+from analyzer.outputs.exports import sessions_to_csv  # noqa: E402
+from analyzer.reading.parse import StampOptions, parse_lines  # noqa: E402
+from analyzer.sessions.build import build_sessions  # noqa: E402
+from analyzer.settings.config import Settings, load_settings  # noqa: E402
 
 __all__ = [
     "Analysis",

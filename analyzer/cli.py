@@ -29,11 +29,11 @@ from analyzer.cli_options import (
     some,
     store_option,
 )
-from analyzer.config import load_settings, parse_date
-from analyzer.io.files import write_output
 from analyzer.jobs import EXPORT_KINDS
-from analyzer.offenders import BY
-from analyzer.readiness import STATUSES
+from analyzer.judgements.offenders import BY
+from analyzer.judgements.readiness import STATUSES
+from analyzer.settings.config import load_settings, parse_date
+from analyzer.store.files import write_output
 
 BLOCKLIST_FORMATS = ("postfix", "nftables", "plain")
 
@@ -346,8 +346,8 @@ def check(
         relaywatch patterns check sample_logs/postfix/mail.log --limit 0
     """
     from analyzer import jobs
-    from analyzer.coverage import line_summary, poorly_covered, render_check
-    from analyzer.pipeline import line_rules
+    from analyzer.judgements.pipeline import line_rules
+    from analyzer.reading.coverage import line_summary, poorly_covered, render_check
 
     settings = command_settings(config_path, logs, **overrides)
     announce(settings, uses_customers=False)
@@ -501,7 +501,7 @@ def ingest(
         relaywatch ingest --journal postfix@-.service   # Debian 12+ without rsyslog
     """
     from analyzer import jobs
-    from analyzer.io.memory import keep_freed_memory
+    from analyzer.store.memory import keep_freed_memory
 
     settings = command_settings(config_path, logs, journal, **overrides)  # LOGs: units
     announce(settings, uses_customers=False)

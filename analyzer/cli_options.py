@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from analyzer.config import Settings, load_settings, parse_date
 from analyzer.errors import AnalyzerError
-from analyzer.io.sources import FORMATS, expand_logs
+from analyzer.reading.sources import FORMATS, expand_logs
+from analyzer.settings.config import Settings, load_settings, parse_date
 
 
 class UserError(click.ClickException):

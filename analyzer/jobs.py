@@ -1,7 +1,7 @@
 """Whole jobs that read inputs and run the pipeline: what the CLI and the dashboard call.
 
-This is the one layer (besides ``analyzer.io``) that touches files; the logic stays in the
-pure modules it calls.
+The commands' layer: it finds the files, reads the settings, customers and ASN database, and
+chains the stages below (reading, sessions, judgements, store, outputs), which hold the logic.
 """
 
 from __future__ import annotations
@@ -18,18 +18,41 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from analyzer import schema as s
-from analyzer import tables
-from analyzer.asn import HOW_TO_GET_ONE, location_dump_tables, lookup_frame
-from analyzer.config import FROM_DEFAULTS, FROM_DEMO, Settings, machine_timezone
-from analyzer.coverage import ignored_programs, rule_counts
 from analyzer.errors import AnalyzerError, ConfigError, InputError
-from analyzer.exports import frame_to_csv, streamed_csv
-from analyzer.ingest import CHUNK_BYTES, HELPERS, ingest, ingest_journal, store_root
-from analyzer.io import store
-from analyzer.io.asn import load_lookup, location_dump_lines, mrt_prefixes, write_asn_db
-from analyzer.io.customers import read_customers
-from analyzer.io.dnsbl import check_dnsbl, unverified_zones
-from analyzer.io.mailer import (
+from analyzer.judgements.asn import (
+    HOW_TO_GET_ONE,
+    load_lookup,
+    location_dump_lines,
+    location_dump_tables,
+    lookup_frame,
+    mrt_prefixes,
+    write_asn_db,
+)
+from analyzer.judgements.customers import read_customers
+from analyzer.judgements.dnsbl import check_dnsbl, unverified_zones
+from analyzer.judgements.offenders import (
+    probe_sessions,
+    roll_up,
+)
+from analyzer.judgements.pipeline import (
+    Analysis,
+    analyse,
+    line_rules,
+    reject_reasons,
+)
+from analyzer.judgements.readiness import (
+    CUSTOMER_EXPORT_COLUMNS,
+    DAILY_COLUMNS,
+    by_urgency,
+    filter_status,
+)
+from analyzer.judgements.risk import (
+    ACCOUNT_COLUMNS,
+    RISK_COLUMNS,
+)
+from analyzer.judgements.rollups import LAST_START
+from analyzer.outputs.exports import frame_to_csv, streamed_csv
+from analyzer.outputs.mailer import (
     MailError,
     check_writable_folder,
     send_message,
@@ -37,30 +60,7 @@ from analyzer.io.mailer import (
     spool_message,
     write_eml,
 )
-from analyzer.io.sources import expand_logs, label_sources, read_logs
-from analyzer.io.views import MemoryView, StoreView, open_view
-from analyzer.messages import local_delivery_domains
-from analyzer.notices import settings_notes
-from analyzer.offenders import (
-    probe_sessions,
-    roll_up,
-)
-from analyzer.parse import StampOptions, detect_formats, parse_lines
-from analyzer.pipeline import (
-    Analysis,
-    analyse,
-    line_rules,
-    reject_reasons,
-)
-from analyzer.queries import SESSIONS, Scope, View, batches, both, isin
-from analyzer.readiness import (
-    CUSTOMER_EXPORT_COLUMNS,
-    DAILY_COLUMNS,
-    by_urgency,
-    filter_status,
-)
-from analyzer.reads import changed_files
-from analyzer.report import (
+from analyzer.outputs.report import (
     BASELINE_DAYS,
     Counts,
     Report,
@@ -69,12 +69,7 @@ from analyzer.report import (
     most_used_helos,
     summarise,
 )
-from analyzer.risk import (
-    ACCOUNT_COLUMNS,
-    RISK_COLUMNS,
-)
-from analyzer.rollups import LAST_START
-from analyzer.starter import (
+from analyzer.outputs.starter import (
     CONFIG_NAME,
     CUSTOMERS_NAME,
     USUAL_LOGS,
@@ -82,7 +77,20 @@ from analyzer.starter import (
     render_config,
     render_customers,
 )
-from analyzer.stored import stored_analysis
+from analyzer.reading.coverage import ignored_programs, rule_counts
+from analyzer.reading.parse import StampOptions, detect_formats, parse_lines
+from analyzer.reading.sources import expand_logs, label_sources, read_logs
+from analyzer.sessions.messages import local_delivery_domains
+from analyzer.settings.config import FROM_DEFAULTS, FROM_DEMO, Settings, machine_timezone
+from analyzer.settings.notices import settings_notes
+from analyzer.store import parquet as store
+from analyzer.store import tables
+from analyzer.store.ingest import CHUNK_BYTES, ingest, ingest_journal, store_root
+from analyzer.store.parallel import HELPERS
+from analyzer.store.queries import SESSIONS, Scope, View, batches, both, isin
+from analyzer.store.reads import changed_files
+from analyzer.store.stored import stored_analysis
+from analyzer.store.views import MemoryView, StoreView, open_view
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +202,7 @@ def ingest_logs(
 
 def judge_accounts(settings: Settings) -> None:
     """After ``ingest``: judge every account on the whole history once and keep the result
-    in the store (``analyzer.io.judged``), so that the Risk page, ``export accounts`` and the
+    in the store (``analyzer.store.judged``), so that the Risk page, ``export accounts`` and the
     mail need not read every login and refusal again until the next commit."""
     root = settings.store
     if root is None or not store.exists(root) or not store.load_manifest(root).committed:

@@ -1,6 +1,6 @@
 """Column names, event names and stage checks.
 
-Regex group names in ``analyzer.patterns`` are these same strings, so a match becomes a row
+Regex group names in ``analyzer.reading.patterns`` are these same strings, so a match becomes a row
 with no renaming (``tests/test_patterns.py`` checks that every group is a known column).
 """
 

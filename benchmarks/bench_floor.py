@@ -4,8 +4,8 @@
 Runs a deliberately incomplete pipeline, the least any relaywatch ingest must do to know a
 line's fields: read the bytes, split them into an arrow string array without a copy, extract
 the syslog header (the two usual shapes, classic and RFC 3339), then each Postfix rule of
-``analyzer.patterns.postfix`` on the lines of its daemon (a DFA match, then group extraction
-on the lines that matched, first match wins) - exactly how ``analyzer.parse`` runs them.
+``analyzer.reading.patterns.postfix`` on the lines of its daemon (a DFA match, then group extraction
+on the lines that matched, first match wins) - exactly how ``analyzer.reading.parse`` runs them.
 Nothing else: no time stamps, no damaged-line handling, no sessions, no store. The file is
 split at a line end into one byte range per process (forked after the imports), like
 ``relaywatch ingest``'s helpers.
@@ -35,8 +35,8 @@ import pandas as pd  # noqa: E402, F401  (every relaywatch command imports it)
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
-from analyzer.parse import SYSLOG_HEADER_CLASSIC, SYSLOG_HEADER_ISO, whole_line_pattern  # noqa: E402
-from analyzer.patterns.postfix import POSTFIX_RULES  # noqa: E402
+from analyzer.reading.parse import SYSLOG_HEADER_CLASSIC, SYSLOG_HEADER_ISO, whole_line_pattern  # noqa: E402
+from analyzer.reading.patterns.postfix import POSTFIX_RULES  # noqa: E402
 
 IMPORTED = time.perf_counter()
 

@@ -58,7 +58,7 @@ def serve(port: int, with_users: bool) -> None:
 
     from werkzeug.security import generate_password_hash
 
-    from analyzer.config import DEMO_CONFIG, load_settings
+    from analyzer.settings.config import DEMO_CONFIG, load_settings
     from dashboard.app import create_app
 
     settings = load_settings(DEMO_CONFIG, environ={})

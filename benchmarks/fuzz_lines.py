@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from analyzer import jobs
-from analyzer.config import DEMO_CONFIG, load_settings
-from analyzer.io.sources import expand_logs, read_logs
+from analyzer.reading.sources import expand_logs, read_logs
+from analyzer.settings.config import DEMO_CONFIG, load_settings
 
 
 def mutate(line: bytes, rng: random.Random) -> bytes:

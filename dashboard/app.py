@@ -13,9 +13,9 @@ import dash
 from dash import Input, Output, ctx, dcc, html
 
 from analyzer import schema as s
-from analyzer.config import Settings
 from analyzer.errors import ConfigError
-from analyzer.notices import settings_notes
+from analyzer.settings.config import Settings
+from analyzer.settings.notices import settings_notes
 from dashboard import ids
 from dashboard.auth import guard
 from dashboard.data import (

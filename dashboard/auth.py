@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 import flask
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from analyzer.config_values import is_loopback
 from analyzer.errors import ConfigError
+from analyzer.settings.values import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def check_exposure(
 def users_line(login: str, password: str) -> str:
     """The ``[dashboard.users]`` line for ``login``: valid TOML whatever the login holds
     (quotes, backslashes, new lines, any script), the password only as its hash."""
-    from analyzer.starter import toml_string
+    from analyzer.outputs.starter import toml_string
 
     if not login:
         raise ConfigError("the login is empty")

@@ -11,7 +11,7 @@ import dash_ag_grid as dag
 import pandas as pd
 from dash import dcc, html
 
-from analyzer.exports import export_cells
+from analyzer.outputs.exports import export_cells
 
 PAGE_SIZE = 20  # rows a table shows at once
 BLOCK_ROWS = 100  # rows a server-paged table asks for at once: five pages

@@ -1,4 +1,4 @@
-"""The dashboard's data: a view of the store (``analyzer.io.views``) opened when the app is
+"""The dashboard's data: a view of the store (``analyzer.store.views``) opened when the app is
 created (never at import), read per request for what each page shows, and summarised by pure
 functions.
 
@@ -27,20 +27,21 @@ import flask
 import pandas as pd
 import pyarrow.compute as pc
 
-from analyzer import jobs, rollups, tables
+from analyzer import jobs
 from analyzer import schema as s
-from analyzer.asn import AsnLookup
-from analyzer.config import Settings
-from analyzer.io import store
-from analyzer.io.asn import load_lookup
-from analyzer.io.customers import read_customers
-from analyzer.io.dnsbl import DNSBL_COLUMNS
-from analyzer.offenders import roll_up
-from analyzer.queries import Scope, View
-from analyzer.readiness import (
+from analyzer.judgements import rollups
+from analyzer.judgements.asn import AsnLookup, load_lookup
+from analyzer.judgements.customers import read_customers
+from analyzer.judgements.dnsbl import DNSBL_COLUMNS
+from analyzer.judgements.offenders import roll_up
+from analyzer.judgements.readiness import (
     call_list,
 )
-from analyzer.traffic import GROUPS, TRAFFIC, traffic_groups
+from analyzer.outputs.traffic import GROUPS, TRAFFIC, traffic_groups
+from analyzer.settings.config import Settings
+from analyzer.store import parquet as store
+from analyzer.store import tables
+from analyzer.store.queries import Scope, View
 
 CONFIG_KEY = "relaywatch.data"
 RELOAD_LOCK_KEY = "relaywatch.reload_lock"
@@ -202,12 +203,12 @@ def read_events(
 
 
 def daily_rollup(data: DashboardData, filters: Filters) -> pd.DataFrame:
-    """``analyzer.rollups.daily_sessions`` of the filtered sessions."""
+    """``analyzer.judgements.rollups.daily_sessions`` of the filtered sessions."""
     return data.cached("daily-rollup", filters, lambda: tables.session_rollup(data.view, filters))
 
 
 def delivery_rollup(data: DashboardData, filters: Filters) -> pd.DataFrame:
-    """``analyzer.rollups.daily_deliveries`` of the filtered days and servers."""
+    """``analyzer.judgements.rollups.daily_deliveries`` of the filtered days and servers."""
     return data.cached(
         "delivery-rollup", filters, lambda: tables.delivery_rollup(data.view, filters)
     )
@@ -345,7 +346,7 @@ def daily_class_counts(
 def daily_traffic_counts(
     sessions: pd.DataFrame, timezone: str, days: pd.DatetimeIndex | None = None
 ) -> pd.DataFrame:
-    """Sessions per local day and traffic group (``analyzer.traffic``: unauthenticated split
+    """Sessions per local day and traffic group (``analyzer.outputs.traffic``: unauthenticated split
     into inbound mail, customers' relays, refused relays and AUTH outages)."""
     grouped = sessions.assign(**{TRAFFIC: traffic_groups(sessions)})
     return daily_counts(grouped, TRAFFIC, GROUPS, timezone, days)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import flask
 
-from analyzer import queries
 from analyzer import schema as s
-from analyzer.exports import streamed_csv
+from analyzer.outputs.exports import streamed_csv
+from analyzer.store import queries
 from dashboard.data import Filters, current
 from dashboard.links import SEARCH, filters_of, query_of
 

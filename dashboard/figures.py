@@ -10,8 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analyzer import schema as s
-from analyzer import traffic
-from analyzer.readiness import AT_RISK, BROKEN, INACTIVE, READY
+from analyzer.judgements.readiness import AT_RISK, BROKEN, INACTIVE, READY
+from analyzer.outputs import traffic
 from dashboard.data import DAY, SESSIONS
 
 STATUS_COLORS = {
@@ -30,7 +30,7 @@ OTHERS_COLOR = "#90a4ae"  # the rest of a capped chart together: grey, never one
 BEFORE_COLOR = "#cfd8dc"  # light, with a darker outline: "before" never reads as a status
 BEFORE_LINE = "#78909c"
 # Probe reasons and the two kinds of refused relay, in a fixed palette (a refused customer
-# relay has the colour it has on the Overview, see analyzer.traffic).
+# relay has the colour it has on the Overview, see analyzer.outputs.traffic).
 REASON_COLORS = {
     s.R_AUTH_FAILURE: "#6a1b9a",
     s.R_RELAY_PROBE: "#c62828",
@@ -178,7 +178,7 @@ def sessions_per_day(
     enforcement: dt.date | None,
     server_dates: Mapping[str, dt.date] | None = None,
 ) -> go.Figure:
-    """Stacked bars of sessions per traffic group per day (``analyzer.traffic``: inbound
+    """Stacked bars of sessions per traffic group per day (``analyzer.outputs.traffic``: inbound
     mail apart from customers' relays), the enforcement date marked."""
     figure = stacked_daily(
         daily,

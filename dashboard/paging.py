@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dash import ClientsideFunction, Input, Output, State, clientside_callback
 
-from analyzer.exports import export_cells
+from analyzer.outputs.exports import export_cells
 from dashboard.components import BLOCK_ROWS, records
 from dashboard.data import DashboardData, Filters
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import dash
 import flask
 
-from analyzer.io.views import KEPT_WHOLE
+from analyzer.store.views import KEPT_WHOLE
 from dashboard.data import DashboardData, Filters, current, data_days
 from dashboard.figures import empty_figure
 

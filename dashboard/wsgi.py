@@ -6,7 +6,7 @@ loopback with neither ``[dashboard.users]`` nor ``behind_proxy = true`` (gunicor
 dashboard without users and without a proxy answers loopback clients only.
 """
 
-from analyzer.config import load_settings
+from analyzer.settings.config import load_settings
 from dashboard.app import create_app
 from dashboard.auth import check_exposure
 

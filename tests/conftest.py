@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from analyzer import schema as s
-from analyzer.config import DEMO_CONFIG, Settings, load_settings
-from analyzer.parse import StampOptions, parse_lines
+from analyzer.reading.parse import StampOptions, parse_lines
+from analyzer.settings.config import DEMO_CONFIG, Settings, load_settings
 
 DATA = Path(__file__).parent / "data"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -20,7 +20,7 @@ SAMPLES = PROJECT / "sample_logs"
 
 
 def lines_frame(texts: list[str], source: int = 0) -> pd.DataFrame:
-    """A lines frame as ``analyzer.io.sources.read_logs`` makes it, from strings."""
+    """A lines frame as ``analyzer.reading.sources.read_logs`` makes it, from strings."""
     return pd.DataFrame(
         {
             s.SOURCE: pd.Series([source] * len(texts), dtype="int32"),

@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from analyzer.asn import location_dump_tables
 from analyzer.cli import cli
 from analyzer.errors import ConfigError
-from analyzer.io.asn import PyasnLookup
+from analyzer.judgements.asn import PyasnLookup, location_dump_tables
 from tests.conftest import SAMPLES
 
 # What `location dump` (Debian package location, IPFire database) prints, in miniature.

@@ -16,10 +16,9 @@ import pytest
 
 from analyzer import jobs
 from analyzer import schema as s
-from analyzer.blocklist import blocklist_entries, mail_networks
-from analyzer.config import load_settings
-from analyzer.customers import check_customers
-from analyzer.offenders import (
+from analyzer.judgements.blocklist import blocklist_entries, mail_networks
+from analyzer.judgements.customers import check_customers
+from analyzer.judgements.offenders import (
     MAILER,
     PROBER,
     judge,
@@ -27,6 +26,7 @@ from analyzer.offenders import (
     source_traffic,
     summarize_offenders,
 )
+from analyzer.settings.config import load_settings
 from tests.conftest import SAMPLES
 
 NO_CUSTOMERS = check_customers(

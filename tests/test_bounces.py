@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from analyzer import schema as s
-from analyzer.blame import NAMED_IP, PROVIDER, blame_blocklists
-from analyzer.patterns.bounces import BLOCKLIST_BOUNCES
+from analyzer.judgements.blame import NAMED_IP, PROVIDER, blame_blocklists
+from analyzer.reading.patterns.bounces import BLOCKLIST_BOUNCES
 from tests.conftest import DATA, parse_texts, read_annotated
 
 OWN = ("192.0.2.1", "192.0.2.10", "192.0.2.11", "192.0.2.13", "2001:db8::10")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from analyzer import schema as s
-from analyzer.carry import carried_lines, open_sessions, server_clocks
-from analyzer.sessions import build_session_tables
+from analyzer.sessions.build import build_session_tables
+from analyzer.sessions.carry import carried_lines, open_sessions, server_clocks
 from tests.conftest import parse_texts
 
 CONNECT = "Nov 21 {t} mail1 postfix/smtpd[{pid}]: connect from unknown[203.0.113.{pid}]"

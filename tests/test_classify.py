@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from analyzer import schema as s
-from analyzer.classify import assign_period, classify_sessions
-from analyzer.customers import CUSTOMER_IP
+from analyzer.judgements.classify import assign_period, classify_sessions
+from analyzer.judgements.customers import CUSTOMER_IP
 
 COUNTS = (
     s.AUTH_SUCCESSES,

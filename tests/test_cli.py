@@ -217,7 +217,7 @@ def test_ingest_with_an_unreachable_dask_scheduler_is_one_line(workdir: Path) ->
 
 
 def read_as_nobody(path: Path) -> str:
-    from analyzer.io.sources import expand_logs
+    from analyzer.reading.sources import expand_logs
 
     return as_nobody(lambda: expand_logs([str(path)]))
 

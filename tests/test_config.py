@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.config import DEMO_CONFIG, load_settings
 from analyzer.errors import ConfigError
+from analyzer.settings.config import DEMO_CONFIG, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -87,14 +87,14 @@ example = "greylisted unknown[192.0.2.1] after RCPT: 450 4.7.1 try again later"
 
 
 def test_a_rule_of_the_config_reads_a_local_shape(tmp_path: Path):
-    from analyzer.pipeline import line_rules
+    from analyzer.judgements.pipeline import line_rules
     from tests.conftest import parse_texts
 
     settings = load_settings(write(tmp_path, RULE), environ={})
     rules = line_rules(settings)
     assert rules[0].name == "config_greylist"  # before the built-in ones
     line = "Nov 21 09:00:00 mx1 postfix/smtpd[7]: greylisted unknown[203.0.113.4] after RCPT: 450 4.7.1 later"
-    from analyzer.parse import StampOptions, parse_lines
+    from analyzer.reading.parse import StampOptions, parse_lines
     from tests.conftest import lines_frame, sources_frame
 
     event = parse_lines(lines_frame([line]), sources_frame(), StampOptions("UTC", 2003), rules)
@@ -121,7 +121,7 @@ def test_a_rule_of_the_config_reads_a_local_shape(tmp_path: Path):
     ],
 )
 def test_a_bad_rule_names_itself(tmp_path: Path, change, message):
-    from analyzer.pipeline import line_rules
+    from analyzer.judgements.pipeline import line_rules
 
     with pytest.raises(ConfigError, match=message):
         line_rules(load_settings(write(tmp_path, RULE.replace(*change)), environ={}))

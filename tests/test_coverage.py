@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analyzer import schema as s
-from analyzer.coverage import BUCKETS, bucket_counts, lines_table
+from analyzer.reading.coverage import BUCKETS, bucket_counts, lines_table
 
 
 def test_bucket_counts_put_every_line_of_each_source_in_one_bucket():
@@ -44,8 +44,8 @@ def test_lines_table_names_files_without_lines_too():
 
 
 def test_an_unmatched_line_names_the_nearest_rule_and_how_to_add_one():
-    from analyzer.coverage import HOW_TO_ADD, ignored_programs, render_check, rule_counts
-    from analyzer.parse import ALL_RULES, StampOptions, parse_lines
+    from analyzer.reading.coverage import HOW_TO_ADD, ignored_programs, render_check, rule_counts
+    from analyzer.reading.parse import ALL_RULES, StampOptions, parse_lines
     from tests.conftest import lines_frame, sources_frame
 
     line = (
@@ -70,7 +70,7 @@ def test_an_unmatched_line_names_the_nearest_rule_and_how_to_add_one():
 
 
 def test_only_the_first_lines_of_each_run_of_problems_are_sampled():
-    from analyzer.coverage import sample_runs
+    from analyzer.reading.coverage import sample_runs
 
     problems = pd.DataFrame(
         {

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from analyzer import schema as s
-from analyzer.customers import (
+from analyzer.errors import ConfigError
+from analyzer.judgements.customers import (
     CUSTOMER_IP,
     attribute_customers,
     check_customers,
@@ -14,7 +15,6 @@ from analyzer.customers import (
     local_domains,
     match_networks,
 )
-from analyzer.errors import ConfigError
 
 CUSTOMERS = check_customers(
     pd.DataFrame(

@@ -17,7 +17,7 @@ from dnslib.server import BaseResolver, DNSServer
 
 from analyzer.cli import cli
 from analyzer.errors import ConfigError
-from analyzer.io.dnsbl import check_dnsbl, make_resolver, query_name
+from analyzer.judgements.dnsbl import check_dnsbl, make_resolver, query_name
 from tests.conftest import SAMPLES
 
 ZONE = "bl.test"
@@ -186,7 +186,7 @@ def test_a_bad_own_address_and_repeated_zones(dns_server):
 def test_a_zone_that_fails_its_test_entries_is_unknown_never_clean(dns_server):
     """RFC 5782: 127.0.0.2 must be listed, 127.0.0.1 must not; else the zone's answers (a
     clean one above all) are not trusted, and the reason is said."""
-    from analyzer.io.dnsbl import unverified_zones
+    from analyzer.judgements.dnsbl import unverified_zones
 
     zones = [ZONE, *BROKEN]
     result = check_dnsbl([LISTED_IP, CLEAN_IP], zones, [dns_server], timeout=2)

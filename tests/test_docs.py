@@ -22,10 +22,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from analyzer import config
 from analyzer.cli import cli
 from analyzer.jobs import EXPORT_KINDS
 from analyzer.schema import REASONS
+from analyzer.settings import config
 
 ROOT = Path(__file__).resolve().parent.parent
 README_PATH = ROOT / "README.md"
@@ -137,7 +137,7 @@ CONFIG_TEXT = CONFIG_DOC.read_text(encoding="utf-8")
 
 
 def accepted_keys() -> set[str]:
-    """Every key analyzer/config.py accepts, as the docs write it (``dnsbl.zones``,
+    """Every key analyzer/settings/config.py accepts, as the docs write it (``dnsbl.zones``,
     ``servers.NAME.logs``); a table of the user's own keys (``bounce_patterns``) as itself."""
     keys = set()
     for key in config._TOP_KEYS:
@@ -280,7 +280,7 @@ def test_every_config_key_has_an_example():
 
 
 def environment_overrides() -> set[str]:
-    """Every RELAYWATCH_* variable that analyzer.config applies over the file."""
+    """Every RELAYWATCH_* variable that analyzer.settings.config applies over the file."""
     names = set()
     for key in config._TOP_KEYS:
         name = f"RELAYWATCH_{key.upper()}"
@@ -429,7 +429,7 @@ def test_every_blocklist_format_is_documented(run_export):
 
 
 def test_the_builtin_bounce_providers_are_documented():
-    from analyzer.patterns.bounces import BLOCKLIST_BOUNCES
+    from analyzer.reading.patterns.bounces import BLOCKLIST_BOUNCES
 
     for provider in dict.fromkeys(rule.kind for rule in BLOCKLIST_BOUNCES):
         assert f"`{provider}`" in SECTIONS["risk"], provider
@@ -579,7 +579,7 @@ def test_stated_defaults_are_the_codes():
 
 def test_chunk_size_default_is_stated_once_and_right():
     """The README's --chunk-mb default is the click default (and ingest's library default)."""
-    from analyzer.ingest import CHUNK_BYTES
+    from analyzer.store.ingest import CHUNK_BYTES
 
     (chunk,) = [p for p in LEAVES[("ingest",)].params if p.name == "chunk_mb"]
     stated = {v for d, n, v in stated_defaults() if n.split()[0] == "--chunk-mb"}

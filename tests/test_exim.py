@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from analyzer import schema as s
-from analyzer.io.sources import exim_server_name
-from analyzer.parse import detect_formats
-from analyzer.sessions import build_sessions
+from analyzer.reading.parse import detect_formats
+from analyzer.reading.sources import exim_server_name
+from analyzer.sessions.build import build_sessions
 from tests.conftest import lines_frame, parse_texts
 
 LOCAL = frozenset({"acme.example"})

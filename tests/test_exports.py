@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer import schema as s
-from analyzer.exports import frame_to_csv, neutralise_formulas, to_iso
+from analyzer.outputs.exports import frame_to_csv, neutralise_formulas, to_iso
 from dashboard.components import records
 
 

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from analyzer import schema as s
 from analyzer.cli import run_cli
-from analyzer.patterns.exim import EXIM_HOST_LAST
-from analyzer.sessions import build_sessions
+from analyzer.reading.patterns.exim import EXIM_HOST_LAST
+from analyzer.sessions.build import build_sessions
 from tests.conftest import parse_texts
 
 REAL, PORT = "203.0.113.9", "40001"

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analyzer import schema as s
-from analyzer.exports import to_iso
-from analyzer.sessions import build_sessions
+from analyzer.outputs.exports import to_iso
+from analyzer.sessions.build import build_sessions
 from tests.conftest import parse_texts
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

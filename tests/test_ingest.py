@@ -23,16 +23,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analyzer import ingest as ingest_module
 from analyzer import schema as s
-from analyzer.config import Settings
 from analyzer.errors import InputError
-from analyzer.ingest import ingest
-from analyzer.io import store
-from analyzer.io.customers import read_customers
 from analyzer.jobs import read_inputs
-from analyzer.pipeline import Analysis, analyse
-from analyzer.stored import stored_analysis
+from analyzer.judgements.customers import read_customers
+from analyzer.judgements.pipeline import Analysis, analyse
+from analyzer.settings.config import Settings
+from analyzer.store import ingest as ingest_module
+from analyzer.store import parquet as store
+from analyzer.store.ingest import ingest
+from analyzer.store.stored import stored_analysis
 from tests.conftest import DEMO_CONFIG, SAMPLES
 
 POSTFIX = SAMPLES / "postfix" / "mail.log.1"  # plain text, mail1 and mail2, 9,233 lines
@@ -457,7 +457,7 @@ def killed_helper(piece, settings):
 def test_a_helper_process_that_dies_is_one_clear_error(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from analyzer import ingest_parallel
+    from analyzer.store import parallel as ingest_parallel
 
     monkeypatch.setattr(ingest_module, "PIPELINE_CHUNKS", 0)
     monkeypatch.setattr(ingest_parallel, "parse_range", killed_helper)
@@ -591,7 +591,7 @@ def fake_journalctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Pa
 def test_ingest_journal_twice_reads_on_from_the_cursor(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from analyzer.ingest import ingest_journal
+    from analyzer.store.ingest import ingest_journal
     from tests.test_journal import as_json
 
     entries, calls = fake_journalctl(tmp_path, monkeypatch)
@@ -618,7 +618,7 @@ def test_ingest_journal_twice_reads_on_from_the_cursor(
 def test_a_failing_journalctl_is_a_clear_error(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from analyzer.ingest import ingest_journal
+    from analyzer.store.ingest import ingest_journal
 
     fake_journalctl(tmp_path, monkeypatch)  # no entries file: it fails
     with pytest.raises(InputError, match="journalctl -o json --no-pager failed"):

@@ -18,12 +18,12 @@ import pyarrow as pa
 import pytest
 
 from analyzer import schema as s
-from analyzer.config import Settings
-from analyzer.io import journal
-from analyzer.io.sources import expand_logs, read_logs
 from analyzer.jobs import read_inputs
-from analyzer.parse import StampOptions, detect_formats, parse_lines
-from analyzer.patterns._fragments import SYSLOG_HEADER
+from analyzer.reading import journal
+from analyzer.reading.parse import StampOptions, detect_formats, parse_lines
+from analyzer.reading.patterns._fragments import SYSLOG_HEADER
+from analyzer.reading.sources import expand_logs, read_logs
+from analyzer.settings.config import Settings
 from tests.conftest import SAMPLES, lines_frame, parse_texts
 from tests.test_ingest import assert_same, parsed
 

@@ -14,13 +14,13 @@ from unittest import mock
 import pandas as pd
 import pytest
 
-from analyzer import jobs, tables
-from analyzer.config import DEMO_CONFIG, load_settings
-from analyzer.io import judged
-from analyzer.io.asn import load_lookup
-from analyzer.io.customers import read_customers
-from analyzer.io.views import StoreView
-from analyzer.queries import Scope
+from analyzer import jobs
+from analyzer.judgements.asn import load_lookup
+from analyzer.judgements.customers import read_customers
+from analyzer.settings.config import DEMO_CONFIG, load_settings
+from analyzer.store import judged, tables
+from analyzer.store.queries import Scope
+from analyzer.store.views import StoreView
 from tests.conftest import ingested_sample
 
 LINE = (

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from analyzer import jobs
 from analyzer.cli import cli
-from analyzer.config import MailConfig, load_settings
 from analyzer.errors import ConfigError
-from analyzer.io.mailer import check_auth_transport, smtp_password, spool_message, write_eml
+from analyzer.outputs.mailer import check_auth_transport, smtp_password, spool_message, write_eml
+from analyzer.settings.config import MailConfig, load_settings
 
 
 def password_file(tmp_path: Path, mode: int) -> Path:

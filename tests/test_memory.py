@@ -16,7 +16,7 @@ import pytest
 # In a child: the test process itself keeps glibc's defaults.
 CHILD = """
 import resource, sys
-from analyzer.io.memory import keep_freed_memory
+from analyzer.store.memory import keep_freed_memory
 
 applied = keep_freed_memory() if sys.argv[1] == "keep" else False
 

@@ -13,9 +13,9 @@ import pytest
 
 from analyzer import jobs
 from analyzer import schema as s
-from analyzer.blocklist import blocklist_entries, render_blocklist
-from analyzer.customers import CUSTOMER_IP, check_customers
-from analyzer.offenders import (
+from analyzer.judgements.blocklist import blocklist_entries, render_blocklist
+from analyzer.judgements.customers import CUSTOMER_IP, check_customers
+from analyzer.judgements.offenders import (
     PROBER,
     network_of,
     probe_sessions,
@@ -170,7 +170,7 @@ def test_samples_top_offenders_match_the_truth(demo_settings):
     exported = pd.read_csv(pd.io.common.StringIO(text))
     truth = pd.read_csv(SAMPLES / "truth" / "postfix_sessions.csv", keep_default_na=False)
     customers = check_customers(pd.read_csv(SAMPLES / "customers.csv", dtype=str))
-    from analyzer.customers import customer_networks, match_networks
+    from analyzer.judgements.customers import customer_networks, match_networks
 
     inside = match_networks(truth["client_ip"], customer_networks(customers)).notna()
     own = truth["client_ip"].isin(demo_settings.own_outbound_ips())

@@ -12,9 +12,9 @@ import pyarrow.compute as pc
 import pytest
 
 from analyzer import schema as s
-from analyzer.parse import ALL_RULES, DEFAULT_REJECT_KINDS
-from analyzer.patterns._fragments import exim_host_readings
-from analyzer.patterns.exim import EXIM_HOST_LAST
+from analyzer.reading.parse import ALL_RULES, DEFAULT_REJECT_KINDS
+from analyzer.reading.patterns._fragments import exim_host_readings
+from analyzer.reading.patterns.exim import EXIM_HOST_LAST
 from tests.conftest import DATA, parse_texts, read_annotated
 
 ANNOTATED = sorted((DATA / "lines").glob("*/*.log"))
@@ -35,7 +35,7 @@ def test_rule_has_no_unchecked_greedy_wildcard_before_the_client(rule):
     # fail2ban's RE_WRONG_GREED: ".*" before a captured host lets an attacker pick the host.
     # Exim writes the client's HELO (any text) before the address: there the HELO is greedy
     # on purpose, and the parser never takes an Exim client address on a rule's word alone
-    # (analyzer.parse.read_hosts, checked in tests/test_forged_helo.py).
+    # (analyzer.reading.parse.read_hosts, checked in tests/test_forged_helo.py).
     if "(?P<client_ip>" not in rule.regex:
         return
     before_client = rule.regex.split("(?P<client_ip>")[0]

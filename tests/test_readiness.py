@@ -9,8 +9,8 @@ import pytest
 
 from analyzer import jobs
 from analyzer import schema as s
-from analyzer.io.customers import read_customers
-from analyzer.readiness import (
+from analyzer.judgements.customers import read_customers
+from analyzer.judgements.readiness import (
     CALL_LIST_COLUMNS,
     as_of,
     call_list,
@@ -21,7 +21,7 @@ from analyzer.readiness import (
     recent_rows,
     recent_sessions,
 )
-from analyzer.rollups import daily_sessions
+from analyzer.judgements.rollups import daily_sessions
 from tests.conftest import SAMPLES
 
 CUSTOMERS = pd.DataFrame(

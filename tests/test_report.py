@@ -16,12 +16,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from analyzer import jobs, traffic
+from analyzer import jobs
 from analyzer import schema as s
 from analyzer.cli import cli
-from analyzer.config import MailConfig
-from analyzer.io.mailer import MailError
-from analyzer.report import build_report, render_html
+from analyzer.outputs import traffic
+from analyzer.outputs.mailer import MailError
+from analyzer.outputs.report import build_report, render_html
+from analyzer.settings.config import MailConfig
 from tests.conftest import parse_texts
 
 DAY = dt.date(2003, 11, 26)  # the cracked account's busiest day in the samples
@@ -244,9 +245,9 @@ def test_html_escapes_attackers_helo():
         fmt="exim",
         timezone="UTC",
     )
-    from analyzer.classify import assign_period, classify_sessions
-    from analyzer.customers import attribute_customers, check_customers
-    from analyzer.sessions import build_sessions
+    from analyzer.judgements.classify import assign_period, classify_sessions
+    from analyzer.judgements.customers import attribute_customers, check_customers
+    from analyzer.sessions.build import build_sessions
 
     customers = check_customers(
         pd.DataFrame(
@@ -263,7 +264,7 @@ def test_html_escapes_attackers_helo():
         classify_sessions(attribute_customers(build_sessions(events), customers)), DAY, "UTC"
     )
     assert sessions[s.HELO].iloc[0].startswith("<script>")
-    from analyzer.pipeline import DELIVERY_COLUMNS
+    from analyzer.judgements.pipeline import DELIVERY_COLUMNS
 
     empty = pd.DataFrame({c: pd.Series(dtype="string") for c in DELIVERY_COLUMNS}).assign(
         **{s.TS: pd.Series(dtype="datetime64[us, UTC]")}
@@ -312,8 +313,8 @@ def test_the_mail_splits_unauthenticated_into_inbound_and_customers_relays(demo_
 
 
 def test_the_mail_chart_stacks_the_same_groups_in_the_dashboards_colours(demo_settings):
-    from analyzer.io.customers import read_customers
-    from analyzer.report import class_chart_png
+    from analyzer.judgements.customers import read_customers
+    from analyzer.outputs.report import class_chart_png
 
     analysis = jobs.load_analysis(demo_settings)
     report = build_report(
@@ -367,11 +368,10 @@ def test_the_nightly_summary_from_tables_equals_the_one_from_every_session(demo_
     # From a view the mail reads rollups, the customers export as of two days and the spam
     # probes of its new offenders, never the period's sessions: it must say what a summary
     # of every session says.
-    from analyzer.asn import lookup_frame
-    from analyzer.io.asn import load_lookup
-    from analyzer.io.customers import read_customers
-    from analyzer.offenders import probe_sessions
-    from analyzer.pipeline import bounce_rules
+    from analyzer.judgements.asn import load_lookup, lookup_frame
+    from analyzer.judgements.customers import read_customers
+    from analyzer.judgements.offenders import probe_sessions
+    from analyzer.judgements.pipeline import bounce_rules
 
     since = until = dt.date.fromisoformat(day)
     customers = read_customers(demo_settings.customers)

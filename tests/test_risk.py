@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from analyzer import schema as s
-from analyzer.blame import blame_blocklists, blame_rollup
 from analyzer.jobs import ExportOptions, export
-from analyzer.risk import (
+from analyzer.judgements.blame import blame_blocklists, blame_rollup
+from analyzer.judgements.risk import (
     AUTH_COLUMNS,
     HIGH_RISK,
     RISK_COLUMNS,
@@ -22,7 +22,7 @@ from analyzer.risk import (
     auth_sessions,
     ip_risk,
 )
-from analyzer.rollups import daily_logins, daily_sessions
+from analyzer.judgements.rollups import daily_logins, daily_sessions
 
 T0 = pd.Timestamp("2003-11-25 10:00", tz="UTC")
 NO_ASNS = pd.DataFrame({"ip": pd.Series(dtype=str), "asn": pd.Series(dtype="Int64")})
@@ -184,7 +184,7 @@ def test_configured_bounce_patterns_come_first(tmp_path):
         'outbound_ips = ["192.0.2.10"]\n[bounce_patterns]\nbank = ["\\\\(BNK-[0-9]+\\\\)"]\n',
         encoding="utf-8",
     )
-    from analyzer.config import load_settings
+    from analyzer.settings.config import load_settings
 
     settings = load_settings(tmp_path / "relaywatch.toml", environ={})
     text, _ = export("risk", settings, (), ExportOptions(dns=False))
@@ -197,8 +197,8 @@ def test_configured_bounce_patterns_come_first(tmp_path):
 
 
 def test_a_bad_bounce_pattern_is_a_config_error(tmp_path):
-    from analyzer.config import load_settings
     from analyzer.errors import ConfigError
+    from analyzer.settings.config import load_settings
 
     (tmp_path / "relaywatch.toml").write_text('[bounce_patterns]\nx = ["(unclosed"]\n')
     with pytest.raises(ConfigError, match=r"bounce_patterns\.x: invalid regex"):
@@ -287,8 +287,8 @@ def test_the_nightly_mail_counts_configured_bounce_patterns_too(tmp_path):
     import email
     from email import policy
 
-    from analyzer.config import load_settings
     from analyzer.jobs import nightly
+    from analyzer.settings.config import load_settings
 
     test_configured_bounce_patterns_come_first(tmp_path)  # writes the log and the config
     settings = load_settings(tmp_path / "relaywatch.toml", environ={})
@@ -445,7 +445,7 @@ ACCOUNT_FLAGS = ("cracked", "volume_spike", "many_networks", "new_networks", "bl
 
 def generated_accounts(folder, scale):
     """The ``accounts`` export of logs the sample generator writes at ``scale``."""
-    from analyzer.config import load_settings
+    from analyzer.settings.config import load_settings
     from tests.conftest import SAMPLES
 
     spec = importlib.util.spec_from_file_location("generate", SAMPLES / "generate.py")

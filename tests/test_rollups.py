@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analyzer import rollups
 from analyzer import schema as s
-from analyzer.blame import PROVIDER
-from analyzer.readiness import customer_readiness, readiness_of, recent_sessions
-from analyzer.risk import account_bounces
+from analyzer.judgements import rollups
+from analyzer.judgements.blame import PROVIDER
+from analyzer.judgements.readiness import customer_readiness, readiness_of, recent_sessions
+from analyzer.judgements.risk import account_bounces
 
 T0 = pd.Timestamp("2003-11-20 22:30", tz="UTC")  # 23:30 in Berlin: still the 20th there
 
@@ -166,7 +166,7 @@ def probe(i, ip, minutes, reason=s.R_RELAY_PROBE, klass=s.SPAM_PROBE, messages=0
 
 
 def test_offenders_from_the_source_rollup_are_offenders_from_the_sessions():
-    from analyzer.offenders import probe_sessions, summarize_offenders
+    from analyzer.judgements.offenders import probe_sessions, summarize_offenders
 
     sessions = pd.DataFrame(
         [
@@ -209,10 +209,10 @@ def test_a_rollup_by_part_is_each_parts_own_rollup(demo_settings):
 
 def test_delivery_and_blame_rollups_by_part_are_each_parts_own(demo_settings):
     from analyzer import jobs
-    from analyzer.blame import blame_rollup
-    from analyzer.io.customers import read_customers
-    from analyzer.io.views import derive
-    from analyzer.queries import BLAMED
+    from analyzer.judgements.blame import blame_rollup
+    from analyzer.judgements.customers import read_customers
+    from analyzer.store.queries import BLAMED
+    from analyzer.store.views import derive
 
     analysis = jobs.analyse_logs(demo_settings)
     customers = read_customers(demo_settings.customers)

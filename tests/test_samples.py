@@ -12,7 +12,7 @@ import pytest
 
 from analyzer import jobs
 from analyzer import schema as s
-from analyzer.exports import sessions_to_csv
+from analyzer.outputs.exports import sessions_to_csv
 from tests.conftest import SAMPLES
 
 TRUTH = SAMPLES / "truth" / "postfix_sessions.csv"
@@ -127,7 +127,7 @@ def test_no_smtpd_or_postscreen_line_is_unmatched(demo_settings):
 
 
 def _all_lines(settings):
-    from analyzer.io.sources import iter_line_blocks
+    from analyzer.reading.sources import iter_line_blocks
 
     for path in jobs.log_paths(settings):
         for block in iter_line_blocks(path):
@@ -167,10 +167,10 @@ def test_a_log_of_only_the_attack_lines_still_finds_every_attacker(analysis, dem
     """What a grep of the rejects, a forwarded excerpt or a log rotated mid-session holds:
     no connect lines, no accepted mail. Every attack line must count in a spam-probe session
     of its own client."""
-    from analyzer.io.customers import read_customers
-    from analyzer.parse import StampOptions, parse_lines
-    from analyzer.pipeline import analyse
-    from analyzer.sessions import build_session_tables
+    from analyzer.judgements.customers import read_customers
+    from analyzer.judgements.pipeline import analyse
+    from analyzer.reading.parse import StampOptions, parse_lines
+    from analyzer.sessions.build import build_session_tables
 
     lines, sources = jobs.read_inputs(jobs.log_paths(demo_settings), demo_settings)
     options = StampOptions(demo_settings.timezone, demo_settings.year)

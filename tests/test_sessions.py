@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from analyzer import schema as s
-from analyzer.parse import StampOptions, parse_lines
-from analyzer.sessions import build_sessions
+from analyzer.reading.parse import StampOptions, parse_lines
+from analyzer.sessions.build import build_sessions
 from tests.conftest import lines_frame, parse_texts, sources_frame
 
 LOCAL = frozenset({"acme.example", "provider.example"})
@@ -220,7 +220,7 @@ EXIM_DELIVERIES = [
 
 
 def test_local_domains_are_read_from_local_deliveries():
-    from analyzer.messages import local_delivery_domains
+    from analyzer.sessions.messages import local_delivery_domains
 
     postfix = local_delivery_domains(parse_texts(LOCAL_DELIVERIES))
     assert postfix == {"kept.example", "lmtp.example", "mx1.example.net", "alias.example"}
@@ -229,14 +229,14 @@ def test_local_domains_are_read_from_local_deliveries():
 
 
 def test_exim_lmtp_delivery_is_local_without_configured_domains():
-    from analyzer.messages import local_transport
+    from analyzer.sessions.messages import local_transport
 
     events = parse_texts(EXIM_DELIVERIES, fmt="exim")
     assert local_transport(events[events["event"] == "delivery"]).tolist() == [True, True, False]
 
 
 def test_local_transports_and_domains_on_edge_values():
-    from analyzer.messages import local_delivery_domains, local_transport
+    from analyzer.sessions.messages import local_delivery_domains, local_transport
 
     def text(values):
         return pd.array(values, dtype="string[pyarrow]")
@@ -287,8 +287,8 @@ EXCERPT = [
 
 
 def test_lines_without_their_connect_line_split_per_client_and_connection():
-    from analyzer.classify import classify_sessions
-    from analyzer.customers import CUSTOMER_IP
+    from analyzer.judgements.classify import classify_sessions
+    from analyzer.judgements.customers import CUSTOMER_IP
 
     sessions = build_sessions(parse_texts(EXCERPT))
     classified = classify_sessions(sessions.assign(**{CUSTOMER_IP: False}))
@@ -310,8 +310,8 @@ CONTENT_SPAM = [
 
 
 def test_a_message_refused_for_its_content_is_a_content_probe():
-    from analyzer.classify import classify_sessions
-    from analyzer.customers import CUSTOMER_IP
+    from analyzer.judgements.classify import classify_sessions
+    from analyzer.judgements.customers import CUSTOMER_IP
 
     sessions = build_sessions(parse_texts(CONTENT_SPAM), frozenset({"kept.example"}))
     row = classify_sessions(sessions.assign(**{CUSTOMER_IP: False})).iloc[0]
@@ -324,8 +324,8 @@ def test_a_message_refused_for_its_content_is_a_content_probe():
 
 
 def test_a_before_queue_filter_refusal_takes_back_the_message():
-    from analyzer.classify import classify_sessions
-    from analyzer.customers import CUSTOMER_IP
+    from analyzer.judgements.classify import classify_sessions
+    from analyzer.judgements.customers import CUSTOMER_IP
 
     lines = [
         "Nov 21 11:00:00 mx1 postfix/smtpd[700]: connect from unknown[203.0.113.10]",

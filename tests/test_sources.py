@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from analyzer import schema as s
 from analyzer.errors import InputError
-from analyzer.io import sources
-from analyzer.io.sources import MAX_LINE_BYTES, expand_logs, lines_from_bytes, read_logs
-from analyzer.parse import StampOptions, parse_lines
+from analyzer.reading import sources
+from analyzer.reading.parse import StampOptions, parse_lines
+from analyzer.reading.sources import MAX_LINE_BYTES, expand_logs, lines_from_bytes, read_logs
 
 LINE = "Nov 21 09:00:00 mail1 postfix/smtpd[1]: connect from a.example[100.64.0.1]\n"
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analyzer import schema as s
-from analyzer import stamps
+from analyzer.reading import stamps
 from tests.conftest import parse_texts
 
 

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from analyzer import jobs
 from analyzer.cli import cli
-from analyzer.config import FROM_DEFAULTS, FROM_FILE, load_settings, machine_timezone
 from analyzer.errors import InputError
-from analyzer.io.customers import read_customers
+from analyzer.judgements.customers import read_customers
+from analyzer.settings.config import FROM_DEFAULTS, FROM_FILE, load_settings, machine_timezone
 
 # A small provider that is not the sample's: its own host (an FQDN, dotted), domains and
 # clients. Classic stamps: the year comes from the file.
@@ -116,8 +116,8 @@ def test_init_then_export_and_serve_show_the_users_log_not_the_demo(
     assert {r["period"] for r in rows} == {"before"}  # no enforcement date yet
     assert "bundled demo" not in result.stderr
     assert "no customers: sessions are not attributed" in result.stderr
-    from analyzer.config import load_settings as load
-    from analyzer.notices import settings_notes
+    from analyzer.settings.config import load_settings as load
+    from analyzer.settings.notices import settings_notes
     from dashboard.data import load_data
 
     data = load_data(load(work / "relaywatch.toml"), dns=False)
@@ -180,8 +180,8 @@ def test_machine_timezone(tmp_path: Path, tz_env, etc_timezone, localtime, expec
 
 
 def test_no_bundled_demo_is_one_clear_error(tmp_path: Path, monkeypatch):
-    from analyzer import config
     from analyzer.errors import ConfigError
+    from analyzer.settings import config
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(config, "DEMO_CONFIG", tmp_path / "absent.toml")

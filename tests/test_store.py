@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analyzer import schema as s
-from analyzer.io import store
+from analyzer.store import parquet as store
 from tests.conftest import as_nobody
 
 
@@ -107,7 +107,7 @@ def test_a_store_this_user_may_not_enter_is_one_clear_error(tmp_path: Path) -> N
 
 def test_a_reader_racing_an_ingest_reads_the_newer_carry(tmp_path, monkeypatch) -> None:
     """The reader loads a manifest, the ingest commits and deletes the carry it named."""
-    from analyzer.io.store import snapshot as _snapshot
+    from analyzer.store.parquet import snapshot as _snapshot
 
     lines = frame([("2003-11-21T10:00:00Z", "mail1", 1)])
     old_carry = store.write_carry(tmp_path, lines, store.mark_of(1, 1))

@@ -10,12 +10,13 @@ from unittest import mock
 import pandas as pd
 import pytest
 
-from analyzer import jobs, tables
+from analyzer import jobs
 from analyzer import schema as s
-from analyzer.io.customers import read_customers
-from analyzer.io.views import MemoryView, StoreView
-from analyzer.queries import SESSIONS, Scope, utc_days_between
-from analyzer.readiness import last_refused_sessions
+from analyzer.judgements.customers import read_customers
+from analyzer.judgements.readiness import last_refused_sessions
+from analyzer.store import tables
+from analyzer.store.queries import SESSIONS, Scope, utc_days_between
+from analyzer.store.views import MemoryView, StoreView
 from tests.conftest import ingested_sample
 
 
@@ -86,7 +87,7 @@ def test_last_refusals_are_one_read_of_the_days_that_hold_them(view: StoreView, 
 @pytest.mark.parametrize("kind", ["store", "memory"])
 def test_a_day_in_pieces_is_the_day_in_order(view: StoreView, kind: str, monkeypatch):
     # what exports stream: a busy day never whole in pandas, the same rows in the same order
-    monkeypatch.setattr("analyzer.io.views.PIECE_ROWS", 100)
+    monkeypatch.setattr("analyzer.store.views.PIECE_ROWS", 100)
     logs = dataclasses.replace(view.settings, store=None)  # parsed now, in memory
     chosen = view if kind == "store" else jobs.open_data(logs, customers=view.customers)
     assert isinstance(chosen, StoreView if kind == "store" else MemoryView)

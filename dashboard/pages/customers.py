@@ -6,10 +6,15 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
-from analyzer import queries
 from analyzer import schema as s
-from analyzer.exports import frame_to_csv
-from analyzer.readiness import AT_RISK, BROKEN, CALL_LIST_COLUMNS, CUSTOMER_EXPORT_COLUMNS
+from analyzer.judgements.readiness import (
+    AT_RISK,
+    BROKEN,
+    CALL_LIST_COLUMNS,
+    CUSTOMER_EXPORT_COLUMNS,
+)
+from analyzer.outputs.exports import frame_to_csv
+from analyzer.store import queries
 from dashboard import ids
 from dashboard.components import data_table, records, table_section, titled_table
 from dashboard.data import (

@@ -6,9 +6,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import schema as s
-from analyzer import tables
-from analyzer.exports import frame_to_csv
-from analyzer.offenders import (
+from analyzer.judgements.offenders import (
     AS_NAME,
     ASN,
     BY,
@@ -18,6 +16,8 @@ from analyzer.offenders import (
     PROBE_REASONS,
     PROBE_SESSIONS,
 )
+from analyzer.outputs.exports import frame_to_csv
+from analyzer.store import tables
 from dashboard import ids
 from dashboard.components import table_columns, table_section
 from dashboard.data import (

@@ -8,11 +8,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 
-from analyzer import rollups
 from analyzer import schema as s
-from analyzer.messages import REFUSED_STATUSES
-from analyzer.readiness import OUTBOUND_REASONS
-from analyzer.traffic import COLORS, GROUPS, TRAFFIC
+from analyzer.judgements import rollups
+from analyzer.judgements.readiness import OUTBOUND_REASONS
+from analyzer.outputs.traffic import COLORS, GROUPS, TRAFFIC
+from analyzer.sessions.messages import REFUSED_STATUSES
 from dashboard import ids
 from dashboard.components import card, empty_state
 from dashboard.data import (

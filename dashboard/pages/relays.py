@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 from dash import Input, Output, State, callback, dcc, html
 
 from analyzer import schema as s
-from analyzer.exports import frame_to_csv
+from analyzer.outputs.exports import frame_to_csv
 from dashboard import ids
 from dashboard.components import table_section, titled_table
 from dashboard.data import (

@@ -10,12 +10,12 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
-from analyzer import rollups
 from analyzer import schema as s
-from analyzer.exports import frame_to_csv
-from analyzer.io.dnsbl import unverified_zones
-from analyzer.messages import REFUSED_STATUSES
-from analyzer.risk import ACCOUNT_COLUMNS, RISK_COLUMNS
+from analyzer.judgements import rollups
+from analyzer.judgements.dnsbl import unverified_zones
+from analyzer.judgements.risk import ACCOUNT_COLUMNS, RISK_COLUMNS
+from analyzer.outputs.exports import frame_to_csv
+from analyzer.sessions.messages import REFUSED_STATUSES
 from dashboard import ids
 from dashboard.components import data_table, records
 from dashboard.data import (

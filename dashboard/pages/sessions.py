@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow.compute as pc
 from dash import Input, Output, State, callback, dcc, html
 
-from analyzer import queries
 from analyzer import schema as s
+from analyzer.store import queries
 from dashboard import ids
 from dashboard.components import data_table, records
 from dashboard.data import DashboardData, Filters, current

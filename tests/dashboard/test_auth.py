@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from analyzer.cli import cli
-from analyzer.config import DEMO_CONFIG, load_settings
 from analyzer.errors import ConfigError
+from analyzer.settings.config import DEMO_CONFIG, load_settings
 from dashboard.app import create_app
 from dashboard.auth import check_exposure
 from dashboard.data import load_data

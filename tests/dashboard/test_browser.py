@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from analyzer import jobs
-from analyzer.config import DEMO_CONFIG, load_settings
+from analyzer.settings.config import DEMO_CONFIG, load_settings
 from dashboard import ids
 from dashboard.app import create_app
 from dashboard.data import load_data

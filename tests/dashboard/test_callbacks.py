@@ -12,7 +12,7 @@ import pytest
 
 from analyzer import jobs
 from analyzer import schema as s
-from analyzer.config import DEMO_CONFIG, load_settings
+from analyzer.settings.config import DEMO_CONFIG, load_settings
 from dashboard.app import create_app, filters_from_controls
 from dashboard.data import Filters, load_data, read_sessions
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 
 from analyzer import schema as s
-from analyzer import traffic
+from analyzer.outputs import traffic
 from dashboard.data import DAY, SESSIONS, daily_class_counts, daily_traffic_counts
 from dashboard.figures import (
     BEFORE_COLOR,

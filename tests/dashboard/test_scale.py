@@ -15,9 +15,9 @@ import plotly.io.json
 import pytest
 
 from analyzer import schema as s
-from analyzer import tables
-from analyzer.config import DEMO_CONFIG, load_settings
-from analyzer.io.views import MemoryView
+from analyzer.settings.config import DEMO_CONFIG, load_settings
+from analyzer.store import tables
+from analyzer.store.views import MemoryView
 from dashboard import paging
 from dashboard.app import create_app, filters_from_controls
 from dashboard.data import load_data

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.config import DEMO_CONFIG, load_settings
+from analyzer.settings.config import DEMO_CONFIG, load_settings
 from dashboard.app import create_app
 from dashboard.data import load_data
 from tests.conftest import ingested_sample

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analyzer import tables
-from analyzer.io.views import KEPT_WHOLE
+from analyzer.store import tables
+from analyzer.store.views import KEPT_WHOLE
 from dashboard.app import create_app, filters_from_controls
 from dashboard.data import CONFIG_KEY, Filters, data_days, load_data
 from tests.conftest import ingested_sample

@@ -133,7 +133,7 @@ def views(download_text: Callable[[Any], Any] = download) -> dict[str, Any]:
 
 
 def main(out: str, config: str | None = None) -> None:
-    from analyzer.config import DEMO_CONFIG, load_settings
+    from analyzer.settings.config import DEMO_CONFIG, load_settings
     from dashboard.app import create_app
     from dashboard.data import load_data
 

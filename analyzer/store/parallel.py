@@ -1,0 +1,295 @@
+"""Parsing byte ranges of the logs in other processes: on a Dask cluster (``relaywatch ingest
+--dask``), or in helper processes that parse ahead while this one stores (big backlogs).
+
+Parsing is most of an ingest's time, and each range of a file parses on its own: the files
+are cut into ranges of about ``chunk_bytes`` at line ends, the workers read and parse them
+(so with a remote cluster every worker must see the logs under the same paths), and this
+process takes the parsed ranges in file order and builds sessions, stores and commits exactly
+as a single-process ingest does (``analyzer.store.chunker.Chunker.absorb``): same store, same
+sessions. Compressed files cannot be cut without decompressing them: they are streamed by
+this process (``analyzer.store.ingest.ingest``), so no worker ever holds a whole file.
+
+Line numbers and years are what make ranges independent: a worker numbers its range's lines
+from 1 and this process shifts them; the year of year-less stamps at each cut is counted on
+from the month of the first line there, read here while cutting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from analyzer import schema as s
+from analyzer.errors import InputError
+from analyzer.reading.coverage import RUN_SAMPLES
+from analyzer.reading.sources import (
+    TAIL_BYTES,
+    Block,
+    lines_frame,
+    open_log,
+    read_blocks,
+    read_range,
+    skip_to,
+)
+from analyzer.reading.stamps import MONTHS
+from analyzer.settings.config import Settings
+from analyzer.store.chunker import Chunker, IngestSummary, parse_chunk, source_row
+from analyzer.store.reads import Piece, Progress, Read, chunks, line_limit, piece_of, starts
+
+logger = logging.getLogger(__name__)
+
+# Parsing processes besides the main one, by default (``ingest --helpers``). One: on two cores
+# the main process (sessions, derived tables, store) takes more time per chunk of Postfix lines
+# than a helper, so a second only takes a core from it (1 M lines: 17.8 s and 818 MB summed
+# RSS with one, 18.1 s and 1,220 MB with two); Exim mainlogs, whose host readings cost
+# twice as much to parse, gain from a second (1 M lines: 16.1 s -> 13.7 s, +410 MB).
+HELPERS = 1
+
+
+LOOKAHEAD = 64 * 1024  # bytes read at a cut to find the next line end
+STAMP_BYTES = 16  # enough of the next line for its classic stamp's month and day
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bytes ``start``..``end`` of one file's text, whole lines; ``year_month`` of the line
+    before (NaN: count from the file's own rule); a helper parses at most ``max_lines``."""
+
+    read: Read
+    start: int
+    end: int
+    year_month: tuple[float, float]
+    max_lines: int
+
+
+class ParsedRange(NamedTuple):
+    """A range parsed by a helper: its events (line numbers from 1), its sources frame, the
+    ``Piece`` it read (without its lines), and whether the rest of the range is still to be
+    read (it held more lines than a chunk does)."""
+
+    events: pd.DataFrame
+    sources: pd.DataFrame
+    piece: Piece
+    rest: bool
+
+
+def ingest_ranges(
+    chunker: Chunker,
+    reads: Sequence[Read],
+    address: str,
+    chunk_bytes: int,
+    summary: IngestSummary,
+    progress: Progress | None,
+) -> None:
+    """Parse the reads' new text on the cluster at ``address`` ("local" starts one here)."""
+    client, cluster = _connect(address)
+    try:
+        workers = len(client.scheduler_info().get("workers", {}))
+
+        def submit(function, *args):
+            return client.submit(function, *args, pure=False)
+
+        absorb_ranges(chunker, reads, submit, 2 * max(workers, 1), chunk_bytes, summary, progress)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+@contextlib.contextmanager
+def helper_process(wanted: bool, count: int = HELPERS) -> Iterator[ProcessPoolExecutor | None]:
+    """``count`` helper processes for ``ingest_pipelined``, forked at once: called before
+    this process has started arrow's thread pools, the forks copy no thread (and forking
+    instead of spawning saves each helper a second of importing pandas and pyarrow)."""
+    if not wanted:
+        yield None
+        return
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"))
+    try:
+        # Tasks that last a moment, so that every helper is forked now, not later.
+        for started in [pool.submit(time.sleep, 0.05) for _ in range(count)]:
+            started.result()
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def ingest_pipelined(
+    chunker: Chunker,
+    reads: Sequence[Read],
+    chunk_bytes: int,
+    summary: IngestSummary,
+    progress: Progress | None,
+    helper: ProcessPoolExecutor,
+    helpers: int = HELPERS,
+) -> None:
+    """Without a cluster: the helpers parse the next ranges while this process builds
+    sessions and writes the store (``helpers``: the pool's processes, see ``HELPERS``)."""
+    absorb_ranges(chunker, reads, helper.submit, helpers + 1, chunk_bytes, summary, progress)
+
+
+def absorb_ranges(
+    chunker: Chunker,
+    reads: Sequence[Read],
+    submit: Callable[..., Any],
+    window: int,
+    chunk_bytes: int,
+    summary: IngestSummary,
+    progress: Progress | None,
+) -> None:
+    """Submit the ranges' parsing (``window`` ahead) and store each, in order, as it comes."""
+    jobs = ((r, submit(parse_range, r, chunker.settings)) for r in ranges(reads, chunk_bytes))
+    lines_before: dict[int, int] = {}
+    done = 0
+    for piece_range, future in _windowed(jobs, window):
+        try:
+            events, sources, piece, rest = future.result()
+        except BrokenExecutor:
+            raise InputError(
+                "a parsing process died (out of memory?); the store is as at its last commit: "
+                "run ingest again, with a smaller --chunk-mb if memory is short"
+            ) from None
+        record = piece_range.read.record
+        before = lines_before.get(id(record), record.lines)
+        events[s.LINE_NO] += before
+        events[s.SEQ] += before
+        piece.read, piece.first_line_no = piece_range.read, before + 1
+        chunker.absorb([piece], events, sources, summary)
+        if rest:
+            # More lines than a chunk holds (short junk lines): the rest is read here, in
+            # chunks, before the next range, which the helpers parse meanwhile.
+            for pieces in chunks([piece_range.read], chunk_bytes, stop=piece_range.end):
+                chunker.process(pieces, summary)
+        lines_before[id(record)] = record.lines
+        done += 1
+        if progress is not None:
+            progress(f"{done} ranges parsed, at {piece_range.read.path}")
+
+
+def _windowed(jobs: Iterator, window: int) -> Iterator:
+    """Keep ``window`` ranges submitted ahead of the one being stored (bounded memory)."""
+    in_flight: deque = deque()
+    for job in jobs:
+        in_flight.append(job)
+        if len(in_flight) >= window:
+            yield in_flight.popleft()
+    while in_flight:
+        yield in_flight.popleft()
+
+
+def _connect(address: str):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError(
+            "--dask needs dask.distributed: pip install 'relaywatch[dask]' (or 'dask[distributed]')"
+        ) from None
+    try:
+        if address == "local":
+            cluster = LocalCluster(
+                n_workers=os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                host="127.0.0.1",
+            )
+            return Client(cluster), cluster
+        return Client(address, timeout="5s"), None
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+
+def ranges(reads: Sequence[Read], chunk_bytes: int) -> Iterator[Range]:
+    """The reads' new text cut into ranges at line ends, each with its year state (plain
+    files only: ``analyzer.store.ingest.ingest`` streams compressed ones itself)."""
+    for read, start, _ in starts(reads):
+        record = read.record
+        state = (np.nan, np.nan) if record.year is None else (record.year, record.month)
+        size = read.stat.st_size
+        while start < size:
+            cut, following = _line_end_after(read.path, start + chunk_bytes, size)
+            yield Range(read, start, cut, state, line_limit(chunk_bytes))
+            state = _year_at(following, state)
+            start = cut
+
+
+def _line_end_after(path: Path, offset: int, size: int) -> tuple[int, bytes]:
+    """The offset just after the first newline at or after ``offset`` (or ``size``), and
+    the bytes read after it (the start of the next line). One pass, whatever the distance
+    to that newline (a gigabyte without one is read once, a bit at a time)."""
+    if offset >= size:
+        return size, b""
+    with open_log(path) as handle:
+        skip_to(handle, offset)
+        while offset < size:
+            data = handle.read(LOOKAHEAD)
+            if not data:
+                break
+            found = data.find(b"\n")
+            if found >= 0:
+                following = data[found + 1 : found + 1 + STAMP_BYTES]
+                if len(following) < STAMP_BYTES:  # the newline was at the end of what was read
+                    following += handle.read(STAMP_BYTES - len(following))
+                return offset + found + 1, following
+            offset += len(data)
+    return size, b""
+
+
+_CLASSIC = re.compile(("^(" + "|".join(MONTHS) + ") [ 0-9][0-9] ").encode())
+
+
+def _year_at(line: bytes, state: tuple[float, float]) -> tuple[float, float]:
+    """The year state at the start of ``line``: the previous state, a year on if the
+    line's month is more than six months before the state's (Dec -> Jan)."""
+    year, month = state
+    if np.isnan(year):
+        return state
+    found = _CLASSIC.match(line)
+    if found is None:
+        return state
+    first_month = float(MONTHS.index(found.group(1).decode()) + 1)
+    return (year + (month - first_month > 6), first_month)
+
+
+def parse_range(piece: Range, settings: Settings) -> ParsedRange:
+    """On a worker: read and parse one range, or only its first ``max_lines`` lines (read as
+    ``analyzer.store.reads.chunks`` reads: overlong lines cut, runs of empty lines sampled)."""
+    read = piece.read
+    blocks, kept = [], 0
+    found = read_blocks(
+        read.path,
+        piece.start,
+        max(piece.end - piece.start, 1),
+        read.hold_partial,
+        stop=piece.end,
+        max_lines=piece.max_lines,
+        blank_samples=RUN_SAMPLES,
+    )
+    for block in found:
+        blocks.append(block)
+        kept += len(block.lines)
+        if kept >= piece.max_lines:
+            break  # the caller reads the rest (``ParsedRange.rest``)
+    rest = bool(blocks) and kept >= piece.max_lines and blocks[-1].end < piece.end
+    if not blocks:  # nothing but a line its writer has not finished: the offset stays
+        before = read_range(read.path, max(piece.start - TAIL_BYTES, 0), piece.start)
+        blocks = [Block(pa.array([], pa.large_string()), piece.start, before, 0)]
+    parsed = piece_of(read, 1, blocks, piece.end >= read.stat.st_size and not rest)
+    sources = pd.DataFrame([source_row(0, read, piece.year_month)])
+    events = parse_chunk(lines_frame(parsed.lines, 0, 1, parsed.places), sources, settings)
+    parsed.lines = parsed.places = None  # shipped back as events, not twice
+    return ParsedRange(events, sources, parsed, rest)

@@ -1,0 +1,621 @@
+"""Reading what one view shows: the days, servers, columns and rows it asks for, no more.
+
+The dashboard, the mail and the exports never hold every session. Each asks ``View.read``
+for one table over a period — a few columns, the rows an Arrow filter keeps — and the parts
+of other days are never opened. The tables:
+
+    sessions        classified sessions (customer, class, reason, period added)
+    daily           sessions per local day x server x class x reason x customer x period
+    delivery_daily  delivery attempts per local day x server x status x outbound
+    logins          sessions with a SASL login per local day x server x class x account x
+                    client address x customer
+    sources         sessions per local day x server x client address x class x reason x
+                    customer x in a customer network
+    auth            the sessions with a SASL login, or with AUTH failures from outside every
+                    customer network (what judging accounts reads)
+    blamed          refused deliveries, with the blocklist, zone and own IP the reply names
+    blamed_daily    refused deliveries per local day x server x own IP named x blocklist x
+                    status x outbound
+    rejects, deliveries, problems
+                    the stored events, as ingest wrote them
+
+Classification depends on more than the logs: the customers file, the enforcement dates,
+the time zone and the local domains (``derived_fingerprint``). So the store keeps the
+classified sessions and the rollups per fingerprint, one file per part they come from
+(``store.Part.derived``): ``ingest`` writes them with its parts in the same commit, and a
+reader that finds one missing (a store from an older relaywatch, or a customers file edited
+since) builds it from its part — one part at a time, so memory stays bounded — and keeps it
+when it may write to the store (else in memory, for this process).
+
+``StoreView`` reads a store; ``MemoryView`` answers the same questions about logs parsed in
+memory (``serve`` and ``export`` before any ``ingest``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from analyzer import schema as s
+from analyzer.judgements import rollups
+from analyzer.judgements.blame import blame_blocklists, blame_rollup
+from analyzer.judgements.customers import local_domains
+from analyzer.judgements.pipeline import Analysis, bounce_rules, finish_sessions
+from analyzer.judgements.risk import auth_sessions
+from analyzer.sessions.build import build_session_tables
+from analyzer.sessions.messages import REFUSED_STATUSES
+from analyzer.settings.config import Settings
+from analyzer.store import parquet as store
+from analyzer.store.judged import read_judged, write_judged
+from analyzer.store.queries import (
+    AUTH,
+    BLAMED,
+    BLAMED_DAILY,
+    DAILY,
+    DELIVERY_DAILY,
+    EVENTS,
+    LOGINS,
+    PIECE_ROWS,
+    SESSIONS,
+    SOURCES,
+    TIME_COLUMN,
+    View,
+    both,
+    isin,
+    period_filter,
+    utc_day,
+    utc_days,
+)
+from analyzer.store.stored import stored_line_summary
+
+logger = logging.getLogger(__name__)
+
+DERIVED_VERSION = 1
+# Rollups: a few rows per day and server, read whole once and kept (a read of a period then
+# filters memory instead of opening a file per part).
+KEPT_WHOLE = (DAILY, DELIVERY_DAILY, LOGINS, BLAMED_DAILY)
+# The tables made of the classified sessions (rollups, and a few sessions), and what makes each.
+SESSION_ROLLUPS = {
+    DAILY: rollups.daily_sessions, LOGINS: rollups.daily_logins, SOURCES: rollups.daily_sources,
+    AUTH: auth_sessions,
+}  # fmt: skip
+FEW_DAYS = 3
+
+
+def derived_fingerprint(
+    settings: Settings, customers: pd.DataFrame, inferred: Sequence[str] = ()
+) -> str:
+    """What classified sessions and rollups depend on beyond the stored parts."""
+    basis = {
+        "version": DERIVED_VERSION,
+        "timezone": settings.timezone,
+        "enforcement": str(settings.enforcement_date),
+        "servers": {k: str(v) for k, v in sorted(settings.server_enforcement().items())},
+        "domains": sorted(local_domains(customers, settings.local_domains) | set(inferred)),
+        "customers": hashlib.sha256(
+            pd.util.hash_pandas_object(customers.astype(str), index=False).to_numpy().tobytes()
+        ).hexdigest(),
+        "columns": list(customers.columns),
+        "own_ips": list(settings.own_outbound_ips()),
+        "bounces": [[r.kind, r.regex] for r in bounce_rules(settings)],
+    }
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _select(table: pa.Table, columns: Sequence[str] | None, where: pc.Expression | None):
+    if where is not None:
+        table = table.filter(where)
+    if columns is not None:
+        table = table.select([c for c in columns if c in table.schema.names])
+    return table
+
+
+@dataclass
+class MemoryView:
+    """``View`` of an analysis in memory (logs parsed now)."""
+
+    analysis: Analysis
+    settings: Settings
+    customers: pd.DataFrame
+    _tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def version(self) -> str:
+        digest = pd.util.hash_pandas_object(
+            self.analysis.sessions[[s.SESSION_ID]], index=False
+        ).to_numpy()
+        return hashlib.sha256(digest.tobytes()).hexdigest()[:12]
+
+    @property
+    def inferred_domains(self) -> tuple[str, ...]:
+        return self.analysis.inferred_domains
+
+    def _table(self, name: str) -> pa.Table:
+        with self._lock:
+            if name not in self._tables:
+                self._tables[name] = pa.Table.from_pandas(self._frame(name), preserve_index=False)
+            return self._tables[name]
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        tz = self.settings.timezone
+        if name == SESSIONS:
+            return self.analysis.sessions
+        if name in SESSION_ROLLUPS:
+            return SESSION_ROLLUPS[name](self.analysis.sessions, tz)
+        if name in (DELIVERY_DAILY, BLAMED, BLAMED_DAILY):
+            deliveries = self.analysis.deliveries
+            return derive(name, deliveries, self.settings, self.customers, self.domains())
+        return getattr(self.analysis, name)
+
+    def read(self, name, columns=None, since=None, until=None, servers=(), where=None):
+        table = self._table(name)
+        cut = both(
+            period_filter(name, since, until, self.settings.timezone),
+            isin(s.SERVER, servers) if servers else None,
+            where,
+        )
+        return _pandas(_select(table, columns, cut))
+
+    def days(self, name, since=None, until=None, servers=()) -> list[str]:
+        frame = self.read(name, [TIME_COLUMN.get(name, s.TS)], since, until, servers)
+        times = frame.iloc[:, 0].dropna()
+        return sorted({str(day) for day in times.dt.tz_convert("UTC").dt.date.unique()})
+
+    def servers(self) -> list[str]:
+        return sorted(self.analysis.sessions[s.SERVER].dropna().astype(str).unique())
+
+    def domains(self) -> frozenset[str]:
+        return self.analysis.local_domains(self.customers, self.settings)
+
+    def read_day(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
+        frame = self.read(name, columns, since, until, servers, both(where, utc_day(name, day)))
+        return _in_order(name, frame)
+
+    def count_day(self, name, day, since=None, until=None, servers=(), where=None) -> int:
+        return len(self.read(name, [], since, until, servers, both(where, utc_day(name, day))))
+
+    def read_days(self, name, days, columns=None, since=None, until=None, servers=(), where=None):
+        return self.read(name, columns, since, until, servers, both(where, utc_days(name, days)))
+
+    def read_totals(self, name, keys, sums, since=None, until=None, servers=(), where=None):
+        cut = both(
+            period_filter(name, since, until, self.settings.timezone),
+            isin(s.SERVER, servers) if servers else None,
+            where,
+        )
+        return _totals([_select(self._table(name), None, cut)], keys, sums)
+
+    def day_pieces(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
+        cut = both(
+            period_filter(name, since, until, self.settings.timezone),
+            isin(s.SERVER, servers) if servers else None,
+            utc_day(name, day),
+            where,
+        )
+        return _pieces(name, [_select(self._table(name), columns, cut)])
+
+    def lines(self) -> pd.DataFrame:
+        return self.analysis.lines
+
+    def judged(self, until: dt.date | None) -> pd.DataFrame | None:
+        return None  # logs parsed now: nothing was judged before
+
+
+@dataclass
+class StoreView:
+    """``View`` of the store at ``root`` as it was committed when opened (``open``)."""
+
+    root: Path
+    settings: Settings
+    customers: pd.DataFrame
+    manifest: store.Manifest
+    fingerprint: str
+    carry: pd.DataFrame | None  # lines of the sessions still open at the commit
+    writable: bool = True
+    _kept: dict[str, pa.Table] = field(default_factory=dict, repr=False)  # read-only store
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _open_tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
+    _open_sessions: pd.DataFrame | None = field(default=None, repr=False)
+    _open_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _whole: dict[str, pa.Table | None] = field(default_factory=dict, repr=False)
+    _whole_locks: dict[str, threading.Lock] = field(
+        default_factory=lambda: {name: threading.Lock() for name in KEPT_WHOLE}, repr=False
+    )  # one per rollup: a page reading one never waits for the warm-up reading another
+
+    @classmethod
+    def open(cls, root: Path, settings: Settings, customers: pd.DataFrame) -> StoreView:
+        manifest, carry = store.snapshot(root)
+        inferred = tuple(manifest.inferred_domains) if not settings.local_domains else ()
+        fingerprint = derived_fingerprint(settings, customers, inferred)
+        return cls(root, settings, customers, manifest, fingerprint, carry)
+
+    @property
+    def open_sessions(self) -> pd.DataFrame:
+        """The sessions still open at the commit, built from the carried lines when first
+        asked for (not at start-up: a big provider's carry takes a second)."""
+        with self._open_lock:
+            if self._open_sessions is None:
+                found = pd.DataFrame()
+                if self.carry is not None and len(self.carry):
+                    gap = self.settings.exim.session_gap_seconds
+                    built = build_session_tables(self.carry, self.domains(), gap)
+                    if len(built.sessions):
+                        found = finish_sessions(built.sessions, self.customers, self.settings)
+                self._open_sessions = found
+            return self._open_sessions
+
+    @property
+    def version(self) -> str:
+        return f"{self.manifest.committed}-{self.fingerprint}"
+
+    @property
+    def inferred_domains(self) -> tuple[str, ...]:
+        return tuple(self.manifest.inferred_domains) if not self.settings.local_domains else ()
+
+    def domains(self) -> frozenset[str]:
+        return local_domains(self.customers, self.settings.local_domains) | set(
+            self.inferred_domains
+        )
+
+    # --- deriving -----------------------------------------------------------------------
+    def derive(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        return derive(name, frame, self.settings, self.customers, self.domains())
+
+    def _paths(self, name: str, parts: Sequence[store.Part]) -> list[Path | pa.Table]:
+        """The files (or, for a read-only store, kept tables) of ``name`` for ``parts``,
+        building what is missing."""
+        if name in EVENTS:
+            return [self.root / part.path for part in parts]
+        found: list[Path | pa.Table] = []
+        for part in parts:
+            relative = part.derived(self.fingerprint, name)
+            path = self.root / relative
+            if path.is_file():
+                found.append(path)
+                continue
+            with self._lock:
+                if str(relative) in self._kept:
+                    found.append(self._kept[str(relative)])
+                    continue
+                if path.is_file():
+                    found.append(path)
+                    continue
+                built = self._build(name, part, relative)
+                found.append(built if isinstance(built, pa.Table) else path)
+        return found
+
+    def _build(self, name: str, part: store.Part, relative) -> pa.Table | None:
+        classified = self.root / part.derived(self.fingerprint, SESSIONS)
+        if name in SESSION_ROLLUPS and classified.is_file():  # no need to classify again
+            sessions = pq.read_table(classified).to_pandas()
+            frame = SESSION_ROLLUPS[name](sessions, self.settings.timezone)
+        else:
+            frame = self.derive(name, pq.read_table(self.root / part.path).to_pandas())
+        if self.writable:
+            try:
+                store.write_frame(self.root, relative, frame, self.settings.file_mode)
+                return None
+            except store.StoreError as exc:
+                logger.warning("keeping derived tables in memory: %s", exc)
+                self.writable = False
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        self._kept[str(relative)] = table
+        return table
+
+    # --- reading ------------------------------------------------------------------------
+    def _parts(self, name, since, until, servers) -> list[store.Part]:
+        first = str(since - dt.timedelta(days=1)) if since else None
+        last = str(until + dt.timedelta(days=1)) if until else None
+        table = name if name in EVENTS else source_of(name)
+        return store.committed_parts(self.root, table, self.manifest, first, last, servers)
+
+    def _open_table(self, name: str) -> pa.Table | None:
+        """Sessions still open at the commit (and their rollups): small, kept."""
+        if (name != SESSIONS and name not in SESSION_ROLLUPS) or self.open_sessions.empty:
+            return None
+        with self._lock:
+            if name not in self._open_tables:
+                frame = self.open_sessions
+                if name in SESSION_ROLLUPS:
+                    frame = SESSION_ROLLUPS[name](frame, self.settings.timezone)
+                self._open_tables[name] = pa.Table.from_pandas(frame, preserve_index=False)
+            return self._open_tables[name]
+
+    def _stored(self, name: str, parts: Sequence[store.Part], columns, cut) -> list[pa.Table]:
+        """The rows of ``name`` that ``cut`` keeps in ``parts``."""
+        sources = self._paths(name, parts)
+        files = [p for p in sources if isinstance(p, Path)]
+        tables = [t for t in sources if isinstance(t, pa.Table)]
+        found = [_scan(files, columns, cut)] if files else []
+        return found + [_select(table, columns, cut) for table in tables]
+
+    def _kept_whole(self, name: str) -> pa.Table | None:
+        """All of a rollup's stored rows (None: no part yet), read on first use."""
+        with self._whole_locks[name]:
+            if name not in self._whole:
+                found = self._stored(name, self._parts(name, None, None, ()), None, None)
+                self._whole[name] = (
+                    pa.concat_tables(found, promote_options="permissive").combine_chunks()
+                    if found
+                    else None
+                )
+            return self._whole[name]
+
+    def _few_days(self, name: str, since, until) -> bool:
+        """A read of a few days of a rollup not kept yet (the first and last days of the
+        data, asked at start-up): its parts are read, not the whole table."""
+        kept = name in self._whole  # a dict's membership test needs no lock
+        return not kept and bool(since and until) and (until - since).days < FEW_DAYS
+
+    def _tables(self, name, columns, since, until, servers, where, days=None):
+        """Arrow tables of ``name``'s rows in the period (and the UTC ``days``): the stored
+        parts', then the open sessions'."""
+        cut = both(
+            period_filter(name, since, until, self.settings.timezone),
+            isin(s.SERVER, servers) if servers else None,
+            utc_days(name, days) if days is not None else None,
+            where,
+        )
+        if name in KEPT_WHOLE and days is None and not self._few_days(name, since, until):
+            whole = self._kept_whole(name)
+            found = [] if whole is None else [_select(whole, columns, cut)]
+        else:
+            parts = self._parts(name, since, until, servers)
+            if days is not None:
+                parts = [p for p in parts if p.day in days]
+            found = self._stored(name, parts, columns, cut)
+        extra = self._open_table(name)
+        if extra is not None:
+            found.append(_select(extra, columns, cut))
+        return found
+
+    def read(self, name, columns=None, since=None, until=None, servers=(), where=None):
+        return _frame(self._tables(name, columns, since, until, servers, where), columns)
+
+    def days(self, name, since=None, until=None, servers=()) -> list[str]:
+        """The UTC days (ISO) with parts of ``name`` in the period, in order."""
+        found = {p.day for p in self._parts(name, since, until, servers) if p.day}
+        extra = self._open_table(name)
+        if extra is not None and name == SESSIONS:
+            found |= set(self.open_sessions[s.START].dropna().dt.date.astype(str))
+        return sorted(found)
+
+    def servers(self) -> list[str]:
+        """From the part folders' names (and the open sessions): no file is read."""
+        names = {
+            urllib.parse.unquote(p.server.removeprefix("server="))
+            for p in store.committed_parts(self.root, SESSIONS, self.manifest)
+        }
+        names |= (
+            set(self.open_sessions[s.SERVER].dropna().astype(str))
+            if len(self.open_sessions)
+            else set()
+        )
+        return sorted(names - {"-"})
+
+    def read_day(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
+        """``read`` of one UTC day (sessions by start, then id: the export's order)."""
+        tables = self._tables(name, columns, since, until, servers, where, {day})
+        return _in_order(name, _frame(tables, columns))
+
+    def count_day(self, name, day, since=None, until=None, servers=(), where=None) -> int:
+        tables = self._tables(name, [], since, until, servers, where, {day})
+        return sum(table.num_rows for table in tables)
+
+    def read_totals(self, name, keys, sums, since=None, until=None, servers=(), where=None):
+        columns = [*keys, *sums, rollups.FIRST_START, rollups.LAST_START]
+        return _totals(self._tables(name, columns, since, until, servers, where), keys, sums)
+
+    def day_pieces(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
+        return _pieces(name, self._tables(name, columns, since, until, servers, where, {day}))
+
+    def read_days(self, name, days, columns=None, since=None, until=None, servers=(), where=None):
+        days = set(days)
+        return _frame(self._tables(name, columns, since, until, servers, where, days), columns)
+
+    def lines(self) -> pd.DataFrame:
+        return stored_line_summary(self.manifest)
+
+    def judged(self, until: dt.date | None) -> pd.DataFrame | None:
+        committed = self.manifest.committed
+        return read_judged(self.root, self.fingerprint, committed, self.settings, until)
+
+    def keep_judged(self, accounts: pd.DataFrame, last_day: dt.date | None) -> None:
+        """Keep the accounts judged on the whole history (up to ``last_day``) for this
+        commit, when the store may be written."""
+        if not self.writable:
+            return
+        committed = self.manifest.committed
+        try:
+            write_judged(self.root, self.fingerprint, committed, self.settings, accounts, last_day)
+        except store.StoreError as exc:  # judged again when asked: slower, still right
+            logger.warning("not keeping the judged accounts: %s", exc)
+
+
+def _frame(tables: Sequence[pa.Table], columns) -> pd.DataFrame:
+    if not tables:
+        return pd.DataFrame(columns=list(columns or ()))
+    # one chunk per column: pandas' takes on Arrow columns of many chunks are slow
+    return _pandas(pa.concat_tables(tables, promote_options="permissive"))
+
+
+def _pandas(table: pa.Table) -> pd.DataFrame:
+    """A read table as pandas, in the types the stored frame had. One chunk per column:
+    pandas' takes on columns of many chunks are slow."""
+    return table.combine_chunks().to_pandas()
+
+
+def _in_order(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Sessions by start, then id; events by time (as the exports write them)."""
+    keys = [k for k in ((s.START, s.SESSION_ID) if name == SESSIONS else (s.TS,)) if k in frame]
+    return frame.sort_values(keys, kind="stable", ignore_index=True) if keys else frame
+
+
+def _totals(tables: Sequence[pa.Table], keys: Sequence[str], sums: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``tables`` added up by ``keys`` (nulls a key of their own): ``sums``
+    summed, the first start the earliest, the last the latest."""
+    spans = [rollups.FIRST_START, rollups.LAST_START]
+    if not tables:
+        return pd.DataFrame(columns=[*keys, *sums, *spans])
+    table = pa.concat_tables(tables, promote_options="permissive")
+    if not table.num_rows:
+        return _pandas(table.select([*keys, *sums, *spans]))
+    wanted = [(c, "sum") for c in sums] + [(spans[0], "min"), (spans[1], "max")]
+    added = table.group_by(list(keys), use_threads=False).aggregate(wanted)
+    names = {f"{c}_{how}": c for c, how in wanted}
+    added = added.rename_columns([names.get(c, c) for c in added.column_names])
+    return _pandas(added.select([*keys, *sums, *spans]))
+
+
+def _pieces(name: str, tables: Sequence[pa.Table]) -> Iterator[pd.DataFrame]:
+    """``tables`` as one, in the export's order (sorted in Arrow, as ``_in_order`` sorts),
+    as pandas frames of at most ``PIECE_ROWS`` rows."""
+    if not tables:
+        return
+    table = pa.concat_tables(tables, promote_options="permissive")
+    names = table.schema.names
+    keys = [k for k in ((s.START, s.SESSION_ID) if name == SESSIONS else (s.TS,)) if k in names]
+    if keys:  # stable, nulls last: what pandas' stable sort_values does
+        table = table.take(pc.sort_indices(table, [(k, "ascending") for k in keys]))
+    for first in range(0, table.num_rows, PIECE_ROWS):
+        yield _pandas(table.slice(first, PIECE_ROWS))
+
+
+def _scan(files: Sequence[Path], columns, cut) -> pa.Table:
+    """The rows of Parquet ``files`` that ``cut`` keeps, ``columns`` only."""
+    try:
+        dataset = ds.dataset([str(f) for f in files], format="parquet")
+        names = dataset.schema.names
+        wanted = None if columns is None else [c for c in columns if c in names]
+        return dataset.to_table(columns=wanted, filter=cut)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        # parts written by different versions disagree on a type: read them one by one
+        tables = [pq.read_table(f) for f in files]
+        table = pa.concat_tables(tables, promote_options="permissive")
+        return _select(table, columns, cut)
+    except OSError as exc:
+        raise store.StoreError(f"cannot read store: {exc}") from None
+
+
+def source_of(name: str) -> str:
+    """The stored table a derived table comes from."""
+    return "deliveries" if name in (DELIVERY_DAILY, BLAMED, BLAMED_DAILY) else SESSIONS
+
+
+def derive(
+    name: str,
+    frame: pd.DataFrame,
+    settings: Settings,
+    customers: pd.DataFrame,
+    domains: frozenset[str],
+) -> pd.DataFrame:
+    """The derived table ``name`` of one stored part's rows (``frame``: as stored)."""
+    if name == SESSIONS:
+        return finish_sessions(frame, customers, settings)
+    if name in SESSION_ROLLUPS:
+        classified = derive(SESSIONS, frame, settings, customers, domains)
+        return SESSION_ROLLUPS[name](classified, settings.timezone)
+    if name == BLAMED:
+        refused = frame[frame[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()]
+        return blame_blocklists(refused, settings.own_outbound_ips(), bounce_rules(settings))
+    if name == BLAMED_DAILY:
+        blamed = derive(BLAMED, frame, settings, customers, domains)
+        return blame_rollup(blamed, domains, settings.timezone)
+    return rollups.daily_deliveries(frame, domains, settings.timezone)
+
+
+def write_derived(
+    root: Path,
+    settings: Settings,
+    customers: pd.DataFrame,
+    inferred: Sequence[str],
+    frames: dict[str, pd.DataFrame],
+    written: dict[str, Sequence[store.Part]],
+) -> str:
+    """``ingest``: the derived tables of the parts it just wrote, before it commits them
+    (``frames``: the sessions and deliveries of the chunk, ``written``: their parts).
+    Classified and blamed once for the whole chunk, then cut along the parts, and not synced
+    (the commit makes them durable). Returns the fingerprint they are kept under."""
+    fingerprint = derived_fingerprint(settings, customers, inferred)
+    domains = local_domains(customers, settings.local_domains) | set(inferred)
+    tz, mode = settings.timezone, settings.file_mode
+
+    def write_cut(name: str, table: pa.Table, folders: np.ndarray, source: str) -> None:
+        """For each part of ``source`` just written, write its rows of ``table`` as its
+        derived table ``name`` (``folders``: each row's part, ``store.part_folders``)."""
+        # each part's row positions in one pass, and an Arrow take per part (a pandas frame
+        # per part cost more than its rows)
+        positions = pd.Series(folders).groupby(folders, sort=False).indices
+        for part in written.get(source, ()):
+            rows = positions.get(_folder(part), NO_ROWS)
+            relative = part.derived(fingerprint, name)
+            store.write_parquet(root, relative, table.take(rows), mode, sync=False)
+
+    def write_rollup(name: str, roll_up, frame: pd.DataFrame, folders: np.ndarray, source: str):
+        """``roll_up`` of every part's rows of ``frame`` in one call, cut along the parts."""
+        rows = roll_up(frame.assign(**{PART_KEY: folders}), tz, by=(PART_KEY,))
+        keys = rows.pop(PART_KEY).to_numpy(dtype=object)
+        write_cut(name, store.arrow_table(rows), keys, source)
+
+    sessions = frames.get(SESSIONS)
+    if sessions is not None and len(sessions):
+        classified = finish_sessions(sessions, customers, settings)
+        folders = store.part_folders(classified, s.START)
+        write_cut(SESSIONS, store.arrow_table(classified), folders, SESSIONS)
+        for name, roll_up in SESSION_ROLLUPS.items():
+            write_rollup(name, roll_up, classified, folders, SESSIONS)
+    deliveries = frames.get("deliveries")
+    if deliveries is not None and len(deliveries):
+        blamed = derive(BLAMED, deliveries, settings, customers, domains)
+        blamed_folders = store.part_folders(blamed, s.TS)
+        write_cut(BLAMED, store.arrow_table(blamed), blamed_folders, "deliveries")
+
+        def counts(frame, timezone, by=()):
+            return rollups.daily_deliveries(frame, domains, timezone, by)
+
+        def blames(frame, timezone, by=()):
+            return blame_rollup(frame, domains, timezone, by)
+
+        write_rollup(
+            DELIVERY_DAILY, counts, deliveries, store.part_folders(deliveries, s.TS), "deliveries"
+        )
+        write_rollup(BLAMED_DAILY, blames, blamed, blamed_folders, "deliveries")
+    return fingerprint
+
+
+# The column by which the rollups (``by``) are made once per chunk, then cut along the parts.
+PART_KEY = "_part"
+NO_ROWS = np.array([], dtype=np.int64)
+
+
+def _folder(part: store.Part) -> str:
+    """The day and server folders of ``part`` (``store.part_folders``' value for its rows)."""
+    return "/".join(part.path.parts[1:3])
+
+
+def open_view(
+    settings: Settings,
+    customers: pd.DataFrame,
+    analyse: Callable[[], Analysis],
+) -> View:
+    """The store when ``ingest`` has filled it, else the logs parsed now (``analyse``)."""
+    if settings.store is not None and store.exists(settings.store):
+        manifest = store.load_manifest(settings.store)
+        if manifest.committed:
+            return StoreView.open(settings.store, settings, customers)
+    return MemoryView(analyse(), settings, customers)
