@@ -55,6 +55,17 @@ class Analysis:
         return local_domains(customers, settings.local_domains) | set(self.inferred_domains)
 
 
+def parse_with(lines: pd.DataFrame, sources: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """``parse_lines`` with the settings' time zone, year, rules and reject texts."""
+    return parse_lines(
+        lines,
+        sources,
+        StampOptions(settings.timezone, settings.year),
+        line_rules(settings),
+        reject_kinds=reject_reasons(settings),
+    )
+
+
 def analyse(
     lines: pd.DataFrame, sources: pd.DataFrame, customers: pd.DataFrame, settings: Settings
 ) -> Analysis:
@@ -66,13 +77,7 @@ def analyse(
         customers: a checked customers table (``analyzer.judgements.customers.check_customers``).
         settings: time zone, year, enforcement dates, local domains.
     """
-    events = parse_lines(
-        lines,
-        sources,
-        StampOptions(settings.timezone, settings.year),
-        line_rules(settings),
-        reject_kinds=reject_reasons(settings),
-    )
+    events = parse_with(lines, sources, settings)
     return analyse_events(events, sources, customers, settings)
 
 

@@ -19,14 +19,13 @@ from analyzer import schema as s
 from analyzer.judgements.pipeline import (
     delivery_lines,
     infer_local_domains,
-    line_rules,
+    parse_with,
     problem_lines,
     reject_lines,
-    reject_reasons,
 )
 from analyzer.reading.coverage import BUCKETS, bucket_counts, sample_runs
 from analyzer.reading.journal import NORMALISED, normalise
-from analyzer.reading.parse import ORDER, START_MONTH, START_YEAR, StampOptions, parse_lines
+from analyzer.reading.parse import ORDER, START_MONTH, START_YEAR
 from analyzer.reading.sources import FORMAT, MTIME, PATH, lines_frame
 from analyzer.sessions.build import build_session_tables
 from analyzer.sessions.carry import carried_lines, late_links, open_sessions, server_clocks
@@ -329,13 +328,7 @@ def parse_chunk(lines: pd.DataFrame, sources: pd.DataFrame, settings: Settings) 
     fields nothing after parsing reads (``UNSTORED_FIELDS``). Lines of journal and RFC 5424
     files (``format`` in ``sources``) are first made syslog lines."""
     lines, sources = as_syslog(lines, sources)
-    events = parse_lines(
-        lines,
-        sources,
-        StampOptions(settings.timezone, settings.year),
-        line_rules(settings),
-        reject_kinds=reject_reasons(settings),
-    )
+    events = parse_with(lines, sources, settings)
     return events.drop(columns=list(UNSTORED_FIELDS))
 
 
