@@ -457,10 +457,10 @@ def killed_helper(piece, settings):
 def test_a_helper_process_that_dies_is_one_clear_error(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from analyzer.store import parallel as ingest_parallel
+    from analyzer.store import parallel
 
     monkeypatch.setattr(ingest_module, "PIPELINE_CHUNKS", 0)
-    monkeypatch.setattr(ingest_parallel, "parse_range", killed_helper)
+    monkeypatch.setattr(parallel, "parse_range", killed_helper)
     with pytest.raises(InputError, match="a parsing process died"):
         ingested(settings, POSTFIX)
     monkeypatch.undo()

@@ -106,8 +106,9 @@ def ingest(
     helpers: int = HELPERS,
 ) -> IngestSummary:
     """Read what is new in ``paths`` into the store (see the module docstring); with
-    ``dask_address``, parse on a Dask cluster (``analyzer.ingest_dask``), else in ``helpers``
-    processes on a big backlog; ``wait_seconds`` for another ingest holding the store."""
+    ``dask_address``, parse on a Dask cluster (``analyzer.store.parallel.ingest_ranges``), else
+    in ``helpers`` processes on a big backlog; ``wait_seconds`` for another ingest holding the
+    store."""
     root = store_root(settings)
     customers = read_customers(settings.customers)
     domains = local_domains(customers, settings.local_domains)
