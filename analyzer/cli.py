@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from analyzer import __version__
+from analyzer.cli_alerts import alerts, echo_run
 from analyzer.cli_options import (
     UserError,
     announce,
@@ -471,6 +472,7 @@ def serve(
     "are systemd UNITs (e.g. postfix@-.service; none: the whole journal). Incremental by "
     "the journal's cursor, kept in the store.",
 )
+@click.option("--alerts", "then_alerts", is_flag=True, help="then run `relaywatch alerts`.")
 @reports_errors
 def ingest(
     logs: tuple[str, ...],
@@ -480,6 +482,7 @@ def ingest(
     chunk_mb: int,
     helpers: int,
     journal: bool,
+    then_alerts: bool,
     **overrides: Any,
 ) -> None:
     """Parse what is new in the logs into the store.
@@ -517,6 +520,10 @@ def ingest(
         helpers,
     )
     click.echo(summary)
+    if then_alerts:
+        from analyzer.watch import run_alerts
+
+        echo_run(run_alerts(settings))
 
 
 @cli.command()
@@ -602,6 +609,9 @@ def hash_password(login: str, password: str) -> None:
     from dashboard.auth import users_line
 
     click.echo(users_line(login, password))
+
+
+cli.add_command(alerts)
 
 
 def main() -> None:

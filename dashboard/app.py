@@ -40,6 +40,7 @@ NAV = (
     ("Offenders", "/offenders"),
     ("Sessions", "/sessions"),
     ("Risk", "/risk"),
+    ("Alerts", "/alerts"),
 )
 
 

@@ -55,3 +55,5 @@ RISK_IPS_BUTTON = "risk-ips-button"
 RISK_IPS_DOWNLOAD = "risk-ips-download"
 RISK_ACCOUNTS_BUTTON = "risk-accounts-button"
 RISK_ACCOUNTS_DOWNLOAD = "risk-accounts-download"
+
+ALERTS_LIST = "alerts-list"

@@ -76,7 +76,9 @@ def test_every_export_kind_is_recorded():
     recorded = json.loads(DIGESTS.read_text())
     kinds = {args[0] for _, args in EXPORTS}
     assert kinds == set(cli.commands["export"].params[0].type.choices)
-    assert set(recorded) == {f"{where}/{name}" for where in ("logs", "store") for name, _ in EXPORTS}
+    assert set(recorded) == {
+        f"{where}/{name}" for where in ("logs", "store") for name, _ in EXPORTS
+    }
 
 
 @pytest.mark.parametrize("where", ["logs", "store"])

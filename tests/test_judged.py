@@ -45,7 +45,8 @@ def kept_files(view: StoreView) -> list[Path]:
     return sorted((view.root / "derived" / view.fingerprint / judged.JUDGED).iterdir())
 
 
-def judged_afresh(view: StoreView, settings, scope: Scope = Scope()) -> pd.DataFrame:
+def judged_afresh(view: StoreView, settings, scope: Scope | None = None) -> pd.DataFrame:
+    scope = scope or Scope()
     with mock.patch.object(view, "judged", return_value=None):
         lookup = load_lookup(settings.asn_db, settings.as_names)
         return tables.risk(view, scope, settings, jobs.live_dnsbl(settings, False), lookup).judged

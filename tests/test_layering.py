@@ -17,7 +17,7 @@ STAGES = (
     ("judgements",),  # sessions -> customers, classes, rollups, readiness, offenders, risk
     ("store",),  # ingest into Parquet, read back by day
     ("outputs",),  # exports, the mail, the starter files
-    ("jobs", "cli_options", "cli", "__main__", "__init__"),  # the commands
+    ("jobs", "watch", "cli_options", "cli_alerts", "cli", "__main__", "__init__"),  # commands
 )
 # Stages that only turn frames into frames: no file, process or network work at all.
 PURE = ("sessions", "judgements")
@@ -26,7 +26,7 @@ PURE_EXCEPT = {"judgements/customers.py", "judgements/asn.py", "judgements/dnsbl
 OUTSIDE = ("os", "pathlib", "io", "shutil", "tempfile", "subprocess", "socket", "gzip", "json")
 # Libraries of the outside world, and the only modules that may import them.
 ONLY_IN = {
-    "click": {"cli.py", "cli_options.py", "__main__.py"},
+    "click": {"cli.py", "cli_options.py", "cli_alerts.py", "__main__.py"},
     "dash": {"cli.py"},  # `serve` starts the dashboard
     "flask": set(),
     "requests": set(),
@@ -134,7 +134,9 @@ def test_the_checks_see_an_upward_import_and_a_cycle(tmp_path, monkeypatch):
     (package / "store" / "b.py").write_text("def f():\n    from analyzer.reading.a import g\n")
     monkeypatch.setattr(f"{__name__}.ANALYZER", package)
     known = modules()
-    assert upward_imports(known) == ["analyzer.reading.a (reading) imports analyzer.store.b (store)"]
+    assert upward_imports(known) == [
+        "analyzer.reading.a (reading) imports analyzer.store.b (store)"
+    ]
     assert import_cycle(known) == ["analyzer.reading.a", "analyzer.store.b", "analyzer.reading.a"]
 
 

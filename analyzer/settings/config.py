@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import ConfigError
+from analyzer.settings.alerts import ALERT_KEYS, AlertsConfig, alerts_config
 from analyzer.settings.values import (
     as_boolean,
     as_file_mode,
@@ -191,7 +192,7 @@ class Settings:
         file_mode: permission bits of what relaywatch writes (the store, ``export -o``
             files, the mail spool and ``--eml`` files; folders get search bits where read
             bits are): owner only by default, ``0o640`` for a group of readers.
-        dnsbl, mail, dashboard, exim, blocklist: their sections.
+        dnsbl, mail, dashboard, exim, blocklist, alerts: their sections.
     """
 
     config_path: Path | None = None
@@ -217,6 +218,7 @@ class Settings:
     bounce_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     rules: tuple[LineRule, ...] = ()
     blocklist: BlocklistConfig = BlocklistConfig()
+    alerts: AlertsConfig = AlertsConfig()
     file_mode: int = 0o600
 
     def server_outbound_ips(self) -> dict[str, str]:
@@ -304,6 +306,7 @@ TABLE_SECTIONS = (
     "reject_patterns",
     "bounce_patterns",
     "blocklist",
+    "alerts",
 )
 _TOP_KEYS = {
     "logs",
@@ -345,6 +348,7 @@ _SECTION_KEYS = {
     "server": {"outbound_ip", "enforcement_date", "logs"},
     "rules": {"name", "daemons", "event", "regex", "example"},
     "blocklist": {"never", "private", "probes_per_message"},
+    "alerts": ALERT_KEYS,
 }
 
 
@@ -545,6 +549,7 @@ def settings_from_mapping(
             bounce_patterns=bounce_patterns,
             rules=rules,
             file_mode=as_file_mode(data.get("file_mode", 0o600), "file_mode"),
+            alerts=alerts_config(sections["alerts"]),
             blocklist=BlocklistConfig(
                 never=tuple(
                     as_network(n, "blocklist.never")

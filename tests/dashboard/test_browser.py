@@ -26,6 +26,7 @@ PAGES = {
     "offenders": ("/offenders", ids.OFFENDERS_CHART),
     "sessions": ("/sessions", ids.SESSIONS_TABLE),
     "risk": ("/risk", ids.RISK_DELIVERY_CHART),
+    "alerts": ("/alerts", ids.ALERTS_LIST),
 }
 
 pytestmark = pytest.mark.e2e
@@ -126,6 +127,8 @@ def test_every_page_loads_without_console_errors(started, page):
     path, element = PAGES[page]
     started.wait_for_page(url=started.server_url + path, timeout=20)
     selector = f"#{element} .main-svg" if "chart" in element else f"#{element} .ag-cell"
+    if element == ids.ALERTS_LIST:  # a plain table, or what says there is none
+        selector = f"#{element} table, #{element} .empty"
     started.wait_for_element(selector, timeout=20)
     time.sleep(0.5)  # let late callbacks finish before reading the console
     assert started.get_logs() == [], started.get_logs()
@@ -415,3 +418,74 @@ def test_a_link_with_filters_opens_that_view(started, data):
         time.sleep(0.1)
     assert "by=asn" in started.driver.current_url
     assert "servers=mail2" in started.driver.current_url
+
+
+def test_the_alerts_page_lists_alerts_with_links_to_their_evidence(dash_duo, tmp_path):
+    """Alerts as `relaywatch alerts` remembers them (an account's volume alert still active,
+    a listing cleared): active first, each linking to its evidence over its days."""
+    import pandas as pd
+
+    from analyzer.judgements import alerts as rules
+    from analyzer.store import alerts as stored
+    from tests.conftest import ingested_sample
+
+    settings = ingested_sample(tmp_path / "sample")
+    account = "sales@bluebird-travel.example"
+
+    def condition(key: str, rule: str, subject: str, link: str) -> dict:
+        return {
+            rules.KEY: key, rules.RULE: rule, rules.SUBJECT: subject,
+            rules.SUMMARY: f"{subject} summary", rules.EVIDENCE: f"{subject} evidence",
+            rules.ACTION: "act", rules.LINK: link,
+        }  # fmt: skip
+
+    volume = condition(f"volume:{account}", rules.VOLUME, account, f"sessions?q={account}")
+    listing = condition("dnsbl_listing:192.0.2.10:bl.test", rules.LISTED, "192.0.2.10", "risk")
+    cooldown = pd.Timedelta(hours=6)
+    _, state = rules.evaluate(
+        pd.DataFrame([volume, listing]), rules.empty_state(),
+        pd.Timestamp("2003-11-26T03:54:31Z"), cooldown,
+    )  # fmt: skip
+    _, state = rules.evaluate(
+        pd.DataFrame([volume]), state, pd.Timestamp("2003-11-26T06:00:00Z"), cooldown
+    )
+    stored.write_state(settings.store, state, 0o600)
+    dash_duo.driver.set_window_size(1400, 1000)
+    dash_duo.start_server(create_app(settings, load_data(settings, dns=False)))
+    dash_duo.wait_for_page(url=dash_duo.server_url + "/alerts", timeout=20)
+    dash_duo.wait_for_element(f"#{ids.ALERTS_LIST} table.alerts tbody tr", timeout=20)
+    rows = dash_duo.find_elements(f"#{ids.ALERTS_LIST} tbody tr")
+    assert [r.get_attribute("data-key") for r in rows] == [volume[rules.KEY], listing[rules.KEY]]
+    texts = [[c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+    assert texts[0][:4] == [
+        "active", "volume spike", f"{account} summary\n{account} evidence",
+        "2003-11-25T22:54:31-05:00",
+    ]  # fmt: skip
+    assert texts[1][0] == "cleared 2003-11-26T01:00:00-05:00"
+    link = rows[0].find_element(By.TAG_NAME, "a")
+    assert link.get_attribute("href") == (
+        f"{dash_duo.server_url}/sessions?since=2003-11-25&until=2003-11-26"
+        "&q=sales%40bluebird-travel.example"
+    )
+    # a period without them: none shown
+    dash_duo.wait_for_page(url=dash_duo.server_url + "/alerts?since=2003-12-01", timeout=20)
+    dash_duo.wait_for_contains_text(
+        f"#{ids.ALERTS_LIST} .empty", "No alert in this period", timeout=20
+    )
+    # the link opens the account's sessions on those days
+    dash_duo.wait_for_page(url=dash_duo.server_url + "/alerts", timeout=20)
+    dash_duo.wait_for_element(f"#{ids.ALERTS_LIST} tbody tr a", timeout=20).click()
+    every = load_data(settings, dns=False).view.read("sessions")
+    local = every["start"].dt.tz_convert("America/New_York").dt.date.astype(str)
+    theirs = every[
+        (every["sasl_username"] == account).fillna(False).to_numpy()
+        & local.between("2003-11-25", "2003-11-26").to_numpy()
+    ]
+    assert len(theirs) > 0
+    dash_duo.wait_for_text_to_equal(f"#{ids.SESSIONS_COUNT}", f"{len(theirs):,} sessions", 20)
+    shown = wait_for_cells(
+        dash_duo, ids.SESSIONS_TABLE, "sasl_username", lambda c: set(c) == {account}
+    )
+    assert len(shown) == min(20, len(theirs))
+    assert dash_duo.find_element(f"#{ids.SESSIONS_SEARCH}").get_attribute("value") == account
+    assert dash_duo.get_logs() == []

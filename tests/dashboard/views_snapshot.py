@@ -68,9 +68,10 @@ def views(download_text: Callable[[Any], Any] = download) -> dict[str, Any]:
     def keep(name: str, call: Callable[[], Any]) -> None:
         shown[name] = as_json(call())
 
+    overview, relays, customers = page("overview"), page("relays"), page("customers")
+    offenders, sessions, risk = page("offenders"), page("sessions"), page("risk")
+    chosen = [{"customer_id": "c036"}]
     for label, filters in FILTERS.items():
-        overview, relays, customers = page("overview"), page("relays"), page("customers")
-        offenders, sessions, risk = page("offenders"), page("sessions"), page("risk")
         keep(f"{label}/overview", lambda f=filters: overview.update_overview(f))
         keep(f"{label}/relays", lambda f=filters: relays.update_relays(f))
         keep(f"{label}/relays/senders", lambda f=filters: relays.sender_rows(BLOCK, f))
@@ -80,7 +81,6 @@ def views(download_text: Callable[[Any], Any] = download) -> dict[str, Any]:
             lambda f=filters: download_text(relays.download_senders(1, f)),
         )
         keep(f"{label}/customers", lambda f=filters: customers.update_customers(f))
-        chosen = [{"customer_id": "c036"}]
         keep(f"{label}/customers/trend", lambda f=filters: customers.update_trend(f, chosen))
         keep(
             f"{label}/customers/drilldown",
@@ -95,10 +95,14 @@ def views(download_text: Callable[[Any], Any] = download) -> dict[str, Any]:
             lambda f=filters: download_text(customers.download_call_list(1, f)),
         )
         for by in ("ip", "network", "asn"):
-            keep(f"{label}/offenders/{by}", lambda f=filters, b=by: offenders.update_offenders(f, b))
+            keep(
+                f"{label}/offenders/{by}", lambda f=filters, b=by: offenders.update_offenders(f, b)
+            )
             keep(
                 f"{label}/offenders/{by}/rows",
-                lambda f=filters, b=by: offenders.offenders_rows(SORTED if b == "ip" else BLOCK, f, b),
+                lambda f=filters, b=by: offenders.offenders_rows(
+                    SORTED if b == "ip" else BLOCK, f, b
+                ),
             )
             keep(
                 f"{label}/offenders/{by}.csv",
@@ -126,9 +130,7 @@ def views(download_text: Callable[[Any], Any] = download) -> dict[str, Any]:
         keep(f"{label}/sessions.csv", lambda f=filters: streamed_sessions(f, "c0"))
         keep(f"{label}/risk", lambda f=filters: risk.update_risk(f))
         keep(f"{label}/risk.csv", lambda f=filters: download_text(risk.download_risk(1, f)))
-        keep(
-            f"{label}/accounts.csv", lambda f=filters: download_text(risk.download_accounts(1, f))
-        )
+        keep(f"{label}/accounts.csv", lambda f=filters: download_text(risk.download_accounts(1, f)))
     return shown
 
 

@@ -1,0 +1,407 @@
+"""Alerts: what should not wait for the morning mail, judged on the last hour of the logs.
+
+Each rule turns frames into *conditions*, one row per thing that is wrong now (``KEY``
+names it: ``volume:sales@example.com``), with a one-line summary, the evidence and the
+action an admin can take at once. ``evaluate`` weighs them against what was said before (the
+alert state the store keeps) and returns the messages to send and the new state: each
+event once, again only after the cool-down, and a recovery message when a condition that
+can clear has cleared.
+
+"Now" is the time of the last session in the logs, not the clock: the rules judge what the
+logs show, and a replay of old logs alerts as it would have then.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+
+import pandas as pd
+
+from analyzer import schema as s
+from analyzer.judgements.blame import PROVIDER
+from analyzer.judgements.risk import CRACK_FAILURES, OWN_IP
+from analyzer.settings.alerts import AlertsConfig
+
+KEY, RULE, SUBJECT, SUMMARY, EVIDENCE, ACTION, LINK = (
+    "key", "rule", "subject", "summary", "evidence", "action", "link",
+)  # fmt: skip
+CONDITION_COLUMNS = (KEY, RULE, SUBJECT, SUMMARY, EVIDENCE, ACTION, LINK)
+# The state kept between runs: one row per key ever raised.
+STATUS, FIRST_RAISED, LAST_SENT, LAST_SEEN = "status", "first_raised", "last_sent", "last_seen"
+STATE_COLUMNS = (
+    KEY, RULE, SUBJECT, STATUS, FIRST_RAISED, LAST_SENT, LAST_SEEN, SUMMARY, EVIDENCE, LINK,
+)  # fmt: skip
+ACTIVE, CLEARED = "active", "cleared"
+# What a message is: a new alert, a reminder after the cool-down, or the recovery.
+KIND = "kind"
+RAISED, REMINDER, RECOVERED = "alert", "reminder", "recovered"
+
+VOLUME, CRACKED, BLOCKLIST, LISTED, RELAY = (
+    "volume", "cracked_login", "blocklist_refusals", "dnsbl_listing", "first_refused_relay",
+)  # fmt: skip
+RULES = (VOLUME, CRACKED, BLOCKLIST, LISTED, RELAY)
+# Conditions that can clear (and then get a recovery message); the others are events.
+RECOVERING = (VOLUME, BLOCKLIST, LISTED)
+HOUR = pd.Timedelta(hours=1)
+HOLD = pd.Timedelta(hours=2)  # an active alert holds while its cause shows in this
+RECOVERY = {
+    VOLUME: "back to its usual volume",
+    BLOCKLIST: f"no refusal blaming a blocklist in the last {HOLD.seconds // 3600} hours",
+    LISTED: "no longer listed",
+}
+# Said once, ever: a customer's first refused relay after the enforcement date.
+ONCE = (RELAY,)
+SAMPLE_ADDRESSES = 5  # client addresses named in an alert's evidence
+
+BLOCKLIST_ACTION = (
+    "find the account sending the spam (the Risk page, `relaywatch export accounts`) and "
+    "lock it; then ask each blocklist for delisting"
+)
+DENY = (
+    "lock it now: add {account} to the SASL deny list (Dovecot: `passdb {{ driver = "
+    "passwd-file; args = /etc/dovecot/deny-users; deny = yes }}`, then "
+    "`echo '{account}' >> /etc/dovecot/deny-users`), then reset its password"
+)
+
+
+def no_conditions() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="string") for c in CONDITION_COLUMNS})
+
+
+def empty_state() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="string") for c in STATE_COLUMNS})
+    for column in (FIRST_RAISED, LAST_SENT, LAST_SEEN):
+        frame[column] = pd.Series(dtype="datetime64[us, UTC]")
+    return frame
+
+
+def _conditions(rows: list[dict]) -> pd.DataFrame:
+    return (
+        pd.DataFrame(rows, columns=list(CONDITION_COLUMNS)).astype("string")
+        if rows
+        else (no_conditions())
+    )
+
+
+def _network(ip: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) of an address: the network when no ASN is known."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def networks_of(ips: pd.Series, asn_of: Mapping[str, int]) -> pd.Series:
+    """``AS<n>`` of each address where the ASN database knows it, else its /24 or /48 (worked
+    out once per distinct address)."""
+    asns = dict(asn_of)
+    names = {
+        ip: f"AS{int(asns[ip])}" if ip in asns else _network(ip)
+        for ip in ips.dropna().astype(str).unique()
+    }
+    return ips.astype("object").map(names).astype("string")
+
+
+def _sample(values: pd.Series) -> str:
+    counted = values.dropna().astype(str).value_counts()
+    shown = ", ".join(f"{v} ({n})" for v, n in counted.head(SAMPLE_ADDRESSES).items())
+    more = len(counted) - SAMPLE_ADDRESSES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _recipient_domains(sessions: pd.DataFrame, recipients: pd.DataFrame | None) -> str:
+    """The evidence's "; recipients' domains: ..." for ``sessions`` ("" without deliveries)."""
+    if recipients is None or recipients.empty or s.SESSION_ID not in sessions:
+        return ""
+    theirs = recipients[recipients[s.SESSION_ID].isin(sessions[s.SESSION_ID]).to_numpy()]
+    theirs = theirs.drop_duplicates([s.SESSION_ID, s.RECIPIENT])  # a deferral tried again
+    domains = theirs[s.RECIPIENT].str.extract("@([^@]+)$", expand=False).str.lower().dropna()
+    return f"; recipients' domains: {_sample(domains)}" if len(domains) else ""
+
+
+def volume_spikes(
+    logins: pd.DataFrame,
+    now: pd.Timestamp,
+    config: AlertsConfig,
+    asn_of: Mapping[str, int],
+    timezone: str,
+    raised: Mapping[str, pd.Timestamp] | None = None,
+    recipients: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Accounts whose recipients in the hour up to ``now`` reach ``volume_floor`` and exceed
+    ``volume_factor`` × their usual peak: their busiest clock hour of the days before today
+    (``logins``: authenticated sessions of the history days: ``sasl_username``, ``start``,
+    ``client_ip``, ``recipients``).
+
+    ``raised``: accounts whose volume alert is active, and since when. Their usual peak is of
+    the days before that alert (the spam's own hours never become the usual), and the alert
+    holds while they sent to more than that in the last ``HOLD`` (a lull of a few minutes in
+    the spam is no recovery).
+
+    ``recipients``: the last hour's deliveries (``session_id``, ``recipient``), whose domains
+    the evidence samples (the spam's targets: freemail, one victim's domain...)."""
+    if logins.empty:
+        return no_conditions()
+    user, start = s.SASL_USERNAME, logins[s.START]
+    raised = dict(raised or {})
+    basis = logins[user].map(raised).astype("datetime64[us, UTC]").fillna(now)
+    midnight = basis.dt.tz_convert(timezone).dt.normalize().dt.tz_convert("UTC")
+    earlier = logins[(start < midnight).to_numpy()]
+    hourly = earlier.groupby([user, earlier[s.START].dt.floor("h")])[s.RECIPIENTS].sum()
+    usual = hourly.groupby(level=0).max()
+
+    def sent_since(instant: pd.Timestamp) -> pd.Series:
+        recent = logins[(start > instant).to_numpy() & (start <= now).to_numpy()]
+        return recent.groupby(user)[s.RECIPIENTS].sum()
+
+    last_hour, held = sent_since(now - HOUR), sent_since(now - HOLD)
+    peak = usual.reindex(last_hour.index, fill_value=0)
+    new = (last_hour >= config.volume_floor) & (last_hour > config.volume_factor * peak)
+    still = held > usual.reindex(held.index, fill_value=0)
+    spiking = sorted(
+        {a for a in last_hour[new].index if a not in raised}
+        | {a for a in held[still].index if a in raised}
+    )
+    rows = []
+    for account in spiking:
+        mine = logins[(start > now - HOUR).to_numpy() & (logins[user] == account).to_numpy()]
+        mine = mine[(mine[s.START] <= now).to_numpy()]
+        networks = networks_of(mine[s.CLIENT_IP], asn_of)
+        rows.append(
+            {
+                KEY: f"{VOLUME}:{account}",
+                RULE: VOLUME,
+                SUBJECT: account,
+                SUMMARY: f"{account} sent to {int(last_hour.get(account, 0)):,} recipients in "
+                f"the last hour (its busiest hour before: {int(usual.get(account, 0)):,})",
+                EVIDENCE: f"{len(mine)} sessions in the last hour from "
+                f"{mine[s.CLIENT_IP].nunique()} addresses in {networks.nunique()} networks: "
+                f"{_sample(mine[s.CLIENT_IP])}; networks: {_sample(networks)}"
+                + _recipient_domains(mine, recipients),
+                ACTION: DENY.format(account=account),
+                LINK: f"sessions?q={account}",
+            }
+        )
+    return _conditions(rows)
+
+
+def cracked_logins(
+    logins: pd.DataFrame,
+    failed: pd.DataFrame,
+    now: pd.Timestamp,
+    config: AlertsConfig,
+    asn_of: Mapping[str, int],
+) -> pd.DataFrame:
+    """Accounts that logged in, in the hour up to ``now``, from a network they never used
+    before, after at least ``CRACK_FAILURES`` failed logins from that same network in the
+    ``cracked_window_hours`` before (``failed``: ``analyzer.judgements.risk.failed_auth``,
+    which leaves out customers' networks): the accounts export's ``cracked`` signal, live.
+    A network is an AS where the ASN database knows the address, else its /24 or /48."""
+    if logins.empty or failed.empty:
+        return no_conditions()
+    user = s.SASL_USERNAME
+    logins = logins.assign(_net=networks_of(logins[s.CLIENT_IP], asn_of))
+    failed = failed.assign(_net=networks_of(failed[s.CLIENT_IP], asn_of))
+    in_hour = (logins[s.START] > now - HOUR).to_numpy() & (logins[s.START] <= now).to_numpy()
+    window = pd.Timedelta(hours=config.cracked_window_hours)
+    rows = []
+    for account, mine in logins[in_hour].groupby(user, sort=True):
+        before = logins[
+            (logins[user] == account).to_numpy()
+            & (logins[s.START] < mine[s.START].min()).to_numpy()
+        ]
+        new = mine[~mine["_net"].isin(set(before["_net"])).to_numpy()]
+        if new.empty or before.empty:  # an account's very first logins are not "new"
+            continue
+        first = new[s.START].min()
+        guesses = failed[
+            failed["_net"].isin(set(new["_net"])).to_numpy()
+            & (failed[s.START] <= first).to_numpy()
+            & (failed[s.START] >= first - window).to_numpy()
+        ]
+        failures = int(guesses[s.AUTH_FAILURES].fillna(0).sum())
+        if failures < CRACK_FAILURES:
+            continue
+        rows.append(
+            {
+                KEY: f"{CRACKED}:{account}",
+                RULE: CRACKED,
+                SUBJECT: account,
+                SUMMARY: f"{account} logged in from a new network ({_sample(new['_net'])}) "
+                f"after {failures:,} failed logins from there",
+                EVIDENCE: f"new logins from {_sample(new[s.CLIENT_IP])} since "
+                f"{first.isoformat()}; its usual networks: {_sample(before['_net'])}; "
+                f"failed logins in the {config.cracked_window_hours:g} hours before from "
+                f"{_sample(guesses[s.CLIENT_IP])}",
+                ACTION: DENY.format(account=account),
+                LINK: f"sessions?q={account}",
+            }
+        )
+    return _conditions(rows)
+
+
+def blocklist_refusals(
+    deliveries: pd.DataFrame,
+    blamed: pd.DataFrame,
+    now: pd.Timestamp,
+    config: AlertsConfig,
+    raised: Mapping[str, pd.Timestamp] | None = None,
+) -> pd.DataFrame:
+    """Own IPs whose remote refusals blaming a blocklist in the hour up to ``now`` reach
+    ``blocklist_floor`` and ``blocklist_share`` of their deliveries (``deliveries`` and
+    ``blamed``: those of the last ``HOLD``, each with ``ts`` and ``own_ip``; ``blamed`` with
+    the provider). An IP whose alert is active (``raised``) holds while any refusal blamed a
+    blocklist in the last ``HOLD``: the share swings from hour to hour while spam goes on."""
+    raised = dict(raised or {})
+    held = set(blamed[OWN_IP].dropna()) & set(raised)
+    hour = now - HOUR
+    deliveries = deliveries[(deliveries[s.TS] > hour).to_numpy()]
+    blamed = blamed[(blamed[s.TS] > hour).to_numpy()]
+    rows = [
+        {
+            KEY: f"{BLOCKLIST}:{ip}",
+            RULE: BLOCKLIST,
+            SUBJECT: ip,
+            SUMMARY: f"{ip}: deliveries refused for a blocklist go on",
+            EVIDENCE: f"refusals blaming a blocklist in the last {HOLD.seconds // 3600} hours",
+            ACTION: BLOCKLIST_ACTION,
+            LINK: "risk",
+        }
+        for ip in sorted(held - set(blamed[OWN_IP].dropna()))
+    ]
+    sent = deliveries.groupby(OWN_IP).size()
+    for ip, refused in blamed.groupby(OWN_IP, sort=True):
+        total = max(int(sent.get(ip, 0)), len(refused))
+        enough = len(refused) >= config.blocklist_floor
+        if ip not in held and not (enough and len(refused) >= config.blocklist_share * total):
+            continue
+        rows.append(
+            {
+                KEY: f"{BLOCKLIST}:{ip}",
+                RULE: BLOCKLIST,
+                SUBJECT: ip,
+                SUMMARY: f"{ip}: {len(refused):,} of {total:,} deliveries in the last hour "
+                f"refused for a blocklist ({_sample(refused[PROVIDER])})",
+                EVIDENCE: f"providers: {_sample(refused[PROVIDER])}; remote hosts: "
+                f"{_sample(refused[s.RELAY])}",
+                ACTION: BLOCKLIST_ACTION,
+                LINK: "risk",
+            }
+        )
+    return _conditions(rows)
+
+
+def dnsbl_listings(dnsbl: pd.DataFrame) -> pd.DataFrame:
+    """Own IPs listed on a configured DNSBL (``analyzer.judgements.dnsbl.check_dnsbl``; a zone
+    whose test entries failed answers ``unknown``, never ``listed``)."""
+    listed = dnsbl[(dnsbl["dnsbl_status"] == "listed").fillna(False).to_numpy()]
+    rows = [
+        {
+            KEY: f"{LISTED}:{row.ip}:{row.zone}",
+            RULE: LISTED,
+            SUBJECT: row.ip,
+            SUMMARY: f"{row.ip} is listed on {row.zone}",
+            EVIDENCE: f"{row.zone} answers {row.answer}"
+            + (f" ({row.detail})" if row.detail else ""),
+            ACTION: f"stop what it sends (the Risk page), then request delisting from {row.zone}",
+            LINK: "risk",
+        }
+        for row in listed.itertuples(index=False)
+    ]
+    return _conditions(rows)
+
+
+def first_refused_relays(relays: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    """Customers whose first refused relay after their enforcement date falls in the hour up
+    to ``now`` (``relays``: their sessions refused for relaying after the date, of the
+    history days: ``customer_id``, ``start``, ``client_ip``)."""
+    if relays.empty:
+        return no_conditions()
+    first = relays.groupby(s.CUSTOMER_ID)[s.START].min()
+    new = first[(first > now - HOUR) & (first <= now)]
+    rows = []
+    for customer, at in new.items():
+        mine = relays[(relays[s.CUSTOMER_ID] == customer).to_numpy()]
+        rows.append(
+            {
+                KEY: f"{RELAY}:{customer}",
+                RULE: RELAY,
+                SUBJECT: customer,
+                SUMMARY: f"customer {customer}: first relay refused after the enforcement date "
+                f"at {at.isoformat()}",
+                EVIDENCE: f"{len(mine)} refused sessions from {_sample(mine[s.CLIENT_IP])}",
+                ACTION: "call them: their mail program must log in (SMTP AUTH) to send",
+                LINK: f"customers?customers={customer}",
+            }
+        )
+    return _conditions(rows)
+
+
+def raised_since(state: pd.DataFrame, rule: str) -> dict[str, pd.Timestamp]:
+    """Subject -> when its active ``rule`` alert was first raised."""
+    active = state[((state[RULE] == rule) & (state[STATUS] == ACTIVE)).fillna(False).to_numpy()]
+    return dict(zip(active[SUBJECT], active[FIRST_RAISED], strict=True))
+
+
+def evaluate(
+    conditions: pd.DataFrame, state: pd.DataFrame, now: pd.Timestamp, cooldown: pd.Timedelta
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The messages to send (the conditions' columns and ``kind``) and the new state.
+
+    A key not active before is raised; one still active is said again once ``cooldown``
+    after it was last said; one that was cleared comes back as a new alert only after the
+    cool-down too (a flapping condition is said once). A recovering rule's active key with
+    no condition now is cleared, with a recovery message. ``ONCE`` rules are never said
+    twice."""
+    state = (
+        state.set_index(KEY, drop=False) if len(state) else empty_state().set_index(KEY, drop=False)
+    )
+    messages = []
+    updated = state.copy()
+    for row in conditions.itertuples(index=False):
+        row = row._asdict()
+        key = row[KEY]
+        known = key in state.index
+        active = known and state.at[key, STATUS] == ACTIVE
+        last_sent = state.at[key, LAST_SENT] if known else pd.NaT
+        due = not known or (
+            row[RULE] not in ONCE and (pd.isna(last_sent) or now - last_sent >= cooldown)
+        )
+        if due:
+            kind = REMINDER if active else RAISED
+            messages.append({**row, KIND: kind})
+        updated.loc[key] = {
+            KEY: key,
+            RULE: row[RULE],
+            SUBJECT: row[SUBJECT],
+            STATUS: ACTIVE,
+            # a cleared key raised again is a new episode
+            FIRST_RAISED: state.at[key, FIRST_RAISED] if active or (known and not due) else now,
+            LAST_SENT: now if due else last_sent,
+            LAST_SEEN: now,
+            SUMMARY: row[SUMMARY],
+            EVIDENCE: row[EVIDENCE],
+            LINK: row[LINK],
+        }
+    seen = set(conditions[KEY])
+    for key, row in state.iterrows():
+        if row[STATUS] == ACTIVE and key not in seen and row[RULE] in RECOVERING:
+            updated.at[key, STATUS] = CLEARED
+            updated.at[key, LAST_SENT] = now
+            messages.append(
+                {
+                    KEY: key,
+                    RULE: row[RULE],
+                    SUBJECT: row[SUBJECT],
+                    SUMMARY: f"{row[SUBJECT]}: {RECOVERY[row[RULE]]}",
+                    EVIDENCE: f"at {now.isoformat()}; it was: {row[SUMMARY]}",
+                    ACTION: "nothing to do; check the cause was fixed",
+                    LINK: row[LINK],
+                    KIND: RECOVERED,
+                }
+            )
+    sent = pd.DataFrame(messages, columns=[*CONDITION_COLUMNS, KIND])
+    return sent, updated.reset_index(drop=True)[list(STATE_COLUMNS)]

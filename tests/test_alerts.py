@@ -1,0 +1,279 @@
+"""Alert rules on small exact frames, and what ``evaluate`` says and remembers: each event
+once, a reminder after the cool-down, a recovery when a condition clears."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analyzer import schema as s
+from analyzer.errors import ConfigError
+from analyzer.judgements import alerts as rules
+from analyzer.judgements.blame import PROVIDER
+from analyzer.judgements.risk import OWN_IP
+from analyzer.settings.alerts import AlertsConfig, alerts_config
+
+TZ = "America/New_York"
+NOW = pd.Timestamp("2003-11-25 23:00", tz=TZ).tz_convert("UTC")
+CONFIG = AlertsConfig()  # factor 5, floor 50, cracked window 24 h, share 0.1, floor 5
+ACCOUNT = "sales@bluebird-travel.example"
+
+
+def at(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz=TZ).tz_convert("UTC")
+
+
+def logins(*rows: tuple[str, str, int], account: str = ACCOUNT) -> pd.DataFrame:
+    """(local time, client address, recipients) of one account's authenticated sessions."""
+    return pd.DataFrame(
+        {
+            s.SASL_USERNAME: pd.Series([account] * len(rows), dtype="string"),
+            s.START: pd.Series([at(r[0]) for r in rows], dtype="datetime64[us, UTC]"),
+            s.CLIENT_IP: pd.Series([r[1] for r in rows], dtype="string"),
+            s.RECIPIENTS: pd.Series([r[2] for r in rows], dtype="int64"),
+        }
+    )
+
+
+USUAL = (("2003-11-21 07:10", "198.51.100.7", 4), ("2003-11-21 07:40", "198.51.100.7", 2))
+
+
+def test_an_account_far_above_its_busiest_hour_is_a_volume_alert():
+    # its busiest hour before today: 6 recipients (07:00 on the 21st); the last hour: 60
+    frame = logins(
+        *USUAL, ("2003-11-25 22:10", "203.0.113.5", 30), ("2003-11-25 22:50", "203.0.113.9", 30)
+    )
+    found = rules.volume_spikes(frame, NOW, CONFIG, {"203.0.113.5": 64500}, TZ)
+    assert found[rules.KEY].tolist() == [f"volume:{ACCOUNT}"]
+    row = found.iloc[0]
+    assert row[rules.SUMMARY] == (
+        f"{ACCOUNT} sent to 60 recipients in the last hour (its busiest hour before: 6)"
+    )
+    # one address is in AS64500, the other is named by its /24
+    assert "networks: AS64500 (1), 203.0.113.0/24 (1)" in row[rules.EVIDENCE]
+    assert "/etc/dovecot/deny-users" in row[rules.ACTION]
+
+
+def test_a_volume_alert_names_the_recipients_domains():
+    frame = logins(*USUAL, ("2003-11-25 22:10", "203.0.113.5", 60))
+    frame[s.SESSION_ID] = pd.Series(["u1", "u2", "spam"], dtype="string")
+    sent = pd.DataFrame(
+        {
+            s.SESSION_ID: ["spam", "spam", "spam", "spam", "u1"],
+            # a deferral tried again counts once; a usual session's recipient not at all
+            s.RECIPIENT: [
+                "a@Mail.example",
+                "b@mail.example",
+                "b@mail.example",
+                "c@x.example",
+                "boss@usual.example",
+            ],
+        }  # fmt: skip
+    ).astype("string")
+    found = rules.volume_spikes(frame, NOW, CONFIG, {}, TZ, recipients=sent)
+    assert found.iloc[0][rules.EVIDENCE].endswith(
+        "; recipients' domains: mail.example (2), x.example (1)"
+    )
+    # none of its deliveries seen yet (they trail the session): no domains, no error
+    found = rules.volume_spikes(frame, NOW, CONFIG, {}, TZ, recipients=sent.iloc[4:])
+    assert "recipients' domains" not in found.iloc[0][rules.EVIDENCE]
+
+
+@pytest.mark.parametrize(
+    ("last_hour", "why"),
+    [((49,), "below the floor of 50"), ((20, 10), "30 is not above 5 x 6 and below the floor")],
+)
+def test_no_volume_alert_below_the_floor_or_the_factor(last_hour, why):
+    recent = [("2003-11-25 22:30", "203.0.113.5", n) for n in last_hour]
+    assert rules.volume_spikes(logins(*USUAL, *recent), NOW, CONFIG, {}, TZ).empty, why
+
+
+def test_todays_hours_are_not_the_usual_and_an_active_alert_keeps_its_usual():
+    # 40 earlier today does not raise the usual peak (else 60 would not be 5 x above it)
+    frame = logins(
+        *USUAL, ("2003-11-25 20:00", "203.0.113.5", 40), ("2003-11-25 22:30", "203.0.113.5", 60)
+    )
+    assert len(rules.volume_spikes(frame, NOW, CONFIG, {}, TZ)) == 1
+    # next day, alert active since yesterday: 7 in the last two hours is still above 6 ...
+    later = at("2003-11-26 03:00")
+    frame = logins(
+        *USUAL, ("2003-11-25 22:30", "203.0.113.5", 60), ("2003-11-26 01:30", "203.0.113.5", 7)
+    )
+    raised = {ACCOUNT: NOW}
+    assert len(rules.volume_spikes(frame, later, CONFIG, {}, TZ, raised)) == 1
+    # ... and without the alert it would be no spike at all
+    assert rules.volume_spikes(frame, later, CONFIG, {}, TZ).empty
+    # two quiet hours later it has cleared
+    assert rules.volume_spikes(frame, at("2003-11-26 03:31"), CONFIG, {}, TZ, raised).empty
+
+
+def failed(*rows: tuple[str, str, int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            s.CLIENT_IP: pd.Series([r[1] for r in rows], dtype="string"),
+            s.START: pd.Series([at(r[0]) for r in rows], dtype="datetime64[us, UTC]"),
+            s.AUTH_FAILURES: pd.Series([r[2] for r in rows], dtype="int64"),
+        }
+    )
+
+
+def test_a_login_from_a_new_network_after_guessing_from_there_is_a_cracked_alert():
+    frame = logins(*USUAL, ("2003-11-25 22:40", "203.0.113.50", 1))
+    guesses = failed(
+        ("2003-11-25 03:00", "203.0.113.9", 3), ("2003-11-25 21:00", "203.0.113.77", 3)
+    )
+    found = rules.cracked_logins(frame, guesses, NOW, CONFIG, {})
+    assert found[rules.KEY].tolist() == [f"cracked_login:{ACCOUNT}"]
+    assert found.iloc[0][rules.SUMMARY] == (
+        f"{ACCOUNT} logged in from a new network (203.0.113.0/24 (1)) after 6 failed logins "
+        "from there"
+    )
+
+
+@pytest.mark.parametrize(
+    ("guesses", "why"),
+    [
+        ((("2003-11-25 21:00", "198.18.0.9", 9),), "the guessing came from another network"),
+        ((("2003-11-25 21:00", "203.0.113.9", 4),), "4 failures are below CRACK_FAILURES (5)"),
+        ((("2003-11-24 21:00", "203.0.113.9", 9),), "the guessing was more than 24 h before"),
+    ],
+)
+def test_no_cracked_alert_without_recent_guessing_from_that_network(guesses, why):
+    frame = logins(*USUAL, ("2003-11-25 22:40", "203.0.113.50", 1))
+    assert rules.cracked_logins(frame, failed(*guesses), NOW, CONFIG, {}).empty, why
+
+
+def test_a_login_from_a_network_the_account_used_before_is_no_cracked_alert():
+    frame = logins(*USUAL, ("2003-11-25 22:40", "198.51.100.99", 1))
+    guesses = failed(("2003-11-25 21:00", "198.51.100.3", 9))
+    assert rules.cracked_logins(frame, guesses, NOW, CONFIG, {}).empty
+
+
+def deliveries(ip: str, minutes_ago: list[int], provider: str | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            s.TS: pd.Series(
+                [NOW - pd.Timedelta(minutes=m) for m in minutes_ago], dtype="datetime64[us, UTC]"
+            ),
+            OWN_IP: pd.Series([ip] * len(minutes_ago), dtype="string"),
+            s.RELAY: pd.Series(
+                ["mx.aol.example[198.51.100.1]:25"] * len(minutes_ago), dtype="string"
+            ),
+        }
+    )
+    return frame.assign(**{PROVIDER: pd.Series([provider] * len(minutes_ago), dtype="string")})
+
+
+def test_refusals_blaming_a_blocklist_above_floor_and_share_are_an_alert():
+    sent = deliveries("192.0.2.10", list(range(0, 40)))  # 40 deliveries in the last hour
+    refused = deliveries("192.0.2.10", [1, 2, 3, 4, 5], "aol")  # 5 of them refused: 12.5 %
+    found = rules.blocklist_refusals(sent, refused, NOW, CONFIG)
+    assert found[rules.SUMMARY].tolist() == [
+        "192.0.2.10: 5 of 40 deliveries in the last hour refused for a blocklist (aol (5))"
+    ]
+    assert rules.blocklist_refusals(sent, refused.iloc[:4], NOW, CONFIG).empty  # floor 5
+    many = deliveries("192.0.2.10", list(range(0, 59)))
+    assert rules.blocklist_refusals(many, refused, NOW, CONFIG).empty  # 5 of 59: below 10 %
+    # active: holds while any refusal of the last two hours blames a blocklist
+    old = deliveries("192.0.2.10", [100], "aol")
+    raised = {"192.0.2.10": NOW - pd.Timedelta(hours=3)}
+    assert len(rules.blocklist_refusals(many, old, NOW, CONFIG, raised)) == 1
+    assert rules.blocklist_refusals(many, old.iloc[:0], NOW, CONFIG, raised).empty
+
+
+def test_only_listed_answers_are_listings():
+    dnsbl = pd.DataFrame(
+        {
+            "ip": ["192.0.2.10", "192.0.2.11", "192.0.2.12"],
+            "zone": ["bl.test", "bl.test", "nothing.test"],
+            "dnsbl_status": ["listed", "clean", "unknown"],
+            "answer": ["127.0.0.2", "", ""],
+            "detail": ["spam from a cracked account", "", "zone failed its test entries"],
+        }
+    )
+    found = rules.dnsbl_listings(dnsbl)
+    assert found[rules.KEY].tolist() == ["dnsbl_listing:192.0.2.10:bl.test"]
+    assert (
+        found.iloc[0][rules.EVIDENCE] == "bl.test answers 127.0.0.2 (spam from a cracked account)"
+    )
+
+
+def relays(*rows: tuple[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            s.CUSTOMER_ID: pd.Series([r[0] for r in rows], dtype="string"),
+            s.START: pd.Series([at(r[1]) for r in rows], dtype="datetime64[us, UTC]"),
+            s.CLIENT_IP: pd.Series(["198.51.100.20"] * len(rows), dtype="string"),
+        }
+    )
+
+
+def test_only_a_customers_first_refused_relay_is_an_alert():
+    frame = relays(
+        ("c001", "2003-11-25 22:30"), ("c002", "2003-11-24 09:00"), ("c002", "2003-11-25 22:45")
+    )
+    found = rules.first_refused_relays(frame, NOW)
+    assert found[rules.SUBJECT].tolist() == ["c001"]  # c002 broke yesterday: already said
+    assert found.iloc[0][rules.LINK] == "customers?customers=c001"
+
+
+def conditions(*keys: str) -> pd.DataFrame:
+    rows = [
+        {
+            rules.KEY: key,
+            rules.RULE: key.split(":")[0],
+            rules.SUBJECT: key.split(":")[1],
+            rules.SUMMARY: f"{key} now",
+            rules.EVIDENCE: "e",
+            rules.ACTION: "a",
+            rules.LINK: "risk",
+        }
+        for key in keys
+    ]
+    return (
+        pd.DataFrame(rows, columns=list(rules.CONDITION_COLUMNS)) if rows else rules.no_conditions()
+    )
+
+
+def test_each_event_once_a_reminder_after_the_cooldown_and_a_recovery():
+    hour, cooldown = pd.Timedelta(hours=1), pd.Timedelta(hours=6)
+    key = "volume:a@example.com"
+    said, state = rules.evaluate(conditions(key), rules.empty_state(), NOW, cooldown)
+    assert said[[rules.KEY, rules.KIND]].values.tolist() == [[key, "alert"]]
+    said, state = rules.evaluate(conditions(key), state, NOW + hour, cooldown)  # again: silent
+    assert said.empty and state[rules.STATUS].tolist() == ["active"]
+    said, state = rules.evaluate(conditions(key), state, NOW + 6 * hour, cooldown)
+    assert said[rules.KIND].tolist() == ["reminder"]
+    said, state = rules.evaluate(conditions(), state, NOW + 7 * hour, cooldown)
+    assert said[rules.KIND].tolist() == ["recovered"]
+    assert said.iloc[0][rules.SUMMARY] == "a@example.com: back to its usual volume"
+    assert state[rules.STATUS].tolist() == ["cleared"]
+    said, state = rules.evaluate(conditions(), state, NOW + 8 * hour, cooldown)
+    assert said.empty  # cleared once
+    # back within the cool-down after the recovery: active again, but not said again
+    said, state = rules.evaluate(conditions(key), state, NOW + 9 * hour, cooldown)
+    assert said.empty and state[rules.STATUS].tolist() == ["active"]
+    assert state[rules.FIRST_RAISED].tolist() == [NOW]
+
+
+def test_events_do_not_recover_and_a_customers_first_relay_is_said_once_ever():
+    cooldown = pd.Timedelta(hours=6)
+    keys = ("cracked_login:a@example.com", "first_refused_relay:c001")
+    said, state = rules.evaluate(conditions(*keys), rules.empty_state(), NOW, cooldown)
+    assert said[rules.KIND].tolist() == ["alert", "alert"]
+    said, state = rules.evaluate(conditions(), state, NOW + pd.Timedelta(hours=1), cooldown)
+    assert said.empty  # events have no recovery
+    said, state = rules.evaluate(conditions(*keys), state, NOW + pd.Timedelta(days=2), cooldown)
+    assert said[rules.KEY].tolist() == ["cracked_login:a@example.com"]
+
+
+def test_the_alerts_section_is_checked():
+    config = alerts_config(
+        {"volume_factor": 3, "to": ["noc@example.com"], "webhook": "https://hooks.example/x"}
+    )
+    assert (config.volume_factor, config.to, config.volume_floor) == (3.0, ("noc@example.com",), 50)
+    assert alerts_config({"webhook": "http://127.0.0.1:9/hook"}).webhook  # loopback may be http
+    with pytest.raises(ConfigError, match="alerts.webhook: expected an https:// URL"):
+        alerts_config({"webhook": "http://hooks.example/x"})
+    with pytest.raises(ConfigError, match="alerts.volume_floor: expected a number >= 0"):
+        alerts_config({"volume_floor": "many"})
