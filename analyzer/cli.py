@@ -17,8 +17,10 @@ import click
 from analyzer import __version__
 from analyzer.cli_alerts import alerts, echo_run
 from analyzer.cli_options import (
+    EXPORT_FORMATS,
     UserError,
     announce,
+    check_format,
     command_settings,
     config_options,
     ingest_progress,
@@ -35,8 +37,6 @@ from analyzer.judgements.offenders import BY
 from analyzer.judgements.readiness import STATUSES
 from analyzer.settings.config import load_settings, parse_date
 from analyzer.store.files import write_output
-
-BLOCKLIST_FORMATS = ("postfix", "nftables", "plain")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,10 +79,12 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--format",
     "blocklist_format",
-    type=click.Choice(BLOCKLIST_FORMATS),
+    type=click.Choice(EXPORT_FORMATS),
     default="plain",
     show_default=True,
-    help="blocklist: postfix (cidr: table for check_client_access), nftables, plain.",
+    help="blocklist: postfix (cidr: table for check_client_access), nftables, plain. "
+    "accounts: deny-list (a Dovecot deny passdb file) or postfix (a check_sasl_access "
+    "table) of the accounts at high or critical risk; plain: the CSV.",
 )
 @click.option(
     "--min-sessions",
@@ -142,6 +144,7 @@ def export(
 
     settings = command_settings(config_path, logs, **overrides)
     statuses = tuple(x.strip() for x in status.split(",") if x.strip()) if status else ()
+    check_format(kind, blocklist_format)
     if bad := [x for x in statuses if x not in STATUSES]:
         raise UserError(f"--status: unknown status {bad[0]!r} (known: {', '.join(STATUSES)})")
     first, last = period(since, until)

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from analyzer.errors import AnalyzerError
+from analyzer.judgements.lockout import DENY_FORMATS
 from analyzer.reading.sources import FORMATS, expand_logs
 from analyzer.settings.config import Settings, load_settings, parse_date
 
@@ -154,3 +155,15 @@ def some(values: tuple[str, ...], most: int = 6) -> str:
         return "none seen"
     more = f" and {len(values) - most} more" if len(values) > most else ""
     return ", ".join(values[:most]) + more
+
+
+BLOCKLIST_FORMATS = ("postfix", "nftables", "plain")
+EXPORT_FORMATS = (*BLOCKLIST_FORMATS, "deny-list")  # accounts: deny-list, postfix
+
+
+def check_format(kind: str, fmt: str) -> None:
+    """--format names a form of this KIND (plain: the CSV, or a blocklist one a line)."""
+    forms = {"blocklist": BLOCKLIST_FORMATS, "accounts": ("plain", *DENY_FORMATS)}
+    if fmt != "plain" and fmt not in forms.get(kind, ("plain",)):
+        known = ", ".join(forms.get(kind, ("plain",)))
+        raise UserError(f"--format {fmt}: not a form of {kind} (its forms: {known})")

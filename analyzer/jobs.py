@@ -30,6 +30,7 @@ from analyzer.judgements.asn import (
 )
 from analyzer.judgements.customers import read_customers
 from analyzer.judgements.dnsbl import check_dnsbl, unverified_zones
+from analyzer.judgements.lockout import DENY_FORMATS, deny_list_text
 from analyzer.judgements.offenders import (
     probe_sessions,
     roll_up,
@@ -343,6 +344,8 @@ def export_table(
         dnsbl = live_dnsbl(settings, options.dns and kind == "risk")
         lookup = load_lookup(settings.asn_db, settings.as_names)
         risk = tables.risk(view, scope, settings, dnsbl, lookup)
+        if kind == "accounts" and options.blocklist_format in DENY_FORMATS:
+            return deny_list_text(risk.accounts, options.blocklist_format)
         if kind == "accounts":
             return frame_to_csv(risk.accounts, ACCOUNT_COLUMNS, tz)
         if not settings.own_outbound_ips():

@@ -404,11 +404,18 @@ def test_column_tables_list_the_header_in_order(run_export, kind):
 
 
 def test_every_blocklist_format_is_documented(run_export):
-    """Each --format is described, and the fixed lines of its example are real output."""
+    """Each --format is described (a blocklist's, an accounts' deny list), and the fixed
+    lines of each blocklist example are real output."""
+    from analyzer.cli_options import BLOCKLIST_FORMATS
+    from analyzer.judgements.lockout import DENY_FORMATS
+
     formats = next(p for p in LEAVES[("export",)].params if p.name == "blocklist_format")
+    assert set(formats.type.choices) == {*BLOCKLIST_FORMATS, *DENY_FORMATS}
     section = SECTIONS["blocklist"]
-    for fmt in formats.type.choices:
+    for fmt in BLOCKLIST_FORMATS:
         assert f"`--format {fmt}`" in section
+    for fmt in DENY_FORMATS:
+        assert f"`--format {fmt}`" in SECTIONS["accounts"]
     for before, block in fenced_blocks(section, "text"):
         fmt = re.search(r"`--format (\w+)`", before).group(1)
         real = {

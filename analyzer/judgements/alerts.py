@@ -61,7 +61,8 @@ BLOCKLIST_ACTION = (
 DENY = (
     "lock it now: add {account} to the SASL deny list (Dovecot: `passdb {{ driver = "
     "passwd-file; args = /etc/dovecot/deny-users; deny = yes }}`, then "
-    "`echo '{account}' >> /etc/dovecot/deny-users`), then reset its password"
+    "`echo '{account}' >> /etc/dovecot/deny-users`; every account at high risk: "
+    "`relaywatch export accounts --format deny-list`), then reset its password"
 )
 
 
