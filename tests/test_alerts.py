@@ -100,7 +100,10 @@ def test_todays_hours_are_not_the_usual_and_an_active_alert_keeps_its_usual():
         *USUAL, ("2003-11-25 22:30", "203.0.113.5", 60), ("2003-11-26 01:30", "203.0.113.5", 7)
     )
     raised = {ACCOUNT: NOW}
-    assert len(rules.volume_spikes(frame, later, CONFIG, {}, TZ, raised)) == 1
+    held = rules.volume_spikes(frame, later, CONFIG, {}, TZ, raised)
+    assert held[rules.SUMMARY].tolist() == [
+        f"{ACCOUNT} sent to 7 recipients in the last 2 hours (its busiest hour before: 6)"
+    ]  # what holds it, not the last hour's 0
     # ... and without the alert it would be no spike at all
     assert rules.volume_spikes(frame, later, CONFIG, {}, TZ).empty
     # two quiet hours later it has cleared
@@ -250,10 +253,15 @@ def test_each_event_once_a_reminder_after_the_cooldown_and_a_recovery():
     assert state[rules.STATUS].tolist() == ["cleared"]
     said, state = rules.evaluate(conditions(), state, NOW + 8 * hour, cooldown)
     assert said.empty  # cleared once
-    # back within the cool-down after the recovery: active again, but not said again
+    # back after its recovery, even within the cool-down: a new alert, a new episode
     said, state = rules.evaluate(conditions(key), state, NOW + 9 * hour, cooldown)
-    assert said.empty and state[rules.STATUS].tolist() == ["active"]
-    assert state[rules.FIRST_RAISED].tolist() == [NOW]
+    assert said[rules.KIND].tolist() == ["alert"] and state[rules.STATUS].tolist() == ["active"]
+    assert state[rules.FIRST_RAISED].tolist() == [NOW + 9 * hour]
+    said, state = rules.evaluate(conditions(), state, NOW + 10 * hour, cooldown)
+    assert said.iloc[0][rules.EVIDENCE] == (
+        f"raised at {(NOW + 9 * hour).isoformat()}, last seen at {(NOW + 9 * hour).isoformat()}: "
+        f"{key} now"
+    )
 
 
 def test_events_do_not_recover_and_a_customers_first_relay_is_said_once_ever():
@@ -263,8 +271,14 @@ def test_events_do_not_recover_and_a_customers_first_relay_is_said_once_ever():
     assert said[rules.KIND].tolist() == ["alert", "alert"]
     said, state = rules.evaluate(conditions(), state, NOW + pd.Timedelta(hours=1), cooldown)
     assert said.empty  # events have no recovery
+    assert state[rules.STATUS].tolist() == ["event", "event"]  # never "active" for good
+    said, state = rules.evaluate(conditions(*keys), state, NOW + pd.Timedelta(hours=2), cooldown)
+    assert said.empty  # an event again within the cool-down: not said
     said, state = rules.evaluate(conditions(*keys), state, NOW + pd.Timedelta(days=2), cooldown)
-    assert said[rules.KEY].tolist() == ["cracked_login:a@example.com"]
+    # a new occurrence after the cool-down is a new alert; the first relay, never again
+    assert said[[rules.KEY, rules.KIND]].values.tolist() == [
+        ["cracked_login:a@example.com", "alert"]
+    ]
 
 
 def test_the_alerts_section_is_checked():

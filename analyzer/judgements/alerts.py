@@ -32,7 +32,9 @@ STATUS, FIRST_RAISED, LAST_SENT, LAST_SEEN = "status", "first_raised", "last_sen
 STATE_COLUMNS = (
     KEY, RULE, SUBJECT, STATUS, FIRST_RAISED, LAST_SENT, LAST_SEEN, SUMMARY, EVIDENCE, LINK,
 )  # fmt: skip
-ACTIVE, CLEARED = "active", "cleared"
+# A condition's status: it holds (active) or has cleared; an event (a rule that cannot clear)
+# is neither: each occurrence is said, at most once per cool-down.
+ACTIVE, CLEARED, EVENT = "active", "cleared", "event"
 # What a message is: a new alert, a reminder after the cool-down, or the recovery.
 KIND = "kind"
 RAISED, REMINDER, RECOVERED = "alert", "reminder", "recovered"
@@ -45,9 +47,10 @@ RULES = (VOLUME, CRACKED, BLOCKLIST, LISTED, RELAY)
 RECOVERING = (VOLUME, BLOCKLIST, LISTED)
 HOUR = pd.Timedelta(hours=1)
 HOLD = pd.Timedelta(hours=2)  # an active alert holds while its cause shows in this
+HOLD_HOURS = HOLD.seconds // 3600
 RECOVERY = {
     VOLUME: "back to its usual volume",
-    BLOCKLIST: f"no refusal blaming a blocklist in the last {HOLD.seconds // 3600} hours",
+    BLOCKLIST: f"no refusal blaming a blocklist in the last {HOLD_HOURS} hours",
     LISTED: "no longer listed",
 }
 # Said once, ever: a customer's first refused relay after the enforcement date.
@@ -150,7 +153,8 @@ def volume_spikes(
     raised = dict(raised or {})
     basis = logins[user].map(raised).astype("datetime64[us, UTC]").fillna(now)
     midnight = basis.dt.tz_convert(timezone).dt.normalize().dt.tz_convert("UTC")
-    earlier = logins[(start < midnight).to_numpy()]
+    window = pd.Timedelta(days=config.history_days)  # the days before, however late now is
+    earlier = logins[(start < midnight).to_numpy() & (start >= midnight - window).to_numpy()]
     hourly = earlier.groupby([user, earlier[s.START].dt.floor("h")])[s.RECIPIENTS].sum()
     usual = hourly.groupby(level=0).max()
 
@@ -176,8 +180,14 @@ def volume_spikes(
                 KEY: f"{VOLUME}:{account}",
                 RULE: VOLUME,
                 SUBJECT: account,
-                SUMMARY: f"{account} sent to {int(last_hour.get(account, 0)):,} recipients in "
-                f"the last hour (its busiest hour before: {int(usual.get(account, 0)):,})",
+                SUMMARY: (
+                    f"{account} sent to {int(held.get(account, 0)):,} recipients in the last "
+                    f"{HOLD_HOURS} hours"
+                    if account in raised
+                    else f"{account} sent to {int(last_hour.get(account, 0)):,} recipients in "
+                    "the last hour"
+                )
+                + f" (its busiest hour before: {int(usual.get(account, 0)):,})",
                 EVIDENCE: f"{len(mine)} sessions in the last hour from "
                 f"{mine[s.CLIENT_IP].nunique()} addresses in {networks.nunique()} networks: "
                 f"{_sample(mine[s.CLIENT_IP])}; networks: {_sample(networks)}"
@@ -260,19 +270,23 @@ def blocklist_refusals(
     held = set(blamed[OWN_IP].dropna()) & set(raised)
     hour = now - HOUR
     deliveries = deliveries[(deliveries[s.TS] > hour).to_numpy()]
-    blamed = blamed[(blamed[s.TS] > hour).to_numpy()]
-    rows = [
-        {
-            KEY: f"{BLOCKLIST}:{ip}",
-            RULE: BLOCKLIST,
-            SUBJECT: ip,
-            SUMMARY: f"{ip}: deliveries refused for a blocklist go on",
-            EVIDENCE: f"refusals blaming a blocklist in the last {HOLD.seconds // 3600} hours",
-            ACTION: BLOCKLIST_ACTION,
-            LINK: "risk",
-        }
-        for ip in sorted(held - set(blamed[OWN_IP].dropna()))
-    ]
+    lately, blamed = blamed, blamed[(blamed[s.TS] > hour).to_numpy()]
+    rows = []
+    for ip in sorted(held - set(blamed[OWN_IP].dropna())):  # none this hour, some in HOLD
+        refused = lately[(lately[OWN_IP] == ip).to_numpy()]
+        rows.append(
+            {
+                KEY: f"{BLOCKLIST}:{ip}",
+                RULE: BLOCKLIST,
+                SUBJECT: ip,
+                SUMMARY: f"{ip}: {len(refused):,} deliveries refused for a blocklist in the "
+                f"last {HOLD_HOURS} hours ({_sample(refused[PROVIDER])})",
+                EVIDENCE: f"providers: {_sample(refused[PROVIDER])}; remote hosts: "
+                f"{_sample(refused[s.RELAY])}",
+                ACTION: BLOCKLIST_ACTION,
+                LINK: "risk",
+            }
+        )
     sent = deliveries.groupby(OWN_IP).size()
     for ip, refused in blamed.groupby(OWN_IP, sort=True):
         total = max(int(sent.get(ip, 0)), len(refused))
@@ -352,11 +366,12 @@ def evaluate(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The messages to send (the conditions' columns and ``kind``) and the new state.
 
-    A key not active before is raised; one still active is said again once ``cooldown``
-    after it was last said; one that was cleared comes back as a new alert only after the
-    cool-down too (a flapping condition is said once). A recovering rule's active key with
-    no condition now is cleared, with a recovery message. ``ONCE`` rules are never said
-    twice."""
+    A condition that holds (a ``RECOVERING`` rule) is raised once, said again (a reminder)
+    once ``cooldown`` after it was last said while it holds on, and cleared with a recovery
+    message when it no longer shows; if it comes back after its recovery, that is a new
+    alert (a recovery needs ``HOLD`` without the cause, so a flapping condition is said at
+    most once per ``HOLD``). An event (the other rules) is said when it occurs, again only
+    after the cool-down; ``ONCE`` rules are never said twice."""
     state = (
         state.set_index(KEY, drop=False) if len(state) else empty_state().set_index(KEY, drop=False)
     )
@@ -364,23 +379,24 @@ def evaluate(
     updated = state.copy()
     for row in conditions.itertuples(index=False):
         row = row._asdict()
-        key = row[KEY]
+        key, holds = row[KEY], row[RULE] in RECOVERING
         known = key in state.index
         active = known and state.at[key, STATUS] == ACTIVE
         last_sent = state.at[key, LAST_SENT] if known else pd.NaT
-        due = not known or (
-            row[RULE] not in ONCE and (pd.isna(last_sent) or now - last_sent >= cooldown)
-        )
+        if row[RULE] in ONCE or not known:
+            due = not known
+        elif holds and not active:
+            due = True  # back after its recovery: a new episode
+        else:
+            due = pd.isna(last_sent) or now - last_sent >= cooldown
         if due:
-            kind = REMINDER if active else RAISED
-            messages.append({**row, KIND: kind})
+            messages.append({**row, KIND: REMINDER if active else RAISED})
         updated.loc[key] = {
             KEY: key,
             RULE: row[RULE],
             SUBJECT: row[SUBJECT],
-            STATUS: ACTIVE,
-            # a cleared key raised again is a new episode
-            FIRST_RAISED: state.at[key, FIRST_RAISED] if active or (known and not due) else now,
+            STATUS: ACTIVE if holds else EVENT,
+            FIRST_RAISED: state.at[key, FIRST_RAISED] if known and not due or active else now,
             LAST_SENT: now if due else last_sent,
             LAST_SEEN: now,
             SUMMARY: row[SUMMARY],
@@ -398,7 +414,8 @@ def evaluate(
                     RULE: row[RULE],
                     SUBJECT: row[SUBJECT],
                     SUMMARY: f"{row[SUBJECT]}: {RECOVERY[row[RULE]]}",
-                    EVIDENCE: f"at {now.isoformat()}; it was: {row[SUMMARY]}",
+                    EVIDENCE: f"raised at {row[FIRST_RAISED].isoformat()}, last seen at "
+                    f"{row[LAST_SEEN].isoformat()}: {row[SUMMARY]}",
                     ACTION: "nothing to do; check the cause was fixed",
                     LINK: row[LINK],
                     KIND: RECOVERED,

@@ -39,7 +39,7 @@ class AlertsConfig:
         blocklist_share, blocklist_floor: an own IP's remote refusals blaming a blocklist in
             the last hour: at least ``blocklist_floor`` and this share of its deliveries.
         cooldown_hours: a condition that holds on is said again after this long, not before;
-            one that clears and comes back within it is not said again.
+            so is an event that occurs again.
     """
 
     to: tuple[str, ...] = ()

@@ -53,8 +53,10 @@ def conditions(
     deliveries of the last hour (only the columns and days they need); ``state``: what was
     said before (an active volume alert keeps the account's usual from before it)."""
     config, tz = settings.alerts, settings.timezone
+    # from the history days before the oldest active volume alert's day (its usual)
+    since = min([now, *rules.raised_since(state, rules.VOLUME).values()])
     history = Scope(
-        _local_day(now - pd.Timedelta(days=config.history_days), tz), _local_day(now, tz)
+        _local_day(since - pd.Timedelta(days=config.history_days), tz), _local_day(now, tz)
     )
     wanted = (
         (pc.field(s.CLASS) == s.AUTHENTICATED)
