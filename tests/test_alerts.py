@@ -54,6 +54,30 @@ def test_an_account_far_above_its_busiest_hour_is_a_volume_alert():
     assert "/etc/dovecot/deny-users" in row[rules.ACTION]
 
 
+def test_a_past_spam_run_is_not_the_usual_of_the_next():
+    # spam on the 22nd (alerted 20:00-23:00, cleared since), cracked again on the 25th
+    frame = logins(
+        *USUAL,
+        ("2003-11-22 15:10", "203.0.113.5", 30),  # the ramp, before the alert
+        ("2003-11-22 21:10", "203.0.113.5", 400),
+        ("2003-11-25 22:10", "203.0.113.9", 300),
+    )
+    past = pd.DataFrame(
+        {
+            rules.SUBJECT: [ACCOUNT],
+            rules.FIRST_RAISED: [at("2003-11-22 20:00")],
+            rules.LAST_SEEN: [at("2003-11-22 23:00")],
+        }
+    )
+    assert rules.volume_spikes(frame, NOW, CONFIG, {}, TZ).empty  # 300 < 5 x 400
+    found = rules.volume_spikes(frame, NOW, CONFIG, {}, TZ, past=past)
+    assert found[rules.SUMMARY].tolist() == [
+        f"{ACCOUNT} sent to 300 recipients in the last hour (its busiest hour before: 6)"
+    ]
+    state = rules.empty_state()
+    assert rules.past_episodes(state, rules.VOLUME).empty
+
+
 def test_a_volume_alert_names_the_recipients_domains():
     frame = logins(*USUAL, ("2003-11-25 22:10", "203.0.113.5", 60))
     frame[s.SESSION_ID] = pd.Series(["u1", "u2", "spam"], dtype="string")

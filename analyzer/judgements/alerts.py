@@ -48,6 +48,7 @@ RECOVERING = (VOLUME, BLOCKLIST, LISTED)
 HOUR = pd.Timedelta(hours=1)
 HOLD = pd.Timedelta(hours=2)  # an active alert holds while its cause shows in this
 HOLD_HOURS = HOLD.seconds // 3600
+RAMP = pd.Timedelta(hours=6)  # a spam run's first hours, before it crossed the thresholds
 RECOVERY = {
     VOLUME: "back to its usual volume",
     BLOCKLIST: f"no refusal blaming a blocklist in the last {HOLD_HOURS} hours",
@@ -134,6 +135,7 @@ def volume_spikes(
     timezone: str,
     raised: Mapping[str, pd.Timestamp] | None = None,
     recipients: pd.DataFrame | None = None,
+    past: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Accounts whose recipients in the hour up to ``now`` reach ``volume_floor`` and exceed
     ``volume_factor`` × their usual peak: their busiest clock hour of the days before today
@@ -146,10 +148,20 @@ def volume_spikes(
     the spam is no recovery).
 
     ``recipients``: the last hour's deliveries (``session_id``, ``recipient``), whose domains
-    the evidence samples (the spam's targets: freemail, one victim's domain...)."""
+    the evidence samples (the spam's targets: freemail, one victim's domain...).
+
+    ``past``: each account's last volume alert that has cleared (``past_episodes``): its
+    hours, and the ``RAMP`` before it, are not its usual (a password cracked again a few
+    days after the last spam run is alerted again)."""
     if logins.empty:
         return no_conditions()
     user, start = s.SASL_USERNAME, logins[s.START]
+    if past is not None and len(past):
+        began = logins[user].map(dict(zip(past[SUBJECT], past[FIRST_RAISED], strict=True)))
+        ended = logins[user].map(dict(zip(past[SUBJECT], past[LAST_SEEN], strict=True)))
+        began = began.astype("datetime64[us, UTC]") - RAMP
+        spam = (start >= began).fillna(False) & (start <= ended.astype(start.dtype)).fillna(False)
+        logins, start = logins[~spam.to_numpy()], start[~spam.to_numpy()]
     raised = dict(raised or {})
     basis = logins[user].map(raised).astype("datetime64[us, UTC]").fillna(now)
     midnight = basis.dt.tz_convert(timezone).dt.normalize().dt.tz_convert("UTC")
@@ -353,6 +365,12 @@ def first_refused_relays(relays: pd.DataFrame, now: pd.Timestamp) -> pd.DataFram
             }
         )
     return _conditions(rows)
+
+
+def past_episodes(state: pd.DataFrame, rule: str) -> pd.DataFrame:
+    """Each subject's last ``rule`` alert that has cleared: subject, first raised, last seen."""
+    cleared = (state[RULE] == rule) & (state[STATUS] == CLEARED)
+    return state.loc[cleared.fillna(False).to_numpy(), [SUBJECT, FIRST_RAISED, LAST_SEEN]]
 
 
 def raised_since(state: pd.DataFrame, rule: str) -> dict[str, pd.Timestamp]:

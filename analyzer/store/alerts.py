@@ -81,7 +81,14 @@ def conditions(
     deliveries, blamed = recent_deliveries(view, settings, now)
     found = [
         rules.volume_spikes(
-            logins, now, config, asn_of, tz, rules.raised_since(state, rules.VOLUME), deliveries
+            logins,
+            now,
+            config,
+            asn_of,
+            tz,
+            rules.raised_since(state, rules.VOLUME),
+            deliveries,
+            rules.past_episodes(state, rules.VOLUME),
         ),
         rules.cracked_logins(logins, failed, now, config, asn_of),
         rules.blocklist_refusals(
