@@ -44,7 +44,7 @@ class AlertRun:
             f"{(self.sent[rules.KIND] == kind).sum()} {kind}"
             for kind in (rules.RAISED, rules.REMINDER, rules.RECOVERED)
         )
-        return f"alerts at {self.now.isoformat()} (the logs' time): {said}; {self.active} active"
+        return f"alerts at {rules.stamp(self.now)} (the logs' time): {said}; {self.active} active"
 
 
 def run_alerts(
@@ -95,8 +95,9 @@ def run_alerts(
 
 def _tell(alert: dict, settings: Settings, to: tuple[str, ...], password, run: AlertRun) -> None:
     url = messages.link(settings.dashboard.url, alert, run.now, settings.timezone)
+    local = run.now.tz_convert(settings.timezone)  # the message's times: the logs' zone
     if to:
-        message = messages.compose(alert, url, settings.mail.from_addr, to, run.now)
+        message = messages.compose(alert, url, settings.mail.from_addr, to, local)
         try:
             send_message(message, settings.mail, password)
         except MailError as exc:
@@ -106,7 +107,7 @@ def _tell(alert: dict, settings: Settings, to: tuple[str, ...], password, run: A
             run.failures.append(f"{exc}; the alert is kept in {kept}")
     if settings.alerts.webhook:
         try:
-            messages.post(settings.alerts.webhook, alert, url, run.now)
+            messages.post(settings.alerts.webhook, alert, url, local)
         except messages.WebhookError as exc:
             run.failures.append(str(exc))
 

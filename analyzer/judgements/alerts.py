@@ -70,6 +70,11 @@ DENY = (
 )
 
 
+def stamp(instant: pd.Timestamp) -> str:
+    """An instant as the messages write it: ISO 8601 to the second, with its offset."""
+    return instant.isoformat(timespec="seconds")
+
+
 def no_conditions() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="string") for c in CONDITION_COLUMNS})
 
@@ -184,7 +189,12 @@ def volume_spikes(
     )
     rows = []
     for account in spiking:
-        mine = logins[(start > now - HOUR).to_numpy() & (logins[user] == account).to_numpy()]
+        # what the summary counts: the last hour, or while an alert holds, the last HOLD
+        span, sent = (
+            (HOLD, held.get(account, 0)) if account in raised else (HOUR, last_hour[account])
+        )
+        wording = "hour" if span == HOUR else f"{HOLD_HOURS} hours"
+        mine = logins[(start > now - span).to_numpy() & (logins[user] == account).to_numpy()]
         mine = mine[(mine[s.START] <= now).to_numpy()]
         networks = networks_of(mine[s.CLIENT_IP], asn_of)
         rows.append(
@@ -192,15 +202,9 @@ def volume_spikes(
                 KEY: f"{VOLUME}:{account}",
                 RULE: VOLUME,
                 SUBJECT: account,
-                SUMMARY: (
-                    f"{account} sent to {int(held.get(account, 0)):,} recipients in the last "
-                    f"{HOLD_HOURS} hours"
-                    if account in raised
-                    else f"{account} sent to {int(last_hour.get(account, 0)):,} recipients in "
-                    "the last hour"
-                )
-                + f" (its busiest hour before: {int(usual.get(account, 0)):,})",
-                EVIDENCE: f"{len(mine)} sessions in the last hour from "
+                SUMMARY: f"{account} sent to {int(sent):,} recipients in the last {wording} "
+                f"(its busiest hour before: {int(usual.get(account, 0)):,})",
+                EVIDENCE: f"{len(mine)} sessions in the last {wording} from "
                 f"{mine[s.CLIENT_IP].nunique()} addresses in {networks.nunique()} networks: "
                 f"{_sample(mine[s.CLIENT_IP])}; networks: {_sample(networks)}"
                 + _recipient_domains(mine, recipients),
@@ -256,7 +260,7 @@ def cracked_logins(
                 SUMMARY: f"{account} logged in from a new network ({_sample(new['_net'])}) "
                 f"after {failures:,} failed logins from there",
                 EVIDENCE: f"new logins from {_sample(new[s.CLIENT_IP])} since "
-                f"{first.isoformat()}; its usual networks: {_sample(before['_net'])}; "
+                f"{stamp(first)}; its usual networks: {_sample(before['_net'])}; "
                 f"failed logins in the {config.cracked_window_hours:g} hours before from "
                 f"{_sample(guesses[s.CLIENT_IP])}",
                 ACTION: DENY.format(account=account),
@@ -358,7 +362,7 @@ def first_refused_relays(relays: pd.DataFrame, now: pd.Timestamp) -> pd.DataFram
                 RULE: RELAY,
                 SUBJECT: customer,
                 SUMMARY: f"customer {customer}: first relay refused after the enforcement date "
-                f"at {at.isoformat()}",
+                f"at {stamp(at)}",
                 EVIDENCE: f"{len(mine)} refused sessions from {_sample(mine[s.CLIENT_IP])}",
                 ACTION: "call them: their mail program must log in (SMTP AUTH) to send",
                 LINK: f"customers?customers={customer}",
@@ -432,8 +436,8 @@ def evaluate(
                     RULE: row[RULE],
                     SUBJECT: row[SUBJECT],
                     SUMMARY: f"{row[SUBJECT]}: {RECOVERY[row[RULE]]}",
-                    EVIDENCE: f"raised at {row[FIRST_RAISED].isoformat()}, last seen at "
-                    f"{row[LAST_SEEN].isoformat()}: {row[SUMMARY]}",
+                    EVIDENCE: f"raised at {stamp(row[FIRST_RAISED])}, last seen at "
+                    f"{stamp(row[LAST_SEEN])}: {row[SUMMARY]}",
                     ACTION: "nothing to do; check the cause was fixed",
                     LINK: row[LINK],
                     KIND: RECOVERED,

@@ -49,7 +49,7 @@ def text(alert: dict, url: str | None, now: pd.Timestamp) -> str:
     lines = [
         alert[rules.SUMMARY],
         "",
-        f"rule: {alert[rules.RULE]} ({alert[rules.KEY]}), at {now.isoformat()} (the logs' time)",
+        f"rule: {alert[rules.RULE]} ({alert[rules.KEY]}), at {rules.stamp(now)} (the logs' time)",
         f"evidence: {alert[rules.EVIDENCE]}",
         f"action: {alert[rules.ACTION]}",
     ]
@@ -75,7 +75,7 @@ def post(webhook: str, alert: dict, url: str | None, now: pd.Timestamp) -> None:
     """POST the alert as JSON (``text`` for chat tools, ``alert`` with every field)."""
     body = {
         "text": f"{subject(alert)}\n{text(alert, url, now)}",
-        "alert": {**{k: str(v) for k, v in alert.items()}, "url": url, "at": now.isoformat()},
+        "alert": {**{k: str(v) for k, v in alert.items()}, "url": url, "at": rules.stamp(now)},
     }
     request = urllib.request.Request(
         webhook,

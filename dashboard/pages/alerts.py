@@ -74,7 +74,7 @@ def alert_row(alert: dict, timezone: str) -> html.Tr:
     last = alert[rules.LAST_SEEN].tz_convert(timezone)
     status = alert[rules.STATUS]
     if status == rules.CLEARED and pd.notna(alert[rules.LAST_SENT]):
-        status = f"cleared {alert[rules.LAST_SENT].tz_convert(timezone).isoformat()}"
+        status = f"cleared {rules.stamp(alert[rules.LAST_SENT].tz_convert(timezone))}"
     href = "/" + evidence_path(alert[rules.LINK], first.date(), last.date())
     return html.Tr(
         [
@@ -86,8 +86,8 @@ def alert_row(alert: dict, timezone: str) -> html.Tr:
                     html.Div(alert[rules.EVIDENCE] or "", className="note"),
                 ]
             ),
-            html.Td(first.isoformat()),
-            html.Td(last.isoformat()),
+            html.Td(rules.stamp(first)),
+            html.Td(rules.stamp(last)),
             html.Td(dcc.Link("show", href=href)),
         ],
         **{"data-key": alert[rules.KEY]},
