@@ -118,20 +118,37 @@ def test_todays_hours_are_not_the_usual_and_an_active_alert_keeps_its_usual():
         *USUAL, ("2003-11-25 20:00", "203.0.113.5", 40), ("2003-11-25 22:30", "203.0.113.5", 60)
     )
     assert len(rules.volume_spikes(frame, NOW, CONFIG, {}, TZ)) == 1
-    # next day, alert active since yesterday: 7 in the last two hours is still above 6 ...
+    # next day, alert active since yesterday: 13 in the last two hours is still above 6 an
+    # hour (12 would not be) ...
     later = at("2003-11-26 03:00")
     frame = logins(
-        *USUAL, ("2003-11-25 22:30", "203.0.113.5", 60), ("2003-11-26 01:30", "203.0.113.5", 7)
+        *USUAL, ("2003-11-25 22:30", "203.0.113.5", 60), ("2003-11-26 01:30", "203.0.113.5", 13)
     )
     raised = {ACCOUNT: NOW}
     held = rules.volume_spikes(frame, later, CONFIG, {}, TZ, raised)
     assert held[rules.SUMMARY].tolist() == [
-        f"{ACCOUNT} sent to 7 recipients in the last 2 hours (its busiest hour before: 6)"
+        f"{ACCOUNT} sent to 13 recipients in the last 2 hours (its busiest hour before: 6)"
     ]  # what holds it, not the last hour's 0
     # ... and without the alert it would be no spike at all
     assert rules.volume_spikes(frame, later, CONFIG, {}, TZ).empty
     # two quiet hours later it has cleared
     assert rules.volume_spikes(frame, at("2003-11-26 03:31"), CONFIG, {}, TZ, raised).empty
+    # back at its usual pace (12 in two hours: 6 an hour) it has cleared too
+    at_pace = logins(
+        *USUAL, ("2003-11-25 22:30", "203.0.113.5", 60), ("2003-11-26 01:30", "203.0.113.5", 12)
+    )
+    assert rules.volume_spikes(at_pace, later, CONFIG, {}, TZ, raised).empty
+
+
+def test_a_day_whose_midnight_does_not_exist_starts_at_its_first_instant():
+    # Chile, 2024-09-08: at 00:00 the clocks jump to 01:00 (-03)
+    noon = pd.Series([pd.Timestamp("2024-09-08T16:00Z")], dtype="datetime64[us, UTC]")
+    midnight = rules.local_midnight(noon, "America/Santiago")
+    assert midnight.tolist() == [pd.Timestamp("2024-09-08T04:00Z")]
+    frame = logins(("2024-09-07 10:00", "198.51.100.7", 4))
+    frame[s.START] = pd.Series([pd.Timestamp("2024-09-07T14:00Z")], dtype="datetime64[us, UTC]")
+    now = pd.Timestamp("2024-09-08T16:00Z")
+    assert rules.volume_spikes(frame, now, CONFIG, {}, "America/Santiago").empty  # no error
 
 
 def failed(*rows: tuple[str, str, int]) -> pd.DataFrame:
@@ -201,11 +218,20 @@ def test_refusals_blaming_a_blocklist_above_floor_and_share_are_an_alert():
     assert rules.blocklist_refusals(sent, refused.iloc[:4], NOW, CONFIG).empty  # floor 5
     many = deliveries("192.0.2.10", list(range(0, 59)))
     assert rules.blocklist_refusals(many, refused, NOW, CONFIG).empty  # 5 of 59: below 10 %
-    # active: holds while any refusal of the last two hours blames a blocklist
-    old = deliveries("192.0.2.10", [100], "aol")
+    # active: holds while 5 refusals of the last two hours blame a blocklist
+    old = deliveries("192.0.2.10", [100, 101, 102, 103, 104], "aol")
     raised = {"192.0.2.10": NOW - pd.Timedelta(hours=3)}
     assert len(rules.blocklist_refusals(many, old, NOW, CONFIG, raised)) == 1
-    assert rules.blocklist_refusals(many, old.iloc[:0], NOW, CONFIG, raised).empty
+    assert rules.blocklist_refusals(many, old.iloc[:4], NOW, CONFIG, raised).empty
+    # one recipient deferred five times is one refusal, not five
+    retried = old.assign(**{s.SESSION_ID: ["m1"] * 5, s.RECIPIENT: ["bob@aol.example"] * 5}).astype(
+        {s.SESSION_ID: "string", s.RECIPIENT: "string"}
+    )
+    assert rules.blocklist_refusals(many, retried, NOW, CONFIG, raised).empty
+    fresh = refused.assign(
+        **{s.SESSION_ID: ["m1"] * 5, s.RECIPIENT: ["bob@aol.example"] * 5}
+    ).astype({s.SESSION_ID: "string", s.RECIPIENT: "string"})
+    assert rules.blocklist_refusals(sent, fresh, NOW, CONFIG).empty  # 1 of 40
 
 
 def test_only_listed_answers_are_listings():
@@ -313,5 +339,24 @@ def test_the_alerts_section_is_checked():
     assert alerts_config({"webhook": "http://127.0.0.1:9/hook"}).webhook  # loopback may be http
     with pytest.raises(ConfigError, match="alerts.webhook: expected an https:// URL"):
         alerts_config({"webhook": "http://hooks.example/x"})
-    with pytest.raises(ConfigError, match="alerts.volume_floor: expected a number >= 0"):
-        alerts_config({"volume_floor": "many"})
+    with pytest.raises(ConfigError) as refused:
+        alerts_config({"webhook": "http://hooks.example/T000/B000/secret"})
+    assert "secret" not in str(refused.value)  # a hook's URL is its password
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("volume_floor", "many", "alerts.volume_floor: expected an integer from 1 to 1e+09"),
+        ("volume_floor", 0.5, "alerts.volume_floor: expected an integer from 1 to 1e+09"),
+        ("history_days", 0, "alerts.history_days: expected an integer from 1 to 366"),
+        ("blocklist_share", 7, "alerts.blocklist_share: expected a number from 0 to 1, got 7"),
+        ("volume_factor", 0, "alerts.volume_factor: expected a number from 1 to 1000, got 0"),
+        ("cracked_window_hours", 1e308, "alerts.cracked_window_hours: expected a number"),
+        ("to", ["noc"], "alerts.to: not an e-mail address: 'noc'"),
+    ],
+)
+def test_an_alerts_value_that_cannot_work_is_one_clear_line(key, value, message):
+    with pytest.raises(ConfigError) as refused:
+        alerts_config({key: value})
+    assert str(refused.value).startswith(message)

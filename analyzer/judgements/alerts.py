@@ -14,6 +14,8 @@ logs show, and a replay of old logs alerts as it would have then.
 from __future__ import annotations
 
 import ipaddress
+import shlex
+import urllib.parse
 from collections.abc import Mapping
 
 import pandas as pd
@@ -63,9 +65,9 @@ BLOCKLIST_ACTION = (
     "lock it; then ask each blocklist for delisting"
 )
 DENY = (
-    "lock it now: add {account} to the SASL deny list (Dovecot: `passdb {{ driver = "
-    "passwd-file; args = /etc/dovecot/deny-users; deny = yes }}`, then "
-    "`echo '{account}' >> /etc/dovecot/deny-users`; every account at high risk: "
+    "lock it now: add it to the SASL deny list (Dovecot: a passdb with driver = passwd-file, "
+    "args = /etc/dovecot/deny-users and deny = yes, before the other passdbs; then "
+    "`echo {quoted} >> /etc/dovecot/deny-users`; every account at high risk: "
     "`relaywatch export accounts --format deny-list`), then reset its password"
 )
 
@@ -73,6 +75,19 @@ DENY = (
 def stamp(instant: pd.Timestamp) -> str:
     """An instant as the messages write it: ISO 8601 to the second, with its offset."""
     return instant.isoformat(timespec="seconds")
+
+
+def _page(page: str, **query: str) -> str:
+    """A dashboard page with its own query, encoded (a login may hold ``+`` or ``&``)."""
+    return f"{page}?{urllib.parse.urlencode(query)}"
+
+
+def local_midnight(instants: pd.Series, timezone: str) -> pd.Series:
+    """The start of each instant's local day, in UTC; where clocks jump at midnight (Santiago,
+    Havana, Beirut) the day starts at the first instant that exists."""
+    days = instants.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
+    local = days.dt.tz_localize(timezone, nonexistent="shift_forward", ambiguous=True)
+    return local.dt.tz_convert("UTC")
 
 
 def no_conditions() -> pd.DataFrame:
@@ -149,8 +164,8 @@ def volume_spikes(
 
     ``raised``: accounts whose volume alert is active, and since when. Their usual peak is of
     the days before that alert (the spam's own hours never become the usual), and the alert
-    holds while they sent to more than that in the last ``HOLD`` (a lull of a few minutes in
-    the spam is no recovery).
+    holds while they sent to more than that per hour in the last ``HOLD`` (a lull of a few
+    minutes in the spam is no recovery).
 
     ``recipients``: the last hour's deliveries (``session_id``, ``recipient``), whose domains
     the evidence samples (the spam's targets: freemail, one victim's domain...).
@@ -169,7 +184,7 @@ def volume_spikes(
         logins, start = logins[~spam.to_numpy()], start[~spam.to_numpy()]
     raised = dict(raised or {})
     basis = logins[user].map(raised).astype("datetime64[us, UTC]").fillna(now)
-    midnight = basis.dt.tz_convert(timezone).dt.normalize().dt.tz_convert("UTC")
+    midnight = local_midnight(basis, timezone)
     window = pd.Timedelta(days=config.history_days)  # the days before, however late now is
     earlier = logins[(start < midnight).to_numpy() & (start >= midnight - window).to_numpy()]
     hourly = earlier.groupby([user, earlier[s.START].dt.floor("h")])[s.RECIPIENTS].sum()
@@ -182,7 +197,8 @@ def volume_spikes(
     last_hour, held = sent_since(now - HOUR), sent_since(now - HOLD)
     peak = usual.reindex(last_hour.index, fill_value=0)
     new = (last_hour >= config.volume_floor) & (last_hour > config.volume_factor * peak)
-    still = held > usual.reindex(held.index, fill_value=0)
+    # held: above its usual hour, hour for hour (an account busy at its usual pace recovers)
+    still = held > HOLD_HOURS * usual.reindex(held.index, fill_value=0)
     spiking = sorted(
         {a for a in last_hour[new].index if a not in raised}
         | {a for a in held[still].index if a in raised}
@@ -208,8 +224,8 @@ def volume_spikes(
                 f"{mine[s.CLIENT_IP].nunique()} addresses in {networks.nunique()} networks: "
                 f"{_sample(mine[s.CLIENT_IP])}; networks: {_sample(networks)}"
                 + _recipient_domains(mine, recipients),
-                ACTION: DENY.format(account=account),
-                LINK: f"sessions?q={account}",
+                ACTION: DENY.format(quoted=shlex.quote(account)),
+                LINK: _page("sessions", q=account),
             }
         )
     return _conditions(rows)
@@ -263,8 +279,8 @@ def cracked_logins(
                 f"{stamp(first)}; its usual networks: {_sample(before['_net'])}; "
                 f"failed logins in the {config.cracked_window_hours:g} hours before from "
                 f"{_sample(guesses[s.CLIENT_IP])}",
-                ACTION: DENY.format(account=account),
-                LINK: f"sessions?q={account}",
+                ACTION: DENY.format(quoted=shlex.quote(account)),
+                LINK: _page("sessions", q=account),
             }
         )
     return _conditions(rows)
@@ -280,10 +296,18 @@ def blocklist_refusals(
     """Own IPs whose remote refusals blaming a blocklist in the hour up to ``now`` reach
     ``blocklist_floor`` and ``blocklist_share`` of their deliveries (``deliveries`` and
     ``blamed``: those of the last ``HOLD``, each with ``ts`` and ``own_ip``; ``blamed`` with
-    the provider). An IP whose alert is active (``raised``) holds while any refusal blamed a
-    blocklist in the last ``HOLD``: the share swings from hour to hour while spam goes on."""
+    the provider). An IP whose alert is active (``raised``) holds while ``blocklist_floor``
+    refusals blamed a blocklist in the last ``HOLD``: the share swings from hour to hour
+    while spam goes on. A recipient deferred again and again counts once (``session_id``,
+    ``recipient``), as in the risk export: one message retried for days holds nothing."""
     raised = dict(raised or {})
-    held = set(blamed[OWN_IP].dropna()) & set(raised)
+    once = [s.SESSION_ID, s.RECIPIENT]
+    if set(once) <= set(blamed.columns):
+        blamed = blamed.drop_duplicates(once)
+    if set(once) <= set(deliveries.columns):
+        deliveries = deliveries.drop_duplicates(once)
+    counts = blamed.groupby(OWN_IP).size()
+    held = set(counts[counts >= config.blocklist_floor].index) & set(raised)
     hour = now - HOUR
     deliveries = deliveries[(deliveries[s.TS] > hour).to_numpy()]
     lately, blamed = blamed, blamed[(blamed[s.TS] > hour).to_numpy()]
@@ -365,7 +389,7 @@ def first_refused_relays(relays: pd.DataFrame, now: pd.Timestamp) -> pd.DataFram
                 f"at {stamp(at)}",
                 EVIDENCE: f"{len(mine)} refused sessions from {_sample(mine[s.CLIENT_IP])}",
                 ACTION: "call them: their mail program must log in (SMTP AUTH) to send",
-                LINK: f"customers?customers={customer}",
+                LINK: _page("customers", customers=customer),
             }
         )
     return _conditions(rows)

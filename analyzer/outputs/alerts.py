@@ -87,4 +87,8 @@ def post(webhook: str, alert: dict, url: str | None, now: pd.Timestamp) -> None:
         with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as answer:
             answer.read()
     except (urllib.error.URLError, OSError) as exc:
-        raise WebhookError(f"webhook {webhook} refused the alert: {exc}") from None
+        # the URL itself is a secret (Slack's and Mattermost's hooks): its host only
+        where = urllib.parse.urlsplit(webhook)
+        raise WebhookError(
+            f"webhook {where.scheme}://{where.hostname} refused the alert: {exc}"
+        ) from None

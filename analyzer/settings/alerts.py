@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.errors import ConfigError
-from analyzer.settings.values import as_ratio, as_strings
+from analyzer.settings.values import as_strings
 
 ALERT_KEYS = {
     "to",
@@ -53,12 +53,24 @@ class AlertsConfig:
     cooldown_hours: float = 6.0
 
 
+MAX_HOURS = 24 * 366  # a window or a cool-down longer than a year is a typo
+
+
+def _number(value: Any, where: str, low: float, high: float, whole: bool = False) -> float:
+    """A number in [low, high] (``whole``: an integer): one clear line otherwise."""
+    kind = "an integer" if whole else "a number"
+    wrong = isinstance(value, bool) or not isinstance(value, int if whole else int | float)
+    if wrong or not low <= value <= high:
+        raise ConfigError(f"{where}: expected {kind} from {low:g} to {high:g}, got {value!r}")
+    return value
+
+
 def alerts_config(section: Mapping[str, Any]) -> AlertsConfig:
     """``[alerts]`` checked (one clear line for a bad value)."""
     default = AlertsConfig()
 
-    def number(key: str) -> float:
-        return as_ratio(section.get(key, getattr(default, key)), f"alerts.{key}")
+    def get(key: str) -> Any:
+        return section.get(key, getattr(default, key))
 
     webhook = str(section.get("webhook", "") or "")
     if webhook:
@@ -66,17 +78,24 @@ def alerts_config(section: Mapping[str, Any]) -> AlertsConfig:
         loopback = url.hostname in ("127.0.0.1", "::1", "localhost")
         if url.scheme != "https" and not (url.scheme == "http" and loopback) or not url.hostname:
             raise ConfigError(
-                f"alerts.webhook: expected an https:// URL (http:// only on loopback), "
-                f"got {webhook!r}"
-            )
+                "alerts.webhook: expected an https:// URL (http:// only on loopback), "
+                f"got a {url.scheme or 'schemeless'} URL"
+            )  # never the URL itself: it is the hook's secret
+    to = as_strings(section.get("to", []), "alerts.to")
+    if bad := [a for a in to if "@" not in a or any(c.isspace() for c in a)]:
+        raise ConfigError(f"alerts.to: not an e-mail address: {bad[0]!r}")
     return AlertsConfig(
-        to=as_strings(section.get("to", []), "alerts.to"),
+        to=to,
         webhook=webhook,
-        volume_factor=number("volume_factor"),
-        volume_floor=int(number("volume_floor")),
-        history_days=max(1, int(number("history_days"))),
-        cracked_window_hours=number("cracked_window_hours"),
-        blocklist_share=number("blocklist_share"),
-        blocklist_floor=int(number("blocklist_floor")),
-        cooldown_hours=number("cooldown_hours"),
+        volume_factor=float(_number(get("volume_factor"), "alerts.volume_factor", 1, 1000)),
+        volume_floor=_number(get("volume_floor"), "alerts.volume_floor", 1, 10**9, whole=True),
+        history_days=_number(get("history_days"), "alerts.history_days", 1, 366, whole=True),
+        cracked_window_hours=float(
+            _number(get("cracked_window_hours"), "alerts.cracked_window_hours", 1, MAX_HOURS)
+        ),
+        blocklist_share=float(_number(get("blocklist_share"), "alerts.blocklist_share", 0, 1)),
+        blocklist_floor=_number(
+            get("blocklist_floor"), "alerts.blocklist_floor", 1, 10**9, whole=True
+        ),
+        cooldown_hours=float(_number(get("cooldown_hours"), "alerts.cooldown_hours", 0, MAX_HOURS)),
     )

@@ -115,7 +115,11 @@ def recent_deliveries(
         view, hour, DELIVERIES, [s.TS, s.SERVER, s.SESSION_ID, s.RECIPIENT], when
     )
     blamed = tables.events_of(
-        view, hour, BLAMED, [s.TS, s.SERVER, s.RELAY, PROVIDER, NAMED_IP], when
+        view,
+        hour,
+        BLAMED,
+        [s.TS, s.SERVER, s.RELAY, PROVIDER, NAMED_IP, s.SESSION_ID, s.RECIPIENT],
+        when,
     )
     blamed = blamed[blamed[PROVIDER].notna().to_numpy()]
     return (
