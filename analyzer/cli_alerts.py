@@ -43,7 +43,7 @@ def alerts(config_path: str | None, dry_run: bool, no_dns: bool) -> None:
     recovery when the condition clears: one mail each to alerts.to (else mail.to) through
     [mail] and, if set, a JSON POST to alerts.webhook. Run it after each ingest
     (`relaywatch ingest --alerts` does both). Exit status 2 if a message could not be sent
-    (it is kept in the spool).
+    (it is sent by the next run).
 
     Example:
 

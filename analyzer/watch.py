@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -17,7 +16,7 @@ from analyzer.judgements.asn import load_lookup
 from analyzer.judgements.customers import read_customers
 from analyzer.judgements.dnsbl import unverified_zones
 from analyzer.outputs import alerts as messages
-from analyzer.outputs.mailer import MailError, send_message, smtp_password, spool_message
+from analyzer.outputs.mailer import MailError, send_message, smtp_password
 from analyzer.settings.config import Settings
 from analyzer.store import alerts as stored
 from analyzer.store import parquet as store
@@ -56,9 +55,12 @@ def run_alerts(
 ) -> AlertRun:
     """Evaluate the rules on the store's last hour, remember what was said, and say what is
     new: a mail per alert to ``[alerts] to`` (else ``[mail] to``) and a POST to
-    ``[alerts] webhook``. ``dry_run``: print, send nothing, remember nothing. A mail that
-    cannot be sent is spooled; the run then fails (``MailError``) after saving the state, so
-    nothing is said twice."""
+    ``[alerts] webhook``. ``dry_run``: print, send nothing, remember nothing.
+
+    The state is saved before anything is sent (a run started meanwhile says nothing
+    twice). What a channel did not take (the SMTP server or the webhook down) is kept in the
+    store's outbox and tried again by the next runs, for ``OUTBOX_HOURS``; the run then fails
+    (``MailError``) after trying every message."""
     root = store_root(settings)
     if not store.exists(root):
         raise InputError(f"the store {root} is empty: run `relaywatch ingest` first")
@@ -81,35 +83,63 @@ def run_alerts(
         before = stored.read_state(root)
         found = stored.conditions(view, settings, run.now, lookup, dnsbl, before)
         cooldown = pd.Timedelta(hours=settings.alerts.cooldown_hours)
-        run.sent, state = rules.evaluate(found, before, run.now, cooldown)
+        undecided = rules.undecided_listings(before, dnsbl)
+        run.sent, state = rules.evaluate(found, before, run.now, cooldown, undecided)
         run.active = int((state[rules.STATUS] == rules.ACTIVE).sum())
         if dry_run:
             return run
-        stored.write_state(root, state, settings.file_mode)
-    for alert in run.sent.to_dict("records"):
-        _tell(alert, settings, to, password, run)
+        pending = stored.read_outbox(root)  # taken by this run: tried below, kept if refused
+        stored.write_state(root, state, settings.file_mode, outbox=[])
+    channels = [c for c, on in ((MAIL, bool(to)), (WEBHOOK, bool(settings.alerts.webhook))) if on]
+    local = run.now.tz_convert(settings.timezone)  # the messages' times: the logs' zone
+    fresh = [
+        {
+            "alert": {k: str(v) for k, v in alert.items()},
+            "url": messages.link(settings.dashboard.url, alert, run.now, settings.timezone),
+            "at": rules.stamp(local),
+            "channels": channels,
+            "since": rules.stamp(pd.Timestamp.now(tz="UTC")),
+        }
+        for alert in run.sent.to_dict("records")
+    ]
+    refused = [
+        kept for entry in pending + fresh if (kept := _tell(entry, settings, to, password, run))
+    ]
+    if refused or pending:
+        with store.writing(root, wait_seconds, settings.file_mode):
+            outbox = stored.read_outbox(root) + refused  # another run's refusals stay too
+            stored.write_state(root, stored.read_state(root), settings.file_mode, outbox)
     if run.failures:
         raise MailError("; ".join(run.failures))
     return run
 
 
-def _tell(alert: dict, settings: Settings, to: tuple[str, ...], password, run: AlertRun) -> None:
-    url = messages.link(settings.dashboard.url, alert, run.now, settings.timezone)
-    local = run.now.tz_convert(settings.timezone)  # the message's times: the logs' zone
-    if to:
-        message = messages.compose(alert, url, settings.mail.from_addr, to, local)
+MAIL, WEBHOOK = "mail", "webhook"
+OUTBOX_HOURS = 24  # a message no channel took for a day is dropped, with a failure
+
+
+def _tell(entry: dict, settings: Settings, to, password, run: AlertRun) -> dict | None:
+    """Send ``entry`` through its channels; what is left to send (None: nothing)."""
+    alert, url, at = entry["alert"], entry["url"], pd.Timestamp(entry["at"])
+    left = []
+    for channel in entry["channels"]:
         try:
-            send_message(message, settings.mail, password)
-        except MailError as exc:
-            folder = settings.mail.spool or Path(store_root(settings)) / "spool"
-            stamp = f"{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S%fZ}"
-            kept = spool_message(message, folder, stamp, settings.file_mode)
-            run.failures.append(f"{exc}; the alert is kept in {kept}")
-    if settings.alerts.webhook:
-        try:
-            messages.post(settings.alerts.webhook, alert, url, local)
-        except messages.WebhookError as exc:
-            run.failures.append(str(exc))
+            if channel == MAIL and to:
+                message = messages.compose(alert, url, settings.mail.from_addr, to, at)
+                send_message(message, settings.mail, password)
+            elif channel == WEBHOOK and settings.alerts.webhook:
+                messages.post(settings.alerts.webhook, alert, url, at)
+        except (MailError, messages.WebhookError) as exc:
+            left.append(channel)
+            run.failures.append(f"{messages.subject(alert)}: {exc}")
+    if not left:
+        return None
+    age = pd.Timestamp.now(tz="UTC") - pd.Timestamp(entry["since"])
+    if age > pd.Timedelta(hours=OUTBOX_HOURS):
+        run.failures.append(f"dropped after {OUTBOX_HOURS} hours unsent: {messages.subject(alert)}")
+        return None
+    run.failures[-1] += " (tried again at the next run)"
+    return {**entry, "channels": left}
 
 
 def describe(run: AlertRun) -> list[str]:

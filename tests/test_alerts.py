@@ -314,6 +314,25 @@ def test_each_event_once_a_reminder_after_the_cooldown_and_a_recovery():
     )
 
 
+def test_a_listing_clears_only_on_a_clean_answer():
+    cooldown, key = pd.Timedelta(hours=6), "dnsbl_listing:192.0.2.10:bl.test"
+    _, state = rules.evaluate(conditions(key), rules.empty_state(), NOW, cooldown)
+
+    def answer(status: str | None) -> pd.DataFrame:
+        rows = [] if status is None else [("192.0.2.10", "bl.test", status, "", "")]
+        return pd.DataFrame(rows, columns=["ip", "zone", "dnsbl_status", "answer", "detail"])
+
+    # a timeout, a zone that failed its test entries, no lookup (--no-dns): nothing said
+    for status in ("unknown", "error", None):
+        undecided = rules.undecided_listings(state, answer(status))
+        assert undecided == {key}
+        said, state = rules.evaluate(conditions(), state, NOW, cooldown, undecided)
+        assert said.empty and state[rules.STATUS].tolist() == ["active"]
+    undecided = rules.undecided_listings(state, answer("clean"))
+    said, state = rules.evaluate(conditions(), state, NOW, cooldown, undecided)
+    assert said[rules.KIND].tolist() == ["recovered"]
+
+
 def test_events_do_not_recover_and_a_customers_first_relay_is_said_once_ever():
     cooldown = pd.Timedelta(hours=6)
     keys = ("cracked_login:a@example.com", "first_refused_relay:c001")

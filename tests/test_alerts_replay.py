@@ -15,6 +15,7 @@ import email.policy
 import gzip
 import http.server
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from click.testing import CliRunner
 from analyzer import jobs
 from analyzer.cli import cli
 from analyzer.judgements import alerts as rules
+from analyzer.outputs.mailer import MailError
 from analyzer.settings.config import load_settings
 from analyzer.store import alerts as stored
 from analyzer.watch import run_alerts
@@ -221,6 +223,39 @@ def test_a_listing_raises_one_alert_and_a_second_run_none(tmp_path, dns_server, 
     assert second.active == 1
 
 
+def test_an_alert_a_channel_refused_is_sent_at_the_next_run_once(
+    tmp_path,
+    dns_server,  # noqa: F811 (a fixture)
+    webhook,
+):
+    hook, posted = webhook
+    settings = ingested_sample(tmp_path / "sample")
+    dnsbl = dataclasses.replace(settings.dnsbl, zones=(ZONE,), nameservers=(dns_server,), timeout=2)
+    with socket.socket() as probe:  # a loopback port nothing listens on: the hook is down
+        probe.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
+    settings = dataclasses.replace(
+        settings,
+        dnsbl=dnsbl,
+        alerts=dataclasses.replace(settings.alerts, webhook=down, to=()),
+        mail=dataclasses.replace(settings.mail, to=()),
+    )
+    with pytest.raises(
+        MailError,
+        match=r"webhook http://127\.0\.0\.1 refused the alert.*"
+        r"\(tried again at the next run\)",
+    ):
+        run_alerts(settings)
+    assert len(stored.read_outbox(settings.store)) == 1
+    up = dataclasses.replace(settings, alerts=dataclasses.replace(settings.alerts, webhook=hook))
+    second = run_alerts(up)
+    assert second.sent.empty  # nothing new: the listing was judged by the first run ...
+    assert [p["alert"]["kind"] for p in posted] == ["alert"]  # ... and said now, once
+    assert stored.read_outbox(settings.store) == []
+    run_alerts(up)
+    assert len(posted) == 1
+
+
 def test_the_alerts_command_and_its_mistakes(tmp_path, webhook):
     hook, posted = webhook
     settings = ingested_sample(tmp_path / "sample")
@@ -236,7 +271,10 @@ def test_the_alerts_command_and_its_mistakes(tmp_path, webhook):
     dry = CliRunner().invoke(cli, ["alerts", "--config", config, "--dry-run", "--no-dns"])
     assert dry.exit_code == 0, dry.output
     assert "alerts at 2003-12-05T11:24:59+00:00 (the logs' time): 0 alert" in dry.stderr
-    assert json.loads((settings.store / stored.STATE_FILE).read_text()) == []
+    assert json.loads((settings.store / stored.STATE_FILE).read_text()) == {
+        "state": [],
+        "outbox": [],
+    }
     # no one to tell: one line, status 2
     empty = tmp_path / "none.toml"
     empty.write_text(f'store = "{settings.store}"\n', encoding="utf-8")

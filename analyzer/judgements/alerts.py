@@ -407,8 +407,22 @@ def raised_since(state: pd.DataFrame, rule: str) -> dict[str, pd.Timestamp]:
     return dict(zip(active[SUBJECT], active[FIRST_RAISED], strict=True))
 
 
+def undecided_listings(state: pd.DataFrame, dnsbl: pd.DataFrame) -> set[str]:
+    """Active listing keys that this run's DNSBL answers cannot clear: the zone did not
+    answer ``clean`` for the address (a timeout, a zone that failed its test entries, no
+    lookup at all with ``--no-dns``). Only a clean answer is a recovery."""
+    active = state[((state[RULE] == LISTED) & (state[STATUS] == ACTIVE)).fillna(False).to_numpy()]
+    clean = dnsbl[(dnsbl["dnsbl_status"] == "clean").fillna(False).to_numpy()]
+    cleared = {f"{LISTED}:{ip}:{zone}" for ip, zone in zip(clean["ip"], clean["zone"], strict=True)}
+    return set(active[KEY]) - cleared
+
+
 def evaluate(
-    conditions: pd.DataFrame, state: pd.DataFrame, now: pd.Timestamp, cooldown: pd.Timedelta
+    conditions: pd.DataFrame,
+    state: pd.DataFrame,
+    now: pd.Timestamp,
+    cooldown: pd.Timedelta,
+    undecided: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The messages to send (the conditions' columns and ``kind``) and the new state.
 
@@ -417,7 +431,8 @@ def evaluate(
     message when it no longer shows; if it comes back after its recovery, that is a new
     alert (a recovery needs ``HOLD`` without the cause, so a flapping condition is said at
     most once per ``HOLD``). An event (the other rules) is said when it occurs, again only
-    after the cool-down; ``ONCE`` rules are never said twice."""
+    after the cool-down; ``ONCE`` rules are never said twice. ``undecided``: active keys this
+    run could not judge (``undecided_listings``): left as they are, never cleared."""
     state = (
         state.set_index(KEY, drop=False) if len(state) else empty_state().set_index(KEY, drop=False)
     )
@@ -449,7 +464,7 @@ def evaluate(
             EVIDENCE: row[EVIDENCE],
             LINK: row[LINK],
         }
-    seen = set(conditions[KEY])
+    seen = set(conditions[KEY]) | set(undecided)
     for key, row in state.iterrows():
         if row[STATUS] == ACTIVE and key not in seen and row[RULE] in RECOVERING:
             updated.at[key, STATUS] = CLEARED

@@ -128,12 +128,20 @@ def recent_deliveries(
     )
 
 
-def read_state(root: Path) -> pd.DataFrame:
-    """The alert state the store keeps (none yet: empty)."""
+def _saved(root: Path) -> dict:
+    """alerts.json: ``{"state": [...], "outbox": [...]}`` (none yet: both empty)."""
     path = root / STATE_FILE
     if not path.is_file():
+        return {"state": [], "outbox": []}
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return {"state": saved, "outbox": []} if isinstance(saved, list) else saved
+
+
+def read_state(root: Path) -> pd.DataFrame:
+    """The alert state the store keeps (none yet: empty)."""
+    records = _saved(root).get("state", [])
+    if not records:
         return rules.empty_state()
-    records = json.loads(path.read_text(encoding="utf-8"))
     state = pd.DataFrame(records, columns=list(rules.STATE_COLUMNS)).astype("string")
     for column in (rules.FIRST_RAISED, rules.LAST_SENT, rules.LAST_SEEN):
         state[column] = pd.to_datetime(state[column], utc=True, format="ISO8601").astype(
@@ -142,17 +150,26 @@ def read_state(root: Path) -> pd.DataFrame:
     return state
 
 
-def write_state(root: Path, state: pd.DataFrame, file_mode: int) -> None:
-    """Replace the alert state atomically (written aside, synced, renamed)."""
+def read_outbox(root: Path) -> list[dict]:
+    """Messages a channel did not take yet (``analyzer.watch``: tried again at the next run)."""
+    return list(_saved(root).get("outbox", []))
+
+
+def write_state(
+    root: Path, state: pd.DataFrame, file_mode: int, outbox: list[dict] | None = None
+) -> None:
+    """Replace the alert state and the outbox atomically (written aside, synced, renamed);
+    ``outbox`` None: the one kept now stays."""
     records = [
         {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
         for row in state.astype(object).where(state.notna(), None).to_dict("records")
     ]
+    saved = {"state": records, "outbox": read_outbox(root) if outbox is None else outbox}
     handle, temp = tempfile.mkstemp(dir=root, prefix=f".{STATE_FILE}.")
     try:
         os.fchmod(handle, file_mode)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(records, out, indent=1)
+            json.dump(saved, out, indent=1)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, root / STATE_FILE)
