@@ -170,8 +170,23 @@ def test_a_login_from_a_new_network_after_guessing_from_there_is_a_cracked_alert
     assert found[rules.KEY].tolist() == [f"cracked_login:{ACCOUNT}"]
     assert found.iloc[0][rules.SUMMARY] == (
         f"{ACCOUNT} logged in from a new network (203.0.113.0/24 (1)) after 6 failed logins "
-        "from there"
+        "from 203.0.113.0/24"
     )
+
+
+def test_typos_elsewhere_in_a_big_isp_or_a_busy_accounts_own_are_no_cracked_alert():
+    asn = {"203.0.113.50": 3320, "198.18.7.7": 3320}  # one AS, other /24s
+    frame = logins(*USUAL, ("2003-11-25 22:40", "203.0.113.50", 1))
+    elsewhere = failed(("2003-11-25 21:00", "198.18.7.7", 9))
+    assert rules.cracked_logins(frame, elsewhere, NOW, CONFIG, asn).empty
+    # ten logins of its own in the window beside 6 failures: typos, not guessing
+    busy = logins(
+        *USUAL,
+        *[("2003-11-25 10:00", "192.0.2.200", 1)] * 10,
+        ("2003-11-25 22:40", "203.0.113.50", 1),
+    )
+    typos = failed(("2003-11-25 21:00", "203.0.113.9", 6))
+    assert rules.cracked_logins(busy, typos, NOW, CONFIG, {}).empty
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import pandas as pd
 
 from analyzer import schema as s
 from analyzer.judgements.blame import PROVIDER
-from analyzer.judgements.risk import CRACK_FAILURES, OWN_IP
+from analyzer.judgements.risk import CRACK_FAILURE_SHARE, CRACK_FAILURES, OWN_IP
 from analyzer.settings.alerts import AlertsConfig
 
 KEY, RULE, SUBJECT, SUMMARY, EVIDENCE, ACTION, LINK = (
@@ -239,15 +239,18 @@ def cracked_logins(
     asn_of: Mapping[str, int],
 ) -> pd.DataFrame:
     """Accounts that logged in, in the hour up to ``now``, from a network they never used
-    before, after at least ``CRACK_FAILURES`` failed logins from that same network in the
-    ``cracked_window_hours`` before (``failed``: ``analyzer.judgements.risk.failed_auth``,
-    which leaves out customers' networks): the accounts export's ``cracked`` signal, live.
-    A network is an AS where the ASN database knows the address, else its /24 or /48."""
+    before (an AS where the ASN database knows the address, else its /24 or /48), after at
+    least ``CRACK_FAILURES`` failed logins from the same /24 (/48) in the
+    ``cracked_window_hours`` before, which are at least ``CRACK_FAILURE_SHARE`` of the
+    account's AUTH traffic there (``failed``: ``analyzer.judgements.risk.failed_auth``, which
+    leaves out customers' networks). The accounts export's ``cracked`` signal, live, and
+    wider by a /24: a guessing botnet logs in from a neighbour of the address that guessed.
+    Not the whole AS: another account's typos elsewhere in a big ISP are no guessing."""
     if logins.empty or failed.empty:
         return no_conditions()
     user = s.SASL_USERNAME
     logins = logins.assign(_net=networks_of(logins[s.CLIENT_IP], asn_of))
-    failed = failed.assign(_net=networks_of(failed[s.CLIENT_IP], asn_of))
+    failed = failed.assign(_near=networks_of(failed[s.CLIENT_IP], {}))
     in_hour = (logins[s.START] > now - HOUR).to_numpy() & (logins[s.START] <= now).to_numpy()
     window = pd.Timedelta(hours=config.cracked_window_hours)
     rows = []
@@ -260,13 +263,15 @@ def cracked_logins(
         if new.empty or before.empty:  # an account's very first logins are not "new"
             continue
         first = new[s.START].min()
+        near = set(networks_of(new[s.CLIENT_IP], {}))  # their /24s (/48s)
         guesses = failed[
-            failed["_net"].isin(set(new["_net"])).to_numpy()
+            failed["_near"].isin(near).to_numpy()
             & (failed[s.START] <= first).to_numpy()
             & (failed[s.START] >= first - window).to_numpy()
         ]
         failures = int(guesses[s.AUTH_FAILURES].fillna(0).sum())
-        if failures < CRACK_FAILURES:
+        own = int(((before[s.START] >= first - window).to_numpy()).sum()) + len(new)
+        if failures < CRACK_FAILURES or failures < CRACK_FAILURE_SHARE * (failures + own):
             continue
         rows.append(
             {
@@ -274,7 +279,7 @@ def cracked_logins(
                 RULE: CRACKED,
                 SUBJECT: account,
                 SUMMARY: f"{account} logged in from a new network ({_sample(new['_net'])}) "
-                f"after {failures:,} failed logins from there",
+                f"after {failures:,} failed logins from {', '.join(sorted(near))}",
                 EVIDENCE: f"new logins from {_sample(new[s.CLIENT_IP])} since "
                 f"{stamp(first)}; its usual networks: {_sample(before['_net'])}; "
                 f"failed logins in the {config.cracked_window_hours:g} hours before from "
