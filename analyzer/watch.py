@@ -77,6 +77,7 @@ def run_alerts(
         run.now = stored.last_instant(view)
         if run.now is None:
             return run
+        run.now = judged_instant(run.now, pd.Timestamp.now(tz="UTC"), run.notes)
         dnsbl = live_dnsbl(settings, dns)
         run.notes.extend(unverified_zones(dnsbl))
         lookup = load_lookup(settings.asn_db, settings.as_names)
@@ -112,6 +113,28 @@ def run_alerts(
     if run.failures:
         raise MailError("; ".join(run.failures))
     return run
+
+
+AHEAD = pd.Timedelta(hours=1)  # sessions this far after the clock: a clock or a year is wrong
+BEHIND = pd.Timedelta(days=1)  # the logs this far behind the clock: are they still written?
+
+
+def judged_instant(last: pd.Timestamp, clock: pd.Timestamp, notes: list[str]) -> pd.Timestamp:
+    """The alerts' "now": the store's last session, but never after this machine's clock
+    (one line with a wrong year or a server's clock ahead would empty every "last hour" and
+    clear every alert); said in ``notes`` when it is capped or far behind the clock."""
+    if last > clock + AHEAD:
+        notes.append(
+            f"the store holds sessions after this machine's clock (up to {rules.stamp(last)}): "
+            f"judged at {rules.stamp(clock)}; check the servers' clocks and `year`"
+        )
+        return clock
+    if last < clock - BEHIND:
+        notes.append(
+            f"the logs' last session is {(clock - last).days} days old ({rules.stamp(last)}): "
+            "judged then (a replay), or are the logs still read?"
+        )
+    return last
 
 
 MAIL, WEBHOOK = "mail", "webhook"

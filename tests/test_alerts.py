@@ -394,3 +394,17 @@ def test_an_alerts_value_that_cannot_work_is_one_clear_line(key, value, message)
     with pytest.raises(ConfigError) as refused:
         alerts_config({key: value})
     assert str(refused.value).startswith(message)
+
+
+def test_now_is_never_after_the_clock_and_old_logs_are_said():
+    from analyzer.watch import judged_instant
+
+    clock, notes = pd.Timestamp("2026-12-04T12:00Z"), []
+    assert judged_instant(pd.Timestamp("2026-12-04T11:58Z"), clock, notes) == pd.Timestamp(
+        "2026-12-04T11:58Z"
+    )
+    assert notes == []
+    assert judged_instant(pd.Timestamp("2027-12-04T11:58Z"), clock, notes) == clock
+    assert notes[-1].startswith("the store holds sessions after this machine's clock")
+    assert judged_instant(pd.Timestamp("2003-11-27T11:58Z"), clock, notes).year == 2003
+    assert notes[-1].startswith("the logs' last session is 8408 days old")
