@@ -22,6 +22,7 @@ from analyzer.cli_options import (
     announce,
     check_format,
     command_settings,
+    config_option,
     config_options,
     ingest_progress,
     no_dns_option,
@@ -170,12 +171,7 @@ def export(
 
 
 @cli.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="TOML config (default: $RELAYWATCH_CONFIG, ./relaywatch.toml, else the demo).",
-)
+@config_option
 @period_options
 @click.option("--to", "to", multiple=True, help="recipient (repeatable; default: mail.to).")
 @click.option(
@@ -372,12 +368,7 @@ def check(
 
 
 @cli.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="TOML config (default: $RELAYWATCH_CONFIG, ./relaywatch.toml, else the demo).",
-)
+@config_option
 @click.option("--host", help="address to bind (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="port to listen on (default 8050).")
 @click.option(

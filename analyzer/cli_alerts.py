@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from analyzer.cli_options import announce, no_dns_option, reports_errors
+from analyzer.cli_options import announce, config_option, no_dns_option, reports_errors
 from analyzer.settings.config import load_settings
 
 
@@ -20,12 +20,7 @@ def echo_run(run) -> None:
 
 
 @click.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="TOML config (default: $RELAYWATCH_CONFIG, ./relaywatch.toml, else the demo).",
-)
+@config_option
 @click.option(
     "--dry-run", is_flag=True, help="print what would be said; send and remember nothing."
 )

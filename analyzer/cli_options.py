@@ -40,6 +40,14 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="TOML config (default: $RELAYWATCH_CONFIG, ./relaywatch.toml, else the demo).",
+)  # the commands that read no logs of their own (report, serve, alerts)
+
+
 def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--config and the settings every analysing command can override."""
     options = [
