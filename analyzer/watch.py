@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -16,7 +17,7 @@ from analyzer.judgements.asn import load_lookup
 from analyzer.judgements.customers import read_customers
 from analyzer.judgements.dnsbl import unverified_zones
 from analyzer.outputs import alerts as messages
-from analyzer.outputs.mailer import MailError, send_message, smtp_password
+from analyzer.outputs.mailer import MailError, send_message, smtp_password, spool_message
 from analyzer.settings.config import Settings
 from analyzer.store import alerts as stored
 from analyzer.store import parquet as store
@@ -159,7 +160,18 @@ def _tell(entry: dict, settings: Settings, to, password, run: AlertRun) -> dict 
         return None
     age = pd.Timestamp.now(tz="UTC") - pd.Timestamp(entry["since"])
     if age > pd.Timedelta(hours=OUTBOX_HOURS):
-        run.failures.append(f"dropped after {OUTBOX_HOURS} hours unsent: {messages.subject(alert)}")
+        kept = ""
+        if MAIL in left:  # kept as the report's unsent mail is
+            message = messages.compose(alert, url, settings.mail.from_addr, to, at)
+            folder = settings.mail.spool or Path(store_root(settings)) / "spool"
+            stamp = f"{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S%fZ}"
+            try:
+                kept = f"; kept in {spool_message(message, folder, stamp, settings.file_mode)}"
+            except MailError as exc:
+                kept = f"; {exc}"
+        run.failures.append(
+            f"not sent for {OUTBOX_HOURS} hours, no longer tried: {messages.subject(alert)}{kept}"
+        )
         return None
     run.failures[-1] += " (tried again at the next run)"
     return {**entry, "channels": left}

@@ -256,6 +256,41 @@ def test_an_alert_a_channel_refused_is_sent_at_the_next_run_once(
     assert len(posted) == 1
 
 
+def test_a_message_no_channel_took_for_a_day_is_spooled_and_no_longer_tried(
+    tmp_path,
+    dns_server,  # noqa: F811 (a fixture)
+):
+    settings = ingested_sample(tmp_path / "sample")
+    with socket.socket() as probe:  # nothing listens here: SMTP and the hook are down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = dataclasses.replace(
+        settings,
+        dnsbl=dataclasses.replace(
+            settings.dnsbl, zones=(ZONE,), nameservers=(dns_server,), timeout=2
+        ),
+        alerts=dataclasses.replace(
+            settings.alerts, webhook=f"http://127.0.0.1:{port}/hook", to=("noc@x.example",)
+        ),
+        mail=dataclasses.replace(
+            settings.mail, host="127.0.0.1", port=port, retries=1, timeout=1, starttls=False
+        ),
+    )
+    with pytest.raises(MailError):
+        run_alerts(settings, environ=PASSWORD)
+    [entry] = stored.read_outbox(settings.store)
+    assert entry["channels"] == ["mail", "webhook"]
+    # a day later, still down: the mail goes to the spool, the outbox is emptied
+    state = json.loads((settings.store / stored.STATE_FILE).read_text())
+    state["outbox"][0]["since"] = "2003-01-01T00:00:00+00:00"
+    (settings.store / stored.STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(MailError, match="not sent for 24 hours, no longer tried: .*kept in"):
+        run_alerts(settings, environ=PASSWORD)
+    assert stored.read_outbox(settings.store) == []
+    [spooled] = (settings.store / "spool").glob("relaywatch-*.eml")
+    assert f"{LISTED_IP} is listed on {ZONE}" in spooled.read_text()
+
+
 def test_the_alerts_command_and_its_mistakes(tmp_path, webhook):
     hook, posted = webhook
     settings = ingested_sample(tmp_path / "sample")
