@@ -53,7 +53,7 @@ HOLD_HOURS = HOLD.seconds // 3600
 RAMP = pd.Timedelta(hours=6)  # a spam run's first hours, before it crossed the thresholds
 RECOVERY = {
     VOLUME: "back to its usual volume",
-    BLOCKLIST: f"no refusal blaming a blocklist in the last {HOLD_HOURS} hours",
+    BLOCKLIST: f"refusals blaming a blocklist below the floor over the last {HOLD_HOURS} hours",
     LISTED: "no longer listed",
 }
 # Said once, ever: a customer's first refused relay after the enforcement date.
