@@ -474,7 +474,7 @@ def nightly(
     try:
         send_message(message, settings.mail, password)
     except MailError as exc:
-        folder = settings.mail.spool or (settings.store or Path(".")) / "spool"
+        folder = settings.spool_folder()
         kept = spool_message(message, folder, f"{now:%Y%m%dT%H%M%SZ}", settings.file_mode)
         raise MailError(f"{exc}; the message is kept in {kept}") from None
     return f"{report.title}: sent to {', '.join(recipients)}"

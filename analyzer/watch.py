@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -107,7 +106,7 @@ def run_alerts(
     refused = [
         kept for entry in pending + fresh if (kept := _tell(entry, settings, to, password, run))
     ]
-    if refused or pending:
+    if refused:  # what this run took from the outbox and sent is gone from it already
         with store.writing(root, wait_seconds, settings.file_mode):
             outbox = stored.read_outbox(root) + refused  # another run's refusals stay too
             stored.write_state(root, stored.read_state(root), settings.file_mode, outbox)
@@ -145,12 +144,12 @@ OUTBOX_HOURS = 24  # a message no channel took for a day is dropped, with a fail
 def _tell(entry: dict, settings: Settings, to, password, run: AlertRun) -> dict | None:
     """Send ``entry`` through its channels; what is left to send (None: nothing)."""
     alert, url, at = entry["alert"], entry["url"], pd.Timestamp(entry["at"])
+    mail = messages.compose(alert, url, settings.mail.from_addr, to, at) if to else None
     left = []
     for channel in entry["channels"]:
         try:
-            if channel == MAIL and to:
-                message = messages.compose(alert, url, settings.mail.from_addr, to, at)
-                send_message(message, settings.mail, password)
+            if channel == MAIL and mail is not None:
+                send_message(mail, settings.mail, password)
             elif channel == WEBHOOK and settings.alerts.webhook:
                 messages.post(settings.alerts.webhook, alert, url, at)
         except (MailError, messages.WebhookError) as exc:
@@ -161,12 +160,11 @@ def _tell(entry: dict, settings: Settings, to, password, run: AlertRun) -> dict 
     age = pd.Timestamp.now(tz="UTC") - pd.Timestamp(entry["since"])
     if age > pd.Timedelta(hours=OUTBOX_HOURS):
         kept = ""
-        if MAIL in left:  # kept as the report's unsent mail is
-            message = messages.compose(alert, url, settings.mail.from_addr, to, at)
-            folder = settings.mail.spool or Path(store_root(settings)) / "spool"
+        if MAIL in left and mail is not None:  # kept as the report's unsent mail is
             stamp = f"{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S%fZ}"
             try:
-                kept = f"; kept in {spool_message(message, folder, stamp, settings.file_mode)}"
+                folder = settings.spool_folder()
+                kept = f"; kept in {spool_message(mail, folder, stamp, settings.file_mode)}"
             except MailError as exc:
                 kept = f"; {exc}"
         run.failures.append(

@@ -13,7 +13,6 @@ logs show, and a replay of old logs alerts as it would have then.
 
 from __future__ import annotations
 
-import ipaddress
 import shlex
 import urllib.parse
 from collections.abc import Mapping
@@ -22,6 +21,9 @@ import pandas as pd
 
 from analyzer import schema as s
 from analyzer.judgements.blame import PROVIDER
+from analyzer.judgements.dnsbl import CLEAN
+from analyzer.judgements.dnsbl import LISTED as LISTED_ANSWER
+from analyzer.judgements.offenders import network_of
 from analyzer.judgements.risk import CRACK_FAILURE_SHARE, CRACK_FAILURES, OWN_IP
 from analyzer.settings.alerts import AlertsConfig
 
@@ -109,25 +111,12 @@ def _conditions(rows: list[dict]) -> pd.DataFrame:
     )
 
 
-def _network(ip: str) -> str:
-    """The /24 (IPv4) or /48 (IPv6) of an address: the network when no ASN is known."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
-
-
 def networks_of(ips: pd.Series, asn_of: Mapping[str, int]) -> pd.Series:
-    """``AS<n>`` of each address where the ASN database knows it, else its /24 or /48 (worked
-    out once per distinct address)."""
-    asns = dict(asn_of)
-    names = {
-        ip: f"AS{int(asns[ip])}" if ip in asns else _network(ip)
-        for ip in ips.dropna().astype(str).unique()
-    }
-    return ips.astype("object").map(names).astype("string")
+    """``AS<n>`` of each address where the ASN database knows it, else its /24 or /48 (as the
+    offenders are rolled up; what is no address stands for itself)."""
+    known = ips.map(dict(asn_of)).astype("Int64")
+    named = ("AS" + known.astype("string")).astype("string")
+    return named.fillna(network_of(ips)).fillna(ips.astype("string"))
 
 
 def _sample(values: pd.Series) -> str:
@@ -319,45 +308,41 @@ def blocklist_refusals(
     rows = []
     for ip in sorted(held - set(blamed[OWN_IP].dropna())):  # none this hour, some in HOLD
         refused = lately[(lately[OWN_IP] == ip).to_numpy()]
-        rows.append(
-            {
-                KEY: f"{BLOCKLIST}:{ip}",
-                RULE: BLOCKLIST,
-                SUBJECT: ip,
-                SUMMARY: f"{ip}: {len(refused):,} deliveries refused for a blocklist in the "
-                f"last {HOLD_HOURS} hours ({_sample(refused[PROVIDER])})",
-                EVIDENCE: f"providers: {_sample(refused[PROVIDER])}; remote hosts: "
-                f"{_sample(refused[s.RELAY])}",
-                ACTION: BLOCKLIST_ACTION,
-                LINK: "risk",
-            }
+        summary = (
+            f"{len(refused):,} deliveries refused for a blocklist in the last {HOLD_HOURS} hours"
         )
+        rows.append(_refusals(ip, refused, summary))
     sent = deliveries.groupby(OWN_IP).size()
     for ip, refused in blamed.groupby(OWN_IP, sort=True):
         total = max(int(sent.get(ip, 0)), len(refused))
         enough = len(refused) >= config.blocklist_floor
         if ip not in held and not (enough and len(refused) >= config.blocklist_share * total):
             continue
-        rows.append(
-            {
-                KEY: f"{BLOCKLIST}:{ip}",
-                RULE: BLOCKLIST,
-                SUBJECT: ip,
-                SUMMARY: f"{ip}: {len(refused):,} of {total:,} deliveries in the last hour "
-                f"refused for a blocklist ({_sample(refused[PROVIDER])})",
-                EVIDENCE: f"providers: {_sample(refused[PROVIDER])}; remote hosts: "
-                f"{_sample(refused[s.RELAY])}",
-                ACTION: BLOCKLIST_ACTION,
-                LINK: "risk",
-            }
+        summary = (
+            f"{len(refused):,} of {total:,} deliveries in the last hour refused for a blocklist"
         )
+        rows.append(_refusals(ip, refused, summary))
     return _conditions(rows)
+
+
+def _refusals(ip: str, refused: pd.DataFrame, summary: str) -> dict:
+    """An own IP's blocklist condition: ``summary`` counts, ``refused`` names the lists."""
+    providers = _sample(refused[PROVIDER])
+    return {
+        KEY: f"{BLOCKLIST}:{ip}",
+        RULE: BLOCKLIST,
+        SUBJECT: ip,
+        SUMMARY: f"{ip}: {summary} ({providers})",
+        EVIDENCE: f"providers: {providers}; remote hosts: {_sample(refused[s.RELAY])}",
+        ACTION: BLOCKLIST_ACTION,
+        LINK: "risk",
+    }
 
 
 def dnsbl_listings(dnsbl: pd.DataFrame) -> pd.DataFrame:
     """Own IPs listed on a configured DNSBL (``analyzer.judgements.dnsbl.check_dnsbl``; a zone
     whose test entries failed answers ``unknown``, never ``listed``)."""
-    listed = dnsbl[(dnsbl["dnsbl_status"] == "listed").fillna(False).to_numpy()]
+    listed = dnsbl[(dnsbl["dnsbl_status"] == LISTED_ANSWER).fillna(False).to_numpy()]
     rows = [
         {
             KEY: f"{LISTED}:{row.ip}:{row.zone}",
@@ -400,15 +385,19 @@ def first_refused_relays(relays: pd.DataFrame, now: pd.Timestamp) -> pd.DataFram
     return _conditions(rows)
 
 
+def _in_state(state: pd.DataFrame, rule: str, status: str) -> pd.DataFrame:
+    """The state's rows of ``rule`` with ``status``."""
+    return state[((state[RULE] == rule) & (state[STATUS] == status)).fillna(False).to_numpy()]
+
+
 def past_episodes(state: pd.DataFrame, rule: str) -> pd.DataFrame:
     """Each subject's last ``rule`` alert that has cleared: subject, first raised, last seen."""
-    cleared = (state[RULE] == rule) & (state[STATUS] == CLEARED)
-    return state.loc[cleared.fillna(False).to_numpy(), [SUBJECT, FIRST_RAISED, LAST_SEEN]]
+    return _in_state(state, rule, CLEARED)[[SUBJECT, FIRST_RAISED, LAST_SEEN]]
 
 
 def raised_since(state: pd.DataFrame, rule: str) -> dict[str, pd.Timestamp]:
     """Subject -> when its active ``rule`` alert was first raised."""
-    active = state[((state[RULE] == rule) & (state[STATUS] == ACTIVE)).fillna(False).to_numpy()]
+    active = _in_state(state, rule, ACTIVE)
     return dict(zip(active[SUBJECT], active[FIRST_RAISED], strict=True))
 
 
@@ -416,10 +405,9 @@ def undecided_listings(state: pd.DataFrame, dnsbl: pd.DataFrame) -> set[str]:
     """Active listing keys that this run's DNSBL answers cannot clear: the zone did not
     answer ``clean`` for the address (a timeout, a zone that failed its test entries, no
     lookup at all with ``--no-dns``). Only a clean answer is a recovery."""
-    active = state[((state[RULE] == LISTED) & (state[STATUS] == ACTIVE)).fillna(False).to_numpy()]
-    clean = dnsbl[(dnsbl["dnsbl_status"] == "clean").fillna(False).to_numpy()]
+    clean = dnsbl[(dnsbl["dnsbl_status"] == CLEAN).fillna(False).to_numpy()]
     cleared = {f"{LISTED}:{ip}:{zone}" for ip, zone in zip(clean["ip"], clean["zone"], strict=True)}
-    return set(active[KEY]) - cleared
+    return set(_in_state(state, LISTED, ACTIVE)[KEY]) - cleared
 
 
 def evaluate(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.errors import ConfigError
-from analyzer.settings.values import as_strings
+from analyzer.settings.values import as_number, as_strings, is_loopback
 
 ALERT_KEYS = {
     "to",
@@ -56,15 +56,6 @@ class AlertsConfig:
 MAX_HOURS = 24 * 366  # a window or a cool-down longer than a year is a typo
 
 
-def _number(value: Any, where: str, low: float, high: float, whole: bool = False) -> float:
-    """A number in [low, high] (``whole``: an integer): one clear line otherwise."""
-    kind = "an integer" if whole else "a number"
-    wrong = isinstance(value, bool) or not isinstance(value, int if whole else int | float)
-    if wrong or not low <= value <= high:
-        raise ConfigError(f"{where}: expected {kind} from {low:g} to {high:g}, got {value!r}")
-    return value
-
-
 def alerts_config(section: Mapping[str, Any]) -> AlertsConfig:
     """``[alerts]`` checked (one clear line for a bad value)."""
     default = AlertsConfig()
@@ -75,7 +66,7 @@ def alerts_config(section: Mapping[str, Any]) -> AlertsConfig:
     webhook = str(section.get("webhook", "") or "")
     if webhook:
         url = urllib.parse.urlsplit(webhook)
-        loopback = url.hostname in ("127.0.0.1", "::1", "localhost")
+        loopback = bool(url.hostname) and is_loopback(url.hostname)
         if url.scheme != "https" and not (url.scheme == "http" and loopback) or not url.hostname:
             raise ConfigError(
                 "alerts.webhook: expected an https:// URL (http:// only on loopback), "
@@ -87,15 +78,17 @@ def alerts_config(section: Mapping[str, Any]) -> AlertsConfig:
     return AlertsConfig(
         to=to,
         webhook=webhook,
-        volume_factor=float(_number(get("volume_factor"), "alerts.volume_factor", 1, 1000)),
-        volume_floor=_number(get("volume_floor"), "alerts.volume_floor", 1, 10**9, whole=True),
-        history_days=_number(get("history_days"), "alerts.history_days", 1, 366, whole=True),
+        volume_factor=float(as_number(get("volume_factor"), "alerts.volume_factor", 1, 1000)),
+        volume_floor=as_number(get("volume_floor"), "alerts.volume_floor", 1, 10**9, whole=True),
+        history_days=as_number(get("history_days"), "alerts.history_days", 1, 366, whole=True),
         cracked_window_hours=float(
-            _number(get("cracked_window_hours"), "alerts.cracked_window_hours", 1, MAX_HOURS)
+            as_number(get("cracked_window_hours"), "alerts.cracked_window_hours", 1, MAX_HOURS)
         ),
-        blocklist_share=float(_number(get("blocklist_share"), "alerts.blocklist_share", 0, 1)),
-        blocklist_floor=_number(
+        blocklist_share=float(as_number(get("blocklist_share"), "alerts.blocklist_share", 0, 1)),
+        blocklist_floor=as_number(
             get("blocklist_floor"), "alerts.blocklist_floor", 1, 10**9, whole=True
         ),
-        cooldown_hours=float(_number(get("cooldown_hours"), "alerts.cooldown_hours", 0, MAX_HOURS)),
+        cooldown_hours=float(
+            as_number(get("cooldown_hours"), "alerts.cooldown_hours", 0, MAX_HOURS)
+        ),
     )

@@ -225,6 +225,11 @@ class Settings:
         """``{server: outbound_ip}`` for the servers that name one."""
         return {name: cfg.outbound_ip for name, cfg in self.servers.items() if cfg.outbound_ip}
 
+    def spool_folder(self) -> Path:
+        """Where a mail that could not be sent is kept: ``[mail] spool``, else the store's
+        ``spool`` (``./spool`` without a store)."""
+        return self.mail.spool or (self.store or Path(".")) / "spool"
+
     def own_outbound_ips(self) -> tuple[str, ...]:
         """The provider's sending addresses: ``outbound_ips`` and each server's ``outbound_ip``."""
         per_server = [cfg.outbound_ip for cfg in self.servers.values() if cfg.outbound_ip]

@@ -116,6 +116,15 @@ def as_ratio(value: Any, where: str) -> float:
     return float(value)
 
 
+def as_number(value: Any, where: str, low: float, high: float, whole: bool = False) -> float:
+    """A number in [low, high] (``whole``: an integer): one clear line otherwise."""
+    kind = "an integer" if whole else "a number"
+    wrong = isinstance(value, bool) or not isinstance(value, int if whole else int | float)
+    if wrong or not low <= value <= high:
+        raise ConfigError(f"{where}: expected {kind} from {low:g} to {high:g}, got {value!r}")
+    return value
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (an address, ``[IPv6]`` or ``localhost``) is this machine's loopback;
     any other host name may resolve to anything, so it is not."""

@@ -53,8 +53,9 @@ def conditions(
     deliveries of the last hour (only the columns and days they need); ``state``: what was
     said before (an active volume alert keeps the account's usual from before it)."""
     config, tz = settings.alerts, settings.timezone
+    volume_raised = rules.raised_since(state, rules.VOLUME)
     # from the history days before the oldest active volume alert's day (its usual)
-    since = min([now, *rules.raised_since(state, rules.VOLUME).values()])
+    since = min([now, *volume_raised.values()])
     history = Scope(
         _local_day(since - pd.Timedelta(days=config.history_days), tz), _local_day(now, tz)
     )
@@ -86,7 +87,7 @@ def conditions(
             config,
             asn_of,
             tz,
-            rules.raised_since(state, rules.VOLUME),
+            volume_raised,
             deliveries,
             rules.past_episodes(state, rules.VOLUME),
         ),
