@@ -136,6 +136,19 @@ def _recipient_domains(sessions: pd.DataFrame, recipients: pd.DataFrame | None) 
     return f"; recipients' domains: {_sample(domains)}" if len(domains) else ""
 
 
+def _account_condition(rule: str, account: str, summary: str, evidence: str) -> dict:
+    """An account's condition: the action locks it, the link shows its sessions."""
+    return {
+        KEY: f"{rule}:{account}",
+        RULE: rule,
+        SUBJECT: account,
+        SUMMARY: summary,
+        EVIDENCE: evidence,
+        ACTION: DENY.format(quoted=shlex.quote(account)),
+        LINK: _page("sessions", q=account),
+    }
+
+
 def volume_spikes(
     logins: pd.DataFrame,
     now: pd.Timestamp,
@@ -203,19 +216,16 @@ def volume_spikes(
         mine = mine[(mine[s.START] <= now).to_numpy()]
         networks = networks_of(mine[s.CLIENT_IP], asn_of)
         rows.append(
-            {
-                KEY: f"{VOLUME}:{account}",
-                RULE: VOLUME,
-                SUBJECT: account,
-                SUMMARY: f"{account} sent to {int(sent):,} recipients in the last {wording} "
+            _account_condition(
+                VOLUME,
+                account,
+                f"{account} sent to {int(sent):,} recipients in the last {wording} "
                 f"(its busiest hour before: {int(usual.get(account, 0)):,})",
-                EVIDENCE: f"{len(mine)} sessions in the last {wording} from "
+                f"{len(mine)} sessions in the last {wording} from "
                 f"{mine[s.CLIENT_IP].nunique()} addresses in {networks.nunique()} networks: "
                 f"{_sample(mine[s.CLIENT_IP])}; networks: {_sample(networks)}"
                 + _recipient_domains(mine, recipients),
-                ACTION: DENY.format(quoted=shlex.quote(account)),
-                LINK: _page("sessions", q=account),
-            }
+            )
         )
     return _conditions(rows)
 
@@ -263,19 +273,16 @@ def cracked_logins(
         if failures < CRACK_FAILURES or failures < CRACK_FAILURE_SHARE * (failures + own):
             continue
         rows.append(
-            {
-                KEY: f"{CRACKED}:{account}",
-                RULE: CRACKED,
-                SUBJECT: account,
-                SUMMARY: f"{account} logged in from a new network ({_sample(new['_net'])}) "
+            _account_condition(
+                CRACKED,
+                account,
+                f"{account} logged in from a new network ({_sample(new['_net'])}) "
                 f"after {failures:,} failed logins from {', '.join(sorted(near))}",
-                EVIDENCE: f"new logins from {_sample(new[s.CLIENT_IP])} since "
+                f"new logins from {_sample(new[s.CLIENT_IP])} since "
                 f"{stamp(first)}; its usual networks: {_sample(before['_net'])}; "
                 f"failed logins in the {config.cracked_window_hours:g} hours before from "
                 f"{_sample(guesses[s.CLIENT_IP])}",
-                ACTION: DENY.format(quoted=shlex.quote(account)),
-                LINK: _page("sessions", q=account),
-            }
+            )
         )
     return _conditions(rows)
 
