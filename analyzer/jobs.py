@@ -66,7 +66,7 @@ from analyzer.outputs.report import (
     Counts,
     Report,
     compose_message,
-    default_period,
+    last_complete_day,
     most_used_helos,
     summarise,
 )
@@ -201,20 +201,30 @@ def ingest_logs(
     return summary.text(root) + notes
 
 
-def judge_accounts(settings: Settings) -> None:
-    """After ``ingest``: judge every account on the whole history once and keep the result
-    in the store (``analyzer.store.judged``), so that the Risk page, ``export accounts`` and the
-    mail need not read every login and refusal again until the next commit."""
+def judge_accounts(settings: Settings, now: pd.Timestamp | None = None) -> None:
+    """After ``ingest``: judge every account on the whole history, and on the history up to
+    the last complete day (the nightly mail's), and keep both in the store
+    (``analyzer.store.judged``): the Risk page, ``export accounts`` and the mail read them."""
     root = settings.store
     if root is None or not store.exists(root) or not store.load_manifest(root).committed:
         return
     view = StoreView.open(root, settings, read_customers(settings.customers))
-    if view.judged(None) is not None:
+    last = tables.session_rollup(view, Scope())[LAST_START].max()
+    day = last_complete_day(last, settings.timezone, now or pd.Timestamp.now(tz="UTC"))
+    whole = view.judged(None) is None
+    yesterday = view.judged(day) is None and not view.judgements.renew_day(day)
+    if not (whole or yesterday):
         return
     lookup = load_lookup(settings.asn_db, settings.as_names)
-    found = tables.risk(view, Scope(), settings, live_dnsbl(settings, dns=False), lookup)
-    if found.judged is not None:
-        view.keep_judged(found.judged, tables.session_days(view)[1])
+    dnsbl = live_dnsbl(settings, dns=False)
+    if whole:
+        found = tables.risk(view, Scope(), settings, dnsbl, lookup)
+        if found.judged is not None:
+            view.judgements.keep(found.judged, tables.session_days(view)[1])
+    if yesterday:
+        found = tables.risk(view, Scope(until=day), settings, dnsbl, lookup)
+        if found.judged is not None:
+            view.judgements.keep_day(found.judged, day)
 
 
 def check_patterns(
@@ -460,9 +470,8 @@ def nightly(
     view = open_data(settings, progress=progress, customers=customers)
     if since is None or until is None:
         last = tables.session_rollup(view, Scope())[LAST_START].max()
-        starts = pd.DataFrame({s.START: [last] if pd.notna(last) else []})
-        first, last_day = default_period(starts, settings.timezone, now)
-        since, until = since or first, until or last_day
+        day = last_complete_day(last, settings.timezone, now)
+        since, until = since or day, until or day
     report = nightly_report(view, customers, settings, since, until, notes, dns)
     recipients = tuple(to) or settings.mail.to
     if not recipients and eml is None:

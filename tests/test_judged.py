@@ -1,5 +1,6 @@
 """Accounts judged once by ``ingest`` and kept in the store: read back only for the same
-commit, rules and ASN database, and for a question about the whole history."""
+commit, rules and ASN database, and for a question about the whole history or about the
+history up to the last complete day (the nightly mail's), which later commits keep."""
 
 from __future__ import annotations
 
@@ -42,7 +43,13 @@ def open_store(config: Path) -> tuple[StoreView, object]:
 
 
 def kept_files(view: StoreView) -> list[Path]:
-    return sorted((view.root / "derived" / view.fingerprint / judged.JUDGED).iterdir())
+    """The judgement of the whole history, then the day's."""
+    found = sorted((view.root / "derived" / view.fingerprint / judged.JUDGED).iterdir())
+    return sorted(found, key=lambda path: path.name.startswith(judged.DAY))
+
+
+def last_complete_day(view: StoreView) -> dt.date:
+    return tables.session_days(view)[1] - dt.timedelta(days=1)  # logs of 2003: not live
 
 
 def judged_afresh(view: StoreView, settings, scope: Scope | None = None) -> pd.DataFrame:
@@ -54,8 +61,9 @@ def judged_afresh(view: StoreView, settings, scope: Scope | None = None) -> pd.D
 
 def test_ingest_keeps_the_judgement_it_would_make_again(ingested: Path):
     view, settings = open_store(ingested)
-    [kept] = kept_files(view)
+    kept, day = kept_files(view)
     assert kept.name.startswith(view.manifest.committed + "-")
+    assert day.name.startswith(f"day-{last_complete_day(view)}-")
     stored = view.judged(None)
     assert stored is not None and len(stored) > 10  # the sample's logins
     pd.testing.assert_frame_equal(stored, judged_afresh(view, settings))
@@ -68,7 +76,69 @@ def test_it_answers_only_questions_up_to_its_last_day_or_later(ingested: Path):
     last = tables.session_days(view)[1]
     assert view.judged(last) is not None
     assert view.judged(last + dt.timedelta(days=30)) is not None
-    assert view.judged(last - dt.timedelta(days=1)) is None  # a shorter history: judge again
+    assert view.judged(last - dt.timedelta(days=2)) is None  # a shorter history: judge again
+    # ... but the one up to the day before the last is kept too: the nightly mail's question
+    day = view.judged(last - dt.timedelta(days=1))
+    assert day is not None and not day.equals(view.judged(None))
+
+
+def test_the_nightly_mail_reads_the_days_judgement(ingested: Path):
+    view, settings = open_store(ingested)
+    day = last_complete_day(view)
+    kept = view.judged(day)
+    pd.testing.assert_frame_equal(kept, judged_afresh(view, settings, Scope(until=day)))
+    # its question (the day, every server) reads no login or refusal of the history
+    with mock.patch.object(tables, "account_bounces", side_effect=AssertionError("judged")):
+        found = tables.risk(view, Scope(day, day), settings, jobs.live_dnsbl(settings, False), None)
+    pd.testing.assert_frame_equal(found.judged, kept)
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    folder = tmp_path / "sample"
+    ingested_sample(folder)
+    return folder / DEMO_CONFIG.name
+
+
+def appended(config: Path, *lines: str) -> mock.MagicMock:
+    """Append ``lines`` to the sample's log and ingest them: the judgements asked meanwhile."""
+    settings = load_settings(config, environ={})
+    with open(settings.store.parent / "postfix" / "mail.log", "a") as log:
+        log.writelines(lines)
+    with mock.patch.object(tables, "risk", wraps=tables.risk) as judging:
+        jobs.ingest_logs(settings)
+    return judging
+
+
+def test_a_commit_of_later_lines_keeps_the_days_judgement(live: Path):
+    before, _ = open_store(live)
+    day = last_complete_day(before)
+    kept = before.judged(day)
+    judging = appended(live, LINE)  # the day after
+    after, _ = open_store(live)
+    assert after.manifest.committed > before.manifest.committed
+    assert before.judged(day) is None  # its commit is no longer the last
+    pd.testing.assert_frame_equal(after.judged(day), kept)  # ... and still holds
+    assert [call.args[1] for call in judging.call_args_list] == [Scope()]  # the whole only
+
+
+def test_a_late_line_of_that_day_judges_it_again(live: Path):
+    before, settings = open_store(live)
+    day = last_complete_day(before)
+    late = (
+        f"{day}T22:10:00.000000-05:00 mail1 postfix/submission/smtpd[777]: connect from "
+        "unknown[203.0.113.77]\n",
+        f"{day}T22:10:02.000000-05:00 mail1 postfix/submission/smtpd[777]: warning: "
+        "unknown[203.0.113.77]: SASL LOGIN authentication failed: authentication failure\n",
+        f"{day}T22:10:03.000000-05:00 mail1 postfix/submission/smtpd[777]: disconnect from "
+        "unknown[203.0.113.77]\n",
+    )
+    judging = appended(live, *late)
+    after, _ = open_store(live)
+    assert Scope(until=day) in [call.args[1] for call in judging.call_args_list]
+    pd.testing.assert_frame_equal(
+        after.judged(day), judged_afresh(after, settings, Scope(until=day))
+    )
 
 
 def test_a_question_about_some_servers_is_judged_afresh(ingested: Path):
@@ -94,7 +164,7 @@ def test_another_asn_database_is_judged_afresh(ingested: Path, tmp_path: Path):
 def test_a_damaged_judgement_is_judged_afresh(ingested: Path, caplog):
     view, settings = open_store(ingested)
     jobs.judge_accounts(settings)  # the ASN database may have changed: keep one for it
-    [kept] = kept_files(view)
+    kept, _ = kept_files(view)
     kept.write_bytes(b"PAR1 not parquet")
     with caplog.at_level(logging.WARNING):
         assert view.judged(None) is None
@@ -111,7 +181,7 @@ def test_a_new_commit_replaces_the_judgement(ingested: Path):
     jobs.ingest_logs(settings)
     after, _ = open_store(ingested)
     assert after.manifest.committed > before.manifest.committed
-    [kept] = kept_files(after)
+    kept, _ = kept_files(after)
     assert kept.name.startswith(after.manifest.committed + "-")
     assert before.judged(None) is None  # its commit's judgement is gone
     assert after.judged(None) is not None

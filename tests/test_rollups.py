@@ -4,6 +4,7 @@ answers from a rollup as from the sessions it rolls up."""
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from analyzer import schema as s
 from analyzer.judgements import rollups
@@ -74,7 +75,7 @@ def test_login_rollups_of_parts_add_up_to_the_rollup_of_the_whole():
 
 
 def test_blamed_refusals_count_once_per_recipient_and_only_for_logins():
-    owners = pd.Series({"s1": "amy", "s2": "bob"})
+    owners = pa.table({s.SESSION_ID: ["s1", "s2"], s.SASL_USERNAME: ["amy", "bob"]})
     refused = pd.DataFrame(
         {
             s.SESSION_ID: ["s1", "s1", "s1", "s2", "s9", "s2"],
@@ -89,7 +90,8 @@ def test_blamed_refusals_count_once_per_recipient_and_only_for_logins():
             PROVIDER: ["aol", "aol", "aol", "spamhaus", "aol", None],
         }
     )
-    found = account_bounces(refused, owners)
+    blamed = refused[refused[PROVIDER].notna()][[s.SESSION_ID, s.RECIPIENT]]
+    found = account_bounces(pa.Table.from_pandas(blamed, preserve_index=False), owners)
     # amy: a (retried: once) and b; bob: c (his e@ was refused for no blocklist); s9: no login
     assert found.per_account.to_dict() == {"amy": 2, "bob": 1}
     assert found.total == 3

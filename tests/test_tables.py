@@ -8,6 +8,7 @@ import datetime as dt
 from unittest import mock
 
 import pandas as pd
+import pyarrow.compute as pc
 import pytest
 
 from analyzer import jobs
@@ -102,3 +103,23 @@ def test_a_day_in_pieces_is_the_day_in_order(view: StoreView, kind: str, monkeyp
             joined = pd.concat(pieces, ignore_index=True)
             pd.testing.assert_frame_equal(joined, whole, check_dtype=False)
             assert len(pieces) == -(-len(whole) // 100)
+
+
+@pytest.mark.parametrize("kind", ["store", "memory"])
+def test_an_arrow_read_has_the_rows_of_the_read(view: StoreView, kind: str):
+    # what judging accounts matches and counts in Arrow: the same rows as ``read``
+    logs = dataclasses.replace(view.settings, store=None)
+    chosen = view if kind == "store" else jobs.open_data(logs, customers=view.customers)
+    columns = [s.SESSION_ID, s.RECIPIENT]
+    named = pc.field("blocklist_provider").is_valid()
+    until = dt.date(2003, 11, 30)
+    table = chosen.read_table("blamed", columns, None, until, (), named)
+    frame = chosen.read("blamed", columns, None, until, (), named)
+    assert table.column_names == columns and table.num_rows == len(frame) > 50
+    pd.testing.assert_frame_equal(
+        table.to_pandas().sort_values(columns, ignore_index=True),
+        frame.sort_values(columns, ignore_index=True),
+        check_dtype=False,
+    )
+    nothing = chosen.read_table("blamed", columns, None, dt.date(2003, 1, 1), (), named)
+    assert nothing.num_rows == 0 and nothing.column_names == columns

@@ -147,12 +147,16 @@ def account_risk(
     ``asns`` with ``ip``/``asn`` for the login addresses (may be empty).
     """
     logins = sessions[is_login(sessions)]
+    blamed = deliveries[deliveries[PROVIDER].notna().to_numpy()]
     known = logins[logins[s.CLIENT_IP].notna().to_numpy()][[s.SASL_USERNAME, s.START]]
     return score_accounts(
         daily_logins(sessions, timezone),
         failed_auth(sessions),
         lambda users: known[known[s.SASL_USERNAME].isin(users).to_numpy()],
-        account_bounces(deliveries, logins.set_index(s.SESSION_ID)[s.SASL_USERNAME]),
+        account_bounces(
+            pa.Table.from_pandas(blamed[[s.SESSION_ID, s.RECIPIENT]], preserve_index=False),
+            pa.Table.from_pandas(logins[[s.SESSION_ID, s.SASL_USERNAME]], preserve_index=False),
+        ),
         asns,
     )
 
@@ -199,24 +203,32 @@ class AccountBounces:
     total: int
 
 
-def account_bounces(deliveries: pd.DataFrame, owners: pd.Series) -> AccountBounces:
-    """``deliveries`` (from ``blame_blocklists``) whose reply blames a blocklist, per login
-    (``owners``: session id -> account) that sent the mail. A recipient refused again on
-    every retry counts once; refusals of mail that no login sent (inbound forwards, bounces)
-    are no account's share."""
-    blamed = deliveries.loc[deliveries[PROVIDER].notna().to_numpy(), [s.SESSION_ID, s.RECIPIENT]]
-    # As numbers: each refusal's login (a position in ``owners``, found by Arrow's hash
-    # join: a quarter of pandas' time) and recipient (a code), so half a million refusals
-    # are matched and made unique in a tenth of a second.
-    ids = pa.array(owners.index, pa.large_string())
-    login = pc.index_in(pa.array(blamed[s.SESSION_ID], pa.large_string()), value_set=ids)
-    sent = login.is_valid().to_numpy(zero_copy_only=False)
-    session = login.drop_null().to_numpy().astype(np.int64)
-    recipient, seen = pd.factorize(blamed[s.RECIPIENT][sent], use_na_sentinel=False)
-    width = len(seen) + 1
-    pairs = pd.unique(session * width + recipient)
-    senders = owners.iloc[pairs // width].reset_index(drop=True)
-    return AccountBounces(senders.value_counts(), len(pairs))
+def account_bounces(blamed: pa.Table, owners: pa.Table) -> AccountBounces:
+    """Refusals that blame a blocklist (``blamed``: ``session_id``, ``recipient`` of the
+    deliveries ``blame_blocklists`` gave a provider), per login that sent the mail
+    (``owners``: ``session_id``, ``sasl_username``). A recipient refused again on every retry
+    counts once; refusals of mail that no login sent (inbound forwards, bounces) are no
+    account's share. In Arrow: a big provider's history holds half a million of them."""
+    text = pa.large_string()
+    ids = owners.column(s.SESSION_ID).cast(text).combine_chunks()
+    # As numbers: each refusal's login (a position in ``owners``) and recipient (a code),
+    # so half a million refusals are matched and made unique without a table of pairs.
+    login = pc.index_in(blamed.column(s.SESSION_ID).cast(text), value_set=ids)
+    sent = login.is_valid()
+    recipients = blamed.column(s.RECIPIENT).cast(text).filter(sent)
+    recipient = pc.index_in(recipients, value_set=pc.unique(recipients))
+    width = len(recipients) + 1
+    keys = login.filter(sent).to_numpy().astype(np.int64) * width + recipient.to_numpy()
+    pairs = pd.unique(keys)
+    senders = owners.column(s.SASL_USERNAME).take(pa.array(pairs // width))
+    counts = pc.value_counts(senders).flatten()
+    per_account = pd.Series(
+        counts[1].to_numpy(zero_copy_only=False),
+        index=pd.Index(counts[0].to_pylist(), name=s.SASL_USERNAME),
+        name="count",
+        dtype=np.int64,
+    )
+    return AccountBounces(per_account, len(pairs))
 
 
 def score_accounts(

@@ -117,12 +117,17 @@ def default_period(
 ) -> tuple[dt.date, dt.date]:
     """The last complete local day: yesterday for live logs, else the day before the last
     session of the logs."""
-    today = now.tz_convert(timezone).date()
-    if len(sessions):
-        last = sessions[s.START].max().tz_convert(timezone).date()
-        today = min(today, last)
-    day = today - dt.timedelta(days=1)
+    day = last_complete_day(sessions[s.START].max() if len(sessions) else None, timezone, now)
     return day, day
+
+
+def last_complete_day(last: pd.Timestamp | None, timezone: str, now: pd.Timestamp) -> dt.date:
+    """The nightly mail's day: yesterday for live logs, else the day before ``last`` (the
+    last session's start)."""
+    today = now.tz_convert(timezone).date()
+    if last is not None and pd.notna(last):
+        today = min(today, last.tz_convert(timezone).date())
+    return today - dt.timedelta(days=1)
 
 
 def dashboard_link(url: str | None, since: dt.date, until: dt.date) -> str | None:

@@ -461,10 +461,10 @@ def _parquet(table: pa.Table, out: BinaryIO) -> None:
     pq.write_table(table, out, write_statistics=False)
 
 
-def remove_others(root: Path, folder: PurePosixPath, keep: str) -> None:
-    """Delete the files in ``folder`` but ``keep`` (a link among them is refused)."""
-    doomed = [e.name for e in _entries(root, folder) if e.name != keep and e.is_file()]
-    _remove(root, [folder / name for name in doomed])
+def remove_others(root: Path, folder: PurePosixPath, keep: str, alike=lambda _: True) -> None:
+    """Delete the files in ``folder`` that are ``alike`` but ``keep`` (no link is followed)."""
+    doomed = [e.name for e in _entries(root, folder) if e.is_file() and keep != e.name]
+    _remove(root, [folder / name for name in doomed if alike(name)])
 
 
 def _write_atomically(

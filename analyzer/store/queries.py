@@ -202,6 +202,12 @@ class View(Protocol):
         """``read`` of a rollup added up by ``keys`` in Arrow (``sums`` summed, the first and
         last starts kept): its other keys (days, servers) never reach pandas."""
 
+    def read_table(
+        self, name: str, columns: Sequence[str], since=None, until=None, servers=(), where=None
+    ) -> pa.Table:
+        """``read`` as one Arrow table (no row order): for rows that are only matched and
+        counted, so that a whole history of them never becomes pandas objects."""
+
     def read_days(
         self,
         name: str,

@@ -47,7 +47,6 @@ from analyzer.judgements.risk import (
     account_bounces,
     failed_auth,
     ip_risk,
-    is_login,
     score_accounts,
 )
 from analyzer.judgements.rollups import DATE, DELIVERIES
@@ -74,7 +73,7 @@ READINESS_COLUMNS = (
     s.SESSION_ID, s.CUSTOMER_ID, s.CLASS, s.REASON, s.PERIOD, s.START, s.END, s.SERVER,
     s.CLIENT_IP,
 )  # fmt: skip
-BLAMED_COLUMNS = (s.SESSION_ID, s.RECIPIENT, PROVIDER)  # who sent mail a blocklist refused
+BLAMED_PAIRS = (s.SESSION_ID, s.RECIPIENT)  # who sent mail a blocklist refused, and to whom
 
 
 def sessions_of(
@@ -312,31 +311,35 @@ def risk_evidence(view: View, scope: Scope, scoring: bool = True) -> RiskEvidenc
     evidence = RiskEvidence(session_rollup(view, scope), logins, blames, accepted)
     if not scoring:
         return evidence
-    # One read of the sessions for all three: the logins (who sent the blamed mail, and
-    # when each logged in) and the AUTH failures at the addresses they logged in from.
+    # Who logged in (to own the refused mail) is read in Arrow; the AUTH failures at the
+    # logins' addresses are few; when an account logged in is asked for a few accounts.
     addresses = logins.loc[(logins[s.CLASS] == s.AUTHENTICATED).fillna(False).to_numpy()]
-    login = both(pc.field(s.CLASS) == s.AUTHENTICATED, pc.field(s.SASL_USERNAME).is_valid())
+    login = both(
+        scope.session_filter(),
+        pc.field(s.CLASS) == s.AUTHENTICATED,
+        pc.field(s.SASL_USERNAME).is_valid(),
+    )
     failure = both(
+        scope.session_filter(),
         pc.field(s.AUTH_FAILURES) > 0,
         ~pc.field(s.CUSTOMER_ID).is_valid(),
         isin(s.CLIENT_IP, addresses[s.CLIENT_IP].dropna().unique().tolist()),
     )
-    found = view.read(
-        AUTH, AUTH_COLUMNS, scope.since, scope.until, scope.servers,
-        both(scope.session_filter(), login | failure),
-    )  # fmt: skip
-    logged = found[is_login(found)]
-    known = logged[logged[s.CLIENT_IP].notna().to_numpy()][[s.SASL_USERNAME, s.START]]
+    period = (scope.since, scope.until, scope.servers)
 
     def login_starts(users: list[str]) -> pd.DataFrame:
-        return known[known[s.SASL_USERNAME].isin(users).to_numpy()]
+        known = both(login, pc.field(s.CLIENT_IP).is_valid(), isin(s.SASL_USERNAME, users))
+        return view.read(AUTH, [s.SASL_USERNAME, s.START], *period, known)
 
-    owners = logged.set_index(s.SESSION_ID)[s.SASL_USERNAME]
+    owners = view.read_table(AUTH, [s.SESSION_ID, s.SASL_USERNAME], *period, login)
     named = pc.field(PROVIDER).is_valid()
-    blamed = events_of(view, every_server, BLAMED, BLAMED_COLUMNS, named)
+    blamed = view.read_table(
+        BLAMED, BLAMED_PAIRS, every_server.since, every_server.until, (), named
+    )
     return dataclasses.replace(
         evidence,
-        failed=failed_auth(found),  # a login's own failures count too (see the rule)
+        # a login's own failures count too (see the rule): ``failure`` does not exclude it
+        failed=failed_auth(view.read(AUTH, AUTH_COLUMNS, *period, failure)),
         bounces=account_bounces(blamed, owners),
         login_starts=login_starts,
     )

@@ -60,7 +60,7 @@ from analyzer.sessions.build import build_session_tables
 from analyzer.sessions.messages import REFUSED_STATUSES
 from analyzer.settings.config import Settings
 from analyzer.store import parquet as store
-from analyzer.store.judged import read_judged, write_judged
+from analyzer.store.judged import Judgements
 from analyzer.store.queries import (
     AUTH,
     BLAMED,
@@ -199,6 +199,14 @@ class MemoryView:
             where,
         )
         return _totals([_select(self._table(name), None, cut)], keys, sums)
+
+    def read_table(self, name, columns, since=None, until=None, servers=(), where=None):
+        cut = both(
+            period_filter(name, since, until, self.settings.timezone),
+            isin(s.SERVER, servers) if servers else None,
+            where,
+        )
+        return _table([_select(self._table(name), columns, cut)], columns)
 
     def day_pieces(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
         cut = both(
@@ -421,6 +429,9 @@ class StoreView:
         columns = [*keys, *sums, rollups.FIRST_START, rollups.LAST_START]
         return _totals(self._tables(name, columns, since, until, servers, where), keys, sums)
 
+    def read_table(self, name, columns, since=None, until=None, servers=(), where=None):
+        return _table(self._tables(name, columns, since, until, servers, where), columns)
+
     def day_pieces(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
         return _pieces(name, self._tables(name, columns, since, until, servers, where, {day}))
 
@@ -431,20 +442,14 @@ class StoreView:
     def lines(self) -> pd.DataFrame:
         return stored_line_summary(self.manifest)
 
-    def judged(self, until: dt.date | None) -> pd.DataFrame | None:
-        committed = self.manifest.committed
-        return read_judged(self.root, self.fingerprint, committed, self.settings, until)
+    @property
+    def judgements(self) -> Judgements:
+        """The accounts ``ingest`` judged at this commit (``analyzer.store.judged``)."""
+        parts = (self.root, self.fingerprint, self.manifest, self.settings, self.carry)
+        return Judgements(*parts, writable=self.writable)
 
-    def keep_judged(self, accounts: pd.DataFrame, last_day: dt.date | None) -> None:
-        """Keep the accounts judged on the whole history (up to ``last_day``) for this
-        commit, when the store may be written."""
-        if not self.writable:
-            return
-        committed = self.manifest.committed
-        try:
-            write_judged(self.root, self.fingerprint, committed, self.settings, accounts, last_day)
-        except store.StoreError as exc:  # judged again when asked: slower, still right
-            logger.warning("not keeping the judged accounts: %s", exc)
+    def judged(self, until: dt.date | None) -> pd.DataFrame | None:
+        return self.judgements.read(until)
 
 
 def _frame(tables: Sequence[pa.Table], columns) -> pd.DataFrame:
@@ -452,6 +457,13 @@ def _frame(tables: Sequence[pa.Table], columns) -> pd.DataFrame:
         return pd.DataFrame(columns=list(columns or ()))
     # one chunk per column: pandas' takes on Arrow columns of many chunks are slow
     return _pandas(pa.concat_tables(tables, promote_options="permissive"))
+
+
+def _table(tables: Sequence[pa.Table], columns: Sequence[str]) -> pa.Table:
+    """``tables`` as one (no table: no row, and text columns)."""
+    if not tables:
+        return pa.table({c: pa.array([], pa.string()) for c in columns})
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def _pandas(table: pa.Table) -> pd.DataFrame:
@@ -490,10 +502,12 @@ def _pieces(name: str, tables: Sequence[pa.Table]) -> Iterator[pd.DataFrame]:
     table = pa.concat_tables(tables, promote_options="permissive")
     names = table.schema.names
     keys = [k for k in ((s.START, s.SESSION_ID) if name == SESSIONS else (s.TS,)) if k in names]
-    if keys:  # stable, nulls last: what pandas' stable sort_values does
-        table = table.take(pc.sort_indices(table, [(k, "ascending") for k in keys]))
+    # stable, nulls last: what pandas' stable sort_values does; a piece is taken at a time,
+    # so the day is never held twice
+    order = pc.sort_indices(table, [(k, "ascending") for k in keys]) if keys else None
     for first in range(0, table.num_rows, PIECE_ROWS):
-        yield _pandas(table.slice(first, PIECE_ROWS))
+        piece = order.slice(first, PIECE_ROWS) if order is not None else None
+        yield _pandas(table.take(piece) if piece is not None else table.slice(first, PIECE_ROWS))
 
 
 def _scan(files: Sequence[Path], columns, cut) -> pa.Table:
