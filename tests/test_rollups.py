@@ -213,8 +213,8 @@ def test_delivery_and_blame_rollups_by_part_are_each_parts_own(demo_settings):
     from analyzer import jobs
     from analyzer.judgements.blame import blame_rollup
     from analyzer.judgements.customers import read_customers
+    from analyzer.store.derived import derive
     from analyzer.store.queries import BLAMED
-    from analyzer.store.views import derive
 
     analysis = jobs.analyse_logs(demo_settings)
     customers = read_customers(demo_settings.customers)

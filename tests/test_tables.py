@@ -8,14 +8,16 @@ import datetime as dt
 from unittest import mock
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from analyzer import jobs
 from analyzer import schema as s
 from analyzer.judgements.customers import read_customers
 from analyzer.judgements.readiness import last_refused_sessions
-from analyzer.store import tables
+from analyzer.store import tables, views
 from analyzer.store.queries import SESSIONS, Scope, utc_days_between
 from analyzer.store.views import MemoryView, StoreView
 from tests.conftest import ingested_sample
@@ -101,7 +103,7 @@ def test_a_day_in_pieces_is_the_day_in_order(view: StoreView, kind: str, monkeyp
             assert all(0 < len(piece) <= 100 for piece in pieces)
             assert sum(map(len, pieces)) == len(whole) > 0
             joined = pd.concat(pieces, ignore_index=True)
-            pd.testing.assert_frame_equal(joined, whole, check_dtype=False)
+            pd.testing.assert_frame_equal(joined, whole)  # types too: text read as dictionaries
             assert len(pieces) == -(-len(whole) // 100)
 
 
@@ -123,3 +125,28 @@ def test_an_arrow_read_has_the_rows_of_the_read(view: StoreView, kind: str):
     )
     nothing = chosen.read_table("blamed", columns, None, dt.date(2003, 1, 1), (), named)
     assert nothing.num_rows == 0 and nothing.column_names == columns
+
+
+def test_a_compact_read_keeps_text_as_dictionaries_and_gives_it_back_plain(tmp_path):
+    # a busy day of a big store held for ``export sessions``: its repeated text (server,
+    # class, customer, ...) as Parquet keeps it, session ids plain; each piece as read
+    frame = pd.DataFrame(
+        {
+            s.SESSION_ID: ["a", "b", "c"],
+            s.SERVER: ["mail1", "mail1", "mx3"],
+            s.CLASS: ["authenticated", None, "authenticated"],
+            s.MESSAGES: [1, 2, 3],
+        }
+    )
+    path = tmp_path / "part.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    compact = views._scan([path], None, None, compact=True)
+    types = {f.name: f.type for f in compact.schema}
+    assert pa.types.is_dictionary(types[s.SERVER]) and pa.types.is_dictionary(types[s.CLASS])
+    assert not pa.types.is_dictionary(types[s.SESSION_ID])
+    plain = views._scan([path], None, None)
+    assert views._plain(compact).to_pandas().equals(plain.to_pandas())
+    # joined with a plain table (the sessions still open): one table, the same rows
+    joined = pa.concat_tables(views._alike([compact, plain]), promote_options="permissive")
+    back = views._plain(joined).to_pandas()
+    pd.testing.assert_frame_equal(back, pd.concat([frame, frame], ignore_index=True))

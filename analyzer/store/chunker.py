@@ -31,11 +31,11 @@ from analyzer.sessions.build import build_session_tables
 from analyzer.sessions.carry import carried_lines, late_links, open_sessions, server_clocks
 from analyzer.settings.config import Settings
 from analyzer.store import parquet as store
+from analyzer.store.derived import write_derived
 from analyzer.store.reads import (
     Piece,
     Read,
 )
-from analyzer.store.views import write_derived
 
 logger = logging.getLogger(__name__)
 

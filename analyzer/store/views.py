@@ -19,13 +19,11 @@ of other days are never opened. The tables:
     rejects, deliveries, problems
                     the stored events, as ingest wrote them
 
-Classification depends on more than the logs: the customers file, the enforcement dates,
-the time zone and the local domains (``derived_fingerprint``). So the store keeps the
-classified sessions and the rollups per fingerprint, one file per part they come from
-(``store.Part.derived``): ``ingest`` writes them with its parts in the same commit, and a
-reader that finds one missing (a store from an older relaywatch, or a customers file edited
-since) builds it from its part — one part at a time, so memory stays bounded — and keeps it
-when it may write to the store (else in memory, for this process).
+Classification depends on more than the logs, so the classified sessions and the rollups
+are kept per settings fingerprint (``analyzer.store.derived``); a reader that finds one
+missing (a store from an older relaywatch, or a customers file edited since) builds it from
+its part — one part at a time, so memory stays bounded — and keeps it when it may write to
+the store (else in memory, for this process).
 
 ``StoreView`` reads a store; ``MemoryView`` answers the same questions about logs parsed in
 memory (``serve`` and ``export`` before any ``ingest``).
@@ -35,7 +33,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 import threading
 import urllib.parse
@@ -43,7 +40,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,14 +48,12 @@ import pyarrow.parquet as pq
 
 from analyzer import schema as s
 from analyzer.judgements import rollups
-from analyzer.judgements.blame import blame_blocklists, blame_rollup
 from analyzer.judgements.customers import local_domains
-from analyzer.judgements.pipeline import Analysis, bounce_rules, finish_sessions
-from analyzer.judgements.risk import auth_sessions
+from analyzer.judgements.pipeline import Analysis, finish_sessions
 from analyzer.sessions.build import build_session_tables
-from analyzer.sessions.messages import REFUSED_STATUSES
 from analyzer.settings.config import Settings
 from analyzer.store import parquet as store
+from analyzer.store.derived import SESSION_ROLLUPS, derive, derived_fingerprint, source_of
 from analyzer.store.judged import Judgements
 from analyzer.store.queries import (
     AUTH,
@@ -71,7 +65,6 @@ from analyzer.store.queries import (
     LOGINS,
     PIECE_ROWS,
     SESSIONS,
-    SOURCES,
     TIME_COLUMN,
     View,
     both,
@@ -84,36 +77,11 @@ from analyzer.store.stored import stored_line_summary
 
 logger = logging.getLogger(__name__)
 
-DERIVED_VERSION = 1
 # Rollups: a few rows per day and server, read whole once and kept (a read of a period then
 # filters memory instead of opening a file per part).
 KEPT_WHOLE = (DAILY, DELIVERY_DAILY, LOGINS, BLAMED_DAILY)
-# The tables made of the classified sessions (rollups, and a few sessions), and what makes each.
-SESSION_ROLLUPS = {
-    DAILY: rollups.daily_sessions, LOGINS: rollups.daily_logins, SOURCES: rollups.daily_sources,
-    AUTH: auth_sessions,
-}  # fmt: skip
 FEW_DAYS = 3
-
-
-def derived_fingerprint(
-    settings: Settings, customers: pd.DataFrame, inferred: Sequence[str] = ()
-) -> str:
-    """What classified sessions and rollups depend on beyond the stored parts."""
-    basis = {
-        "version": DERIVED_VERSION,
-        "timezone": settings.timezone,
-        "enforcement": str(settings.enforcement_date),
-        "servers": {k: str(v) for k, v in sorted(settings.server_enforcement().items())},
-        "domains": sorted(local_domains(customers, settings.local_domains) | set(inferred)),
-        "customers": hashlib.sha256(
-            pd.util.hash_pandas_object(customers.astype(str), index=False).to_numpy().tobytes()
-        ).hexdigest(),
-        "columns": list(customers.columns),
-        "own_ips": list(settings.own_outbound_ips()),
-        "bounces": [[r.kind, r.regex] for r in bounce_rules(settings)],
-    }
-    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+PARTS_BY_TIME = (SESSIONS, AUTH, BLAMED, *EVENTS)  # parts are UTC days of their time column
 
 
 def _select(table: pa.Table, columns: Sequence[str] | None, where: pc.Expression | None):
@@ -344,12 +312,14 @@ class StoreView:
                 self._open_tables[name] = pa.Table.from_pandas(frame, preserve_index=False)
             return self._open_tables[name]
 
-    def _stored(self, name: str, parts: Sequence[store.Part], columns, cut) -> list[pa.Table]:
-        """The rows of ``name`` that ``cut`` keeps in ``parts``."""
+    def _stored(
+        self, name: str, parts: Sequence[store.Part], columns, cut, compact: bool = False
+    ) -> list[pa.Table]:
+        """The rows of ``name`` that ``cut`` keeps in ``parts`` (``compact``: ``_scan``)."""
         sources = self._paths(name, parts)
         files = [p for p in sources if isinstance(p, Path)]
         tables = [t for t in sources if isinstance(t, pa.Table)]
-        found = [_scan(files, columns, cut)] if files else []
+        found = [_scan(files, columns, cut, compact)] if files else []
         return found + [_select(table, columns, cut) for table in tables]
 
     def _kept_whole(self, name: str) -> pa.Table | None:
@@ -370,15 +340,16 @@ class StoreView:
         kept = name in self._whole  # a dict's membership test needs no lock
         return not kept and bool(since and until) and (until - since).days < FEW_DAYS
 
-    def _tables(self, name, columns, since, until, servers, where, days=None):
+    def _tables(self, name, columns, since, until, servers, where, days=None, compact=False):
         """Arrow tables of ``name``'s rows in the period (and the UTC ``days``): the stored
         parts', then the open sessions'."""
-        cut = both(
+        chosen = utc_days(name, days) if days is not None else None
+        kept = both(
             period_filter(name, since, until, self.settings.timezone),
             isin(s.SERVER, servers) if servers else None,
-            utc_days(name, days) if days is not None else None,
             where,
         )
+        cut = both(kept, chosen)
         if name in KEPT_WHOLE and days is None and not self._few_days(name, since, until):
             whole = self._kept_whole(name)
             found = [] if whole is None else [_select(whole, columns, cut)]
@@ -386,7 +357,10 @@ class StoreView:
             parts = self._parts(name, since, until, servers)
             if days is not None:
                 parts = [p for p in parts if p.day in days]
-            found = self._stored(name, parts, columns, cut)
+            # a part of a UTC day holds rows of that day only when it is cut by the time
+            # column the day is of: then filtering on the day would copy it for nothing
+            by_day = days is not None and name in PARTS_BY_TIME
+            found = self._stored(name, parts, columns, kept if by_day else cut, compact)
         extra = self._open_table(name)
         if extra is not None:
             found.append(_select(extra, columns, cut))
@@ -433,7 +407,8 @@ class StoreView:
         return _table(self._tables(name, columns, since, until, servers, where), columns)
 
     def day_pieces(self, name, day, columns=None, since=None, until=None, servers=(), where=None):
-        return _pieces(name, self._tables(name, columns, since, until, servers, where, {day}))
+        tables = self._tables(name, columns, since, until, servers, where, {day}, compact=True)
+        return _pieces(name, tables)
 
     def read_days(self, name, days, columns=None, since=None, until=None, servers=(), where=None):
         days = set(days)
@@ -499,7 +474,7 @@ def _pieces(name: str, tables: Sequence[pa.Table]) -> Iterator[pd.DataFrame]:
     as pandas frames of at most ``PIECE_ROWS`` rows."""
     if not tables:
         return
-    table = pa.concat_tables(tables, promote_options="permissive")
+    table = pa.concat_tables(_alike(tables), promote_options="permissive")
     names = table.schema.names
     keys = [k for k in ((s.START, s.SESSION_ID) if name == SESSIONS else (s.TS,)) if k in names]
     # stable, nulls last: what pandas' stable sort_values does; a piece is taken at a time,
@@ -507,15 +482,23 @@ def _pieces(name: str, tables: Sequence[pa.Table]) -> Iterator[pd.DataFrame]:
     order = pc.sort_indices(table, [(k, "ascending") for k in keys]) if keys else None
     for first in range(0, table.num_rows, PIECE_ROWS):
         piece = order.slice(first, PIECE_ROWS) if order is not None else None
-        yield _pandas(table.take(piece) if piece is not None else table.slice(first, PIECE_ROWS))
+        found = table.take(piece) if piece is not None else table.slice(first, PIECE_ROWS)
+        yield _pandas(_plain(found))
 
 
-def _scan(files: Sequence[Path], columns, cut) -> pa.Table:
-    """The rows of Parquet ``files`` that ``cut`` keeps, ``columns`` only."""
+def _scan(files: Sequence[Path], columns, cut, compact: bool = False) -> pa.Table:
+    """The rows of Parquet ``files`` that ``cut`` keeps, ``columns`` only; ``compact``: text
+    but the session ids as dictionaries (Parquet keeps them so: a busy day of a big store
+    takes a third of its plain size; ``_plain`` turns a piece back)."""
     try:
         dataset = ds.dataset([str(f) for f in files], format="parquet")
         names = dataset.schema.names
         wanted = None if columns is None else [c for c in columns if c in names]
+        if compact:
+            texts = [f.name for f in dataset.schema if f.name != s.SESSION_ID and _is_text(f.type)]
+            options = ds.ParquetReadOptions(dictionary_columns=texts)
+            files = [str(f) for f in files]
+            dataset = ds.dataset(files, format=ds.ParquetFileFormat(read_options=options))
         return dataset.to_table(columns=wanted, filter=cut)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         # parts written by different versions disagree on a type: read them one by one
@@ -526,100 +509,38 @@ def _scan(files: Sequence[Path], columns, cut) -> pa.Table:
         raise store.StoreError(f"cannot read store: {exc}") from None
 
 
-def source_of(name: str) -> str:
-    """The stored table a derived table comes from."""
-    return "deliveries" if name in (DELIVERY_DAILY, BLAMED, BLAMED_DAILY) else SESSIONS
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
-def derive(
-    name: str,
-    frame: pd.DataFrame,
-    settings: Settings,
-    customers: pd.DataFrame,
-    domains: frozenset[str],
-) -> pd.DataFrame:
-    """The derived table ``name`` of one stored part's rows (``frame``: as stored)."""
-    if name == SESSIONS:
-        return finish_sessions(frame, customers, settings)
-    if name in SESSION_ROLLUPS:
-        classified = derive(SESSIONS, frame, settings, customers, domains)
-        return SESSION_ROLLUPS[name](classified, settings.timezone)
-    if name == BLAMED:
-        refused = frame[frame[s.STATUS].isin(REFUSED_STATUSES).fillna(False).to_numpy()]
-        return blame_blocklists(refused, settings.own_outbound_ips(), bounce_rules(settings))
-    if name == BLAMED_DAILY:
-        blamed = derive(BLAMED, frame, settings, customers, domains)
-        return blame_rollup(blamed, domains, settings.timezone)
-    return rollups.daily_deliveries(frame, domains, settings.timezone)
+def _alike(tables: Sequence[pa.Table]) -> list[pa.Table]:
+    """``tables`` with a column that is a dictionary in one a dictionary in all (of large
+    strings), so that they can be joined."""
+    coded = pa.dictionary(pa.int32(), pa.large_string())
+    names = {f.name for table in tables for f in table.schema if pa.types.is_dictionary(f.type)}
+    if not names:
+        return list(tables)
+
+    def alike(column: pa.ChunkedArray) -> pa.ChunkedArray:
+        if pa.types.is_dictionary(column.type):
+            return column.cast(coded)
+        return pc.dictionary_encode(column.cast(pa.large_string())).cast(coded)
+
+    found = []
+    for table in tables:
+        for at, name in enumerate(table.column_names):
+            if name in names:
+                table = table.set_column(at, name, alike(table.column(at)))
+        found.append(table)
+    return found
 
 
-def write_derived(
-    root: Path,
-    settings: Settings,
-    customers: pd.DataFrame,
-    inferred: Sequence[str],
-    frames: dict[str, pd.DataFrame],
-    written: dict[str, Sequence[store.Part]],
-) -> str:
-    """``ingest``: the derived tables of the parts it just wrote, before it commits them
-    (``frames``: the sessions and deliveries of the chunk, ``written``: their parts).
-    Classified and blamed once for the whole chunk, then cut along the parts, and not synced
-    (the commit makes them durable). Returns the fingerprint they are kept under."""
-    fingerprint = derived_fingerprint(settings, customers, inferred)
-    domains = local_domains(customers, settings.local_domains) | set(inferred)
-    tz, mode = settings.timezone, settings.file_mode
-
-    def write_cut(name: str, table: pa.Table, folders: np.ndarray, source: str) -> None:
-        """For each part of ``source`` just written, write its rows of ``table`` as its
-        derived table ``name`` (``folders``: each row's part, ``store.part_folders``)."""
-        # each part's row positions in one pass, and an Arrow take per part (a pandas frame
-        # per part cost more than its rows)
-        positions = pd.Series(folders).groupby(folders, sort=False).indices
-        for part in written.get(source, ()):
-            rows = positions.get(_folder(part), NO_ROWS)
-            relative = part.derived(fingerprint, name)
-            store.write_parquet(root, relative, table.take(rows), mode, sync=False)
-
-    def write_rollup(name: str, roll_up, frame: pd.DataFrame, folders: np.ndarray, source: str):
-        """``roll_up`` of every part's rows of ``frame`` in one call, cut along the parts."""
-        rows = roll_up(frame.assign(**{PART_KEY: folders}), tz, by=(PART_KEY,))
-        keys = rows.pop(PART_KEY).to_numpy(dtype=object)
-        write_cut(name, store.arrow_table(rows), keys, source)
-
-    sessions = frames.get(SESSIONS)
-    if sessions is not None and len(sessions):
-        classified = finish_sessions(sessions, customers, settings)
-        folders = store.part_folders(classified, s.START)
-        write_cut(SESSIONS, store.arrow_table(classified), folders, SESSIONS)
-        for name, roll_up in SESSION_ROLLUPS.items():
-            write_rollup(name, roll_up, classified, folders, SESSIONS)
-    deliveries = frames.get("deliveries")
-    if deliveries is not None and len(deliveries):
-        blamed = derive(BLAMED, deliveries, settings, customers, domains)
-        blamed_folders = store.part_folders(blamed, s.TS)
-        write_cut(BLAMED, store.arrow_table(blamed), blamed_folders, "deliveries")
-
-        def counts(frame, timezone, by=()):
-            return rollups.daily_deliveries(frame, domains, timezone, by)
-
-        def blames(frame, timezone, by=()):
-            return blame_rollup(frame, domains, timezone, by)
-
-        write_rollup(
-            DELIVERY_DAILY, counts, deliveries, store.part_folders(deliveries, s.TS), "deliveries"
-        )
-        write_rollup(BLAMED_DAILY, blames, blamed, blamed_folders, "deliveries")
-    return fingerprint
-
-
-# The column by which the rollups (``by``) are made once per chunk, then cut along the parts.
-PART_KEY = "_part"
-NO_ROWS = np.array([], dtype=np.int64)
-
-
-def _folder(part: store.Part) -> str:
-    """The day and server folders of ``part`` (``store.part_folders``' value for its rows)."""
-    return "/".join(part.path.parts[1:3])
+def _plain(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionaries as large strings (what a plain read gives)."""
+    for at, column in enumerate(table.schema):
+        if pa.types.is_dictionary(column.type):  # set_column keeps pandas' metadata
+            table = table.set_column(at, column.name, table.column(at).cast(pa.large_string()))
+    return table
 
 
 def open_view(
