@@ -185,3 +185,80 @@ def test_a_new_commit_replaces_the_judgement(ingested: Path):
     assert kept.name.startswith(after.manifest.committed + "-")
     assert before.judged(None) is None  # its commit's judgement is gone
     assert after.judged(None) is not None
+
+
+MIDNIGHT_CONFIG = """logs = ["postfix/mail.log"]
+customers = "customers.csv"
+asn_db = "ipasn.dat"
+as_names = "asnames.json"
+year = 2003
+timezone = "America/New_York"
+store = "store"
+outbound_ips = ["192.0.2.10"]
+local_domains = ["provider.example"]
+[servers.mail1]
+outbound_ip = "192.0.2.10"
+"""
+SUBMISSION = "mail1 postfix/submission/smtpd"
+
+
+def test_a_session_open_across_midnight_judges_the_day_again(tmp_path: Path):
+    # alice's session starts at 23:59:50 on the day and logs in after midnight, in the next
+    # commit: no part of the day is written meanwhile, but what judging reads of the open
+    # session changed, so the day's judgement must not be renewed
+    for name in ("customers.csv", "ipasn.dat", "asnames.json"):
+        shutil.copy(DEMO_CONFIG.parent / name, tmp_path / name)
+    (tmp_path / "relaywatch.toml").write_text(MIDNIGHT_CONFIG)
+    (tmp_path / "postfix").mkdir()
+    day, next_day = "2003-12-04", "2003-12-05"
+    log = tmp_path / "postfix" / "mail.log"
+    log.write_text(
+        f"{day}T10:00:00.000000-05:00 {SUBMISSION}[100]: connect from unknown[198.18.2.71]\n"
+        f"{day}T10:00:01.000000-05:00 {SUBMISSION}[100]: AAAA1111: client=unknown"
+        "[198.18.2.71], sasl_method=PLAIN, sasl_username=bob@northgate-ins.example\n"
+        f"{day}T10:00:03.000000-05:00 {SUBMISSION}[100]: disconnect from unknown[198.18.2.71]"
+        " ehlo=1 auth=1 mail=1 quit=1 commands=4\n"
+        f"{day}T23:59:50.000000-05:00 {SUBMISSION}[200]: connect from unknown[203.0.113.9]\n"
+        f"{next_day}T00:00:01.000000-05:00 mail1 postfix/smtpd[300]: connect from "
+        "unknown[192.0.2.200]\n"
+        f"{next_day}T00:00:02.000000-05:00 mail1 postfix/smtpd[300]: disconnect from "
+        "unknown[192.0.2.200] ehlo=1 quit=1 commands=2\n"
+    )
+    jobs.ingest_logs(load_settings(tmp_path / "relaywatch.toml", environ={}))
+    before, settings = open_store(tmp_path / "relaywatch.toml")
+    kept = before.judged(dt.date.fromisoformat(day))
+    assert kept["sasl_username"].tolist() == ["bob@northgate-ins.example"]
+    judging = appended(
+        tmp_path / "relaywatch.toml",
+        f"{next_day}T00:00:05.000000-05:00 {SUBMISSION}[200]: BBBB2222: client=unknown"
+        "[203.0.113.9], sasl_method=PLAIN, sasl_username=alice@northgate-ins.example\n",
+    )
+    after, _ = open_store(tmp_path / "relaywatch.toml")
+    scope = Scope(until=dt.date.fromisoformat(day))
+    assert scope in [call.args[1] for call in judging.call_args_list]
+    served = after.judged(scope.until)
+    pd.testing.assert_frame_equal(served, judged_afresh(after, settings, scope))
+    assert "alice@northgate-ins.example" in set(served["sasl_username"])  # the open session
+
+
+def test_a_judgement_kept_by_a_later_commit_is_not_renewed_by_an_earlier_one(ingested: Path):
+    # two ingests judging at once: the one of the older commit must not stamp the newer
+    # judgement as its own
+    view, _ = open_store(ingested)
+    day = last_complete_day(view)
+    kept = kept_files(view)[1].read_bytes()
+    older = dataclasses.replace(view.manifest, committed="000000-000001")
+    assert not dataclasses.replace(view.judgements, manifest=older).renew_day(day)
+    assert kept_files(view)[1].read_bytes() == kept
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "end"),
+    [
+        ("America/Santiago", "2023-09-02", "2023-09-03T04:00Z"),  # 00:00 does not exist
+        ("America/Havana", "2023-11-04", "2023-11-05T04:00Z"),  # 00:00 happens twice
+        ("America/New_York", "2003-12-04", "2003-12-05T05:00Z"),
+    ],
+)
+def test_a_days_end_is_its_first_instant_after(zone: str, day: str, end: str):
+    assert judged.day_end(dt.date.fromisoformat(day), zone) == pd.Timestamp(end)

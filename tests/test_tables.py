@@ -150,3 +150,17 @@ def test_a_compact_read_keeps_text_as_dictionaries_and_gives_it_back_plain(tmp_p
     joined = pa.concat_tables(views._alike([compact, plain]), promote_options="permissive")
     back = views._plain(joined).to_pandas()
     pd.testing.assert_frame_equal(back, pd.concat([frame, frame], ignore_index=True))
+
+
+def test_a_compact_read_with_a_text_search_reads_plainly_what_was_asked(tmp_path):
+    # a search (the Sessions page's download) filters text in ways dictionaries do not take:
+    # then the day is read as before, its columns only, not every column of every file
+    frame = pd.DataFrame({s.SESSION_ID: ["a", "b"], s.SERVER: ["mail1", "mx3"], s.MESSAGES: [1, 2]})
+    path = tmp_path / "part.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    search = pc.match_substring(pc.field(s.SERVER), "mail")
+    whole_files = AssertionError("read every column of every file")
+    with mock.patch.object(views.pq, "read_table", side_effect=whole_files):
+        found = views._scan([path], [s.SESSION_ID, s.SERVER], search, compact=True)
+    assert found.column_names == [s.SESSION_ID, s.SERVER]
+    assert found.to_pydict() == {s.SESSION_ID: ["a"], s.SERVER: ["mail1"]}

@@ -83,8 +83,11 @@ def classify_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
 
 
 def enforcement_instant(day: dt.date, timezone: str) -> pd.Timestamp:
-    """00:00 local time of the enforcement day, in UTC."""
-    return pd.Timestamp(day).tz_localize(timezone).tz_convert("UTC")
+    """00:00 local time of the enforcement day, in UTC. Where the clocks jump at midnight
+    (Santiago, Havana, Beirut) the day starts at its first instant that exists, or at the
+    first of two midnights."""
+    local = pd.Timestamp(day).tz_localize(timezone, nonexistent="shift_forward", ambiguous=True)
+    return local.tz_convert("UTC")
 
 
 def assign_period(

@@ -23,6 +23,8 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -33,14 +35,15 @@ import pyarrow.parquet as pq
 
 from analyzer import schema as s
 from analyzer.judgements import blame, risk, rollups
+from analyzer.judgements.classify import enforcement_instant
 from analyzer.settings.config import Settings
+from analyzer.store import derived, tables
 from analyzer.store import parquet as store
-from analyzer.store import tables
 
 JUDGED = "judged"
 LAST_DAY = b"relaywatch.last_day"  # the last local day of the history judged
 VALID_AT = b"relaywatch.valid_at"  # a day's judgement: the commit it was last found valid at
-CARRIED = b"relaywatch.carried"  # ... and the sessions then open that started by its end
+CARRIED = b"relaywatch.carried"  # ... and what it read of the sessions then open
 DAY = "day-"
 OWN = b"relaywatch."  # the metadata keys above
 logger = logging.getLogger(__name__)
@@ -51,7 +54,8 @@ def _rules_digest() -> bytes:
     """The rules' code, read once per process (it does not change while it runs)."""
     return b"".join(
         hashlib.sha256(Path(module.__file__).read_bytes()).digest()
-        for module in (risk, rollups, blame, tables)
+        # and how judgements are kept and derived tables made: a day's is kept over commits
+        for module in (risk, rollups, blame, tables, derived, sys.modules[__name__])
     )
 
 
@@ -105,7 +109,8 @@ class Judgements:
     fingerprint: str
     manifest: store.Manifest
     settings: Settings
-    carry: pd.DataFrame | None  # the lines carried open at the commit
+    # what judging up to a day reads of the sessions still open at the commit, as a digest
+    open_digest: Callable[[dt.date], str]
     writable: bool = True
 
     def _path(self, name: str) -> Path:
@@ -139,7 +144,7 @@ class Judgements:
         self._write(_day_name(day, judgement_key(self.settings)), accounts, metadata)
 
     def _carried(self, day: dt.date) -> bytes:
-        return carried_digest(self.carry, day, self.settings.timezone).encode()
+        return self.open_digest(day).encode()
 
     def _write(self, name: str, accounts: pd.DataFrame | pa.Table, metadata: dict) -> None:
         """Write one judgement; remove the older ones of its kind (whole history, or a day)."""
@@ -159,17 +164,20 @@ class Judgements:
 
     def renew_day(self, day: dt.date) -> bool:
         """Mark the judgement up to ``day`` valid at this commit if it still is: every part
-        committed since it was judged starts after ``day`` ends, and the lines carried open
-        up to then are the same. False: judge it again."""
+        committed since it was judged starts after ``day`` ends, and what judging reads of the
+        sessions still open (``open_digest``) is the same. False: judge it again."""
         if not self.writable:
             return False
         table = _read(self._path(_day_name(day, judgement_key(self.settings))))
         metadata = (table.schema.metadata or {}) if table is not None else {}
-        if table is None or VALID_AT not in metadata or metadata.get(CARRIED) != self._carried(day):
+        if table is None or VALID_AT not in metadata:
             return False
-        if not self._nothing_since(
-            metadata[VALID_AT].decode(), day_end(day, self.settings.timezone)
-        ):
+        since = metadata[VALID_AT].decode()
+        if since > self.manifest.committed:  # kept by a later commit's ingest meanwhile
+            return False
+        if metadata.get(CARRIED) != self._carried(day):
+            return False
+        if not self._nothing_since(since, day_end(day, self.settings.timezone)):
             return False
         self._write(_day_name(day, judgement_key(self.settings)), table, {
             **metadata, VALID_AT: self.manifest.committed.encode()
@@ -199,19 +207,4 @@ def _date(value: bytes) -> dt.date:
 
 def day_end(day: dt.date, timezone: str) -> pd.Timestamp:
     """The first instant (UTC) after the local ``day``."""
-    midnight = pd.Timestamp(day + dt.timedelta(days=1))
-    return midnight.tz_localize(timezone, nonexistent="shift_forward", ambiguous=True).tz_convert(
-        "UTC"
-    )
-
-
-def carried_digest(carry: pd.DataFrame | None, day: dt.date, timezone: str) -> str:
-    """What of the lines carried open at a commit a judgement up to ``day`` reads: those
-    before its end (as a digest)."""
-    if carry is None or not len(carry) or s.TS not in carry:
-        return ""
-    early = carry[(carry[s.TS] < day_end(day, timezone)).fillna(True).to_numpy()]
-    if early.empty:
-        return ""
-    hashed = pd.util.hash_pandas_object(early.astype(str), index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+    return enforcement_instant(day + dt.timedelta(days=1), timezone)

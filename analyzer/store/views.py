@@ -54,7 +54,7 @@ from analyzer.sessions.build import build_session_tables
 from analyzer.settings.config import Settings
 from analyzer.store import parquet as store
 from analyzer.store.derived import SESSION_ROLLUPS, derive, derived_fingerprint, source_of
-from analyzer.store.judged import Judgements
+from analyzer.store.judged import Judgements, day_end
 from analyzer.store.queries import (
     AUTH,
     BLAMED,
@@ -420,8 +420,26 @@ class StoreView:
     @property
     def judgements(self) -> Judgements:
         """The accounts ``ingest`` judged at this commit (``analyzer.store.judged``)."""
-        parts = (self.root, self.fingerprint, self.manifest, self.settings, self.carry)
+        parts = (self.root, self.fingerprint, self.manifest, self.settings, self.open_digest)
         return Judgements(*parts, writable=self.writable)
+
+    def open_digest(self, day: dt.date) -> str:
+        """What judging accounts up to ``day`` reads of the sessions still open at the commit
+        (their AUTH and login rows of that day or before), as a digest; "" when no carried
+        line is before the day's end (the sessions are built only then)."""
+        tz = self.settings.timezone
+        times = self.carry[s.TS] if self.carry is not None and s.TS in self.carry else None
+        if times is None or bool((times >= day_end(day, tz)).fillna(False).all()):
+            return ""
+        digest = hashlib.sha256()
+        for name in (AUTH, LOGINS):
+            table = self._open_table(name)
+            found = table is not None
+            rows = _select(table, None, period_filter(name, None, day, tz)) if found else None
+            if rows is not None and rows.num_rows:
+                frame = rows.to_pandas().astype(str)
+                digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def judged(self, until: dt.date | None) -> pd.DataFrame | None:
         return self.judgements.read(until)
@@ -501,6 +519,8 @@ def _scan(files: Sequence[Path], columns, cut, compact: bool = False) -> pa.Tabl
             dataset = ds.dataset(files, format=ds.ParquetFileFormat(read_options=options))
         return dataset.to_table(columns=wanted, filter=cut)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        if compact:  # a filter on text that dictionaries do not take (a search): plainly
+            return _scan(files, columns, cut)
         # parts written by different versions disagree on a type: read them one by one
         tables = [pq.read_table(f) for f in files]
         table = pa.concat_tables(tables, promote_options="permissive")
