@@ -216,8 +216,9 @@ def account_bounces(blamed: pa.Table, owners: pa.Table) -> AccountBounces:
     login = pc.index_in(blamed.column(s.SESSION_ID).cast(text), value_set=ids)
     sent = login.is_valid()
     recipients = blamed.column(s.RECIPIENT).cast(text).filter(sent)
-    recipient = pc.index_in(recipients, value_set=pc.unique(recipients))
-    width = len(recipients) + 1
+    distinct = pc.unique(recipients)
+    recipient = pc.index_in(recipients, value_set=distinct)
+    width = len(distinct) + 1
     keys = login.filter(sent).to_numpy().astype(np.int64) * width + recipient.to_numpy()
     pairs = pd.unique(keys)
     senders = owners.column(s.SASL_USERNAME).take(pa.array(pairs // width))

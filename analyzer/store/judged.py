@@ -94,10 +94,15 @@ def _read(path: Path) -> pa.Table | None:
         return None
 
 
-def _frame(table: pa.Table) -> pd.DataFrame:
-    """The accounts, without relaywatch's own metadata."""
+def _without_own(table: pa.Table) -> pa.Table:
+    """``table`` without relaywatch's own metadata (pandas' is kept)."""
     kept = {k: v for k, v in (table.schema.metadata or {}).items() if not k.startswith(OWN)}
-    return table.replace_schema_metadata(kept).to_pandas()
+    return table.replace_schema_metadata(kept)
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """The accounts, as kept."""
+    return _without_own(table).to_pandas()
 
 
 @dataclass(frozen=True)
@@ -153,8 +158,8 @@ class Judgements:
         table = accounts
         if isinstance(table, pd.DataFrame):
             table = pa.Table.from_pandas(accounts, preserve_index=False)
-        kept = {k: v for k, v in (table.schema.metadata or {}).items() if not k.startswith(OWN)}
-        table = table.replace_schema_metadata({**kept, **metadata})
+        table = _without_own(table)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
         folder, day = _folder(self.fingerprint), name.startswith(DAY)
         try:
             store.write_parquet(self.root, folder / name, table, self.settings.file_mode)

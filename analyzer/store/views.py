@@ -434,11 +434,11 @@ class StoreView:
         digest = hashlib.sha256()
         for name in (AUTH, LOGINS):
             table = self._open_table(name)
-            found = table is not None
-            rows = _select(table, None, period_filter(name, None, day, tz)) if found else None
-            if rows is not None and rows.num_rows:
-                frame = rows.to_pandas().astype(str)
-                digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+            if table is None:
+                continue
+            rows = _select(table, None, period_filter(name, None, day, tz)).to_pandas()
+            hashed = pd.util.hash_pandas_object(rows.astype(str), index=False).to_numpy()
+            digest.update(hashed.tobytes())
         return digest.hexdigest()[:16]
 
     def judged(self, until: dt.date | None) -> pd.DataFrame | None:
