@@ -54,6 +54,33 @@ def test_by_default_glibc_hands_big_blocks_back_and_faults_them_in_again():
     assert faults > 9_000
 
 
+TRIM = """
+import sys
+from analyzer.store.memory import keep_freed_memory, release_freed_memory
+
+
+def rss_kib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+keep_freed_memory()
+blocks = [b"x" * (2**20) for _ in range(80)]  # 80 MB on the heap, kept when freed
+del blocks
+kept = rss_kib()
+print(release_freed_memory(), kept - rss_kib())
+"""
+
+
+def test_release_gives_back_what_the_kept_heap_holds():
+    # what ingest does after its last chunk, before judging the accounts
+    out = subprocess.run(
+        [sys.executable, "-c", TRIM], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == "True"
+    assert int(out[1]) > 60 * 1024  # KiB: most of the 80 MB freed went back
+
+
 POOL = """
 import sys
 sys.argv = ["relaywatch", *sys.argv[1:]]
