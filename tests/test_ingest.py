@@ -461,7 +461,7 @@ def test_a_helper_process_that_dies_is_one_clear_error(
 
     monkeypatch.setattr(ingest_module, "PIPELINE_CHUNKS", 0)
     monkeypatch.setattr(parallel, "parse_range", killed_helper)
-    with pytest.raises(InputError, match="a parsing process died"):
+    with pytest.raises(InputError, match="a helper process died"):
         ingested(settings, POSTFIX)
     monkeypatch.undo()
     ingested(settings, POSTFIX)
@@ -652,3 +652,58 @@ def test_the_ingest_command_reads_the_journal(
     )
     assert result.exit_code == 0, result.output
     assert "ingested" in result.output
+
+
+def derived_files(root: Path) -> dict[str, pd.DataFrame]:
+    """Every derived table of the store, by its path in the store."""
+    folder = root / store.DERIVED
+    return {
+        str(path.relative_to(folder)): pd.read_parquet(path)
+        for path in sorted(folder.rglob("*.parquet"))
+    }
+
+
+@pytest.mark.parametrize("helpers", [1, 2])
+def test_derived_tables_written_by_a_helper_are_the_ones_written_here(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helpers: int
+) -> None:
+    # Every chunk's derived tables go to a helper (not left to the balance to choose), and
+    # each chunk is committed once they are written: the same files as when written here.
+    from analyzer.store import parallel
+
+    monkeypatch.setattr(ingest_module, "PIPELINE_CHUNKS", 0)
+    shipped = []
+    monkeypatch.setattr(parallel.Balance, "ship", lambda self, helpers: shipped.append(1) or True)
+    summary = ingest(settings, [POSTFIX, EXIM], chunk_bytes=SMALL_CHUNK, helpers=helpers)
+    assert summary.chunks > 5 and len(shipped) == summary.chunks
+    monkeypatch.setattr(parallel.Balance, "ship", lambda self, helpers: False)
+    here = dataclasses.replace(settings, store=tmp_path / "here")
+    ingest(here, [POSTFIX, EXIM], chunk_bytes=SMALL_CHUNK, helpers=helpers)
+    got, want = derived_files(settings.store), derived_files(here.store)
+    assert got.keys() == want.keys() and len(got) > 100
+    for name, frame in want.items():
+        pd.testing.assert_frame_equal(got[name], frame, obj=name)
+    assert store.load_manifest(settings.store).committed == store.mark_of(1, summary.chunks)
+    assert_same(from_store(settings), parsed(settings, POSTFIX, EXIM))
+
+
+def killed_deriving(*task):
+    """A helper killed while it writes a chunk's derived tables."""
+    os._exit(9)
+
+
+def test_a_helper_that_dies_writing_derived_tables_leaves_the_last_commit(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analyzer.store import parallel
+
+    monkeypatch.setattr(ingest_module, "PIPELINE_CHUNKS", 0)
+    monkeypatch.setattr(parallel.Balance, "ship", lambda self, helpers: self.chunks >= 2)
+    monkeypatch.setattr(parallel, "derive_spooled", killed_deriving)
+    with pytest.raises(InputError, match="a helper process died"):
+        ingested(settings, POSTFIX)
+    # the chunks before were committed, the one whose derived tables died was not
+    assert store.load_manifest(settings.store).committed == store.mark_of(1, 2)
+    monkeypatch.undo()
+    ingested(settings, POSTFIX)
+    assert_same(from_store(settings), parsed(settings, POSTFIX))

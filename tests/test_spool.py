@@ -64,7 +64,7 @@ def test_a_spooled_chunk_reads_back_as_the_same_frame(
     assert not written.exists()  # read once: the main process removes what it took
 
 
-def test_numpy_and_empty_columns_keep_their_types(tmp_path: Path) -> None:
+def test_numpy_string_and_empty_columns_keep_their_types(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {
             "n32": pd.Series([1, 2], dtype="int32"),
@@ -73,11 +73,15 @@ def test_numpy_and_empty_columns_keep_their_types(tmp_path: Path) -> None:
             ),
             "text": pd.arrays.ArrowExtensionArray(pa.array(["a", None], pa.large_string())),
             "none": pd.arrays.ArrowExtensionArray(pa.nulls(2, pa.large_string())),
+            # pandas' own string dtypes (classified sessions have them): kept as they are
+            "str": pd.Series(["a", None], dtype="str"),
+            "string": pd.Series([None, "b"], dtype="string"),
         }
     )
     back = spool.read_frame(spool.write_frame(frame, tmp_path))
     pd.testing.assert_frame_equal(back, frame, check_exact=True)
     assert str(back["when"].dtype) == "datetime64[us, UTC]"
+    assert [str(back[c].dtype) for c in ("str", "string")] == ["str", "string"]
     assert back["when"].iloc[0] == pd.Timestamp("2003-11-21 09:00:01.5", tz="UTC")
     empty = frame.iloc[:0]
     pd.testing.assert_frame_equal(spool.read_frame(spool.write_frame(empty, tmp_path)), empty)

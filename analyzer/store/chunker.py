@@ -7,9 +7,12 @@ process or through ``analyzer.store.parallel``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,7 +34,7 @@ from analyzer.sessions.build import build_session_tables
 from analyzer.sessions.carry import carried_lines, late_links, open_sessions, server_clocks
 from analyzer.settings.config import Settings
 from analyzer.store import parquet as store
-from analyzer.store.derived import write_derived
+from analyzer.store.derived import derived_fingerprint, write_derived
 from analyzer.store.reads import (
     Piece,
     Read,
@@ -69,6 +72,27 @@ class IngestSummary:
         return line
 
 
+class PendingCommit(NamedTuple):
+    """A chunk stored, not committed yet: the future of its derived tables (None: written)
+    and the carries its commit replaces."""
+
+    derived: Future | None
+    previous: set[str | None]
+
+
+@dataclass
+class ChunkTimes:
+    """Seconds the last chunk spent writing derived tables here, and waiting for a helper's."""
+
+    derived: float = 0.0
+    waited: float = 0.0
+
+
+# ``Chunker.derive_elsewhere``: (chunker, frames, parts written) -> the future of their
+# ``write_derived`` in a helper, or None to write them here
+DeriveElsewhere = Callable[["Chunker", dict[str, pd.DataFrame], dict[str, list]], Future | None]
+
+
 class Chunker:
     """Parses chunks into the store, carrying open sessions from one chunk to the next."""
 
@@ -93,6 +117,12 @@ class Chunker:
         self.late = store.read_carry(root, manifest.carry_links)
         self.clocks = {k: pd.Timestamp(v) for k, v in manifest.clocks.items()}
         self.open_count = 0
+        # Set by ``analyzer.store.parallel.ingest_pipelined``: a chunk's derived tables may then
+        # be written by a helper while this process builds the next chunk's sessions; the
+        # chunk is committed once they are written (``pending``, ``commit_pending``).
+        self.derive_elsewhere: DeriveElsewhere | None = None
+        self.pending: PendingCommit | None = None
+        self.times = ChunkTimes()
 
     def process(self, pieces: Sequence[Piece], summary: IngestSummary) -> None:
         """Parse a chunk read here, then store it (see ``absorb``)."""
@@ -107,7 +137,8 @@ class Chunker:
         summary: IngestSummary,
     ) -> None:
         """Build sessions from the carried and the new lines, store the finished ones and
-        the new lines' tables, move the files' records on, and commit."""
+        the new lines' tables, move the files' records on, and commit (see ``pending``)."""
+        self.times = ChunkTimes()
         self.clocks = server_clocks(self.clocks, events)
         everything = events
         if self.carry is not None:
@@ -133,6 +164,7 @@ class Chunker:
         deliveries = delivery_lines(events, links.sort_values(s.SEQ, ignore_index=True))
         problems = stored_problems(events, sources)
 
+        self.commit_pending()  # the chunk before, whose derived tables a helper was writing
         self.chunk += 1
         mark = store.mark_of(self.run, self.chunk)
         mode = self.settings.file_mode
@@ -147,10 +179,7 @@ class Chunker:
             name: store.write_table(self.root, name, frame, column, mark, mode, sync=False)
             for name, (frame, column) in stored.items()
         }
-        frames = {"sessions": finished, "deliveries": deliveries}
-        self.fingerprint = write_derived(
-            self.root, self.settings, self.customers, self.inferred, frames, written
-        )
+        derived = self._write_derived({"sessions": finished, "deliveries": deliveries}, written)
         previous = {self.manifest.carry, self.manifest.carry_links}
         self.manifest.carry = (
             store.write_carry(self.root, carry, mark, file_mode=mode) if len(carry) else None
@@ -162,9 +191,9 @@ class Chunker:
         self.manifest.clocks = {k: v.isoformat() for k, v in sorted(self.clocks.items())}
         self.manifest.inferred_domains = list(self.inferred)
         self.manifest.committed = mark
-        store.commit(self.root, self.manifest, mode)
-        for name in previous - {self.manifest.carry, self.manifest.carry_links, None}:
-            store.remove_carry(self.root, name)
+        self.pending = PendingCommit(derived, previous)
+        if derived is None:
+            self.commit_pending()
         self.carry, self.late = carry, late
         self.open_count = int(still_open.sum())
         summary.sessions += len(finished)
@@ -176,6 +205,38 @@ class Chunker:
             len(finished),
             len(carry),
         )
+
+    def _write_derived(
+        self, frames: dict[str, pd.DataFrame], written: dict[str, list[store.Part]]
+    ) -> Future | None:
+        """Write the derived tables of the chunk's parts (``write_derived``) here, or have a
+        helper write them (``derive_elsewhere``): then their future."""
+        elsewhere = self.derive_elsewhere and self.derive_elsewhere(self, frames, written)
+        if elsewhere is not None:
+            self.fingerprint = derived_fingerprint(self.settings, self.customers, self.inferred)
+            self.times.derived = 0.0
+            return elsewhere
+        began = time.perf_counter()
+        self.fingerprint = write_derived(
+            self.root, self.settings, self.customers, self.inferred, frames, written
+        )
+        self.times.derived = time.perf_counter() - began
+        return None
+
+    def commit_pending(self) -> None:
+        """Commit the chunk stored last, once its derived tables are written, and delete the
+        carries it replaced (nothing to do if it is committed already)."""
+        if self.pending is None:
+            return
+        derived, previous = self.pending
+        self.pending = None  # whatever happens below, the store stays as at the commit before
+        if derived is not None:
+            began = time.perf_counter()
+            derived.result()
+            self.times.waited = time.perf_counter() - began
+        store.commit(self.root, self.manifest, self.settings.file_mode)
+        for name in previous - {self.manifest.carry, self.manifest.carry_links, None}:
+            store.remove_carry(self.root, name)
 
     @staticmethod
     def frames(pieces: Sequence[Piece]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -24,7 +24,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -47,11 +47,23 @@ from analyzer.reading.sources import (
 )
 from analyzer.reading.stamps import MONTHS
 from analyzer.settings.config import Settings
-from analyzer.store.chunker import Chunker, IngestSummary, parse_chunk, source_row
+from analyzer.store.chunker import (
+    Chunker,
+    ChunkTimes,
+    IngestSummary,
+    parse_chunk,
+    source_row,
+)
+from analyzer.store.derived import write_derived
 from analyzer.store.reads import Piece, Progress, Read, chunks, line_limit, piece_of, starts
 from analyzer.store.spool import read_frame, spool_folder, write_frame
 
 logger = logging.getLogger(__name__)
+
+HELPER_DIED = (
+    "a helper process died (out of memory?); the store is as at its last commit: run ingest "
+    "again, with a smaller --chunk-mb if memory is short"
+)
 
 # Parsing processes besides the main one, by default (``ingest --helpers``). One: on two cores
 # the main process (sessions, derived tables, store) takes more time per chunk of Postfix lines
@@ -80,13 +92,55 @@ class Range:
 class ParsedRange(NamedTuple):
     """A range parsed by a helper: its events (line numbers from 1; or the file in the spool
     folder that holds them, ``analyzer.store.spool``), its sources frame, the ``Piece`` it
-    read (without its lines), and whether the rest of the range is still to be read (it held
-    more lines than a chunk does)."""
+    read (without its lines), whether the rest of the range is still to be read (it held
+    more lines than a chunk does), and the seconds the helper took."""
 
     events: pd.DataFrame | Path
     sources: pd.DataFrame
     piece: Piece
     rest: bool
+    seconds: float = 0.0
+
+
+@dataclass
+class Balance:
+    """Which chunks' derived tables a helper writes (``ingest_pipelined``), from the seconds
+    each side has spent per chunk so far: a share of them that leaves this process (sessions,
+    store) and the helper (parsing) equally busy. Postfix lines parse fast and the share is
+    about half; Exim mainlogs parse slowly and it is about none. Only the speed depends on
+    it, never the store."""
+
+    main: float = 0.0  # this process's seconds per chunk, derived tables and waits aside
+    chunks: int = 0
+    derived: float = 0.0  # seconds of derived tables written here
+    derived_here: int = 0
+    parse: float = 0.0  # the helpers' seconds of parsing
+    parsed: int = 0
+    shipped: int = 0
+
+    def absorbed(self, seconds: float, times: ChunkTimes, parsed: float) -> None:
+        """Count a chunk stored in ``seconds`` (``times``: of its derived tables, and of
+        waiting for the ones before) that a helper parsed in ``parsed`` seconds."""
+        self.main += seconds - times.derived - times.waited
+        self.chunks += 1
+        if times.derived:
+            self.derived += times.derived
+            self.derived_here += 1
+        self.parse += parsed
+        self.parsed += 1
+
+    def ship(self, helpers: int) -> bool:
+        """Whether the next chunk's derived tables go to a helper."""
+        if not (self.derived_here and self.parsed):
+            return False  # nothing measured yet
+        main, parse = self.main / self.chunks, self.parse / self.parsed / helpers
+        derived = self.derived / self.derived_here
+        # main + (1 - share) * derived = parse + share * derived / helpers (per chunk)
+        share = (main + derived - parse) / (derived * (1 + 1 / helpers))
+        share = min(max(share, 0.0), 1.0)
+        wanted = self.shipped < share * (self.chunks + 1) - 0.5  # the nearest whole count
+        self.shipped += wanted
+        return wanted
 
 
 def ingest_ranges(
@@ -142,9 +196,41 @@ def ingest_pipelined(
     """Without a cluster: the helpers parse the next ranges while this process builds
     sessions and writes the store (``helpers``: the pool's processes, see ``HELPERS``); the
     parsed chunks come through files (``analyzer.store.spool``)."""
+    balance = Balance()
+
+    def derive_elsewhere(chunker: Chunker, frames: dict, written: dict) -> Future | None:
+        if not balance.ship(helpers):
+            return None
+        spooled = {name: write_frame(frame, spool) for name, frame in frames.items()}
+        basis = (chunker.root, chunker.settings, chunker.customers, chunker.inferred)
+        return helper.submit(derive_spooled, *basis, spooled, written)
+
     with spool_folder() as spool:
-        window = helpers + 1
-        absorb_ranges(chunker, reads, helper.submit, window, chunk_bytes, summary, progress, spool)
+        chunker.derive_elsewhere = derive_elsewhere
+        try:
+            absorb_ranges(
+                chunker, reads, helper.submit, helpers + 1, chunk_bytes, summary, progress, spool,
+                balance,
+            )  # fmt: skip
+            chunker.commit_pending()
+        except BrokenExecutor:  # from a task's result, or from any submit after that
+            raise InputError(HELPER_DIED) from None
+        finally:
+            chunker.derive_elsewhere = None
+
+
+def derive_spooled(
+    root: Path,
+    settings: Settings,
+    customers: pd.DataFrame,
+    inferred: Sequence[str],
+    spooled: dict[str, Path],
+    written: dict[str, list],
+) -> str:
+    """In a helper: ``write_derived`` of a chunk's sessions and deliveries, which the main
+    process left in the spool folder (it commits the chunk once this is done)."""
+    frames = {name: read_frame(path) for name, path in spooled.items()}
+    return write_derived(root, settings, customers, inferred, frames, written)
 
 
 def absorb_ranges(
@@ -156,27 +242,26 @@ def absorb_ranges(
     summary: IngestSummary,
     progress: Progress | None,
     spool: Path | None = None,
+    balance: Balance | None = None,
 ) -> None:
     """Submit the ranges' parsing (``window`` ahead) and store each, in order, as it comes
-    (through files in ``spool`` when the workers share this machine's files)."""
+    (through files in ``spool`` when the workers share this machine's files; ``balance``
+    counts the seconds spent on each side)."""
     jobs = (
         (r, submit(parse_range, r, chunker.settings, spool)) for r in ranges(reads, chunk_bytes)
     )
     lines_before: dict[int, int] = {}
     done = 0
     for piece_range, future in _windowed(jobs, window):
-        try:
-            events, sources, piece, rest = future.result()
-        except BrokenExecutor:
-            raise InputError(
-                "a parsing process died (out of memory?); the store is as at its last commit: "
-                "run ingest again, with a smaller --chunk-mb if memory is short"
-            ) from None
+        events, sources, piece, rest, seconds = future.result()
         record = piece_range.read.record
         before = lines_before.get(id(record), record.lines)
         piece.read, piece.first_line_no = piece_range.read, before + 1
+        began = time.perf_counter()
         # handed over, not kept here: ``absorb`` lets it go once it has copied it
         chunker.absorb([piece], _numbered(events, before), sources, summary)
+        if balance is not None:
+            balance.absorbed(time.perf_counter() - began, chunker.times, seconds)
         if rest:
             # More lines than a chunk holds (short junk lines): the rest is read here, in
             # chunks, before the next range, which the helpers parse meanwhile.
@@ -287,6 +372,7 @@ def parse_range(piece: Range, settings: Settings, spool: Path | None = None) -> 
     """On a worker: read and parse one range, or only its first ``max_lines`` lines (read as
     ``analyzer.store.reads.chunks`` reads: overlong lines cut, runs of empty lines sampled);
     with ``spool``, the events are left in a file there."""
+    began = time.perf_counter()
     read = piece.read
     blocks, kept = [], 0
     found = read_blocks(
@@ -312,5 +398,5 @@ def parse_range(piece: Range, settings: Settings, spool: Path | None = None) -> 
     events = parse_chunk(lines_frame(parsed.lines, 0, 1, parsed.places), sources, settings)
     parsed.lines = parsed.places = None  # shipped back as events, not twice
     if spool is not None:
-        return ParsedRange(write_frame(events, spool), sources, parsed, rest)
-    return ParsedRange(events, sources, parsed, rest)
+        events = write_frame(events, spool)
+    return ParsedRange(events, sources, parsed, rest, time.perf_counter() - began)

@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-# Schema metadata: the numpy dtype of each column that is not an arrow column in pandas.
+# Schema metadata: the numpy dtype of each column that is not an arrow column in pandas, and
+# the pandas string dtype ("str", "string") of each that is one.
 NUMPY_DTYPES = b"relaywatch.numpy"
+STRING_DTYPES = b"relaywatch.strings"
 
 
 @contextlib.contextmanager
@@ -35,17 +37,19 @@ def spool_folder() -> Iterator[Path]:
 
 
 def write_frame(frame: pd.DataFrame, folder: Path) -> Path:
-    """Write ``frame`` (a default ``RangeIndex``; arrow and numpy columns) to a new file in
-    ``folder``; returns its path."""
-    columns, numpy = {}, {}
+    """Write ``frame`` (a default ``RangeIndex``; arrow, pandas string and numpy columns) to a
+    new file in ``folder``; returns its path."""
+    columns, numpy, strings = {}, {}, {}
     for name, column in frame.items():
         data = getattr(column.array, "_pa_array", None)
         if data is None:
             numpy[name] = column.dtype.str if column.dtype.kind != "M" else str(column.dtype)
             data = pa.array(column.array)
+        elif isinstance(column.dtype, pd.StringDtype):
+            strings[name] = str(column.dtype)
         columns[name] = data
     table = pa.table(columns).replace_schema_metadata(
-        {NUMPY_DTYPES: "\x1f".join(f"{k}\x1e{v}" for k, v in numpy.items()).encode()}
+        {NUMPY_DTYPES: _listed(numpy), STRING_DTYPES: _listed(strings)}
     )
     path = folder / f"{uuid.uuid4().hex}.arrow"
     partial = path.with_suffix(".partial")
@@ -60,15 +64,25 @@ def read_frame(path: Path) -> pd.DataFrame:
     with pa.OSFile(str(path), "rb") as source:
         table = pa.ipc.open_file(source).read_all()
     path.unlink()
-    meta = table.schema.metadata.get(NUMPY_DTYPES, b"").decode()
-    numpy = dict(item.split("\x1e", 1) for item in meta.split("\x1f") if item)
+    numpy = _unlisted(table.schema.metadata.get(NUMPY_DTYPES, b""))
+    strings = _unlisted(table.schema.metadata.get(STRING_DTYPES, b""))
     data = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         if name in numpy:
             data[name] = _numpy_column(column, numpy[name])
+        elif name in strings:
+            data[name] = pd.Series(pd.arrays.ArrowExtensionArray(column)).astype(strings[name])
         else:
             data[name] = pd.arrays.ArrowExtensionArray(column)
     return pd.DataFrame(data)
+
+
+def _listed(dtypes: dict[str, str]) -> bytes:
+    return "\x1f".join(f"{k}\x1e{v}" for k, v in dtypes.items()).encode()
+
+
+def _unlisted(text: bytes) -> dict[str, str]:
+    return dict(item.split("\x1e", 1) for item in text.decode().split("\x1f") if item)
 
 
 def _numpy_column(column: pa.ChunkedArray, dtype: str) -> pd.api.extensions.ExtensionArray:
