@@ -247,9 +247,13 @@ def absorb_ranges(
     """Submit the ranges' parsing (``window`` ahead) and store each, in order, as it comes
     (through files in ``spool`` when the workers share this machine's files; ``balance``
     counts the seconds spent on each side)."""
-    jobs = (
-        (r, submit(parse_range, r, chunker.settings, spool)) for r in ranges(reads, chunk_bytes)
-    )
+
+    def parse(index: int, piece_range: Range):
+        # on this machine's helpers, the first range is parsed here, as the helpers start
+        here = index == 0 and balance is not None
+        return (_Here if here else submit)(parse_range, piece_range, chunker.settings, spool)
+
+    jobs = ((r, parse(i, r)) for i, r in enumerate(ranges(reads, chunk_bytes)))
     lines_before: dict[int, int] = {}
     done = 0
     for piece_range, future in _windowed(jobs, window):
@@ -281,6 +285,18 @@ def _numbered(events: pd.DataFrame | Path, before: int) -> pd.DataFrame:
     events[s.LINE_NO] += before
     events[s.SEQ] += before
     return events
+
+
+class _Here:
+    """A task done in this process when its result is wanted: the first range, which this
+    process would otherwise wait for idle, while the helpers parse the next ones."""
+
+    def __init__(self, function: Callable, *args: Any):
+        self.task = (function, args)
+
+    def result(self) -> Any:
+        function, args = self.task
+        return function(*args)
 
 
 def _windowed(jobs: Iterator, window: int) -> Iterator:
