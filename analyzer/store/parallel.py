@@ -194,8 +194,11 @@ def ingest_pipelined(
     helpers: int = HELPERS,
 ) -> None:
     """Without a cluster: the helpers parse the next ranges while this process builds
-    sessions and writes the store (``helpers``: the pool's processes, see ``HELPERS``); the
-    parsed chunks come through files (``analyzer.store.spool``)."""
+    sessions and writes the store (``helpers``: the pool's processes, see ``HELPERS``), and
+    write some chunks' derived tables, as many as keeps both sides equally busy
+    (``Balance``). The parsed chunks come through files (``analyzer.store.spool``): one more
+    range parsed ahead than there are helpers costs the disk, not memory, and keeps this
+    process from waiting when a helper is slow on one."""
     balance = Balance()
 
     def derive_elsewhere(chunker: Chunker, frames: dict, written: dict) -> Future | None:
@@ -209,7 +212,7 @@ def ingest_pipelined(
         chunker.derive_elsewhere = derive_elsewhere
         try:
             absorb_ranges(
-                chunker, reads, helper.submit, helpers + 1, chunk_bytes, summary, progress, spool,
+                chunker, reads, helper.submit, helpers + 2, chunk_bytes, summary, progress, spool,
                 balance,
             )  # fmt: skip
             chunker.commit_pending()
