@@ -53,7 +53,6 @@ SKIPS = {
     SHAPE_EXIM: SKIP_HEADER_EXIM,
     SHAPE_EXIM_SYSLOG: SKIP_HEADER_EXIM_SYSLOG,
 }
-_ROW = "_row"
 
 
 def blank_to_null(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:

@@ -25,7 +25,6 @@ import pyarrow.compute as pc
 from analyzer import schema as s
 from analyzer.reading import stamps
 from analyzer.reading.dispatch import (
-    _ROW,
     ALL_RULES,
     SHAPE_EXIM,
     SHAPE_EXIM_SYSLOG,
@@ -58,6 +57,7 @@ DEFAULT_REJECT_KINDS: tuple[ReasonRule, ...] = REJECT_KINDS + EXIM_REJECT_KINDS
 # Daemons whose lines belong to Postfix (any syslog_name prefix: "postfix-in/smtpd").
 POSTFIX_DAEMONS = frozenset({d for rule in POSTFIX_RULES for d in rule.daemons})
 EXIM = "exim"
+_ROW = "_row"  # a matched line's position among the lines (match_rules' tables)
 EXIM_PROGRAMS = frozenset({"exim", "exim4"})
 
 
