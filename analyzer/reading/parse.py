@@ -107,10 +107,15 @@ def _extract_rows(raw: pa.Array, rows: np.ndarray, pattern: str) -> pa.Array:
     if rows.mean() > EXTRACT_ALL_SHARE:
         return pc.extract_regex(raw, pattern)
     picked = np.flatnonzero(rows)
-    found = pc.extract_regex(raw.take(pa.array(picked)), pattern)
-    position = np.full(len(raw), -1, dtype=np.int64)
-    position[picked] = np.arange(len(picked))
-    return found.take(pa.array(position, mask=position < 0))
+    return _spread(pc.extract_regex(raw.take(pa.array(picked)), pattern), picked, len(raw))
+
+
+def _spread(values: pa.Array, rows: np.ndarray, length: int) -> pa.Array:
+    """``values`` (one per row of ``rows``, in order) at their rows of an array of
+    ``length``, null elsewhere."""
+    position = np.full(length, -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    return values.take(pa.array(position, mask=position < 0))
 
 
 def split_header(
@@ -405,9 +410,10 @@ def _doubtful(
 
 def _patch(found: pa.StructArray, rows: np.ndarray, values: pa.StructArray) -> pa.StructArray:
     """``found`` with its ``rows`` replaced by ``values`` (one per row, in order)."""
-    position = np.full(len(found), -1, dtype=np.int64)
-    position[rows] = np.arange(len(rows))
-    spread, mask = values.take(pa.array(position, mask=position < 0)), pa.array(position >= 0)
+    spread = _spread(values, rows, len(found))
+    replaced = np.zeros(len(found), dtype=bool)
+    replaced[rows] = True
+    mask = pa.array(replaced)
     names = [found.type.field(i).name for i in range(found.type.num_fields)]
     fields = [pc.if_else(mask, spread.field(n), pc.struct_field(found, n)) for n in names]
     return pa.StructArray.from_arrays(fields, names=names)
