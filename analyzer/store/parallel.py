@@ -66,10 +66,10 @@ HELPER_DIED = (
 )
 
 # Parsing processes besides the main one, by default (``ingest --helpers``). One: on two cores
-# the main process (sessions, derived tables, store) takes more time per chunk of Postfix lines
-# than a helper, so a second only takes a core from it (1 M lines: 17.8 s and 818 MB summed
-# RSS with one, 18.1 s and 1,220 MB with two); Exim mainlogs, whose host readings cost
-# twice as much to parse, gain from a second (1 M lines: 16.1 s -> 13.7 s, +410 MB).
+# it and the main process are both busy once it also writes derived tables (``Balance``), so
+# a second takes a share of the same two cores (1 M lines, Postfix: 12.9 s and 531 MiB
+# summed RSS with one, 13.4 s and 749 MiB with two; Exim: 13.5 s and 539 MiB, 13.9 s and
+# 788 MiB).
 HELPERS = 1
 
 
