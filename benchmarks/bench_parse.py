@@ -16,6 +16,12 @@ psutil, sampled every 20 ms: ingest parses in a helper process), else the larges
 
     python benchmarks/bench_parse.py --scale 35 --keep /tmp/bench35 --repeat 2
 
+With ``--digests FILE`` it then exports every kind (``tests/test_export_digests.py``'s list)
+from the two stores it ingested and compares their sha256 with FILE, or writes FILE if there
+is none: run it on the code before a speed change, then after, with the same ``--keep``
+folder (an Exim mainlog's server is named after its folder), to know that not one byte a
+user gets has changed on the big logs (the test does it on the sample).
+
 This is a measurement, not a test: nothing asserts on time.
 """
 
@@ -23,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import importlib.util
+import json
 import os
 import platform
 import shutil
@@ -100,6 +108,37 @@ def measure(command: list[str]) -> tuple[float, float]:
     return elapsed, rss
 
 
+def export_digests(stores: dict[str, Path], export: list[str], common: list[str]) -> dict:
+    """sha256 of every kind of export (the list of ``tests/test_export_digests.py``) from
+    each of ``stores``, by "store/name"."""
+    sys.path.insert(0, str(ROOT))
+    from tests.test_export_digests import EXPORTS
+
+    found = {}
+    for label, folder in stores.items():
+        for name, kind in EXPORTS:
+            command = [*export, *kind, *common, "--store", str(folder)]
+            out = subprocess.run(command, capture_output=True, check=True).stdout
+            found[f"{label}/{name}"] = hashlib.sha256(out).hexdigest()
+    return found
+
+
+def check_digests(path: Path, found: dict[str, str]) -> bool:
+    """Compare ``found`` with the digests recorded in ``path`` (record them if there are
+    none); print the result. False if any differs."""
+    if not path.is_file():
+        path.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
+        print(f"exports: {len(found)} digests written to {path}")
+        return True
+    recorded = json.loads(path.read_text())
+    changed = sorted(k for k in recorded.keys() | found.keys() if recorded.get(k) != found.get(k))
+    if changed:
+        print(f"exports: {len(changed)} of {len(recorded)} differ from {path}:", ", ".join(changed))
+        return False
+    print(f"exports: all {len(found)} byte-identical to {path}")
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=35.0, help="sample traffic multiplier")
@@ -115,6 +154,12 @@ def main() -> None:
         help="keep the generated logs in this folder (and reuse them next time)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool (best is shown)")
+    parser.add_argument(
+        "--digests",
+        type=Path,
+        help="then export every kind from the stores ingested and compare their sha256 with "
+        "this JSON file (written when missing)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="relaywatch-bench-")) if args.keep is None else args.keep
@@ -160,8 +205,8 @@ def main() -> None:
     for name, (command, count) in tools.items():
         runs = []
         for _ in range(args.repeat):
-            for folder in (store, Path(str(store) + "-exim")):
-                shutil.rmtree(folder, ignore_errors=True)  # every ingest starts empty
+            if "--store" in command:  # every ingest starts empty
+                shutil.rmtree(command[command.index("--store") + 1], ignore_errors=True)
             runs.append(measure(command))
         seconds, rss = min(runs)
         results[name] = seconds
@@ -174,6 +219,10 @@ def main() -> None:
     ):
         if theirs in results:
             print(f"{ours} is {results[theirs] / results[ours]:.2f}x {theirs}'s speed")
+    if args.digests is not None:
+        stores = {"postfix": store, "exim": Path(str(store) + "-exim")}
+        if not check_digests(args.digests, export_digests(stores, [*relaywatch, "export"], common)):
+            sys.exit(1)
     if args.keep is None:
         shutil.rmtree(work)
 
