@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analyzer import schema as s
@@ -34,6 +34,11 @@ from analyzer.reading.dispatch import (
 )
 from analyzer.reading.parse import StampOptions, match_rules, parse_lines
 from analyzer.reading.patterns import Rule
+from analyzer.reading.patterns._fragments import (
+    EXIM_HEADER,
+    SYSLOG_HEADER_CLASSIC,
+    SYSLOG_HEADER_ISO,
+)
 from analyzer.reading.sources import label_sources, read_logs
 from tests.conftest import PROJECT, SAMPLES
 
@@ -343,6 +348,62 @@ def test_exim_stamps_of_any_shape_match_the_same(cases, syslog):
         texts.append((head + "".join(parts) + message).encode())
     if texts:
         assert_same(binary_lines(texts), ["exim"] * len(texts), [shape] * len(texts))
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.tuples(st.lists(stamp_part, max_size=6), st.sampled_from(BASES), st.sampled_from(NOISE)),
+        max_size=20,
+    )
+)
+@example([(["2003-11-21 ", "09:15:02 ", "[100] "], BASES[0], b"\xff")])
+def test_exim_headers_are_cut_as_the_regex_extracts_them(cases):
+    # Exim's usual header is cut at fixed places, any other extracted: the same struct
+    texts = [b""]  # (an empty line, and a null, have no header)
+    for parts, (line, _, _), noise in cases:
+        message = line.split(": ", 1)[-1] if line.startswith("Nov") else line
+        texts.append("".join(parts).encode() + noise + message.encode())
+    lines = pa.array([*texts, None], pa.large_binary()).view(pa.large_string())
+    assert parse.exim_headers(lines).equals(pc.extract_regex(lines, EXIM_HEADER))
+    usual = binary_lines([MAINLOG.encode() + b"H=x", b"2003-11-21 09:15:02 [4294967296] \xff"])
+    assert parse.exim_headers(usual).equals(pc.extract_regex(usual, EXIM_HEADER))
+
+
+syslog_part = st.sampled_from(
+    ["Nov 21 ", "Nov  7 ", "Jul 2 ", "nov 21 ", "2003-11-21T", "09:15:02", "09:15:02.123456"]
+    + ["-05:00", "Z", " ", "  ", "mail1 ", "mail[1] ", "postfix/smtpd", "[100]", "[]", ": "]
+)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(syslog_part, max_size=7), st.sampled_from(BASES), st.sampled_from(NOISE)
+        ),
+        max_size=20,
+    ),
+    st.booleans(),
+)
+@example(
+    [(["Nov  7 ", "09:15:02", " ", "mail1 ", "postfix/smtpd", "[100]", ": "], BASES[0], b"")], True
+)
+def test_syslog_headers_are_cut_as_the_regex_extracts_them(cases, classic):
+    texts = [b"", postfix_header("smtpd").encode(), b"2003-11-21T09:15:02Z mail1 x[1]: \xff"]
+    for parts, (line, _, _), noise in cases:
+        message = line.split(": ", 1)[-1] if line.startswith("Nov") else line
+        texts.append("".join(parts).encode() + noise + message.encode())
+    lines = pa.array([*texts, None], pa.large_binary()).view(pa.large_string())
+    pattern = SYSLOG_HEADER_CLASSIC if classic else SYSLOG_HEADER_ISO
+    every = np.ones(len(lines), dtype=bool)
+    assert parse.syslog_headers(lines, every, classic).equals(pc.extract_regex(lines, pattern))
+    # a few rows of many: picked, cut or extracted, and spread back to their places
+    many = pa.concat_arrays([lines] + [binary_lines([b"x"] * 20 * len(lines))])
+    rows = np.zeros(len(many), dtype=bool)
+    rows[: len(lines)] = True
+    found = parse.syslog_headers(many, rows, classic).slice(0, len(lines))
+    assert found.equals(pc.extract_regex(lines, pattern))
 
 
 # --- cutting frequent messages by their separators ------------------------------------------

@@ -43,6 +43,12 @@ def test_days_from_civil_agrees_with_the_standard_library():
         ("2003-11-21T09:15:02", "2003-11-21T14:15:02.000000"),
         ("2003-02-29T09:15:02Z", "NaT"),
         ("2003-11-21T25:15:02Z", "NaT"),
+        # Exim's own stamp (read byte by byte): wall clock in the zone, the first of the
+        # repeated autumn hour, a spring-forward gap shifted forward, no such day
+        ("2003-11-21 09:15:02", "2003-11-21T14:15:02.000000"),
+        ("2003-10-26 01:30:00", "2003-10-26T05:30:00.000000"),
+        ("2004-04-04 02:30:00", "2004-04-04T07:00:00.000000"),
+        ("2003-02-29 09:15:02", "NaT"),
     ],
 )
 def test_iso_times(stamp: str, utc: str):
@@ -262,6 +268,17 @@ _SHAPES = [
 ]
 
 
+# Exim's own stamps, read byte by byte: the repeated hour, a gap, no such day, hour 24
+_EXIM = [
+    "2003-10-26 01:30:00",
+    "2004-04-04 02:30:00",
+    "2003-02-29 09:15:02",
+    "2003-11-21 24:00:00",
+    "2003-11-21 09:15:02.5",
+    "2003-11-21 09:15:02",
+]
+
+
 def _as_text(times: np.ndarray) -> list[str]:
     return list(np.datetime_as_string(times, unit="us"))  # NaT reads "NaT" on both sides
 
@@ -281,6 +298,7 @@ def _as_text(times: np.ndarray) -> list[str]:
     layout=(["9999-12-31T23:59:59.999999-99:99"], pa.array(["9999-12-31T23:59:59.999999-99:99"]))
 )
 @example(layout=(_SHAPES, pa.chunked_array([_SHAPES[:2], _SHAPES[2:]])))
+@example(layout=(_EXIM, pa.chunked_array([_EXIM[:1], _EXIM[1:]])))
 def test_iso_times_fast_path_equals_the_general_path(layout):
     _, strings = layout
     fast = stamps.iso_times(strings, ZONE)

@@ -543,12 +543,23 @@ def extract_groups(rule: Rule, lines: pa.Array, shape: str, cut: bool = True) ->
     if usual_form is None or usual_form.rule != rule or shape != SHAPE_PID or not len(lines):
         return pc.extract_regex(lines, pattern)
     form = whole_line_pattern(usual_form.form, shape)
-    usual = pc.match_substring_regex(lines, form).to_numpy(zero_copy_only=False)
     kind = pc.extract_regex(lines.slice(0, 0), pattern).type
+    return cut_where_usual(lines, form, lambda usual: _cut(usual, usual_form, kind), pattern)
+
+
+def cut_where_usual(
+    lines: pa.Array, form: str, cut: Callable[[pa.Array], pa.Array], pattern: str
+) -> pa.Array:
+    """``pc.extract_regex(lines, pattern)``, made by ``cut`` on the lines that match ``form``
+    (a usual form, in which cutting gives exactly the groups) and by RE2 on the others."""
+    matched = pc.fill_null(pc.match_substring_regex(lines, form), False)
+    if pc.all(matched).as_py():  # (the usual case: no rows to pick)
+        return cut(lines)
+    usual = matched.to_numpy(zero_copy_only=False)
     usual_rows, other_rows = np.flatnonzero(usual), np.flatnonzero(~usual)
-    if not len(other_rows):
-        return _cut(lines, usual_form, kind)
-    found = _cut(lines.take(pa.array(usual_rows)), usual_form, kind)
+    if not len(usual_rows):
+        return pc.extract_regex(lines, pattern)
+    found = cut(lines.take(pa.array(usual_rows)))
     extracted = pc.extract_regex(lines.take(pa.array(other_rows)), pattern)
     order = np.argsort(np.concatenate([usual_rows, other_rows]), kind="stable")
     return pa.concat_arrays([found, extracted]).take(pa.array(order))

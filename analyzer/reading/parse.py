@@ -32,6 +32,7 @@ from analyzer.reading.dispatch import (
     SHAPE_PID,
     STRING,
     blank_to_null,
+    cut_where_usual,
     extract_groups,
     groups_of,
     match_lines,
@@ -44,10 +45,15 @@ from analyzer.reading.patterns._fragments import (
     EXIM_HELO_END,
     EXIM_HOST_START,
     EXIM_HOST_STARTS,
+    EXIM_USUAL_HEADER,
     SYSLOG_HEADER,
     SYSLOG_HEADER_CLASSIC,
     SYSLOG_HEADER_ISO,
     SYSLOG_INTERNAL,
+    SYSLOG_USUAL_CLASSIC,
+    SYSLOG_USUAL_ISO,
+    USUAL_STAMP_BYTES,
+    USUAL_TAG_BYTES,
     exim_host_readings,
 )
 from analyzer.reading.patterns.exim import EXIM_HOST_LAST, EXIM_REJECT_KINDS
@@ -101,15 +107,6 @@ def first_bytes(raw: pa.Array) -> np.ndarray:
 EXTRACT_ALL_SHARE = 0.05
 
 
-def _extract_rows(raw: pa.Array, rows: np.ndarray, pattern: str) -> pa.Array:
-    """``extract_regex`` on the ``rows`` of ``raw``, in place; other rows hold null or what
-    the pattern finds in them (callers keep ``rows`` only)."""
-    if rows.mean() > EXTRACT_ALL_SHARE:
-        return pc.extract_regex(raw, pattern)
-    picked = np.flatnonzero(rows)
-    return _spread(pc.extract_regex(raw.take(pa.array(picked)), pattern), picked, len(raw))
-
-
 def _spread(values: pa.Array, rows: np.ndarray, length: int) -> pa.Array:
     """``values`` (one per row of ``rows``, in order) at their rows of an array of
     ``length``, null elsewhere."""
@@ -134,7 +131,7 @@ def split_header(
     done = pa.array(np.zeros(len(raw), dtype=bool))
     if exim_servers is not None and pd.notna(exim_servers).any():
         is_exim = pa.array(pd.notna(exim_servers))
-        found = pc.extract_regex(raw, EXIM_HEADER)
+        found = exim_headers(raw)
         hit = pc.and_(found.is_valid(), is_exim)
         for name in (s.STAMP_ISO, s.PID):
             columns[name] = pc.if_else(
@@ -149,13 +146,13 @@ def split_header(
     first = first_bytes(raw)
     digit = (first >= ord("0")) & (first <= ord("9"))
     capital = (first >= ord("A")) & (first <= ord("Z"))
-    for pattern, candidates in ((SYSLOG_HEADER_ISO, digit), (SYSLOG_HEADER_CLASSIC, capital)):
+    for classic, candidates in ((False, digit), (True, capital)):
         rows = candidates & ~done.to_numpy(zero_copy_only=False)
         if not rows.any():
             continue
-        found = _extract_rows(raw, rows, pattern)
+        found = syslog_headers(raw, rows, classic)
         hit = pc.and_(found.is_valid(), pa.array(rows))
-        for name in re.compile(pattern).groupindex:
+        for name in (f.name for f in found.type):
             columns[name] = pc.if_else(
                 hit, blank_to_null(pc.struct_field(found, name)), columns[name]
             )
@@ -182,6 +179,62 @@ def split_header(
             ]
     out[s.PID] = out[s.PID].astype(pd.ArrowDtype(pa.int64()))
     return out
+
+
+def exim_headers(raw: pa.Array) -> pa.StructArray:
+    """``pc.extract_regex(raw, EXIM_HEADER)``, cut where the header has its usual form."""
+    return cut_where_usual(raw, EXIM_USUAL_HEADER, _cut_exim_header, EXIM_HEADER)
+
+
+def _cut_exim_header(lines: pa.Array) -> pa.StructArray:
+    text = lines.cast(pa.large_binary())
+    stamp = pc.binary_slice(text, 0, 19)
+    pid = pc.list_element(pc.split_pattern(pc.binary_slice(text, 21, 32), "]", max_splits=1), 0)
+    return _struct({s.STAMP_ISO: stamp, s.PID: pid})
+
+
+def syslog_headers(raw: pa.Array, rows: np.ndarray, classic: bool) -> pa.StructArray:
+    """``pc.extract_regex`` of SYSLOG_HEADER_CLASSIC (or _ISO) on the ``rows`` of ``raw``, in
+    place; other rows hold null or what the pattern finds in them (callers keep ``rows``
+    only). Cut where a header has its usual form (``SYSLOG_USUAL_CLASSIC``, ``_ISO``)."""
+    pattern, form = (
+        (SYSLOG_HEADER_CLASSIC, SYSLOG_USUAL_CLASSIC)
+        if classic
+        else (SYSLOG_HEADER_ISO, SYSLOG_USUAL_ISO)
+    )
+
+    def cut(lines: pa.Array) -> pa.StructArray:
+        text = lines.cast(pa.large_binary())
+        if classic:  # "Nov  7 06:25:00 "
+            stamp = pc.binary_slice(text, 0, USUAL_STAMP_BYTES["classic"])
+            rest = pc.binary_slice(text, 16, 15 + USUAL_TAG_BYTES)
+        else:
+            head = pc.binary_slice(text, 0, USUAL_STAMP_BYTES["iso"] + USUAL_TAG_BYTES)
+            stamp, rest = _split_off(head, " ")
+        server, rest = _split_off(rest, " ")
+        program, rest = _split_off(rest, "[")
+        pid, _ = _split_off(rest, "]")
+        stamp_name = s.STAMP_CLASSIC if classic else s.STAMP_ISO
+        return _struct({stamp_name: stamp, s.SERVER: server, s.PROGRAM: program, s.PID: pid})
+
+    if rows.mean() > EXTRACT_ALL_SHARE:
+        return cut_where_usual(raw, form, cut, pattern)
+    picked = np.flatnonzero(rows)
+    found = cut_where_usual(raw.take(pa.array(picked)), form, cut, pattern)
+    return _spread(found, picked, len(raw))
+
+
+def _split_off(text: pa.Array, separator: str) -> tuple[pa.Array, pa.Array]:
+    """What comes before the first ``separator`` of each (binary) text, and what after."""
+    parts = pc.split_pattern(text, separator, max_splits=1)
+    return pc.list_element(parts, 0), pc.list_element(parts, 1)
+
+
+def _struct(fields: dict[str, pa.Array]) -> pa.StructArray:
+    """Cut binary fields as the struct of strings ``pc.extract_regex`` gives."""
+    return pa.StructArray.from_arrays(
+        [field.view(STRING) for field in fields.values()], names=list(fields)
+    )
 
 
 def stamp_times(

@@ -121,9 +121,8 @@ def leading_bytes(strings: pa.Array | pa.ChunkedArray, width: int) -> tuple[np.n
     where = offsets[:-1, None].astype(np.int64) + np.arange(width)
     np.minimum(where, len(body) - 1, out=where)
     matrix = body[where]
-    short = length < width
-    if short.any():  # past a string's end: 0, not the next string's bytes
-        matrix[short] = np.where(np.arange(width) < length[short, None], matrix[short], 0)
+    if (length < width).any():  # past a string's end: 0, not the next string's bytes
+        matrix *= np.arange(width) < length[:, None]
     return matrix, length
 
 
@@ -157,6 +156,7 @@ def _digits(matrix: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 # The usual shapes, read with numpy byte arithmetic; other shapes take the general path.
 ISO_USUAL = "9999-99-99T99:99:99.999999+99:99"  # rsyslog's RFC 3339 high-precision stamps
+EXIM_USUAL = "9999-99-99 99:99:99"  # Exim's own stamp, without log_timezone: wall clock
 CLASSIC_USUAL = "aaa _9 99:99:99"  # "Nov  7 06:25:00"
 _MONTH_CODES = np.array([(ord(m[0]) << 16) | (ord(m[1]) << 8) | ord(m[2]) for m in MONTHS])
 
@@ -166,20 +166,28 @@ def iso_times(stamps: pa.ChunkedArray | pa.Array, timezone: str) -> np.ndarray:
     offset are wall clock in ``timezone``."""
     matrix, length = leading_bytes(stamps, len(ISO_USUAL))
     usual = (length == len(ISO_USUAL)) & _fits(matrix, ISO_USUAL)
-    if not usual.any():
+    exim = (length == len(EXIM_USUAL)) & _fits(matrix, EXIM_USUAL)
+    if not (usual.any() or exim.any()):
         return _any_iso_times(stamps, timezone)
-    rows = matrix[usual]
-    fields = [
-        _digits(rows, a, b) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
-    ]
-    wall = _epoch_us(*fields, _digits(rows, 20, 26))
-    sign = np.where(rows[:, 26] == ord("-"), -1, 1)
-    offset_min = sign * (_digits(rows, 27, 29) * 60 + _digits(rows, 30, 32))
     out = np.full(len(matrix), NAT)
-    out[usual] = wall - (offset_min * 60 * _US_PER_S).astype("timedelta64[us]")
-    if not usual.all():
-        out[~usual] = _any_iso_times(_rows(stamps, ~usual), timezone)
+    if usual.any():
+        rows = matrix[usual]
+        wall = _epoch_us(*_date_and_time(rows), _digits(rows, 20, 26))
+        sign = np.where(rows[:, 26] == ord("-"), -1, 1)
+        offset_min = sign * (_digits(rows, 27, 29) * 60 + _digits(rows, 30, 32))
+        out[usual] = wall - (offset_min * 60 * _US_PER_S).astype("timedelta64[us]")
+    if exim.any():
+        rows = matrix[exim]
+        out[exim] = localize(_epoch_us(*_date_and_time(rows), 0), timezone)
+    other = ~(usual | exim)
+    if other.any():
+        out[other] = _any_iso_times(_rows(stamps, other), timezone)
     return out
+
+
+def _date_and_time(rows: np.ndarray) -> list[np.ndarray]:
+    """Year, month, day, hour, minute, second of rows of bytes in "9999-99-99?99:99:99"."""
+    return [_digits(rows, a, b) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))]
 
 
 def _rows(strings: pa.Array | pa.ChunkedArray, mask: np.ndarray) -> pa.Array:

@@ -33,6 +33,18 @@ SYSLOG_HEADER_CLASSIC = (
     rf"^(?P<stamp_classic>[A-Z][a-z]{{2}} [ 0-9]?[0-9] [0-9:]{{8}}(?:\.[0-9]+)?) "
     rf"(?P<server>[^\s:]+) {PROGRAM_TAG}: "
 )
+# Their usual forms (a padded day, whole seconds; a host without brackets; a pid; no field
+# longer than its bound), whose fields are cut at their separators instead: the classic stamp
+# is the first 15 bytes, the RFC 3339 one ends at the first space; then the host ends at a
+# space, the program at "[", the pid at "]" (analyzer.reading.parse.syslog_headers). The
+# bounds keep the header within USUAL_STAMP_BYTES + USUAL_TAG_BYTES bytes: only those are cut.
+USUAL_TAG = r" [^\s:\[\]]{1,64} [^\s\[\]:]{1,64}\[[0-9]{1,10}\]: "
+USUAL_TAG_BYTES = 1 + 64 + 1 + 64 + 1 + 10 + 3
+SYSLOG_USUAL_CLASSIC = rf"^[A-Z][a-z]{{2}} [ 0-9][0-9] [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}{USUAL_TAG}"
+SYSLOG_USUAL_ISO = (
+    rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9:.]{{1,20}}(?:Z|[+-][0-9:]{{1,6}})?{USUAL_TAG}"
+)
+USUAL_STAMP_BYTES = {"classic": 15, "iso": 10 + 1 + 20 + 7}
 
 # Rules run on whole lines behind this skip of the header: the first "]: " ends the tag of a
 # process with a pid (a stamp and a host never contain "]"); lines without a pid skip to the
@@ -43,6 +55,9 @@ EXIM_STAMP = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?: [+-][0-9]{4})?"
 )
 EXIM_HEADER = rf"^(?P<stamp_iso>{EXIM_STAMP})(?: \[(?P<pid>[0-9]+)\])? "
+# Its usual form (+pid, no zone, no fraction): the stamp is the first 19 bytes, the pid runs
+# from byte 21 to the first "]" (cut, not extracted).
+EXIM_USUAL_HEADER = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} \[[0-9]{1,10}\] "
 # Exim logging to syslog keeps its own stamp (unless syslog_timestamp = false) and pid.
 # An entry of several lines (a reject log entry with its header lines) or longer than 870
 # characters goes to syslog in pieces "[1\3] ", "[2\3] ", "[3/3] " (log.c, write_syslog): the
