@@ -36,8 +36,10 @@ from analyzer.reading.parse import StampOptions, match_rules, parse_lines
 from analyzer.reading.patterns import Rule
 from analyzer.reading.patterns._fragments import (
     EXIM_HEADER,
+    EXIM_USUAL_HEADER,
     SYSLOG_HEADER_CLASSIC,
     SYSLOG_HEADER_ISO,
+    exim_host_readings,
 )
 from analyzer.reading.sources import label_sources, read_logs
 from tests.conftest import PROJECT, SAMPLES
@@ -417,6 +419,7 @@ CUT_MESSAGES = {
     "cleanup_message_id": "{q}: {o}message-id={m}",
     "qmgr_queued": "{q}: from=<{a}>, size={k}, nrcpt={k} (queue active){e}",
     "qmgr_removed": "{q}: removed{e}",
+    "exim_connection_open": "SMTP connection from [{x}]:{k} I=[{x}]:{k}{t}",
 }
 NOISE_TEXT = st.one_of(
     st.text("ab@.0123456789:<>,;()[]= -_\\\"'\xe9", max_size=14),
@@ -444,6 +447,8 @@ HOLES = {
     "r": hole("250 2.0.0 Ok (queued as 9A)", "", "a) (b", "x)"),
     "m": hole("<m@x>", "<>", "m@x", "<m@x", "<a<b>"),
     "e": hole("", "", " ", " ehlo=1 quit=1 commands=2", ":25", ", sasl_method=PLAIN"),
+    "x": hole("192.0.2.1", "2001:db8::1", "", "1.2.3.4]:5", "::ffff:192.0.2.1"),
+    "t": hole("", " (TCP/IP connection count = 2)", " (TCP/IP connection count = )", " lost"),
 }
 
 
@@ -451,28 +456,39 @@ HOLES = {
 @given(st.sampled_from(sorted(CUT_MESSAGES)), st.data())
 def test_a_cut_gives_what_the_regex_extracts(name, data):
     rule = next(rule for rule in ALL_RULES if rule.name == name)
+    exim = dispatch.CUTS[name].shape == SHAPE_EXIM
     texts = []
     for _ in range(data.draw(st.integers(1, 12))):
         holes = re.split(r"\{(\w)\}", CUT_MESSAGES[name])
         message = "".join(data.draw(HOLES[part]) if i % 2 else part for i, part in enumerate(holes))
-        texts.append((postfix_header(rule.daemons[0]) + message).encode("utf-8", "surrogateescape"))
+        head = data.draw(hole(MAINLOG, MAINLOG_ZONE)) if exim else postfix_header(rule.daemons[0])
+        texts.append((head + message).encode("utf-8", "surrogateescape"))
     check_cut(rule, binary_lines(texts))
 
 
 def check_cut(rule: Rule, lines: pa.Array) -> int:
-    """The cut and RE2 agree on the lines the rule matches; how many were cut."""
-    pattern = whole_line_pattern(rule.regex, SHAPE_PID)
+    """The cut and RE2 agree on the lines the rule matches (an Exim host rule: its first
+    reading); how many were cut."""
+    shape = dispatch.CUTS[rule.name].shape
+    reading = exim_host_readings(rule.regex)
+    regex = rule.regex if reading is None else reading[0]
+    pattern = whole_line_pattern(regex, shape)
     claimed = lines.filter(pc.match_substring_regex(lines, pattern))
-    cut = extract_groups(rule, claimed, SHAPE_PID)
+    cut = extract_groups(rule, claimed, shape, reading=regex)
     assert cut.equals(pc.extract_regex(claimed, pattern))
-    assert cut == extract_groups(rule, claimed, SHAPE_PID, cut=False)
-    form = whole_line_pattern(dispatch.CUTS[rule.name].form, SHAPE_PID)
+    assert cut == extract_groups(rule, claimed, shape, cut=False, reading=regex)
+    form = dispatch.CUTS[rule.name].form
+    if shape == SHAPE_EXIM:
+        form = EXIM_USUAL_HEADER + form[1:]
+    else:
+        form = whole_line_pattern(form, shape)
     return pc.sum(pc.match_substring_regex(claimed, form)).as_py() or 0
 
 
 @pytest.mark.parametrize("name", sorted(dispatch.CUTS))
 def test_cuts_are_taken_on_usual_lines(name):
     rule = dispatch.CUTS[name].rule
-    lines = binary_lines([line.encode() for line, _, _ in whole_lines(rule)])
-    assert check_cut(rule, lines) >= 1  # the examples have the usual form
+    shape = dispatch.CUTS[name].shape
+    lines = [line.encode() for line, _, line_shape in whole_lines(rule) if line_shape == shape]
+    assert check_cut(rule, binary_lines(lines)) >= 1  # the examples have the usual form
     assert name in CUT_MESSAGES

@@ -33,6 +33,7 @@ from analyzer.reading.patterns import Rule
 from analyzer.reading.patterns._fragments import (
     EXIM_MSGID,
     EXIM_MSGID_VALUE,
+    EXIM_USUAL_HEADER,
     QUEUE_ID,
     QUEUE_ID_VALUE,
     SKIP_HEADER_EXIM,
@@ -465,6 +466,8 @@ def whole_line_pattern(regex: str, shape: str = SHAPE_PID) -> str:
 # --- cutting the most frequent messages -------------------------------------------------------
 
 _POSTFIX = {rule.name: rule for rule in POSTFIX_RULES}
+_EXIM = {rule.name: rule for rule in EXIM_RULES}
+_ADDRESS = r"[0-9A-Fa-f:.]+"
 _QID, _HOST = QUEUE_ID_VALUE, r"[^\s\[\]]+\[[0-9A-Fa-f:.]+\]"
 
 
@@ -481,12 +484,18 @@ class Cut:
             is the group (nothing for ""), and the cut goes on after the separator.
         last: (group, text it starts with, bytes it ends with) for what is left: the group
             is that without them.
+        shape: the header the lines have (SHAPE_PID; SHAPE_EXIM: Exim's usual header,
+            EXIM_USUAL_HEADER). A last step's separator may be missing: the group is the rest.
+        after: the group after which what is left is ``_after`` (an Exim host rule's first
+            reading, ``_fragments.exim_host_readings``, whose groups are cut).
     """
 
     rule: Rule
     form: str
     steps: tuple[tuple[str, str], ...]
     last: tuple[str, str, int] | None = None
+    shape: str = SHAPE_PID
+    after: str | None = None
 
 
 CUTS = {
@@ -530,19 +539,34 @@ CUTS = {
             + (("nrcpt", " ("),),
         ),
         Cut(_POSTFIX["qmgr_removed"], rf"^{_QID}: removed$", (("queue_id", ":"),)),
+        Cut(  # "SMTP connection from [192.0.2.1]:4711 I=[192.0.2.13]:25 (TCP/IP connection..."
+            _EXIM["exim_connection_open"],
+            rf"^SMTP connection from \[{_ADDRESS}\]:[0-9]+ I=\[{_ADDRESS}\]:[0-9]+"
+            r"(?: \(TCP/IP connection count = [0-9]+\))?$",
+            (("", "SMTP connection from ["), ("client_ip", "]"), ("", ":"))
+            + (("client_port", " I=["), ("local_ip", "]:"), ("local_port", " ")),
+            shape=SHAPE_EXIM,
+            after="client_ip",
+        ),
     )
 }
 
 
-def extract_groups(rule: Rule, lines: pa.Array, shape: str, cut: bool = True) -> pa.Array:
-    """``pc.extract_regex`` of a rule on lines it matched (a struct of its groups): with
+def extract_groups(
+    rule: Rule, lines: pa.Array, shape: str, cut: bool = True, reading: str | None = None
+) -> pa.Array:
+    """``pc.extract_regex`` of a rule (or of its ``reading``: an Exim host rule's first, see
+    ``_fragments.exim_host_readings``) on lines it matched (a struct of its groups): with
     ``cut``, cut by separators where a line is in the rule's usual form (``CUTS``), which
     costs a fraction of RE2's extraction, and extracted by the regex everywhere else."""
-    pattern = whole_line_pattern(rule.regex, shape)
+    pattern = whole_line_pattern(reading or rule.regex, shape)
     usual_form = CUTS.get(rule.name) if cut else None
-    if usual_form is None or usual_form.rule != rule or shape != SHAPE_PID or not len(lines):
+    if usual_form is None or usual_form.rule != rule or usual_form.shape != shape or not len(lines):
         return pc.extract_regex(lines, pattern)
-    form = whole_line_pattern(usual_form.form, shape)
+    if shape == SHAPE_EXIM:
+        form = EXIM_USUAL_HEADER + usual_form.form[1:]
+    else:
+        form = whole_line_pattern(usual_form.form, shape)
     kind = pc.extract_regex(lines.slice(0, 0), pattern).type
     return cut_where_usual(lines, form, lambda usual: _cut(usual, usual_form, kind), pattern)
 
@@ -568,11 +592,17 @@ def cut_where_usual(
 def _cut(lines: pa.Array, cut: Cut, kind: pa.StructType) -> pa.StructArray:
     rest = lines.cast(pa.large_binary())
     values: dict[str, pa.Array] = {}
-    for group, separator in (("", "]: "), *cut.steps):  # first, the header (pid shape)
+    header = "]: " if cut.shape == SHAPE_PID else "] "  # (the usual headers end so)
+    steps = (("", header), *cut.steps)
+    for at, (group, separator) in enumerate(steps):
         parts = pc.split_pattern(rest, separator, max_splits=1)
         if group:
             values[group] = pc.list_element(parts, 0)
+        if at == len(steps) - 1 and cut.last is None:
+            break  # (its separator may be missing)
         rest = pc.list_element(parts, 1)
+        if group and group == cut.after:
+            values["_after"] = rest
     if cut.last is not None:
         group, start, end = cut.last
         if start:  # (binary_slice from a start past some strings' ends fails: pyarrow 26)

@@ -346,12 +346,12 @@ def match_rules(
 
     def read(rule: Rule, kind: str, rows: np.ndarray, claimed: pa.Array) -> pa.Table:
         readings, untrusted = exim_host_readings(rule.regex), None
-        if readings is None:
-            found = extract_groups(rule, claimed, kind, cut=dispatch)
-        elif rule.name in EXIM_HOST_LAST:
-            found = read_last(readings[0], readings[2], claimed, kind)
-        else:
-            found, untrusted = read_hosts(readings, claimed, kind, places)
+        first = None if readings is None else readings[0]
+        found = extract_groups(rule, claimed, kind, cut=dispatch, reading=first)
+        if readings is not None and rule.name in EXIM_HOST_LAST:
+            found = read_last(found, readings[2], claimed, kind)
+        elif readings is not None:
+            found, untrusted = read_hosts(found, readings, claimed, kind, places)
         return _rule_table(rule, rows, found, untrusted)
 
     if dispatch:
@@ -391,10 +391,10 @@ _HELO_ENDS = re.compile(EXIM_HELO_END)
 UNTRUSTED_FIELDS = (s.CLIENT_IP, s.CLIENT_PORT, s.CLIENT_HOST, s.HELO)  # left empty, not guessed
 
 
-def read_last(first: str, last: str, lines: pa.Array, shape: str) -> pa.Array:
-    """A rule's groups at the ``last`` place it fits (EXIM_HOST_LAST); the cheaper ``first``
-    reading finds the same where no HELO holds a ") [" (or a ")", where it fails)."""
-    found = pc.extract_regex(lines, whole_line_pattern(first, shape))
+def read_last(found: pa.Array, last: str, lines: pa.Array, shape: str) -> pa.Array:
+    """A rule's groups at the ``last`` place it fits (EXIM_HOST_LAST); the cheaper first
+    reading (``found``) finds the same where no HELO holds a ") [" (or a ")", where it
+    fails)."""
     helo = pc.count_substring(lines, ") [").to_numpy(zero_copy_only=False) > 1
     again = np.flatnonzero(found.is_null().to_numpy(zero_copy_only=False) | helo)
     if len(again):
@@ -404,13 +404,17 @@ def read_last(first: str, last: str, lines: pa.Array, shape: str) -> pa.Array:
 
 
 def read_hosts(
-    readings: tuple[str, str, str], lines: pa.Array, shape: str, places: Sequence[str]
+    found: pa.Array,
+    readings: tuple[str, str, str],
+    lines: pa.Array,
+    shape: str,
+    places: Sequence[str],
 ) -> tuple[pa.Array, np.ndarray]:
-    """A rule's groups on its ``lines`` read at the first place it fits, and which lines do
-    not say who their client is (_fragments.EXIM_HOST): those naming another address a
-    host could begin at (EXIM_HOST_START) where ``_doubtful`` finds a doubt."""
-    first, lazy, _ = (whole_line_pattern(regex, shape) for regex in readings)
-    found = pc.extract_regex(lines, first)
+    """A rule's groups on its ``lines`` read at the first place it fits (``found``: its
+    first reading's), and which lines do not say who their client is (_fragments.EXIM_HOST):
+    those naming another address a host could begin at (EXIM_HOST_START) where ``_doubtful``
+    finds a doubt."""
+    lazy = whole_line_pattern(readings[1], shape)
     redo = np.flatnonzero(found.is_null().to_numpy(zero_copy_only=False))  # ")" in a HELO
     if len(redo):
         found = _patch(found, redo, pc.extract_regex(lines.take(pa.array(redo)), lazy))
