@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -713,4 +714,48 @@ def test_a_helper_that_dies_writing_derived_tables_leaves_the_last_commit(
     assert store.load_manifest(settings.store).committed == store.mark_of(1, 2)
     monkeypatch.undo()
     ingested(settings, POSTFIX)
+    assert_same(from_store(settings), parsed(settings, POSTFIX))
+
+
+def test_chunks_are_committed_in_a_thread_in_their_order(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the file system is flushed in a thread while the next chunk's sessions are built
+    commits = []
+    real_commit = store.commit
+
+    def commit(root, manifest, file_mode=store.FILE_MODE):
+        committed = json.loads(manifest)["committed"] if isinstance(manifest, str) else None
+        commits.append((threading.current_thread().name, committed))
+        real_commit(root, manifest, file_mode)
+
+    monkeypatch.setattr(store, "commit", commit)
+    summary = ingested(settings, POSTFIX)
+    assert len(commits) == summary.chunks > 3
+    assert all(name.startswith("commit") for name, _ in commits)
+    marks = [mark for _, mark in commits]
+    assert marks == [store.mark_of(1, chunk) for chunk in range(1, summary.chunks + 1)]
+    assert store.load_manifest(settings.store).committed == marks[-1]
+    assert_same(from_store(settings), parsed(settings, POSTFIX))
+
+
+def test_a_commit_that_fails_in_the_thread_stops_the_run_at_the_commit_before(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushes = []
+    real_sync = store._sync_filesystem
+
+    def sync(root):
+        flushes.append(root)
+        if len(flushes) == 3:
+            raise store.StoreError("cannot write store: No space left on device")
+        real_sync(root)
+
+    monkeypatch.setattr(store, "_sync_filesystem", sync)
+    with pytest.raises(store.StoreError, match="No space left"):
+        ingested(settings, POSTFIX)
+    assert len(flushes) == 3  # the run stopped there: no chunk after it was committed
+    assert store.load_manifest(settings.store).committed == store.mark_of(1, 2)
+    monkeypatch.undo()
+    ingested(settings, POSTFIX)  # and the next run goes on from there
     assert_same(from_store(settings), parsed(settings, POSTFIX))

@@ -6,10 +6,11 @@ process or through ``analyzer.store.parallel``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -123,6 +124,9 @@ class Chunker:
         self.derive_elsewhere: DeriveElsewhere | None = None
         self.pending: PendingCommit | None = None
         self.times = ChunkTimes()
+        # Set in ``background_commits``: chunks are then committed in its thread.
+        self.committer: ThreadPoolExecutor | None = None
+        self.committing: Future | None = None
 
     def process(self, pieces: Sequence[Piece], summary: IngestSummary) -> None:
         """Parse a chunk read here, then store it (see ``absorb``)."""
@@ -225,7 +229,8 @@ class Chunker:
 
     def commit_pending(self) -> None:
         """Commit the chunk stored last, once its derived tables are written, and delete the
-        carries it replaced (nothing to do if it is committed already)."""
+        carries it replaced (nothing to do if it is committed already); in the background
+        (``background_commits``): the next chunk's sessions are built meanwhile."""
         if self.pending is None:
             return
         derived, previous = self.pending
@@ -234,9 +239,39 @@ class Chunker:
             began = time.perf_counter()
             derived.result()
             self.times.waited = time.perf_counter() - began
-        store.commit(self.root, self.manifest, self.settings.file_mode)
-        for name in previous - {self.manifest.carry, self.manifest.carry_links, None}:
+        self.settle()  # manifests are committed in their order
+        # the manifest as it is now (the next chunk goes on changing it)
+        text = store.manifest_text(self.manifest)
+        replaced = previous - {self.manifest.carry, self.manifest.carry_links, None}
+        if self.committer is None:
+            self._commit(text, replaced)
+        else:
+            self.committing = self.committer.submit(self._commit, text, replaced)
+
+    def _commit(self, manifest: str, replaced: set[str]) -> None:
+        store.commit(self.root, manifest, self.settings.file_mode)
+        for name in replaced:
             store.remove_carry(self.root, name)
+
+    def settle(self) -> None:
+        """Wait for the commit made in the background (raising what it raised)."""
+        committing, self.committing = self.committing, None
+        if committing is not None:
+            committing.result()
+
+    @contextlib.contextmanager
+    def background_commits(self) -> Iterator[None]:
+        """Commit chunks in a thread of this process: flushing the file system (a journal
+        commit, tens of milliseconds) leaves the next chunk's work going on. The last commit
+        is waited for on the way out, whatever happened (its error raised if nothing else
+        was)."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer:
+            self.committer = committer
+            try:
+                yield
+                self.settle()
+            finally:
+                self.committer = None
 
     @staticmethod
     def frames(pieces: Sequence[Piece]) -> tuple[pd.DataFrame, pd.DataFrame]:

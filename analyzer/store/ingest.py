@@ -151,12 +151,13 @@ def ingest(
             else:
                 parallel = None
             # Compressed files cannot be cut into ranges: they are streamed here, in order.
-            for compressed, group in itertools.groupby(reads, lambda r: is_compressed(r.path)):
-                if compressed or parallel is None:
-                    for pieces in chunks(list(group), chunk_bytes, progress):
-                        chunker.process(pieces, summary)
-                else:
-                    parallel(list(group))
+            with chunker.background_commits():
+                for compressed, group in itertools.groupby(reads, lambda r: is_compressed(r.path)):
+                    if compressed or parallel is None:
+                        for pieces in chunks(list(group), chunk_bytes, progress):
+                            chunker.process(pieces, summary)
+                    else:
+                        parallel(list(group))
         summary.open_sessions = chunker.open_count
         if chunker.fingerprint:  # tables derived for an older customers file are dead weight
             store.remove_derived_except(root, chunker.fingerprint)
