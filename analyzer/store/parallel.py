@@ -106,8 +106,8 @@ class ParsedRange(NamedTuple):
 class Balance:
     """Which chunks' derived tables a helper writes (``ingest_pipelined``), from the seconds
     each side has spent per chunk so far: a share of them that leaves this process (sessions,
-    store) and the helper (parsing) equally busy. Postfix lines parse fast and the share is
-    about half; Exim mainlogs parse slowly and it is about none. Only the speed depends on
+    store) and the helper (parsing) equally busy: about a third of a Postfix log's chunks, a
+    quarter of an Exim mainlog's (its lines parse slower). Only the speed depends on
     it, never the store."""
 
     main: float = 0.0  # this process's seconds per chunk, derived tables and waits aside
