@@ -711,10 +711,27 @@ def test_a_helper_that_dies_writing_derived_tables_leaves_the_last_commit(
     with pytest.raises(InputError, match="a helper process died"):
         ingested(settings, POSTFIX)
     # the chunks before were committed, the one whose derived tables died was not
-    assert store.load_manifest(settings.store).committed == store.mark_of(1, 2)
+    assert_resumed_after_commit(2, settings, monkeypatch)
+
+
+def assert_resumed_after_commit(chunk: int, settings: Settings, monkeypatch) -> None:
+    """After a run that failed: the store is as ``chunk``'s commit left it, and the next run
+    (the failure undone) goes on from there to what one parse finds."""
+    assert store.load_manifest(settings.store).committed == store.mark_of(1, chunk)
     monkeypatch.undo()
     ingested(settings, POSTFIX)
     assert_same(from_store(settings), parsed(settings, POSTFIX))
+
+
+def spy(monkeypatch, name: str, first) -> None:
+    """``store.<name>`` calls ``first`` with its arguments first (which may raise)."""
+    real = getattr(store, name)
+
+    def spied(*args):
+        first(*args)
+        return real(*args)
+
+    monkeypatch.setattr(store, name, spied)
 
 
 def test_chunks_are_committed_in_a_thread_in_their_order(
@@ -722,14 +739,11 @@ def test_chunks_are_committed_in_a_thread_in_their_order(
 ) -> None:
     # the file system is flushed in a thread while the next chunk's sessions are built
     commits = []
-    real_commit = store.commit
 
-    def commit(root, manifest, file_mode=store.FILE_MODE):
-        committed = json.loads(manifest)["committed"] if isinstance(manifest, str) else None
-        commits.append((threading.current_thread().name, committed))
-        real_commit(root, manifest, file_mode)
+    def commit(root, manifest, file_mode):
+        commits.append((threading.current_thread().name, json.loads(manifest)["committed"]))
 
-    monkeypatch.setattr(store, "commit", commit)
+    spy(monkeypatch, "commit", commit)
     summary = ingested(settings, POSTFIX)
     assert len(commits) == summary.chunks > 3
     assert all(name.startswith("commit") for name, _ in commits)
@@ -743,19 +757,14 @@ def test_a_commit_that_fails_in_the_thread_stops_the_run_at_the_commit_before(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flushes = []
-    real_sync = store._sync_filesystem
 
     def sync(root):
         flushes.append(root)
         if len(flushes) == 3:
             raise store.StoreError("cannot write store: No space left on device")
-        real_sync(root)
 
-    monkeypatch.setattr(store, "_sync_filesystem", sync)
+    spy(monkeypatch, "_sync_filesystem", sync)
     with pytest.raises(store.StoreError, match="No space left"):
         ingested(settings, POSTFIX)
     assert len(flushes) == 3  # the run stopped there: no chunk after it was committed
-    assert store.load_manifest(settings.store).committed == store.mark_of(1, 2)
-    monkeypatch.undo()
-    ingested(settings, POSTFIX)  # and the next run goes on from there
-    assert_same(from_store(settings), parsed(settings, POSTFIX))
+    assert_resumed_after_commit(2, settings, monkeypatch)
