@@ -35,7 +35,8 @@ import pandas as pd  # noqa: E402, F401  (every relaywatch command imports it)
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
-from analyzer.reading.parse import SYSLOG_HEADER_CLASSIC, SYSLOG_HEADER_ISO, whole_line_pattern  # noqa: E402
+from analyzer.reading.dispatch import whole_line_pattern  # noqa: E402
+from analyzer.reading.patterns._fragments import SYSLOG_HEADER_CLASSIC, SYSLOG_HEADER_ISO  # noqa: E402
 from analyzer.reading.patterns.postfix import POSTFIX_RULES  # noqa: E402
 
 IMPORTED = time.perf_counter()

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analyzer import schema as s
-from analyzer.reading import dispatch, parse
+from analyzer.reading import dispatch, headers, parse
 from analyzer.reading.dispatch import (
     ALL_RULES,
     MESSAGE_IDS,
@@ -367,9 +367,9 @@ def test_exim_headers_are_cut_as_the_regex_extracts_them(cases):
         message = line.split(": ", 1)[-1] if line.startswith("Nov") else line
         texts.append("".join(parts).encode() + noise + message.encode())
     lines = pa.array([*texts, None], pa.large_binary()).view(pa.large_string())
-    assert parse.exim_headers(lines).equals(pc.extract_regex(lines, EXIM_HEADER))
+    assert headers.exim_headers(lines).equals(pc.extract_regex(lines, EXIM_HEADER))
     usual = binary_lines([MAINLOG.encode() + b"H=x", b"2003-11-21 09:15:02 [4294967296] \xff"])
-    assert parse.exim_headers(usual).equals(pc.extract_regex(usual, EXIM_HEADER))
+    assert headers.exim_headers(usual).equals(pc.extract_regex(usual, EXIM_HEADER))
 
 
 syslog_part = st.sampled_from(
@@ -399,12 +399,12 @@ def test_syslog_headers_are_cut_as_the_regex_extracts_them(cases, classic):
     lines = pa.array([*texts, None], pa.large_binary()).view(pa.large_string())
     pattern = SYSLOG_HEADER_CLASSIC if classic else SYSLOG_HEADER_ISO
     every = np.ones(len(lines), dtype=bool)
-    assert parse.syslog_headers(lines, every, classic).equals(pc.extract_regex(lines, pattern))
+    assert headers.syslog_headers(lines, every, classic).equals(pc.extract_regex(lines, pattern))
     # a few rows of many: picked, cut or extracted, and spread back to their places
     many = pa.concat_arrays([lines] + [binary_lines([b"x"] * 20 * len(lines))])
     rows = np.zeros(len(many), dtype=bool)
     rows[: len(lines)] = True
-    found = parse.syslog_headers(many, rows, classic).slice(0, len(lines))
+    found = headers.syslog_headers(many, rows, classic).slice(0, len(lines))
     assert found.equals(pc.extract_regex(lines, pattern))
 
 

@@ -741,7 +741,7 @@ def test_chunks_are_committed_in_a_thread_in_their_order(
     commits = []
 
     def commit(root, manifest, file_mode):
-        commits.append((threading.current_thread().name, json.loads(manifest)["committed"]))
+        commits.append((threading.current_thread().name, manifest.committed))
 
     spy(monkeypatch, "commit", commit)
     summary = ingested(settings, POSTFIX)

@@ -32,12 +32,12 @@ from analyzer.reading.dispatch import (
     SHAPE_PID,
     STRING,
     blank_to_null,
-    cut_where_usual,
     extract_groups,
     groups_of,
     match_lines,
     whole_line_pattern,
 )
+from analyzer.reading.headers import EXIM, as_arrow, single_array, split_header, spread_rows
 from analyzer.reading.patterns import ReasonRule, Rule
 from analyzer.reading.patterns._fragments import (
     EXIM_ADDRESS_SHAPE,
@@ -45,15 +45,8 @@ from analyzer.reading.patterns._fragments import (
     EXIM_HELO_END,
     EXIM_HOST_START,
     EXIM_HOST_STARTS,
-    EXIM_USUAL_HEADER,
     SYSLOG_HEADER,
-    SYSLOG_HEADER_CLASSIC,
-    SYSLOG_HEADER_ISO,
     SYSLOG_INTERNAL,
-    SYSLOG_USUAL_CLASSIC,
-    SYSLOG_USUAL_ISO,
-    USUAL_STAMP_BYTES,
-    USUAL_TAG_BYTES,
     exim_host_readings,
 )
 from analyzer.reading.patterns.exim import EXIM_HOST_LAST, EXIM_REJECT_KINDS
@@ -62,7 +55,6 @@ from analyzer.reading.patterns.postfix import POSTFIX_RULES, REJECT_KINDS
 DEFAULT_REJECT_KINDS: tuple[ReasonRule, ...] = REJECT_KINDS + EXIM_REJECT_KINDS
 # Daemons whose lines belong to Postfix (any syslog_name prefix: "postfix-in/smtpd").
 POSTFIX_DAEMONS = frozenset({d for rule in POSTFIX_RULES for d in rule.daemons})
-EXIM = "exim"
 _ROW = "_row"  # a matched line's position among the lines (match_rules' tables)
 EXIM_PROGRAMS = frozenset({"exim", "exim4"})
 
@@ -81,162 +73,6 @@ class StampOptions:
     year: int | None = None
 
 
-def _arrow(column: pd.Series) -> pa.ChunkedArray:
-    array = (
-        pa.chunked_array([column.array.__arrow_array__()])
-        if not isinstance(column.array, pd.arrays.ArrowExtensionArray)
-        else column.array._pa_array
-    )
-    return array.cast(STRING) if array.type != STRING else array
-
-
-def _single(column: pd.Series) -> pa.Array:
-    """One contiguous arrow array: ``take`` on a chunked array is several times slower."""
-    return _arrow(column).combine_chunks()
-
-
-def first_bytes(raw: pa.Array) -> np.ndarray:
-    """The first byte of each string (0 for empty or null ones), read from the buffers."""
-    return stamps.leading_bytes(raw, 1)[0][:, 0]
-
-
-# Share of the lines from which extracting on every line beats picking the lines and
-# spreading the results back (a take with nulls of a struct of strings): a pattern fails at
-# a line's first byte for next to nothing (measured on 1 M lines, half of either shape:
-# 0.15 s per pattern on every line, 0.45 s picked and spread back).
-EXTRACT_ALL_SHARE = 0.05
-
-
-def _spread(values: pa.Array, rows: np.ndarray, length: int) -> pa.Array:
-    """``values`` (one per row of ``rows``, in order) at their rows of an array of
-    ``length``, null elsewhere."""
-    position = np.full(length, -1, dtype=np.int64)
-    position[rows] = np.arange(len(rows))
-    return values.take(pa.array(position, mask=position < 0))
-
-
-def split_header(
-    lines: pd.DataFrame, raw: pa.Array | None = None, exim_servers: np.ndarray | None = None
-) -> pd.DataFrame:
-    """Split each raw line's header into its fields.
-
-    Requires: ``raw``. ``exim_servers`` names, per line, the server of an Exim mainlog line
-    (None for syslog lines): those lines have Exim's own header and name no host.
-    Adds (same index): ``stamp_classic``, ``stamp_iso``, ``server``, ``program``, ``pid``
-    (nullable int); all null where a line has no header.
-    """
-    raw = _single(lines[s.RAW]) if raw is None else raw
-    fields = (s.STAMP_CLASSIC, s.STAMP_ISO, s.SERVER, s.PROGRAM, s.PID)
-    columns = {name: pa.nulls(len(raw), STRING) for name in fields}
-    done = pa.array(np.zeros(len(raw), dtype=bool))
-    if exim_servers is not None and pd.notna(exim_servers).any():
-        is_exim = pa.array(pd.notna(exim_servers))
-        found = exim_headers(raw)
-        hit = pc.and_(found.is_valid(), is_exim)
-        for name in (s.STAMP_ISO, s.PID):
-            columns[name] = pc.if_else(
-                hit, blank_to_null(pc.struct_field(found, name)), columns[name]
-            )
-        columns[s.SERVER] = pc.if_else(hit, pa.array(exim_servers, STRING), columns[s.SERVER])
-        columns[s.PROGRAM] = pc.if_else(hit, pa.scalar(EXIM, STRING), columns[s.PROGRAM])
-        done = is_exim  # a damaged mainlog line is malformed, not a syslog line
-    # The two usual shapes, each only on the lines whose first byte can start it (a digit:
-    # RFC 3339, a capital: classic), then the general pattern over whatever they left
-    # (usually nothing but damaged lines).
-    first = first_bytes(raw)
-    digit = (first >= ord("0")) & (first <= ord("9"))
-    capital = (first >= ord("A")) & (first <= ord("Z"))
-    for classic, candidates in ((False, digit), (True, capital)):
-        rows = candidates & ~done.to_numpy(zero_copy_only=False)
-        if not rows.any():
-            continue
-        found = syslog_headers(raw, rows, classic)
-        hit = pc.and_(found.is_valid(), pa.array(rows))
-        for name in (f.name for f in found.type):
-            columns[name] = pc.if_else(
-                hit, blank_to_null(pc.struct_field(found, name)), columns[name]
-            )
-        done = pc.or_(done, hit)
-    out = pd.DataFrame(
-        {
-            name: pd.arrays.ArrowExtensionArray(
-                pa.chunked_array(columns[name])
-                if isinstance(columns[name], pa.Array)
-                else columns[name]
-            )
-            for name in fields
-        },
-        index=lines.index,
-    )
-    pending = np.flatnonzero(~done.to_numpy(zero_copy_only=False))
-    if len(pending):
-        found = pc.extract_regex(raw.take(pa.array(pending)), SYSLOG_HEADER)
-        hit = found.is_valid().to_numpy(zero_copy_only=False)
-        for name in fields:
-            values = blank_to_null(pc.struct_field(found, name)).to_pylist()
-            out.iloc[pending[hit], out.columns.get_loc(name)] = [
-                v for v, h in zip(values, hit, strict=True) if h
-            ]
-    out[s.PID] = out[s.PID].astype(pd.ArrowDtype(pa.int64()))
-    return out
-
-
-def exim_headers(raw: pa.Array) -> pa.StructArray:
-    """``pc.extract_regex(raw, EXIM_HEADER)``, cut where the header has its usual form."""
-    return cut_where_usual(raw, EXIM_USUAL_HEADER, _cut_exim_header, EXIM_HEADER)
-
-
-def _cut_exim_header(lines: pa.Array) -> pa.StructArray:
-    text = lines.cast(pa.large_binary())
-    stamp = pc.binary_slice(text, 0, 19)
-    pid = pc.list_element(pc.split_pattern(pc.binary_slice(text, 21, 32), "]", max_splits=1), 0)
-    return _struct({s.STAMP_ISO: stamp, s.PID: pid})
-
-
-def syslog_headers(raw: pa.Array, rows: np.ndarray, classic: bool) -> pa.StructArray:
-    """``pc.extract_regex`` of SYSLOG_HEADER_CLASSIC (or _ISO) on the ``rows`` of ``raw``, in
-    place; other rows hold null or what the pattern finds in them (callers keep ``rows``
-    only). Cut where a header has its usual form (``SYSLOG_USUAL_CLASSIC``, ``_ISO``)."""
-    pattern, form = (
-        (SYSLOG_HEADER_CLASSIC, SYSLOG_USUAL_CLASSIC)
-        if classic
-        else (SYSLOG_HEADER_ISO, SYSLOG_USUAL_ISO)
-    )
-
-    def cut(lines: pa.Array) -> pa.StructArray:
-        text = lines.cast(pa.large_binary())
-        if classic:  # "Nov  7 06:25:00 "
-            stamp = pc.binary_slice(text, 0, USUAL_STAMP_BYTES["classic"])
-            rest = pc.binary_slice(text, 16, 15 + USUAL_TAG_BYTES)
-        else:
-            head = pc.binary_slice(text, 0, USUAL_STAMP_BYTES["iso"] + USUAL_TAG_BYTES)
-            stamp, rest = _split_off(head, " ")
-        server, rest = _split_off(rest, " ")
-        program, rest = _split_off(rest, "[")
-        pid, _ = _split_off(rest, "]")
-        stamp_name = s.STAMP_CLASSIC if classic else s.STAMP_ISO
-        return _struct({stamp_name: stamp, s.SERVER: server, s.PROGRAM: program, s.PID: pid})
-
-    if rows.mean() > EXTRACT_ALL_SHARE:
-        return cut_where_usual(raw, form, cut, pattern)
-    picked = np.flatnonzero(rows)
-    found = cut_where_usual(raw.take(pa.array(picked)), form, cut, pattern)
-    return _spread(found, picked, len(raw))
-
-
-def _split_off(text: pa.Array, separator: str) -> tuple[pa.Array, pa.Array]:
-    """What comes before the first ``separator`` of each (binary) text, and what after."""
-    parts = pc.split_pattern(text, separator, max_splits=1)
-    return pc.list_element(parts, 0), pc.list_element(parts, 1)
-
-
-def _struct(fields: dict[str, pa.Array]) -> pa.StructArray:
-    """Cut binary fields as the struct of strings ``pc.extract_regex`` gives."""
-    return pa.StructArray.from_arrays(
-        [field.view(STRING) for field in fields.values()], names=list(fields)
-    )
-
-
 def stamp_times(
     lines: pd.DataFrame, header: pd.DataFrame, sources: pd.DataFrame, options: StampOptions
 ) -> pd.Series:
@@ -250,11 +86,11 @@ def stamp_times(
     iso = header[s.STAMP_ISO]
     has_iso = iso.notna().to_numpy()
     if has_iso.any():
-        result[has_iso] = stamps.iso_times(_arrow(iso[has_iso]), options.timezone)
+        result[has_iso] = stamps.iso_times(as_arrow(iso[has_iso]), options.timezone)
     classic = header[s.STAMP_CLASSIC]
     has_classic = classic.notna().to_numpy()
     if has_classic.any():
-        fields = stamps.classic_fields(_arrow(classic[has_classic]))
+        fields = stamps.classic_fields(as_arrow(classic[has_classic]))
         year = _classic_years(fields[0], lines[s.SOURCE].to_numpy()[has_classic], sources, options)
         result[has_classic] = stamps.classic_times(fields, year, options.timezone)
     result[~stamps.in_time_range(result)] = stamps.NAT
@@ -340,7 +176,7 @@ def match_rules(
     ``rule``, ``event`` and every field of ``analyzer.schema.EVENT_FIELDS`` (null where the
     rule has no such group).
     """
-    lines = _single(raw) if isinstance(raw, pd.Series) else raw
+    lines = single_array(raw) if isinstance(raw, pd.Series) else raw
     # every Exim host rule's first and last readings (see read_hosts)
     places = [r for rule in rules for r in (exim_host_readings(rule.regex) or ())[1:]]
 
@@ -467,7 +303,7 @@ def _doubtful(
 
 def _patch(found: pa.StructArray, rows: np.ndarray, values: pa.StructArray) -> pa.StructArray:
     """``found`` with its ``rows`` replaced by ``values`` (one per row, in order)."""
-    spread = _spread(values, rows, len(found))
+    spread = spread_rows(values, rows, len(found))
     replaced = np.zeros(len(found), dtype=bool)
     replaced[rows] = True
     mask = pa.array(replaced)
@@ -519,7 +355,7 @@ def parse_lines(
     ``ignored`` row each, without text, so they are counted but cost little.
     """
     s.require_columns(lines, (s.SOURCE, s.LINE_NO, s.RAW), "parse_lines")
-    raw = _single(lines[s.RAW])
+    raw = single_array(lines[s.RAW])
     exim_servers = exim_server_per_line(lines, sources)
     header = split_header(lines, raw, exim_servers)
     ts = stamp_times(lines, header, sources, options)
@@ -574,7 +410,7 @@ def parse_lines(
             s.SEQ: _sequence(lines, ts, sources)[rows],
             s.TS: ts.array.take(rows),
             **{
-                name: pd.arrays.ArrowExtensionArray(_single(column).take(taken))
+                name: pd.arrays.ArrowExtensionArray(single_array(column).take(taken))
                 for name, column in (
                     (s.SERVER, header[s.SERVER]),
                     (s.PROGRAM, header[s.PROGRAM]),
@@ -621,7 +457,7 @@ def detect_formats(lines: pd.DataFrame, sample: int = 50) -> dict[int, str]:
     rows = [np.arange(a, min(a + 4 * sample, b)) for a, b in zip(starts, ends, strict=True)]
     first = lines.iloc[np.concatenate(rows)]
     head = first[first[s.RAW].str.len() > 0].groupby(s.SOURCE, sort=False).head(4 * sample)
-    raw = _arrow(head[s.RAW])
+    raw = as_arrow(head[s.RAW])
     exim = pc.match_substring_regex(raw, EXIM_HEADER).to_numpy(zero_copy_only=False)
     syslog = pc.match_substring_regex(raw, SYSLOG_HEADER).to_numpy(zero_copy_only=False)
     frame = pd.DataFrame({"exim": exim, "log": exim | syslog}, index=head[s.SOURCE].to_numpy())
@@ -663,15 +499,15 @@ def _content_refusals(rejects: pd.DataFrame, action: pa.Array, reply: pa.Array) 
     cleanup = pa.array(_flag_of(rejects[s.DAEMON], "cleanup"))
     whole = pc.is_in(action, value_set=pa.array(["proxy-reject", "content"], action.type))
     milter = pc.is_in(action, value_set=pa.array(s.CONTENT_ACTIONS, action.type))
-    stage = _arrow(rejects[s.STAGE].fillna(""))
+    stage = as_arrow(rejects[s.STAGE].fillna(""))
     late = pc.is_in(stage, value_set=pa.array(CONTENT_STAGES, stage.type))
     soft = r"^\s*4[0-9]{2}\b|^\s*4\.[0-9]|(?i)temporarily rejected"  # sa-exim: no code
     temporary = pc.or_(
         pc.match_substring_regex(reply, soft),
-        pc.match_substring_regex(_arrow(rejects[s.DETAIL].fillna("")), soft),
+        pc.match_substring_regex(as_arrow(rejects[s.DETAIL].fillna("")), soft),
     )
     for code in (s.SMTP_CODE, s.DSN):
-        temporary = pc.or_(temporary, pc.starts_with(_arrow(rejects[code].fillna("")), "4"))
+        temporary = pc.or_(temporary, pc.starts_with(as_arrow(rejects[code].fillna("")), "4"))
     decided = pc.or_(pc.or_(cleanup, whole), pc.and_(milter, late))
     return pc.and_(decided, pc.invert(temporary))
 
@@ -689,8 +525,8 @@ def classify_rejects(
     zone = events[s.DNSBL_ZONE].copy()
     rejects = (events[s.EVENT] == s.EV_REJECT).fillna(False).to_numpy()
     if rejects.any():
-        reply = _arrow(events.loc[rejects, s.REPLY].fillna(""))
-        action = _arrow(events.loc[rejects, s.ACTION].fillna(""))
+        reply = as_arrow(events.loc[rejects, s.REPLY].fillna(""))
+        action = as_arrow(events.loc[rejects, s.ACTION].fillna(""))
         content = _content_refusals(events.loc[rejects], action, reply)
         chosen = pc.if_else(content, pa.scalar(s.RK_CONTENT, STRING), pa.nulls(len(reply), STRING))
         for reason in reasons:
@@ -699,7 +535,7 @@ def classify_rejects(
             chosen = pc.if_else(hit, pa.scalar(reason.kind, STRING), chosen)
             if "dnsbl_zone" in reason.regex:
                 found = pc.struct_field(pc.extract_regex(reply, reason.regex), s.DNSBL_ZONE)
-                zone_values = pc.if_else(hit, found, _arrow(zone[rejects]))
+                zone_values = pc.if_else(hit, found, as_arrow(zone[rejects]))
                 zone.loc[rejects] = pd.arrays.ArrowExtensionArray(zone_values.cast(STRING))
         chosen = pc.fill_null(chosen, s.RK_POLICY)
         kind.loc[rejects] = pd.arrays.ArrowExtensionArray(chosen)

@@ -7,6 +7,7 @@ process or through ``analyzer.store.parallel``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -241,14 +242,14 @@ class Chunker:
             self.times.waited = time.perf_counter() - began
         self.settle()  # manifests are committed in their order
         # the manifest as it is now (the next chunk goes on changing it)
-        text = store.manifest_text(self.manifest)
-        replaced = previous - {self.manifest.carry, self.manifest.carry_links, None}
+        manifest = copy.deepcopy(self.manifest)
+        replaced = previous - {manifest.carry, manifest.carry_links, None}
         if self.committer is None:
-            self._commit(text, replaced)
+            self._commit(manifest, replaced)
         else:
-            self.committing = self.committer.submit(self._commit, text, replaced)
+            self.committing = self.committer.submit(self._commit, manifest, replaced)
 
-    def _commit(self, manifest: str, replaced: set[str]) -> None:
+    def _commit(self, manifest: store.Manifest, replaced: set[str]) -> None:
         store.commit(self.root, manifest, self.settings.file_mode)
         for name in replaced:
             store.remove_carry(self.root, name)

@@ -589,22 +589,16 @@ def write_carry(
     return name
 
 
-def commit(root: Path, manifest: Manifest | str, file_mode: int = FILE_MODE) -> None:
+def commit(root: Path, manifest: Manifest, file_mode: int = FILE_MODE) -> None:
     """Make the manifest (and with it every part up to its mark) the store's state: the
-    files written without ``sync`` are made durable first, in one go. (``manifest`` may be
-    its ``manifest_text`` already: taken while it was as it is to be committed.)"""
-    text = manifest if isinstance(manifest, str) else manifest_text(manifest)
+    files written without ``sync`` are made durable first, in one go."""
     _sync_filesystem(root)
+    text = json.dumps(dataclasses.asdict(manifest), indent=1, sort_keys=True)
     _write_atomically(
         root, PurePosixPath(MANIFEST), lambda out: out.write(text.encode("utf-8")), file_mode
     )
     with contextlib.suppress(OSError), _folder(root, ()) as folder:
         os.fsync(folder)  # make the rename itself durable
-
-
-def manifest_text(manifest: Manifest) -> str:
-    """The manifest as the store keeps it (JSON)."""
-    return json.dumps(dataclasses.asdict(manifest), indent=1, sort_keys=True)
 
 
 def _sync_filesystem(root: Path) -> None:

@@ -36,7 +36,7 @@ SYSLOG_HEADER_CLASSIC = (
 # Their usual forms (a padded day, whole seconds; a host without brackets; a pid; no field
 # longer than its bound), whose fields are cut at their separators instead: the classic stamp
 # is the first 15 bytes, the RFC 3339 one ends at the first space; then the host ends at a
-# space, the program at "[", the pid at "]" (analyzer.reading.parse.syslog_headers). The
+# space, the program at "[", the pid at "]" (analyzer.reading.headers.syslog_headers). The
 # bounds keep the header within USUAL_STAMP_BYTES + USUAL_TAG_BYTES bytes: only those are cut.
 USUAL_TAG = r" [^\s:\[\]]{1,64} [^\s\[\]:]{1,64}\[[0-9]{1,10}\]: "
 USUAL_TAG_BYTES = 1 + 64 + 1 + 64 + 1 + 10 + 3
