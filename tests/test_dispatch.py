@@ -36,7 +36,6 @@ from analyzer.reading.parse import StampOptions, match_rules, parse_lines
 from analyzer.reading.patterns import Rule
 from analyzer.reading.patterns._fragments import (
     EXIM_HEADER,
-    EXIM_USUAL_HEADER,
     SYSLOG_HEADER_CLASSIC,
     SYSLOG_HEADER_ISO,
     exim_host_readings,
@@ -477,11 +476,7 @@ def check_cut(rule: Rule, lines: pa.Array) -> int:
     cut = extract_groups(rule, claimed, shape, reading=regex)
     assert cut.equals(pc.extract_regex(claimed, pattern))
     assert cut == extract_groups(rule, claimed, shape, cut=False, reading=regex)
-    form = dispatch.CUTS[rule.name].form
-    if shape == SHAPE_EXIM:
-        form = EXIM_USUAL_HEADER + form[1:]
-    else:
-        form = whole_line_pattern(form, shape)
+    form = dispatch.CUTS[rule.name].whole_line()
     return pc.sum(pc.match_substring_regex(claimed, form)).as_py() or 0
 
 

@@ -497,6 +497,16 @@ class Cut:
     shape: str = SHAPE_PID
     after: str | None = None
 
+    def whole_line(self) -> str:
+        """The usual form of the whole line: its header's usual form, then ``form``."""
+        if self.shape == SHAPE_EXIM:
+            return EXIM_USUAL_HEADER + self.form[1:]
+        return whole_line_pattern(self.form, self.shape)
+
+
+# How the usual header of each shape a cut reads ends (``Cut.whole_line``).
+_HEADER_ENDS = {SHAPE_PID: "]: ", SHAPE_EXIM: "] "}
+
 
 CUTS = {
     cut.rule.name: cut
@@ -563,11 +573,8 @@ def extract_groups(
     usual_form = CUTS.get(rule.name) if cut else None
     if usual_form is None or usual_form.rule != rule or usual_form.shape != shape or not len(lines):
         return pc.extract_regex(lines, pattern)
-    if shape == SHAPE_EXIM:
-        form = EXIM_USUAL_HEADER + usual_form.form[1:]
-    else:
-        form = whole_line_pattern(usual_form.form, shape)
     kind = pc.extract_regex(lines.slice(0, 0), pattern).type
+    form = usual_form.whole_line()
     return cut_where_usual(lines, form, lambda usual: _cut(usual, usual_form, kind), pattern)
 
 
@@ -592,8 +599,7 @@ def cut_where_usual(
 def _cut(lines: pa.Array, cut: Cut, kind: pa.StructType) -> pa.StructArray:
     rest = lines.cast(pa.large_binary())
     values: dict[str, pa.Array] = {}
-    header = "]: " if cut.shape == SHAPE_PID else "] "  # (the usual headers end so)
-    steps = (("", header), *cut.steps)
+    steps = (("", _HEADER_ENDS[cut.shape]), *cut.steps)
     for at, (group, separator) in enumerate(steps):
         parts = pc.split_pattern(rest, separator, max_splits=1)
         if group:

@@ -135,7 +135,7 @@ def exim_headers(raw: pa.Array) -> pa.StructArray:
 def _cut_exim_header(lines: pa.Array) -> pa.StructArray:
     text = lines.cast(pa.large_binary())
     stamp = pc.binary_slice(text, 0, 19)
-    pid = pc.list_element(pc.split_pattern(pc.binary_slice(text, 21, 32), "]", max_splits=1), 0)
+    pid, _ = _split_off(pc.binary_slice(text, 21, 32), "]")
     return _struct({s.STAMP_ISO: stamp, s.PID: pid})
 
 
@@ -152,8 +152,9 @@ def syslog_headers(raw: pa.Array, rows: np.ndarray, classic: bool) -> pa.StructA
     def cut(lines: pa.Array) -> pa.StructArray:
         text = lines.cast(pa.large_binary())
         if classic:  # "Nov  7 06:25:00 "
-            stamp = pc.binary_slice(text, 0, USUAL_STAMP_BYTES["classic"])
-            rest = pc.binary_slice(text, 16, 15 + USUAL_TAG_BYTES)
+            width = USUAL_STAMP_BYTES["classic"]  # then a space
+            stamp = pc.binary_slice(text, 0, width)
+            rest = pc.binary_slice(text, width + 1, width + USUAL_TAG_BYTES)
         else:
             head = pc.binary_slice(text, 0, USUAL_STAMP_BYTES["iso"] + USUAL_TAG_BYTES)
             stamp, rest = _split_off(head, " ")
