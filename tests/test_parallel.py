@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from analyzer.store.chunker import ChunkTimes
-from analyzer.store.parallel import Balance
+from analyzer.store.parallel import Balance, _Window
 
 
 def balance_after(chunks: int, main: float, derived: float, parse: float) -> Balance:
@@ -52,3 +52,39 @@ def test_two_helpers_share_their_parsing():
     # 0.5 + 0.3 (1 - f) = 0.5 + 0.3 f / 2  ->  f = 2/3
     made = choices(balance_after(1, main=0.5, derived=0.3, parse=1.0), 30, helpers=2)
     assert abs(sum(made) - 20) <= 1
+
+
+def test_once_every_range_is_parsed_the_helpers_take_the_derived_tables():
+    # a slow parse ships nothing while the helper parses; the last chunks, once it has
+    # parsed every range, go to it whatever the seconds say (it would idle)
+    balance = balance_after(1, main=0.5, derived=0.3, parse=0.9)
+    assert not any(choices(balance, 5))
+    balance.parsed_all = lambda: True
+    assert all(choices(balance, 3))
+    assert Balance(parsed_all=lambda: True).ship(1) is True  # even before any measure
+
+
+class Job:
+    def __init__(self, done: bool):
+        self.finished = done
+
+    def done(self) -> bool:
+        return self.finished
+
+
+def test_the_window_keeps_jobs_ahead_and_knows_when_they_are_all_done():
+    jobs = [(index, Job(False)) for index in range(5)]
+    window = _Window(iter(jobs), 3)
+    taken = []
+    for index, job in window:
+        taken.append(index)
+        # ranges submitted ahead: 1-2, 2-3, 3-4 (the jobs end is known when asked for more)
+        assert [i for i, _ in window.in_flight] == list(range(index + 1, min(index + 3, 5)))
+        assert window.submitted_all == (index >= 3)
+        if index == 3:
+            assert not window.drained()  # the last one is still being parsed
+            jobs[4][1].finished = True
+            assert window.drained()
+        else:
+            assert not window.drained() or index == 4
+    assert taken == [0, 1, 2, 3, 4] and window.drained()

@@ -117,6 +117,8 @@ class Balance:
     parse: float = 0.0  # the helpers' seconds of parsing
     parsed: int = 0
     shipped: int = 0
+    # whether the helpers have parsed every range: then they have nothing else to do
+    parsed_all: Callable[[], bool] = lambda: False
 
     def absorbed(self, seconds: float, times: ChunkTimes, parsed: float) -> None:
         """Count a chunk stored in ``seconds`` (``times``: of its derived tables, and of
@@ -131,6 +133,10 @@ class Balance:
 
     def ship(self, helpers: int) -> bool:
         """Whether the next chunk's derived tables go to a helper."""
+        if self.parsed_all():
+            # the last chunks: the helpers would idle (about 0.5 s of 11 on 1 M Postfix lines)
+            self.shipped += 1
+            return True
         if not (self.derived_here and self.parsed):
             return False  # nothing measured yet
         main, parse = self.main / self.chunks, self.parse / self.parsed / helpers
@@ -259,7 +265,10 @@ def absorb_ranges(
     jobs = ((r, parse(i, r)) for i, r in enumerate(ranges(reads, chunk_bytes)))
     lines_before: dict[int, int] = {}
     done = 0
-    for piece_range, future in _windowed(jobs, window):
+    in_flight = _Window(jobs, window)
+    if balance is not None:
+        balance.parsed_all = in_flight.drained
+    for piece_range, future in in_flight:
         events, sources, piece, rest, seconds = future.result()
         record = piece_range.read.record
         before = lines_before.get(id(record), record.lines)
@@ -301,16 +310,30 @@ class _Here:
         function, args = self.task
         return function(*args)
 
+    def done(self) -> bool:
+        return False  # done only once asked for
 
-def _windowed(jobs: Iterator, window: int) -> Iterator:
-    """Keep ``window`` ranges submitted ahead of the one being stored (bounded memory)."""
-    in_flight: deque = deque()
-    for job in jobs:
-        in_flight.append(job)
-        if len(in_flight) >= window:
-            yield in_flight.popleft()
-    while in_flight:
-        yield in_flight.popleft()
+
+class _Window:
+    """The jobs, ``size`` submitted ahead of the one being stored (bounded memory)."""
+
+    def __init__(self, jobs: Iterator, size: int):
+        self.jobs, self.size = jobs, size
+        self.in_flight: deque = deque()
+        self.submitted_all = False
+
+    def __iter__(self) -> Iterator:
+        for job in self.jobs:
+            self.in_flight.append(job)
+            if len(self.in_flight) >= self.size:
+                yield self.in_flight.popleft()
+        self.submitted_all = True
+        while self.in_flight:
+            yield self.in_flight.popleft()
+
+    def drained(self) -> bool:
+        """Whether every job is submitted and the ones not yet stored are done."""
+        return self.submitted_all and all(future.done() for _, future in self.in_flight)
 
 
 def _connect(address: str):
