@@ -76,7 +76,7 @@ def test_the_window_keeps_jobs_ahead_and_knows_when_they_are_all_done():
     jobs = [(index, Job(False)) for index in range(5)]
     window = _Window(iter(jobs), 3)
     taken = []
-    for index, job in window:
+    for index, _job in window:
         taken.append(index)
         # ranges submitted ahead: 1-2, 2-3, 3-4 (the jobs end is known when asked for more)
         assert [i for i, _ in window.in_flight] == list(range(index + 1, min(index + 3, 5)))

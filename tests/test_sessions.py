@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from analyzer import schema as s
 from analyzer.reading.parse import StampOptions, parse_lines
-from analyzer.sessions.build import build_sessions
+from analyzer.sessions.build import _compact_stamps, _opened_messages, build_sessions
 from tests.conftest import lines_frame, parse_texts, sources_frame
 
 LOCAL = frozenset({"acme.example", "provider.example"})
@@ -356,3 +358,43 @@ def test_a_milter_at_rcpt_or_a_temporary_refusal_is_not_content():
         s.RK_POLICY,
         s.RK_CONTENT,
     ]
+
+
+@pytest.mark.parametrize(
+    "stamp, compact",
+    [
+        ("2003-11-21 09:15:02", "20031121T091502"),  # whole seconds: no fraction
+        ("2003-11-21 09:15:02.000123", "20031121T091502.000123"),
+        ("2024-02-29 23:59:59.999999", "20240229T235959.999999"),  # leap day, last micro
+        ("1969-12-31 23:59:59.5", "19691231T235959.500000"),  # before the epoch
+        ("0999-01-02 00:00:00", "09990102T000000"),  # a three-digit year, padded
+        (None, "NaT"),
+    ],
+)
+def test_session_ids_carry_compact_utc_stamps(stamp: str | None, compact: str) -> None:
+    times = pd.Series(pd.to_datetime([stamp, "2003-11-21"], utc=True, format="ISO8601"))
+    assert list(_compact_stamps(times)) == [compact, "20031121T000000"]
+    # numpy's ISO text without its separators, trimmed of a zero fraction: the same
+    micros = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    iso = str(np.datetime_as_string(micros[0], unit="us")).replace("-", "").replace(":", "")
+    assert compact == (iso.removesuffix(".000000") if stamp else "NaT")
+
+
+def test_an_accepted_message_line_opens_the_message_it_is_the_first_line_of() -> None:
+    messages = pd.DataFrame(
+        {
+            s.SERVER: ["mx1", "mx1", "mx2", None],
+            s.QUEUE_ID: ["4A1B2", "4A1B2", "77C0D", "9F00E"],
+            "first_seq": [10, 40, 20, 30],
+        }
+    )
+    clients = pd.DataFrame(
+        {
+            s.SERVER: ["mx1", "mx1", "mx1", None, "mx1"],
+            s.QUEUE_ID: ["4A1B2", "4A1B2", "77C0D", "9F00E", "4A1B2"],
+            # the second instance of a reused queue id; a line of another message (its
+            # queue id differs); a null server as a merge joins it; a line no message starts
+            s.SEQ: [40, 10, 20, 30, 11],
+        }
+    )
+    assert _opened_messages(clients, messages).tolist() == [1, 0, -1, 3, -1]

@@ -314,12 +314,15 @@ def build_session_tables(
             continue
         keyed = keys_of(events)
         offset = sum(len(f) for f in families)
+        clients = keyed.loc[_flag(keyed, s.EVENT, s.EV_CLIENT), [_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]]
+        opens = _opened_messages(clients, messages)
         sessions = (
-            _aggregate(keyed).drop(columns="passes").join(_messages_per_session(keyed, messages))
+            _aggregate(keyed)
+            .drop(columns="passes")
+            .join(_messages_per_session(clients, opens, messages))
         )
         position = pd.Index(sessions.index)
         members.append(_members(keyed, position, offset))
-        clients = keyed.loc[_flag(keyed, s.EVENT, s.EV_CLIENT), [_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]]
         links.append(
             pd.DataFrame(
                 {
@@ -330,16 +333,12 @@ def build_session_tables(
                 }
             )
         )
-        opened = clients[[_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]].merge(
-            messages[[_MSG, s.SERVER, s.QUEUE_ID, "first_seq"]],
-            left_on=[s.SERVER, s.QUEUE_ID, s.SEQ],
-            right_on=[s.SERVER, s.QUEUE_ID, "first_seq"],
-        )
+        opened = opens >= 0
         accepted.append(
             pd.DataFrame(
                 {
-                    _MSG: opened[_MSG].to_numpy(),
-                    _LINK: position.get_indexer(opened[_KEY]) + offset,
+                    _MSG: messages[_MSG].to_numpy()[opens[opened]],
+                    _LINK: position.get_indexer(clients[_KEY].to_numpy()[opened]) + offset,
                 }
             )
         )
@@ -445,28 +444,41 @@ def _unit_part(keyed: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
     return ids.reindex(sessions.index).fillna(sessions[s.CLIENT_IP]).astype(str)
 
 
-def _messages_per_session(keyed: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
-    """Recipient counts per session, joining accepted-message lines (Postfix ``client=``,
-    Exim ``<=``) to messages by queue id."""
-    clients = keyed.loc[_flag(keyed, s.EVENT, s.EV_CLIENT), [_KEY, s.SERVER, s.QUEUE_ID, s.SEQ]]
-    # A client= line opens the message instance whose first line it is.
-    joined = clients.merge(
-        messages,
-        left_on=[s.SERVER, s.QUEUE_ID, s.SEQ],
-        right_on=[s.SERVER, s.QUEUE_ID, "first_seq"],
-        how="left",
-    )
+def _opened_messages(clients: pd.DataFrame, messages: pd.DataFrame) -> np.ndarray:
+    """For each accepted-message line (Postfix ``client=``, Exim ``<=``), the row in
+    ``messages`` of the message it opens: whose first line it is, of its server and queue id
+    (-1: none). A line is the first of one message at most: joined by its number alone."""
+    first = pd.Index(messages["first_seq"].to_numpy(dtype=np.int64))
+    at = first.get_indexer(clients[s.SEQ].to_numpy(dtype=np.int64))
+    found = np.flatnonzero(at >= 0)
+    for column in (s.SERVER, s.QUEUE_ID):
+        mine = clients[column].to_numpy(dtype=object)[found]
+        theirs = messages[column].to_numpy(dtype=object)[at[found]]
+        # as a merge joins keys: a null to a null
+        at[found[~((mine == theirs) | (pd.isna(mine) & pd.isna(theirs)))]] = -1
+    return at
+
+
+def _messages_per_session(
+    clients: pd.DataFrame, opens: np.ndarray, messages: pd.DataFrame
+) -> pd.DataFrame:
+    """Recipient counts per session of its accepted messages (``clients``: the lines that
+    accept them, ``opens``: their rows in ``messages``, ``_opened_messages``)."""
+    opened = opens >= 0
+
+    def per_line(column: str) -> np.ndarray:
+        values = np.zeros(len(opens))
+        values[opened] = messages[column].fillna(0).to_numpy(dtype=np.float64)[opens[opened]]
+        return values
+
     # qmgr's nrcpt also counts recipients whose delivery lines fall outside the input.
-    counted = np.maximum(
-        joined[s.NRCPT].fillna(0).to_numpy(), joined[s.RECIPIENTS].fillna(0).to_numpy()
-    )
     frame = pd.DataFrame(
         {
-            _KEY: joined[_KEY].to_numpy(),
-            s.RECIPIENTS: counted,
-            s.EXTERNAL_RECIPIENTS: joined[s.EXTERNAL_RECIPIENTS].fillna(0).to_numpy(),
-            s.LOCAL_RECIPIENTS: joined[s.LOCAL_RECIPIENTS].fillna(0).to_numpy(),
-            CONTENT_REJECTED: joined[CONTENT_REJECTED].fillna(0).to_numpy(),
+            _KEY: clients[_KEY].to_numpy(),
+            s.RECIPIENTS: np.maximum(per_line(s.NRCPT), per_line(s.RECIPIENTS)),
+            s.EXTERNAL_RECIPIENTS: per_line(s.EXTERNAL_RECIPIENTS),
+            s.LOCAL_RECIPIENTS: per_line(s.LOCAL_RECIPIENTS),
+            CONTENT_REJECTED: per_line(CONTENT_REJECTED),
         }
     )
     return frame.groupby(_KEY).sum().astype(np.int64)
@@ -497,13 +509,29 @@ def _finish(sessions: pd.DataFrame) -> pd.DataFrame:
 
 
 def _compact_stamps(times: pd.Series) -> np.ndarray:
-    """UTC times as "20031121T091502", with ".123456" when there are microseconds (numpy's
-    ISO text, trimmed: twice as fast as ``strftime``)."""
+    """UTC times as "20031121T091502", with ".123456" when there are microseconds ("NaT"
+    for none): the fields as numbers from numpy's calendar, joined as text by Arrow (four
+    times as fast as trimming numpy's ISO text, ten times ``strftime``)."""
     micros = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-    text = pc.replace_substring_regex(
-        pa.array(np.datetime_as_string(micros, unit="us")), "[-:]", ""
+    days = micros.astype("datetime64[D]")
+    months, years = days.astype("datetime64[M]"), days.astype("datetime64[Y]")
+    date = (
+        (years.astype(np.int64) + 1970) * 10000
+        + ((months - years).astype(np.int64) + 1) * 100
+        + ((days - months).astype(np.int64) + 1)
     )
-    whole = pa.array(micros.astype(np.int64) % 1_000_000 == 0)
-    return pc.if_else(whole, pc.utf8_slice_codeunits(text, 0, 15), text).to_numpy(
-        zero_copy_only=False
+    seconds = (micros - days).astype("timedelta64[s]").astype(np.int64)
+    clock = seconds // 3600 * 10000 + seconds // 60 % 60 * 100 + seconds % 60
+    fraction = micros.astype(np.int64) % 1_000_000
+    text = pc.binary_join_element_wise(_digits(date, 8), _digits(clock, 6), "T")
+    text = pc.if_else(
+        pa.array(fraction == 0),
+        text,
+        pc.binary_join_element_wise(text, _digits(fraction, 6), "."),
     )
+    text = pc.if_else(pa.array(np.isnat(micros)), "NaT", text)
+    return text.to_numpy(zero_copy_only=False)
+
+
+def _digits(numbers: np.ndarray, width: int) -> pa.Array:
+    return pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), width, "0")
