@@ -132,9 +132,12 @@ def refused_message_keys(events: pd.DataFrame) -> pd.DataFrame:
         & _flag(events, s.EVENT, s.EV_REJECT)
         & events[s.QUEUE_ID].notna().to_numpy()
     )
-    clients = _flag(events, s.EVENT, s.EV_CLIENT)
-    bound = pd.MultiIndex.from_frame(events.loc[clients, [s.SERVER, s.QUEUE_ID]].astype(str))
     candidates = events.loc[refusals, [s.SERVER, s.QUEUE_ID]].astype(str)
+    # only the client= lines of the refused queue ids can bind them (refusals are few)
+    clients = _flag(events, s.EVENT, s.EV_CLIENT) & _flag_any(
+        events, s.QUEUE_ID, frozenset(candidates[s.QUEUE_ID])
+    )
+    bound = pd.MultiIndex.from_frame(events.loc[clients, [s.SERVER, s.QUEUE_ID]].astype(str))
     orphan = ~pd.MultiIndex.from_frame(candidates).isin(bound)
     rows = np.flatnonzero(refusals)[orphan]
     keys = [s.SERVER, s.QUEUE_ID]

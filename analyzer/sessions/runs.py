@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer import schema as s
 
@@ -191,7 +192,16 @@ def slice_max(column: pd.Series, rows: np.ndarray, starts: np.ndarray):
     values = np.full(len(column), np.nan)
     picked = np.flatnonzero(rows)
     if len(picked):
-        numbers = pd.to_numeric(column.iloc[picked], errors="coerce")
-        values[picked] = numbers.to_numpy(dtype="float64", na_value=np.nan)
+        values[picked] = _numbers(column.iloc[picked])
     top = reduce_slices(values, starts, np.fmax)
     return pd.arrays.ArrowExtensionArray(pa.array(top, mask=np.isnan(top)).cast(pa.int64()))
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """Digits as float64, NaN for anything else (``to_numeric(errors="coerce")`` of the rules'
+    ``[0-9]+`` groups, in Arrow: a third of its time)."""
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return column.to_numpy(dtype="float64", na_value=np.nan)
+    text = pa.array(column.array, from_pandas=True).cast(pa.large_string())
+    digits = pc.match_substring_regex(text, "^[0-9]+$")
+    return pc.cast(pc.if_else(digits, text, None), pa.float64()).to_numpy(zero_copy_only=False)
