@@ -8,13 +8,17 @@ Addresses are converted once per distinct value, never once per line.
 
 from __future__ import annotations
 
+import functools
 import io
 import ipaddress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer import schema as s
 from analyzer.errors import ConfigError, InputError
@@ -81,15 +85,18 @@ def customer_networks(customers: pd.DataFrame) -> pd.DataFrame:
 
 
 def ip_halves(ips: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(valid, hi, lo) arrays for IP strings; invalid or missing addresses are not valid."""
+    """(valid, hi, lo) arrays for IP strings; invalid or missing addresses are not valid.
+    Each distinct address is read once: dotted quads in Arrow, the rest by ``ipaddress``."""
     codes, uniques = pd.factorize(ips)
     count = len(uniques)
     valid = np.zeros(count + 1, dtype=bool)
     hi = np.zeros(count + 1, dtype=np.uint64)
     lo = np.zeros(count + 1, dtype=np.uint64)
-    for i, text in enumerate(uniques):
+    dotted, value = _dotted_quads(uniques)
+    valid[:count], lo[:count] = dotted, np.where(dotted, (0xFFFF << 32) | value, 0)  # ``_split``
+    for i in np.flatnonzero(~dotted):
         try:
-            address = ipaddress.ip_address(str(text).removeprefix("IPv6:"))
+            address = ipaddress.ip_address(str(uniques[i]).removeprefix("IPv6:"))
         except ValueError:
             continue
         if address.version == 6 and address.ipv4_mapped is not None:
@@ -98,19 +105,107 @@ def ip_halves(ips: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return valid[codes], hi[codes], lo[codes]
 
 
+# What ``ipaddress`` takes as an IPv4 address: four decimal octets up to 255, no leading zero.
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+DOTTED_QUAD = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+
+
+def _dotted_quads(texts) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``texts`` are IPv4 addresses in dotted-quad form, and their value (0 elsewhere):
+    the addresses of nearly every session, read without a Python call each."""
+    text = pa.array(texts, type=pa.large_string(), from_pandas=True)
+    dotted = pc.fill_null(pc.match_substring_regex(text, DOTTED_QUAD), False)
+    dotted = dotted.to_numpy(zero_copy_only=False)
+    value = np.zeros(len(text), dtype=np.uint64)
+    if dotted.any():
+        octets = pc.list_flatten(pc.split_pattern(text.filter(pa.array(dotted)), "."))
+        octets = pc.cast(octets, pa.uint64()).to_numpy().reshape(-1, 4)
+        value[dotted] = octets @ np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.uint64)
+    return dotted, value
+
+
 def match_networks(ips: pd.Series, networks: pd.DataFrame) -> pd.Series:
-    """The customer whose network holds each IP (most specific network wins), else null."""
-    valid, hi, lo = ip_halves(ips)
-    best = np.full(len(ips), -1, dtype=np.int64)
-    best_prefix = np.full(len(ips), -1, dtype=np.int64)
-    for i, net in enumerate(networks.itertuples(index=False)):
-        above = (hi > net.lo_hi) | ((hi == net.lo_hi) & (lo >= net.lo_lo))
-        below = (hi < net.hi_hi) | ((hi == net.hi_hi) & (lo <= net.hi_lo))
-        inside = valid & above & below & (net.prefix > best_prefix)
-        best[inside] = i
-        best_prefix[inside] = net.prefix
+    """The customer whose network holds each IP (most specific network wins, then the one
+    listed first), else null."""
+    return network_index(networks).match(ips)
+
+
+@dataclass(frozen=True)
+class NetworkIndex:
+    """Customer networks as disjoint address ranges, each owned by the most specific network
+    that holds it (CIDR blocks are nested or apart): an address is looked up with one binary
+    search, however many networks there are (a pass per network took 0.2 s a chunk with 5,000
+    customers)."""
+
+    starts: np.ndarray  # each range's first address, 16 big-endian bytes, ascending
+    owners: np.ndarray  # the customer id of each range (None: no network there)
+
+    def match(self, ips: pd.Series) -> pd.Series:
+        codes, uniques = pd.factorize(ips)
+        valid, hi, lo = ip_halves(pd.Series(uniques, dtype=object))
+        found = np.full(len(uniques) + 1, None, dtype=object)  # the last: a missing address
+        if len(self.starts) and valid.any():
+            keys = _address_keys(hi[valid], lo[valid])
+            at = np.searchsorted(self.starts, keys, side="right") - 1
+            found[np.flatnonzero(valid)] = np.where(at >= 0, self.owners[np.maximum(at, 0)], None)
+        return pd.Series(found[codes], index=ips.index, dtype="string")
+
+
+def _address_keys(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """128-bit addresses as 16 big-endian bytes: compared as bytes, ordered as numbers."""
+    pairs = np.empty((len(hi), 2), dtype=">u8")
+    pairs[:, 0], pairs[:, 1] = hi, lo
+    return pairs.view("S16").ravel()
+
+
+def network_index(networks: pd.DataFrame) -> NetworkIndex:
+    """The ``NetworkIndex`` of ``customer_networks``' rows."""
+    first = _addresses(networks["lo_hi"], networks["lo_lo"])
+    last = _addresses(networks["hi_hi"], networks["hi_lo"])
+    # range bounds: where a network begins, and after it ends (unless at the very end)
+    bounds = sorted({*first, *(end + 1 for end in last if end < _TOP)})
+    where = {bound: i for i, bound in enumerate(bounds)}
+    owner = np.full(len(bounds), -1, dtype=np.int64)
+    # outer networks first, then inner ones over them; of the same network listed twice,
+    # the first is painted last and wins
+    order = sorted(range(len(first)), key=lambda i: (networks["prefix"].iat[i], -i))
+    for i in order:
+        end = where[last[i] + 1] if last[i] < _TOP else len(bounds)
+        owner[where[first[i]] : end] = i
     ids = np.append(networks["customer_id"].to_numpy(dtype=object), None)
-    return pd.Series(ids[best], index=ips.index, dtype="string")
+    starts = _address_keys(
+        np.array([b >> 64 for b in bounds], dtype=np.uint64),
+        np.array([b & _MASK64 for b in bounds], dtype=np.uint64),
+    )
+    return NetworkIndex(starts, ids[owner])
+
+
+_TOP = (1 << 128) - 1  # the last address
+
+
+def _addresses(high: pd.Series, low: pd.Series) -> list[int]:
+    return [(int(h) << 64) | int(w) for h, w in zip(high, low, strict=True)]
+
+
+class _Attribution(NamedTuple):
+    networks: NetworkIndex
+    ids: pa.Array  # the customer ids, for Arrow's is_in (pandas' isin of a set: 70x slower)
+    domains: dict[str, str]  # domain -> customer id
+
+
+@functools.lru_cache(maxsize=4)
+def _attribution(ids: tuple, networks: tuple, domains: tuple) -> _Attribution:
+    """What attributing reads of a customers file, made once per file (``attribute_customers``
+    runs on every chunk: with 5,000 customers this took 0.3 s a chunk)."""
+    table = pd.DataFrame(
+        {"customer_id": list(ids), "networks": list(networks), "domains": list(domains)}
+    )
+    pairs = customer_domains(table)
+    return _Attribution(
+        network_index(customer_networks(table)),
+        pa.array(sorted(set(ids)), pa.large_string()),
+        dict(zip(pairs["domain"], pairs["customer_id"], strict=True)),
+    )
 
 
 def customer_domains(customers: pd.DataFrame) -> pd.DataFrame:
@@ -136,15 +231,16 @@ def attribute_customers(sessions: pd.DataFrame, customers: pd.DataFrame) -> pd.D
     Requires: ``sasl_username``, ``client_ip``.
     """
     s.require_columns(sessions, (s.SASL_USERNAME, s.CLIENT_IP), "attribute_customers")
-    by_ip = match_networks(sessions[s.CLIENT_IP], customer_networks(customers))
+    columns = ("customer_id", "networks", "domains")
+    known = _attribution(*(tuple(customers[c].to_numpy(dtype=object)) for c in columns))
+    by_ip = known.networks.match(sessions[s.CLIENT_IP])
     user = sessions[s.SASL_USERNAME].astype("string")
-    ids = set(customers["customer_id"])
-    exact = user.where(user.isin(ids))
-    domains = customer_domains(customers).set_index("domain")["customer_id"]
     # Arrow's extract: "string" (pandas' own storage) matches row by row in Python
     arrow_user = user.astype(pd.ArrowDtype(pa.large_string()))
+    is_id = pc.fill_null(pc.is_in(pa.array(arrow_user.array), value_set=known.ids), False)
+    exact = user.where(is_id.to_numpy(zero_copy_only=False))
     domain = arrow_user.str.extract(r"@(?P<domain>[^@]*)$")["domain"].str.lower()
-    by_domain = domain.map(domains).astype("string")
+    by_domain = domain.map(known.domains).astype("string")
     by_user = exact.fillna(by_domain)
     customer = by_user.fillna(by_ip)
     return sessions.assign(**{s.CUSTOMER_ID: customer, CUSTOMER_IP: by_ip.notna().to_numpy()})
