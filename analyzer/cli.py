@@ -411,7 +411,7 @@ def serve(
     from dashboard.app import check_bindable, create_app
     from dashboard.auth import check_exposure, is_loopback
 
-    settings = load_settings(config_path).with_overrides(store=store)
+    settings = load_settings(config_path, logs_named=bool(store)).with_overrides(store=store)
     if behind_proxy:
         dashboard = dataclasses.replace(settings.dashboard, behind_proxy=True)
         settings = dataclasses.replace(settings, dashboard=dashboard)

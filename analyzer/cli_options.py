@@ -110,11 +110,12 @@ def command_settings(
     journal: bool = False,
     **overrides: Any,
 ) -> Settings:
-    """Settings for a command; logs named on its command line (or the journal) never get the
-    demo's, and a mistyped log file is said before anything else."""
+    """Settings for a command; logs or a store named on its command line (or the journal)
+    never get the demo's, and a mistyped log file is said before anything else."""
     if logs and not journal:
         expand_logs(logs)
-    settings = load_settings(config_path, logs_named=bool(logs) or journal)
+    named = bool(logs) or journal or bool(overrides.get("store"))
+    settings = load_settings(config_path, logs_named=named)
     return settings.with_overrides(
         customers=overrides.get("customers"),
         enforcement_date=overrides.get("enforcement"),

@@ -144,6 +144,31 @@ def test_logs_named_without_a_config_get_neutral_defaults(
     assert rows[0]["reason"] == "inbound"  # ourmail.example inferred as local
 
 
+def test_a_store_named_without_a_config_is_never_judged_with_the_demo_s_settings(
+    tmp_path: Path, own_log: Path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RELAYWATCH_CONFIG", raising=False)
+    monkeypatch.delenv("RELAYWATCH_STORE", raising=False)
+    store = tmp_path / "store"
+    # without logs: an error, not the demo's sample logs ingested into the user's store
+    result = run("ingest", "--store", str(store))
+    assert result.exit_code == 2 and "no logs given" in result.stderr
+    assert "bundled demo" not in result.stderr and not store.exists()
+    assert run("ingest", str(own_log), "--store", str(store)).exit_code == 0
+    result = run("export", "sessions", "--store", str(store), "--no-dns")
+    assert result.exit_code == 0, result.output
+    assert "bundled demo" not in result.stderr and "neutral defaults" in result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    # the user's two sessions, with no demo customer and no demo enforcement date
+    assert [(r["client_ip"], r["customer_id"], r["period"]) for r in rows] == [
+        ("203.0.113.5", "", "before"),
+        ("198.18.7.9", "", "before"),
+    ]
+    settings = load_settings(None, environ={"RELAYWATCH_STORE": str(store)})
+    assert settings.origin == FROM_DEFAULTS and settings.store == store
+
+
 def test_a_bare_command_still_opens_the_demo_and_says_so(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RELAYWATCH_CONFIG", raising=False)

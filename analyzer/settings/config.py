@@ -364,12 +364,13 @@ def load_settings(
 ) -> Settings:
     """Read settings (defaults < TOML < environment). Raises ConfigError naming a bad key.
 
-    ``logs_named``: the command names its own logs, so with no config file it gets neutral
-    defaults instead of the bundled demo (see the module doc).
+    ``logs_named``: the command names its own logs or store, so with no config file it gets
+    neutral defaults instead of the bundled demo (see the module doc); so does a store named
+    by $RELAYWATCH_STORE (the demo's settings must never judge a user's store).
     """
     environ = os.environ if environ is None else environ
     config_path = find_config(path, environ)
-    if config_path is None and logs_named:
+    if config_path is None and (logs_named or environ.get("RELAYWATCH_STORE")):
         return settings_from_mapping(_apply_env({}, environ), None, environ, FROM_DEFAULTS)
     origin = FROM_FILE
     if config_path is None:
