@@ -407,9 +407,8 @@ def startup_notices(settings: Settings, uses_customers: bool = True) -> list[str
     elif settings.origin == FROM_DEFAULTS:
         notes.append(
             f"no config file: neutral defaults for the logs or store named (time zone "
-            f"{settings.timezone}, "
-            "this machine's; the year of each file; local domains from the logs' local "
-            "deliveries; no enforcement date); `relaywatch init` writes a config"
+            f"{settings.timezone}, this machine's; the year of each file; local domains from "
+            "the logs' local deliveries; no enforcement date); `relaywatch init` writes a config"
         )
     if uses_customers and read_customers(settings.customers).empty:
         notes.append(
