@@ -88,6 +88,12 @@ def ip_halves(ips: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(valid, hi, lo) arrays for IP strings; invalid or missing addresses are not valid.
     Each distinct address is read once: dotted quads in Arrow, the rest by ``ipaddress``."""
     codes, uniques = pd.factorize(ips)
+    valid, hi, lo = _distinct_halves(uniques)
+    return valid[codes], hi[codes], lo[codes]
+
+
+def _distinct_halves(uniques) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``ip_halves`` of distinct addresses, and last of a missing one (``factorize``'s -1)."""
     count = len(uniques)
     valid = np.zeros(count + 1, dtype=bool)
     hi = np.zeros(count + 1, dtype=np.uint64)
@@ -102,7 +108,7 @@ def ip_halves(ips: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if address.version == 6 and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         valid[i], (hi[i], lo[i]) = True, _split(address)
-    return valid[codes], hi[codes], lo[codes]
+    return valid, hi, lo
 
 
 # What ``ipaddress`` takes as an IPv4 address: four decimal octets up to 255, no leading zero.
@@ -142,8 +148,8 @@ class NetworkIndex:
 
     def match(self, ips: pd.Series) -> pd.Series:
         codes, uniques = pd.factorize(ips)
-        valid, hi, lo = ip_halves(pd.Series(uniques, dtype=object))
-        found = np.full(len(uniques) + 1, None, dtype=object)  # the last: a missing address
+        valid, hi, lo = _distinct_halves(uniques)  # the last: a missing address, not valid
+        found = np.full(len(valid), None, dtype=object)
         if len(self.starts) and valid.any():
             keys = _address_keys(hi[valid], lo[valid])
             at = np.searchsorted(self.starts, keys, side="right") - 1
